@@ -1,0 +1,49 @@
+# nblib — `make run` and `make test` work from a fresh clone: they create .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PARAMS ?= params/default.yaml
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: help setup run test lab ui bench clean-reports clean
+
+help:
+	@echo "make run    run the pipeline on $(PARAMS) into reports/<date>/"
+	@echo "make test   run the test suite"
+	@echo "make lab    open JupyterLab on notebooks/"
+	@echo "make ui     MLflow UI on 127.0.0.1:5000"
+	@echo "make bench  run benchmarks/ (JSON into benchmarks/results/)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		$(BIN)/nbdime config-git --enable >/dev/null && echo "nbdime git diff/merge drivers enabled for this repo"; \
+	fi
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/nblib run $(PARAMS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
+
+ui: $(STAMP)
+	@$(BIN)/python -c "import mlflow" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[tracking]"
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+clean-reports:
+	find reports -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
+
+clean: clean-reports
+	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -1,0 +1,102 @@
+"""Wiring: the nblib pipeline, params schema and reports joined to the generic engine.
+
+The CLI and the notebooks' stage helper both go through here, so a run made
+from a terminal and one made from JupyterLab are made the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from nblib.engine import report
+from nblib.engine.params import dump_params, params_sha256
+from nblib.engine.runner import Runner, RunResult, new_run_dir
+from nblib.params import Params, load_params
+from nblib.pipeline import PIPELINE
+
+__all__ = ["project_root", "reports_dir", "make_runner", "start_run", "data_fingerprint"]
+
+WARMUP = "import pandas, numpy, sklearn, matplotlib.pyplot, nblib.ml.evaluate, nblib.ml.plots, nblib.stage"
+
+
+def project_root() -> Path:
+    """The folder holding ``notebooks/`` and ``params/``.
+
+    ``NBLIB_ROOT`` wins; else the checkout this package was installed from
+    (editable install); else the nearest parent of the working directory.
+    """
+    if os.environ.get("NBLIB_ROOT"):
+        return Path(os.environ["NBLIB_ROOT"]).resolve()
+    candidates = [Path(__file__).resolve().parent.parent, *Path.cwd().resolve().parents]
+    candidates.insert(1, Path.cwd().resolve())
+    for folder in candidates:
+        if (folder / "notebooks").is_dir() and (folder / "params").is_dir():
+            return folder
+    raise FileNotFoundError("cannot find the nblib project folder (with notebooks/ and params/); set NBLIB_ROOT")
+
+
+def reports_dir() -> Path:
+    return Path(os.environ.get("NBLIB_REPORTS", project_root() / "reports")).resolve()
+
+
+def make_runner(*, progress: bool = True) -> Runner:
+    return Runner(
+        pipeline=PIPELINE,
+        notebooks_dir=project_root() / "notebooks",
+        reports_dir=reports_dir(),
+        on_finish=_finish,
+        progress=progress,
+        warmup_code=WARMUP,
+    )
+
+
+def start_run(
+    params: Params,
+    *,
+    run_dir: Path | None = None,
+    stages: list[str] | None = None,
+    force: bool = True,
+    progress: bool = True,
+) -> RunResult:
+    """Run ``stages`` (default all) of ``params`` in ``run_dir`` (default: a new dated folder)."""
+    runner = make_runner(progress=progress)
+    run_dir = run_dir or new_run_dir(runner.reports_dir, params.name or "run")
+    return runner.run(
+        run_dir,
+        dump_params(params),
+        params_hash=params_sha256(params),
+        sections=params.sections,
+        data_sha256=data_fingerprint(params),
+        stages=stages,
+        force=force,
+    )
+
+
+def data_fingerprint(params: Params) -> str:
+    """Hash of the input data: the file's bytes, or the generator's recipe."""
+    from nblib.engine.artifacts import sha256_file
+
+    if params.data.is_generated:
+        import hashlib
+        import json
+
+        from nblib import __version__
+
+        recipe = {"generator": "product_launches", "version": __version__,
+                  "n_rows": params.data.n_rows, "seed": params.seed}
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    return sha256_file(params.data.source)
+
+
+def load(paths: list[str | Path], overrides: list[str] = (), jobs: int | None = None) -> Params:
+    """Load params for a run; ``jobs`` overrides ``compute.n_jobs``."""
+    overrides = list(overrides) + ([f"compute.n_jobs={jobs}"] if jobs is not None else [])
+    return load_params(paths, overrides)
+
+
+def _finish(run_dir: Path, manifest: dict[str, Any]) -> None:
+    report.write_summary(run_dir, manifest)
+    if run_dir.parent.parent == reports_dir():
+        report.write_index(reports_dir())

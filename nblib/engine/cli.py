@@ -1,0 +1,145 @@
+"""``nblib`` command line: run, list, diff, predict.
+
+Exit codes: 0 success · 1 a stage failed · 2 bad usage, params or input data
+(nothing run) · 3 a quality or evaluation gate said no.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nblib.engine.errors import NblibError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nblib", description="Jupyter-first model factory.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the notebook pipeline into a dated report folder")
+    run.add_argument("params", nargs="+", type=Path, help="params YAML file(s); later files win")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                     help="override one param, e.g. -p train.cv_folds=3 (repeatable)")
+    run.add_argument("--jobs", type=int, default=None, help="parallel workers (sets compute.n_jobs)")
+    run.add_argument("--stages", default=None, help="comma-separated stage names to run (default: all)")
+    run.add_argument("--run-dir", type=Path, default=None,
+                     help="re-run in an existing run folder, reusing stages whose inputs did not change")
+    run.add_argument("--force", action="store_true", help="with --run-dir: re-run every stage")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+
+    sub.add_parser("list", help="list runs, newest first")
+
+    diff = sub.add_parser("diff", help="what changed between two runs")
+    diff.add_argument("run_a", type=Path)
+    diff.add_argument("run_b", type=Path)
+    diff.add_argument("--html", type=Path, default=None, help="also write the diff as an HTML page")
+
+    predict = sub.add_parser("predict", help="score a CSV/Parquet file with a run's model")
+    predict.add_argument("model", type=Path, help="a run folder or a model.skops file")
+    predict.add_argument("data", type=Path, help="CSV or Parquet file with the training columns")
+    predict.add_argument("-o", "--output", type=Path, required=True, help="output .csv or .parquet")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from nblib import __version__
+
+        print(__version__)
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return {"run": _run, "list": _list, "diff": _diff, "predict": _predict}[args.command](args)
+    except NblibError as exc:
+        print(f"nblib: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from nblib import app
+    from nblib.engine.errors import ParamsError
+
+    params = app.load(args.params, args.param, jobs=args.jobs)
+    stages = args.stages.split(",") if args.stages else None
+    if stages:
+        known = app.PIPELINE.names()
+        for name in stages:
+            if name not in known:
+                from nblib.engine.params import suggest
+
+                raise ParamsError(f"--stages: unknown stage {name!r}{suggest(name, known)}")
+    if args.run_dir is not None and not (args.run_dir / "manifest.json").exists():
+        raise ParamsError(f"--run-dir: {args.run_dir} is not a run folder (no manifest.json)")
+    result = app.start_run(params, run_dir=args.run_dir, stages=stages,
+                           force=args.force or args.run_dir is None, progress=not args.quiet)
+    metrics = result.manifest.get("metrics", {})
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+    print(f"{result.status}: {result.run_dir}" + (f" ({shown})" if shown else ""))
+    print(f"summary: {result.run_dir / 'summary.html'}")
+    if result.error is not None:
+        print(f"nblib: error: {result.error}", file=sys.stderr)
+    return result.exit_code
+
+
+def _list(args: argparse.Namespace) -> int:
+    from nblib.app import reports_dir
+    from nblib.engine.report import find_runs
+
+    runs = find_runs(reports_dir())
+    if not runs:
+        print("no runs yet")
+    for run in runs:
+        metrics = run.get("metrics") or {}
+        headline = next(((k, v) for k, v in metrics.items() if k in ("roc_auc", "rmse")), None)
+        shown = f"{headline[0]}={headline[1]:.4f}" if headline else ""
+        print(f"{run.get('run_id', ''):<36} {run.get('status', '?'):<12} {shown:<16} {run['path']}")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from nblib.engine.errors import ParamsError
+    from nblib.engine.report import diff_runs, write_diff_html
+
+    for run in (args.run_a, args.run_b):
+        if not (run / "manifest.json").exists():
+            raise ParamsError(f"{run}: not a run folder (no manifest.json)")
+    diff = diff_runs(args.run_a, args.run_b)
+    print(f"best model: {diff['best_model'][0]} -> {diff['best_model'][1]}; data changed: {diff['data_changed']}")
+    for p in diff["params"]:
+        print(f"  param  {p['key']}: {json.dumps(p['a'])} -> {json.dumps(p['b'])}")
+    for m in diff["metrics"]:
+        delta = f" ({m['delta']:+.4f})" if m["delta"] is not None else ""
+        print(f"  metric {m['metric']}: {m['a']} -> {m['b']}{delta}")
+    if args.html:
+        print(f"html: {write_diff_html(diff, args.html)}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from nblib.engine.errors import InputDataError, ParamsError
+    from nblib.ml.predict import predict_file
+
+    model = args.model / "artifacts" / "model.skops" if args.model.is_dir() else args.model
+    if not model.exists():
+        raise ParamsError(f"{args.model}: no model found (expected a run folder or a .skops file)")
+    if not args.data.exists():
+        raise ParamsError(f"{args.data}: data file not found")
+    try:
+        out = predict_file(model, args.data, args.output)
+    except (KeyError, ValueError) as exc:
+        raise InputDataError(f"{args.data}: {exc}") from None
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

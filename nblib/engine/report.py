@@ -1,0 +1,275 @@
+"""HTML for reviewers: each executed notebook, a run's summary page, the index of
+all runs, and the difference between two runs. Plain static HTML: no Jupyter
+needed to read it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nblib.engine import artifacts as io
+
+__all__ = [
+    "render_notebook_html",
+    "find_runs",
+    "write_index",
+    "write_summary",
+    "diff_runs",
+    "write_diff_html",
+]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
+color:#1f2328;padding:0 1rem;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de}
+table{border-collapse:collapse;margin:.5rem 0} td,th{padding:.3rem .7rem;border-bottom:1px solid #d0d7de;
+text-align:left;vertical-align:top} th{background:#f6f8fa} .num{text-align:right;font-variant-numeric:tabular-nums}
+.status{padding:.1rem .5rem;border-radius:1rem;font-size:.85rem;color:#fff}
+.succeeded,.cached{background:#1a7f37} .failed{background:#cf222e} .interrupted,.gated{background:#9a6700}
+.running,.skipped,.pending{background:#6e7781} .muted{color:#57606a} .warn{background:#fff8c5;padding:.4rem .7rem;
+border-left:4px solid #d4a72c;margin:.3rem 0} .err{background:#ffebe9;padding:.4rem .7rem;border-left:4px solid #cf222e}
+.figs{display:flex;flex-wrap:wrap;gap:1rem} .figs figure{margin:0;max-width:48%} .figs img{max-width:100%;
+border:1px solid #d0d7de} code{background:#f6f8fa;padding:0 .3rem} .added{background:#dafbe1} .removed{background:#ffebe9}
+"""
+
+
+def render_notebook_html(notebook: str | Path, out: str | Path) -> Path:
+    """Render an executed notebook to standalone HTML (images embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    body, _ = _exporter(HTMLExporter).from_notebook_node(nb)
+    return io.write_text(out, body)
+
+
+def find_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
+    """Manifests of every run under ``reports_dir``, newest first; each gets ``path``."""
+    runs = []
+    for manifest in Path(reports_dir).glob("*/*/manifest.json"):
+        try:
+            data = io.read_json(manifest)
+        except (OSError, ValueError):
+            continue
+        data["path"] = manifest.parent
+        runs.append(data)
+    return sorted(runs, key=lambda r: (r.get("started") or "", str(r["path"])), reverse=True)
+
+
+def write_index(reports_dir: str | Path) -> Path:
+    """``reports/index.html``: every run, newest first."""
+    reports_dir = Path(reports_dir)
+    rows = []
+    for run in find_runs(reports_dir):
+        rel = run["path"].relative_to(reports_dir).as_posix()
+        metric, value = _headline(run)
+        links = [f'<a href="{rel}/summary.html">summary</a>'] + [
+            f'<a href="{rel}/{s["name"]}.html">{s["name"][:2]}</a>'
+            for s in run.get("stages", []) if (run["path"] / f'{s["name"]}.html').exists()
+        ]
+        rows.append(
+            f"<tr><td>{_e((run.get('started') or '')[:19].replace('T', ' '))}</td>"
+            f"<td>{_e(run.get('name', ''))}</td><td>{_status(run.get('status', '?'))}</td>"
+            f"<td>{_e(metric)}</td><td class=num>{_fmt(value)}</td>"
+            f"<td class=num>{_fmt(_total_seconds(run))} s</td><td>{' · '.join(links)}</td></tr>"
+        )
+    table = (
+        "<table><tr><th>started</th><th>params</th><th>status</th><th>metric</th><th>test</th>"
+        "<th>time</th><th>reports</th></tr>" + "".join(rows) + "</table>"
+        if rows else "<p class=muted>No runs yet: <code>make run</code> makes one.</p>"
+    )
+    return io.write_text(reports_dir / "index.html", _page("nblib runs", f"<h1>nblib runs</h1>{table}"))
+
+
+def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """A run's ``summary.html``: headline metrics, key plots, warnings, timings, links."""
+    run_dir = Path(run_dir)
+    art = run_dir / "artifacts"
+    metrics = _read(art / "metrics.json") or {}
+    quality = _read(art / "quality.json") or {}
+    cv = _read(art / "cv_results.json") or {}
+    parts = [
+        f"<h1>{_e(manifest.get('name', 'run'))} {_status(manifest.get('status', '?'))}</h1>",
+        f"<p class=muted>run {_e(manifest.get('run_id', ''))} · started {_e(manifest.get('started') or '')}"
+        f" · commit {_e((manifest.get('git_commit') or 'n/a')[:12])} · "
+        f"<a href=params.yaml>params.yaml</a> · <a href=manifest.json>manifest.json</a> · "
+        f"<a href=../../index.html>all runs</a></p>",
+    ]
+    if manifest.get("error"):
+        parts.append(f"<div class=err>{_e(manifest['error'])}</div>")
+    if metrics:
+        parts.append(_metrics_section(metrics))
+    if cv.get("models"):
+        parts.append(_cv_section(cv))
+    warnings = quality.get("warnings", []) + metrics.get("warnings", [])
+    if warnings:
+        parts.append("<h2>Warnings</h2>" + "".join(f"<div class=warn>{_e(w)}</div>" for w in warnings))
+    figures = sorted((art / "figures").glob("*/*.png"))
+    if figures:
+        parts.append("<h2>Figures</h2><div class=figs>" + "".join(
+            f'<figure><img src="{f.relative_to(run_dir).as_posix()}" alt="{_e(f.stem)}">'
+            f"<figcaption class=muted>{_e(f.parent.name)} · {_e(f.stem.replace('_', ' '))}</figcaption></figure>"
+            for f in figures) + "</div>")
+    parts.append(_stages_section(run_dir, manifest))
+    return io.write_text(run_dir / "summary.html", _page(f"nblib · {manifest.get('name', '')}", "".join(parts)))
+
+
+def diff_runs(run_a: str | Path, run_b: str | Path) -> dict[str, Any]:
+    """What changed from run A to run B: params, test metrics, best model, stage times."""
+    a, b = Path(run_a), Path(run_b)
+    ma, mb = io.read_json(a / "manifest.json"), io.read_json(b / "manifest.json")
+    pa = _flatten(yaml.safe_load((a / "params.yaml").read_text()) or {})
+    pb = _flatten(yaml.safe_load((b / "params.yaml").read_text()) or {})
+    params = [
+        {"key": k, "a": pa.get(k), "b": pb.get(k)}
+        for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)
+    ]
+    xa, xb = (_read(r / "artifacts" / "metrics.json") or {} for r in (a, b))
+    ta, tb = xa.get("test", {}), xb.get("test", {})
+    metrics = [
+        {"metric": k, "a": ta.get(k), "b": tb.get(k),
+         "delta": (tb[k] - ta[k]) if isinstance(ta.get(k), (int, float)) and isinstance(tb.get(k), (int, float)) else None}
+        for k in sorted(set(ta) | set(tb))
+    ]
+    sa = {s["name"]: s for s in ma.get("stages", [])}
+    sb = {s["name"]: s for s in mb.get("stages", [])}
+    stages = [
+        {"stage": n, "a": sa.get(n, {}).get("seconds"), "b": sb.get(n, {}).get("seconds"),
+         "status_a": sa.get(n, {}).get("status"), "status_b": sb.get(n, {}).get("status")}
+        for n in sorted(set(sa) | set(sb))
+    ]
+    return {
+        "a": str(a), "b": str(b), "status": [ma.get("status"), mb.get("status")],
+        "best_model": [xa.get("best_model"), xb.get("best_model")],
+        "data_changed": ma.get("data_sha256") != mb.get("data_sha256"),
+        "params": params, "metrics": metrics, "stages": stages,
+    }
+
+
+def write_diff_html(diff: dict[str, Any], out: str | Path) -> Path:
+    """Render :func:`diff_runs` output as a page."""
+    rows_p = "".join(f"<tr><td><code>{_e(p['key'])}</code></td><td class=removed>{_e(p['a'])}</td>"
+                     f"<td class=added>{_e(p['b'])}</td></tr>" for p in diff["params"])
+    rows_m = "".join(f"<tr><td>{_e(m['metric'])}</td><td class=num>{_fmt(m['a'])}</td><td class=num>{_fmt(m['b'])}</td>"
+                     f"<td class=num>{_fmt(m['delta'], signed=True)}</td></tr>" for m in diff["metrics"])
+    rows_s = "".join(f"<tr><td>{_e(s['stage'])}</td><td class=num>{_fmt(s['a'])}</td><td class=num>{_fmt(s['b'])}</td></tr>"
+                     for s in diff["stages"])
+    body = (
+        f"<h1>Run diff</h1><p>A: <code>{_e(diff['a'])}</code><br>B: <code>{_e(diff['b'])}</code></p>"
+        f"<p>best model: {_e(diff['best_model'][0])} → {_e(diff['best_model'][1])} · data changed: "
+        f"{'yes' if diff['data_changed'] else 'no'}</p>"
+        f"<h2>Params</h2>" + (f"<table><tr><th>key</th><th>A</th><th>B</th></tr>{rows_p}</table>" if rows_p
+                              else "<p class=muted>identical</p>")
+        + f"<h2>Test metrics</h2><table><tr><th>metric</th><th>A</th><th>B</th><th>B − A</th></tr>{rows_m}</table>"
+        + f"<h2>Stage seconds</h2><table><tr><th>stage</th><th>A</th><th>B</th></tr>{rows_s}</table>"
+    )
+    return io.write_text(out, _page("nblib diff", body))
+
+
+# --------------------------------------------------------------------------- helpers
+
+_EXPORTERS: dict[type, Any] = {}
+
+
+def _exporter(cls):
+    if cls not in _EXPORTERS:
+        _EXPORTERS[cls] = cls(template_name="lab")
+    return _EXPORTERS[cls]
+
+
+def _metrics_section(metrics: dict[str, Any]) -> str:
+    ci = metrics.get("test_ci", {})
+    rows = "".join(
+        f"<tr><td>{_e(k)}{' ★' if k == metrics.get('primary_metric') else ''}</td><td class=num>{_fmt(v)}</td>"
+        f"<td class=num>{_fmt(ci[k][0]) + ' – ' + _fmt(ci[k][1]) if k in ci else ''}</td></tr>"
+        for k, v in metrics.get("test", {}).items() if isinstance(v, (int, float))
+    )
+    oracle = metrics.get("oracle", {})
+    note = ""
+    if oracle:
+        note = "<p>Oracle (Bayes) on the same test rows: " + ", ".join(
+            f"{_e(k)} <b>{_fmt(v)}</b>" for k, v in oracle.items()) + " — the ceiling for any model.</p>"
+    level = int(round(100 * metrics.get("confidence", 0.95)))
+    return (
+        f"<h2>Test metrics · best model <code>{_e(metrics.get('best_model', '?'))}</code></h2>"
+        f"<p class=muted>{_e(metrics.get('task', ''))} · {metrics.get('n_test', '?')} held-out rows · "
+        f"{level}% bootstrap intervals</p>"
+        f"<table><tr><th>metric</th><th>value</th><th>{level}% CI</th></tr>{rows}</table>{note}"
+    )
+
+
+def _cv_section(cv: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{_e(name)}{' ★' if name == cv.get('best_model') else ''}</td><td class=num>{_fmt(r['mean'])}</td>"
+        f"<td class=num>± {_fmt(r['std'])}</td><td class=num>{_fmt(r.get('fit_seconds'))}</td></tr>"
+        for name, r in cv["models"].items()
+    )
+    return (f"<h2>Cross-validation ({cv.get('folds', '?')} folds, {_e(cv.get('scoring', ''))})</h2>"
+            f"<table><tr><th>model</th><th>mean</th><th>std</th><th>fit s / fold</th></tr>{rows}</table>")
+
+
+def _stages_section(run_dir: Path, manifest: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td><a href='{_e(s['name'])}.html'>{_e(s['name'])}</a></td><td>{_e(s.get('title', ''))}</td>"
+        f"<td>{_status(s['status'])}</td><td class=num>{_fmt(s.get('seconds'))}</td>"
+        f"<td class=muted>{_e(s.get('error', ''))}</td></tr>"
+        for s in manifest.get("stages", [])
+    )
+    return f"<h2>Stages</h2><table><tr><th>stage</th><th></th><th>status</th><th>seconds</th><th></th></tr>{rows}</table>"
+
+
+def _headline(run: dict[str, Any]) -> tuple[str, Any]:
+    metrics = run.get("metrics") or {}
+    for key in ("roc_auc", "rmse", "r2"):
+        if key in metrics:
+            return key, metrics[key]
+    return (next(iter(metrics.items())) if metrics else ("", None))
+
+
+def _total_seconds(run: dict[str, Any]) -> float:
+    return sum(s.get("seconds") or 0 for s in run.get("stages", []))
+
+
+def _read(path: Path) -> Any:
+    try:
+        return io.read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, (list, dict)) else value
+    return out
+
+
+def _status(status: str) -> str:
+    return f"<span class='status {_e(status)}'>{_e(status)}</span>"
+
+
+def _fmt(value: Any, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:+.4f}" if signed else f"{value:.4g}" if abs(value) >= 1000 else f"{value:.4f}"
+    return _e(value)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
+            f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{_CSS}</style></head>"
+            f"<body>{body}</body></html>\n")

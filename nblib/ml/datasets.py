@@ -1,0 +1,291 @@
+"""The embedded "product launches" dataset and loading of user data.
+
+The generator is deterministic for a given ``(n_rows, random_state)`` and knows
+the true probability of a hit for every row, so evaluation can report the
+oracle (Bayes) ROC-AUC: the ceiling no model can beat on average.
+
+Planted problems the quality checks must find:
+
+* missing values (``marketing_budget``, ``discount_pct``, ``rating_preview``,
+  ``release_date``),
+* exact duplicate rows and near duplicates (new id, price nudged, text re-spaced),
+* outliers in ``price`` (x100 entry errors and negative prices),
+* mixed date formats in ``release_date``,
+* label noise in ``category`` (case, whitespace and typo variants),
+* ``reviews_first_week``, a column that is only known after launch and leaks
+  the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "GeneratedData",
+    "CATEGORIES",
+    "TARGETS",
+    "make_product_launches",
+    "generated_columns",
+    "load_dataset",
+    "load_table",
+]
+
+CATEGORIES = ("Electronics", "Home", "Toys", "Beauty", "Sports", "Garden")
+
+#: Target columns of the generated data: binary hit flag and first-month revenue.
+TARGETS = ("is_hit", "revenue_k")
+
+# Words whose presence in the description moves the log-odds of a hit.
+_WORD_EFFECTS = {
+    "wireless": 0.9,
+    "limited": 0.8,
+    "smart": 0.6,
+    "bundle": 0.5,
+    "eco": 0.4,
+    "basic": -0.7,
+    "refurbished": -1.1,
+    "generic": -0.5,
+}
+_FILLER = (
+    "durable compact lightweight classic modern stylish portable colorful sleek "
+    "versatile reliable everyday family outdoor indoor soft sturdy elegant handy "
+    "practical original fresh bright quiet fast simple new improved"
+).split()
+_NOUNS = {
+    "Electronics": "headphones speaker charger camera tablet keyboard monitor".split(),
+    "Home": "lamp blender kettle pillow vacuum organizer rug".split(),
+    "Toys": "puzzle robot doll blocks kite racecar board-game".split(),
+    "Beauty": "serum lipstick cream shampoo palette perfume mask".split(),
+    "Sports": "racket yoga-mat dumbbell bottle helmet tracker ball".split(),
+    "Garden": "hose planter shears sprinkler grill lantern seeds".split(),
+}
+_COLUMNS = (
+    "launch_id", "category", "brand", "price", "marketing_budget", "n_competitors",
+    "discount_pct", "rating_preview", "is_online_only", "has_influencer", "description",
+    "release_date", "reviews_first_week", "is_hit", "revenue_k",
+)
+_DATE_FORMATS = ("%Y-%m-%d", "%d %b %Y", "%B %d, %Y", "%Y/%m/%d")
+
+
+@dataclass(frozen=True)
+class GeneratedData:
+    """A generated table plus what only the generator knows.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The table a user would receive, planted problems included.
+    true_proba : pandas.Series
+        True probability of ``is_hit`` for each row (same index as ``frame``).
+    """
+
+    frame: pd.DataFrame
+    true_proba: pd.Series
+
+
+def make_product_launches(n_rows: int = 10_000, random_state: int = 0) -> GeneratedData:
+    """Generate the "product launches" table.
+
+    Parameters
+    ----------
+    n_rows : int, default=10_000
+        Number of rows, planted duplicates included.
+    random_state : int, default=0
+        Seed; the same seed and size always give the same table.
+
+    Returns
+    -------
+    GeneratedData
+
+    Examples
+    --------
+    >>> data = make_product_launches(200, random_state=1)
+    >>> data.frame.shape[0]
+    200
+    >>> bool(data.true_proba.between(0, 1).all())
+    True
+    """
+    if n_rows < 50:
+        raise ValueError(f"n_rows must be at least 50, got {n_rows}")
+    rng = np.random.default_rng(random_state)
+    n_dup = int(0.02 * n_rows)
+    n_near = int(0.01 * n_rows)
+    n = n_rows - n_dup - n_near
+
+    category = rng.choice(CATEGORIES, size=n, p=[0.25, 0.2, 0.15, 0.15, 0.15, 0.1])
+    brand_rank = np.minimum(rng.zipf(1.4, size=n), 400)
+    brand = np.array([f"brand_{r:03d}" for r in brand_rank], dtype=object)
+    brand_effect = _brand_effects(random_state)[brand_rank - 1]
+
+    base_price = {"Electronics": 120, "Home": 45, "Toys": 25, "Beauty": 20, "Sports": 40, "Garden": 35}
+    log_price = np.log([base_price[c] for c in category]) + rng.normal(0, 0.6, n)
+    price = np.round(np.exp(log_price), 2)
+    log_budget = rng.normal(9.5, 1.0, n)
+    budget = np.round(np.exp(log_budget), -1)
+    n_competitors = rng.poisson(4, n)
+    discount = np.round(rng.uniform(0, 50, n), 1)
+    rating = np.clip(rng.normal(3.6, 0.7, n), 1, 5).round(1)
+    online_only = rng.random(n) < 0.3
+    influencer = rng.random(n) < 0.25
+    days = rng.integers(0, 6 * 365, n)
+    release = pd.Timestamp("2019-01-01") + pd.to_timedelta(days, unit="D")
+    month = release.month.to_numpy()
+
+    words, word_logit = _descriptions(rng, category)
+
+    is_elec = category == "Electronics"
+    z_price = (log_price - log_price.mean()) / log_price.std()
+    logit = -3.45 + 1.3 * (
+        1.3 * np.tanh(1.2 * (log_budget - 9.5))
+        + np.where(is_elec, 0.7, -0.6) * z_price
+        + 0.9 * np.cos(2 * np.pi * (month - 12) / 12)
+        + np.where(influencer, np.where(category == "Beauty", 1.4, 0.3), 0.0)
+        + 0.5 * np.exp(-(((discount - 25) / 10) ** 2))
+        - 0.12 * n_competitors
+        - 0.35 * online_only
+        + 0.25 * (rating - 3.6)
+        + brand_effect
+        + word_logit
+    )
+    proba = 1 / (1 + np.exp(-logit))
+    hit = rng.random(n) < proba
+    revenue = np.round(np.exp(3.0 + 0.45 * logit + rng.normal(0, 0.35, n)), 2)
+    reviews = rng.poisson(np.where(hit, 60, 6) * np.exp(rng.normal(0, 0.3, n)))
+
+    frame = pd.DataFrame(
+        {
+            "launch_id": [f"L{i:06d}" for i in range(n)],
+            "category": category.astype(object),
+            "brand": brand.astype(object),
+            "price": price,
+            "marketing_budget": budget,
+            "n_competitors": n_competitors,
+            "discount_pct": discount,
+            "rating_preview": rating,
+            "is_online_only": online_only,
+            "has_influencer": influencer,
+            "description": words,
+            "release_date": _format_dates(rng, release),
+            "reviews_first_week": reviews,
+            "is_hit": hit.astype(int),
+            "revenue_k": revenue,
+        }
+    )
+    _plant_missing(rng, frame)
+    _plant_label_noise(rng, frame)
+    _plant_outliers(rng, frame)
+
+    truth = pd.Series(proba, name="true_proba")
+    frame, truth = _plant_duplicates(rng, frame, truth, n_dup, n_near)
+    order = rng.permutation(len(frame))
+    frame = frame.iloc[order].reset_index(drop=True)
+    truth = truth.iloc[order].reset_index(drop=True)
+    return GeneratedData(frame=frame, true_proba=truth)
+
+
+def generated_columns() -> list[str]:
+    """Column names of :func:`make_product_launches` output, without generating it."""
+    return list(_COLUMNS)
+
+
+def load_dataset(source: str, *, n_rows: int = 10_000, random_state: int = 0
+                 ) -> tuple[pd.DataFrame, pd.Series | None]:
+    """The table named by params ``data.source`` and, for generated data, the true probabilities."""
+    if source == "generated":
+        data = make_product_launches(n_rows, random_state=random_state)
+        return data.frame, data.true_proba
+    return load_table(source), None
+
+
+def load_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv``, ``.csv.gz``, ``.parquet`` or ``.pq`` file.
+    """
+    path = Path(path)
+    suffixes = "".join(path.suffixes).lower()
+    if suffixes.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    if suffixes.endswith((".csv", ".csv.gz", ".tsv")):
+        return pd.read_csv(path, sep="\t" if suffixes.endswith(".tsv") else ",")
+    raise ValueError(f"{path}: unsupported file type {suffixes!r}; expected .csv or .parquet")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _brand_effects(random_state: int) -> np.ndarray:
+    rng = np.random.default_rng(random_state + 7919)
+    effects = rng.normal(0, 0.15, 400)
+    effects[:5] = [0.5, 0.35, -0.3, 0.25, -0.25]  # a few well-known brands matter
+    return effects
+
+
+def _descriptions(rng: np.random.Generator, category: np.ndarray) -> tuple[list[str], np.ndarray]:
+    marker_words = np.array(list(_WORD_EFFECTS))
+    marker_effect = np.array(list(_WORD_EFFECTS.values()))
+    texts, logits = [], np.zeros(len(category))
+    for i, cat in enumerate(category):
+        has = rng.random(len(marker_words)) < 0.12
+        fill = rng.choice(_FILLER, size=rng.integers(3, 7), replace=False)
+        tokens = list(fill) + list(marker_words[has])
+        rng.shuffle(tokens)
+        noun = rng.choice(_NOUNS[cat])
+        texts.append(" ".join(tokens[:2] + [noun.replace("-", " ")] + ["with"] + tokens[2:]))
+        logits[i] = marker_effect[has].sum()
+    return texts, logits
+
+
+def _format_dates(rng: np.random.Generator, dates: pd.DatetimeIndex) -> np.ndarray:
+    fmt_idx = rng.choice(len(_DATE_FORMATS), size=len(dates), p=[0.7, 0.1, 0.1, 0.1])
+    out = np.empty(len(dates), dtype=object)
+    for k, fmt in enumerate(_DATE_FORMATS):
+        mask = fmt_idx == k
+        out[mask] = dates[mask].strftime(fmt)
+    return out
+
+
+def _plant_missing(rng: np.random.Generator, frame: pd.DataFrame) -> None:
+    for column, rate in {
+        "marketing_budget": 0.03,
+        "discount_pct": 0.06,
+        "rating_preview": 0.15,
+        "release_date": 0.02,
+    }.items():
+        frame.loc[rng.random(len(frame)) < rate, column] = None
+
+
+def _plant_label_noise(rng: np.random.Generator, frame: pd.DataFrame) -> None:
+    noisy = np.flatnonzero(rng.random(len(frame)) < 0.06)
+    variants = (str.lower, str.upper, lambda s: s + " ", lambda s: " " + s, lambda s: s[:-2] + s[-1])
+    for i in noisy:
+        pick = variants[rng.integers(len(variants))]
+        frame.iat[i, frame.columns.get_loc("category")] = pick(frame.iat[i, frame.columns.get_loc("category")])
+
+
+def _plant_outliers(rng: np.random.Generator, frame: pd.DataFrame) -> None:
+    rows = np.flatnonzero(rng.random(len(frame)) < 0.006)
+    col = frame.columns.get_loc("price")
+    for j, i in enumerate(rows):
+        frame.iat[i, col] = -1.0 if j % 4 == 0 else frame.iat[i, col] * 100
+
+
+def _plant_duplicates(
+    rng: np.random.Generator, frame: pd.DataFrame, truth: pd.Series, n_dup: int, n_near: int
+) -> tuple[pd.DataFrame, pd.Series]:
+    exact = rng.choice(len(frame), size=n_dup, replace=False)
+    near = rng.choice(len(frame), size=n_near, replace=False)
+    near_rows = frame.iloc[near].copy()
+    near_rows["launch_id"] = [f"L{len(frame) + i:06d}" for i in range(n_near)]
+    near_rows["price"] = (near_rows["price"] + 0.01).round(2)
+    near_rows["description"] = near_rows["description"].str.replace(" ", "  ", n=1)
+    frame = pd.concat([frame, frame.iloc[exact], near_rows], ignore_index=True)
+    truth = pd.concat([truth, truth.iloc[exact], truth.iloc[near]], ignore_index=True)
+    return frame, truth

@@ -1,0 +1,111 @@
+"""Model families: a small registry from a name in params to an estimator.
+
+Each family says whether it accepts sparse input; those that do not get the
+dense feature variant (TF-IDF reduced by TruncatedSVD) from
+:func:`nblib.ml.features.densify_for`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sklearn.base import BaseEstimator
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+
+__all__ = ["ModelFamily", "FAMILIES", "family_names", "make_model"]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One model family for one task."""
+
+    name: str
+    task: str
+    factory: Callable[..., BaseEstimator]
+    accepts_sparse: bool
+    defaults: dict[str, Any]
+    seeded: bool = True
+    parallel: bool = False
+
+
+def _families() -> dict[tuple[str, str], ModelFamily]:
+    specs = [
+        ModelFamily("logistic_regression", "classification", LogisticRegression, True,
+                    {"C": 1.0, "max_iter": 2000}),
+        ModelFamily("random_forest", "classification", RandomForestClassifier, True,
+                    {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
+        ModelFamily("extra_trees", "classification", ExtraTreesClassifier, True,
+                    {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
+        ModelFamily("hist_gradient_boosting", "classification", HistGradientBoostingClassifier,
+                    False, {"learning_rate": 0.05, "max_iter": 300, "early_stopping": True}),
+        ModelFamily("dummy", "classification", DummyClassifier, True, {"strategy": "prior"},
+                    seeded=False),
+        ModelFamily("ridge", "regression", Ridge, True, {"alpha": 1.0}, seeded=False),
+        ModelFamily("random_forest", "regression", RandomForestRegressor, True,
+                    {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
+        ModelFamily("extra_trees", "regression", ExtraTreesRegressor, True,
+                    {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
+        ModelFamily("hist_gradient_boosting", "regression", HistGradientBoostingRegressor, False,
+                    {"learning_rate": 0.05, "max_iter": 300, "early_stopping": True}),
+        ModelFamily("dummy", "regression", DummyRegressor, True, {"strategy": "mean"},
+                    seeded=False),
+    ]
+    return {(f.name, f.task): f for f in specs}
+
+
+FAMILIES = _families()
+
+
+def family_names(task: str) -> list[str]:
+    """Names of the model families available for ``task``."""
+    return sorted(name for name, t in FAMILIES if t == task)
+
+
+def make_model(
+    name: str,
+    task: str,
+    params: dict[str, Any] | None = None,
+    *,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    class_weight: str | None = None,
+) -> BaseEstimator:
+    """Build an unfitted estimator of family ``name`` for ``task``.
+
+    Parameters
+    ----------
+    name : str
+        A family from :func:`family_names`.
+    task : {"classification", "regression"}
+    params : dict, optional
+        Hyperparameters; they override the family defaults.
+    random_state : int, default=0
+    n_jobs : int, optional
+        Passed to families that parallelize internally.
+    class_weight : {"balanced"}, optional
+        Passed to classifiers that support it.
+    """
+    try:
+        family = FAMILIES[(name, task)]
+    except KeyError:
+        raise ValueError(
+            f"Unknown model family {name!r} for {task}; choose from {family_names(task)}"
+        ) from None
+    kwargs = {**family.defaults, **(params or {})}
+    if family.seeded:
+        kwargs.setdefault("random_state", random_state)
+    if family.parallel and n_jobs is not None:
+        kwargs.setdefault("n_jobs", n_jobs)
+    if class_weight and task == "classification" and "class_weight" in family.factory().get_params():
+        kwargs.setdefault("class_weight", class_weight)
+    return family.factory(**kwargs)

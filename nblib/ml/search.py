@@ -1,0 +1,145 @@
+"""Model selection: compare model families by cross-validation on training data.
+
+Every candidate is a full Pipeline (features → model), so every fitted step is
+fitted inside the CV folds only. The best family by mean CV score is refit on
+all training data.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
+from sklearn.pipeline import Pipeline
+
+from nblib.ml.features import densify_for
+from nblib.ml.models import FAMILIES, make_model
+
+__all__ = ["CVResult", "default_scoring", "build_pipeline", "compare_models"]
+
+
+@dataclass
+class CVResult:
+    """Cross-validation scores of each candidate and the winner."""
+
+    scoring: str
+    folds: int
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    best_model: str = ""
+    refit_seconds: float = 0.0
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per model: mean, std and per-fold scores, best first."""
+        rows = {
+            name: {"mean": np.mean(s), "std": np.std(s), "fit_seconds": self.fit_seconds[name],
+                   **{f"fold_{i}": v for i, v in enumerate(s)}}
+            for name, s in self.scores.items()
+        }
+        return pd.DataFrame(rows).T.sort_values("mean", ascending=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scoring": self.scoring,
+            "folds": self.folds,
+            "best_model": self.best_model,
+            "refit_seconds": round(self.refit_seconds, 3),
+            "models": {
+                name: {"mean": float(np.mean(s)), "std": float(np.std(s)), "scores": [float(v) for v in s],
+                       "fit_seconds": round(self.fit_seconds[name], 3)}
+                for name, s in self.scores.items()
+            },
+        }
+
+
+def default_scoring(task: str) -> str:
+    """ROC-AUC for classification, negative RMSE for regression."""
+    return "roc_auc" if task == "classification" else "neg_root_mean_squared_error"
+
+
+def build_pipeline(
+    features: ColumnTransformer,
+    name: str,
+    task: str,
+    params: dict[str, Any] | None = None,
+    *,
+    svd_components: int = 48,
+    random_state: int = 0,
+    class_weight: str | None = None,
+) -> Pipeline:
+    """features → model, with the dense feature variant for models that need it."""
+    family = FAMILIES[(name, task)]
+    feats = clone(features) if family.accepts_sparse else densify_for(
+        features, svd_components=svd_components, random_state=random_state
+    )
+    model = make_model(name, task, params, random_state=random_state, n_jobs=1, class_weight=class_weight)
+    return Pipeline([("features", feats), ("model", model)])
+
+
+def compare_models(
+    X: pd.DataFrame,
+    y: pd.Series,
+    features: ColumnTransformer,
+    models: dict[str, dict[str, Any]],
+    *,
+    task: str,
+    cv_folds: int = 5,
+    scoring: str | None = None,
+    svd_components: int = 48,
+    class_weight: str | None = None,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> tuple[CVResult, BaseEstimator]:
+    """Cross-validate each model family, then refit the best on all of ``X``.
+
+    Parameters
+    ----------
+    X, y : training data only.
+    features : unfitted ColumnTransformer from the features stage.
+    models : ``family name -> hyperparameters``.
+    n_jobs : int, optional
+        Folds run in parallel with this many workers (from params ``compute``).
+
+    Returns
+    -------
+    result : CVResult
+    best : fitted Pipeline of the best family.
+    """
+    scoring = scoring or default_scoring(task)
+    splitter = (StratifiedKFold if task == "classification" else KFold)(
+        n_splits=cv_folds, shuffle=True, random_state=random_state
+    )
+    result = CVResult(scoring=scoring, folds=cv_folds)
+    pipelines = {
+        name: build_pipeline(features, name, task, params, svd_components=svd_components,
+                             random_state=random_state, class_weight=class_weight)
+        for name, params in models.items()
+    }
+    bar = _bar(len(pipelines), progress)
+    for name, pipe in pipelines.items():
+        bar.set_description(name)
+        cv = cross_validate(pipe, X, y, cv=splitter, scoring=scoring, n_jobs=n_jobs, error_score="raise")
+        result.scores[name] = [float(v) for v in cv["test_score"]]
+        result.fit_seconds[name] = float(np.mean(cv["fit_time"]))
+        bar.update(1)
+    bar.close()
+    result.best_model = max(result.scores, key=lambda n: np.mean(result.scores[n]))
+    started = time.perf_counter()
+    best = clone(pipelines[result.best_model]).fit(X, y)
+    result.refit_seconds = time.perf_counter() - started
+    return result, best
+
+
+def _bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="model", leave=True, file=sys.stdout)

@@ -1,0 +1,246 @@
+"""The params schema of nblib: sections, keys, types and defaults.
+
+One YAML file (or several, merged) describes a run. Loading goes through
+:func:`load_params`, which validates everything and checks that the data source
+exists and holds the target column *before* anything runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from nblib.engine.errors import ParamsError
+from nblib.engine.params import load_yaml_params, plain, suggest
+from nblib.ml.datasets import generated_columns
+from nblib.ml.models import family_names
+
+__all__ = ["Params", "load_params", "resolve_data_path"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ColumnsSpec(_Section):
+    """Column roles fixed by the user; anything not listed is inferred."""
+
+    numeric: list[str] = []
+    categorical: list[str] = []
+    high_cardinality: list[str] = []
+    boolean: list[str] = []
+    text: list[str] = []
+    date: list[str] = []
+    ignore: list[str] = []
+
+
+class DataParams(_Section):
+    """Where the data comes from and what to predict."""
+
+    source: str = Field("generated", description="'generated' or a path to a CSV/Parquet file")
+    n_rows: int = Field(20_000, ge=50, description="rows to generate (generated source only)")
+    target: str
+    task: Literal["classification", "regression"] = "classification"
+    drop_columns: list[str] = []
+    columns: ColumnsSpec = ColumnsSpec()
+
+    @property
+    def is_generated(self) -> bool:
+        return self.source == "generated"
+
+
+class QualityParams(_Section):
+    """Data-quality checks run on the raw table."""
+
+    max_missing_fraction: float = Field(0.5, ge=0, le=1)
+    leak_score_threshold: float = Field(
+        0.95, ge=0.5, le=1, description="a single column scoring above this is flagged as a leak"
+    )
+    drop_leaky_columns: bool = True
+    outlier_iqr_factor: float = Field(3.0, gt=0)
+
+
+class PreprocessParams(_Section):
+    """Cleaning, split and the tabular preprocessor."""
+
+    test_size: float = Field(0.2, gt=0, lt=1)
+    stratify: bool = True
+    drop_duplicates: bool = True
+    drop_near_duplicates: bool = True
+    numeric_impute: Literal["mean", "median"] = "median"
+    scale: bool = True
+    add_missing_indicator: bool = True
+    categorical_min_frequency: int = Field(10, ge=1)
+    high_cardinality_threshold: int = Field(30, ge=2)
+
+
+class TextParams(_Section):
+    max_features: int = Field(2000, ge=1)
+    ngram_max: int = Field(1, ge=1, le=3)
+    min_df: int = Field(2, ge=1)
+    svd_components: int = Field(48, ge=1, description="LSA size for models that need dense input")
+
+
+class DateParams(_Section):
+    parts: list[Literal["year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend"]] = [
+        "year",
+        "month",
+        "dayofweek",
+        "dayofyear",
+    ]
+    cyclical: bool = True
+
+
+class FeaturesParams(_Section):
+    text: TextParams = TextParams()
+    date: DateParams = DateParams()
+
+
+class ImbalanceParams(_Section):
+    """How class imbalance is handled (classification only)."""
+
+    class_weight: Literal["none", "balanced"] = "none"
+
+
+class TrainParams(_Section):
+    """Model families compared by cross-validation; the best is refit on all training data."""
+
+    cv_folds: int = Field(5, ge=2, le=20)
+    scoring: str | None = Field(None, description="sklearn scorer; default roc_auc or neg_root_mean_squared_error")
+    models: dict[str, dict[str, Any]] = {
+        "logistic_regression": {"C": 0.3},
+        "random_forest": {"n_estimators": 200, "min_samples_leaf": 5},
+        "hist_gradient_boosting": {
+            "learning_rate": 0.03,
+            "max_iter": 600,
+            "max_leaf_nodes": 8,
+            "l2_regularization": 1.0,
+        },
+    }
+
+    @field_validator("models")
+    @classmethod
+    def _at_least_one(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if not value:
+            raise ValueError("list at least one model family")
+        return {k: dict(v or {}) for k, v in value.items()}
+
+
+class EvaluateParams(_Section):
+    bootstrap: int = Field(500, ge=0, description="bootstrap resamples for confidence intervals")
+    confidence: float = Field(0.95, gt=0, lt=1)
+    threshold: float = Field(0.5, gt=0, lt=1, description="decision threshold for F1 and the confusion matrix")
+
+
+class TrackingParams(_Section):
+    enabled: bool = False
+
+
+class ComputeParams(_Section):
+    """The one place where parallelism is configured."""
+
+    n_jobs: int = Field(-1, description="-1 for all cores")
+    backend: Literal["loky", "threading"] = "loky"
+
+
+class Params(_Section):
+    """A whole params file."""
+
+    name: str | None = None
+    seed: int = 42
+    data: DataParams
+    quality: QualityParams = QualityParams()
+    preprocess: PreprocessParams = PreprocessParams()
+    features: FeaturesParams = FeaturesParams()
+    imbalance: ImbalanceParams = ImbalanceParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    tracking: TrackingParams = TrackingParams()
+    compute: ComputeParams = ComputeParams()
+
+    @model_validator(mode="after")
+    def _check_models_for_task(self) -> Params:
+        known = family_names(self.data.task)
+        for name in self.train.models:
+            if name not in known:
+                raise ValueError(
+                    f"train.models.{name}: unknown model family for {self.data.task}"
+                    f"{suggest(name, known)}; choose from {', '.join(known)}"
+                )
+        return self
+
+    def sections(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The named sections as plain data (what a stage's cache key depends on)."""
+        return {n: (plain(v) if isinstance(v := getattr(self, n), BaseModel) else v) for n in names}
+
+
+def load_params(
+    paths: list[str | Path] | str | Path, overrides: list[str] = (), *, check_data: bool = True
+) -> Params:
+    """Load and validate params; see :func:`nblib.engine.params.load_yaml_params`.
+
+    With ``check_data`` the data source must exist and hold the target and every
+    column the params name. A relative ``data.source`` is resolved (from the
+    working directory, else beside the params file) and stored absolute.
+
+    Raises
+    ------
+    ParamsError
+        One line naming the file and key (exit code 2).
+    """
+    params, label = load_yaml_params(paths, overrides, schema=Params)
+    if not params.data.is_generated:
+        base = Path(paths if isinstance(paths, (str, Path)) else paths[-1]).parent
+        params.data.source = str(resolve_data_path(params.data.source, base))
+    if check_data:
+        _check_data_source(params, label)
+    return params
+
+
+def resolve_data_path(source: str, base: Path) -> Path:
+    """A relative data path is looked up from the working directory, then beside the params file."""
+    path = Path(source).expanduser()
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    return (base / path).resolve()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_data_source(params: Params, label: str) -> None:
+    data = params.data
+    if data.is_generated:
+        known = generated_columns()
+    else:
+        path = Path(data.source)
+        if not path.is_file():
+            raise ParamsError(f"{label}: data.source: file not found: {path}")
+        try:
+            known = _read_columns(path)
+        except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
+            raise ParamsError(f"{label}: data.source: cannot read {path.name}: {exc}") from None
+    where = "the generated dataset" if data.is_generated else Path(data.source).name
+    if data.target not in known:
+        raise ParamsError(
+            f"{label}: data.target: column {data.target!r} not in {where}{suggest(data.target, known)}"
+        )
+    named = [*data.drop_columns, *(c for cols in data.columns.model_dump().values() for c in cols)]
+    for column in named:
+        if column not in known:
+            raise ParamsError(f"{label}: data: column {column!r} not in {where}{suggest(column, known)}")
+
+
+def _read_columns(path: Path) -> list[str]:
+    suffix = "".join(path.suffixes).lower()
+    if suffix.endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    if suffix.endswith((".csv", ".csv.gz", ".tsv")):
+        import pandas as pd
+
+        return list(pd.read_csv(path, nrows=0, sep="\t" if suffix.endswith(".tsv") else ",").columns)
+    raise ValueError(f"unsupported file type {suffix!r}; expected .csv or .parquet")

@@ -1,0 +1,72 @@
+"""The nblib pipeline: five notebooks, what each reads and writes, and its params sections.
+
+This is the one place where stage inputs and outputs are declared.
+"""
+
+from __future__ import annotations
+
+from nblib.engine.dag import Pipeline, Stage
+
+__all__ = ["PIPELINE", "TRUSTED_TYPES"]
+
+PIPELINE = Pipeline(
+    [
+        Stage(
+            "01_eda",
+            title="Exploratory data analysis and quality checks",
+            outputs={"raw": "raw.parquet", "oracle": "oracle.parquet", "quality": "quality.json"},
+            optional_outputs=("oracle",),
+            sections=("seed", "data", "quality"),
+        ),
+        Stage(
+            "02_preprocess",
+            title="Cleaning, split and preprocessing",
+            inputs={"raw": "raw.parquet", "quality": "quality.json"},
+            outputs={
+                "train": "train.parquet",
+                "test": "test.parquet",
+                "columns": "columns.json",
+                "preprocessor": "preprocessor.skops",
+                "cleaning": "cleaning.json",
+            },
+            sections=("seed", "data", "quality", "preprocess"),
+        ),
+        Stage(
+            "03_features",
+            title="Feature engineering",
+            inputs={"train": "train.parquet", "columns": "columns.json", "preprocessor": "preprocessor.skops"},
+            outputs={"features": "features.skops", "feature_summary": "features.json"},
+            sections=("seed", "data", "features"),
+        ),
+        Stage(
+            "04_train",
+            title="Model comparison by cross-validation",
+            inputs={"train": "train.parquet", "columns": "columns.json", "features": "features.skops"},
+            outputs={"model": "model.skops", "cv": "cv_results.json"},
+            sections=("seed", "data", "features", "imbalance", "train", "compute"),
+        ),
+        Stage(
+            "05_evaluate",
+            title="Evaluation on the held-out test split",
+            inputs={
+                "test": "test.parquet",
+                "columns": "columns.json",
+                "model": "model.skops",
+                "cv": "cv_results.json",
+                "oracle": "oracle.parquet",
+            },
+            optional_inputs=("oracle",),
+            outputs={"metrics": "metrics.json", "predictions": "predictions.parquet"},
+            sections=("seed", "data", "evaluate"),
+        ),
+    ]
+)
+
+#: Types inside our skops files that skops does not trust by default. Anything
+#: else a file names is refused on load.
+TRUSTED_TYPES = (
+    "nblib.ml.features.DateFeatures",
+    "nblib.ml.features._fill_text",
+    "nblib.ml.preprocess.as_float",
+    "numpy.dtype",
+)

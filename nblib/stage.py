@@ -1,0 +1,153 @@
+"""What a notebook calls: open a stage, read its inputs, write its outputs.
+
+>>> ctx = stage.start("04_train", run_dir, params_path)      # doctest: +SKIP
+>>> train = ctx.read("train")                                 # doctest: +SKIP
+>>> ctx.write("model", model)                                 # doctest: +SKIP
+
+Only the artifacts declared for the stage in :mod:`nblib.pipeline` can be read
+or written. With the ``parameters`` cell's defaults (empty ``run_dir``) the
+stage works in a scratch run, ``reports/scratch``, and first runs whatever
+upstream stages it needs, so every notebook runs top to bottom in JupyterLab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nblib.engine import artifacts as io
+from nblib.engine.dag import Stage
+from nblib.engine.errors import StageFailed
+from nblib.params import Params, load_params
+from nblib.pipeline import PIPELINE, TRUSTED_TYPES
+
+__all__ = ["StageContext", "start", "SCRATCH"]
+
+SCRATCH = "scratch"
+
+
+@dataclass
+class StageContext:
+    """A stage in progress: its params, run folder and declared artifacts."""
+
+    stage: Stage
+    run_dir: Path
+    params: Params
+
+    @property
+    def artifacts(self) -> Path:
+        return self.run_dir / "artifacts"
+
+    @property
+    def seed(self) -> int:
+        return self.params.seed
+
+    @property
+    def n_jobs(self) -> int:
+        """Parallelism for this stage, from the params' ``compute`` section."""
+        return self.params.compute.n_jobs
+
+    def path(self, name: str) -> Path:
+        """Path of a declared input or output artifact."""
+        declared = {**self.stage.inputs, **self.stage.outputs}
+        if name not in declared:
+            from nblib.engine.params import suggest
+
+            raise KeyError(
+                f"{self.stage.name} declares no artifact {name!r}{suggest(name, list(declared))}; "
+                f"declare it in nblib/pipeline.py"
+            )
+        return self.artifacts / declared[name]
+
+    def has(self, name: str) -> bool:
+        return self.path(name).exists()
+
+    def read(self, name: str) -> Any:
+        """Read a declared input: Parquet → DataFrame, JSON → data, skops → estimator."""
+        if name not in self.stage.inputs:
+            raise KeyError(f"{self.stage.name} does not read {name!r}; its inputs are {list(self.stage.inputs)}")
+        path = self.path(name)
+        if path.suffix == ".parquet":
+            return io.read_frame(path)
+        if path.suffix == ".json":
+            return io.read_json(path)
+        if path.suffix == ".skops":
+            return io.read_model(path, TRUSTED_TYPES)
+        raise ValueError(f"no reader for {path.name}")
+
+    def write(self, name: str, value: Any) -> Path:
+        """Write a declared output atomically, by its file type."""
+        if name not in self.stage.outputs:
+            raise KeyError(f"{self.stage.name} does not write {name!r}; its outputs are {list(self.stage.outputs)}")
+        path = self.path(name)
+        if path.suffix == ".parquet":
+            return io.write_frame(path, value)
+        if path.suffix == ".json":
+            return io.write_json(path, value)
+        if path.suffix == ".skops":
+            return io.write_model(path, value)
+        raise ValueError(f"no writer for {path.name}")
+
+    def show(self, name: str, figure: Any) -> Path:
+        """Save a figure under ``artifacts/figures/<stage>/<name>.png`` and display it."""
+        path = io.write_figure(self.artifacts / self.stage.figures_dir / f"{name}.png", figure)
+        try:
+            from IPython.display import Image, display
+
+            display(Image(filename=str(path)))
+        except ImportError:  # pragma: no cover - IPython ships with jupyter
+            pass
+        return path
+
+
+def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> StageContext:
+    """Open stage ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Stage name, e.g. ``"02_preprocess"``.
+    run_dir : str or Path, default=""
+        Run folder; empty means the scratch run ``reports/scratch``.
+    params_path : str or Path, default=""
+        Params file; empty means the run's ``params.yaml`` if it exists, else
+        ``params/default.yaml``.
+    """
+    from nblib.app import project_root, reports_dir, start_run
+
+    stage = PIPELINE[name]
+    scratch = not str(run_dir)
+    run = _resolve_dir(run_dir) if not scratch else reports_dir() / SCRATCH
+    if params_path:
+        params_file = _resolve_file(params_path)
+    elif (run / "params.yaml").exists():
+        params_file = run / "params.yaml"
+    else:
+        params_file = project_root() / "params" / "default.yaml"
+    params = load_params(params_file)
+    if scratch:
+        upstream = [s.name for s in PIPELINE.upstream(name)]
+        if upstream:
+            result = start_run(params, run_dir=run, stages=upstream, force=False, progress=False)
+            if result.error is not None:
+                raise result.error
+    missing = [p for k, p in stage.inputs.items()
+               if k not in stage.optional_inputs and not (run / "artifacts" / p).exists()]
+    if missing:
+        raise StageFailed(name, f"{run}: missing input artifacts {missing}; run the upstream stages first "
+                                f"(nblib run PARAMS) or leave run_dir empty for a scratch run")
+    (run / "artifacts").mkdir(parents=True, exist_ok=True)
+    return StageContext(stage=stage, run_dir=run, params=params)
+
+
+def _resolve_dir(path: str | Path) -> Path:
+    from nblib.app import project_root
+
+    path = Path(path).expanduser()
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    return (project_root() / path).resolve()
+
+
+_resolve_file = _resolve_dir
