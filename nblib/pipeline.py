@@ -69,4 +69,8 @@ TRUSTED_TYPES = (
     "nblib.ml.features._fill_text",
     "nblib.ml.preprocess.as_float",
     "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.model_selection._split.KFold",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.tree._tree.Tree",
 )

@@ -68,7 +68,7 @@ def write_index(reports_dir: str | Path) -> Path:
     for run in find_runs(reports_dir):
         rel = run["path"].relative_to(reports_dir).as_posix()
         metric, value = _headline(run)
-        links = [f'<a href="{rel}/summary.html">summary</a>'] + [
+        links = [f'<a href="{rel}/summary.html">summary</a>'] * (run["path"] / "summary.html").exists() + [
             f'<a href="{rel}/{s["name"]}.html">{s["name"][:2]}</a>'
             for s in run.get("stages", []) if (run["path"] / f'{s["name"]}.html').exists()
         ]
@@ -76,7 +76,7 @@ def write_index(reports_dir: str | Path) -> Path:
             f"<tr><td>{_e((run.get('started') or '')[:19].replace('T', ' '))}</td>"
             f"<td>{_e(run.get('name', ''))}</td><td>{_status(run.get('status', '?'))}</td>"
             f"<td>{_e(metric)}</td><td class=num>{_fmt(value)}</td>"
-            f"<td class=num>{_fmt(_total_seconds(run))} s</td><td>{' · '.join(links)}</td></tr>"
+            f"<td class=num>{_total_seconds(run):.1f} s</td><td>{' · '.join(links)}</td></tr>"
         )
     table = (
         "<table><tr><th>started</th><th>params</th><th>status</th><th>metric</th><th>test</th>"
@@ -109,7 +109,8 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     warnings = quality.get("warnings", []) + metrics.get("warnings", [])
     if warnings:
         parts.append("<h2>Warnings</h2>" + "".join(f"<div class=warn>{_e(w)}</div>" for w in warnings))
-    figures = sorted((art / "figures").glob("*/*.png"))
+    # evaluation figures first: they are what a reviewer looks for
+    figures = sorted((art / "figures").glob("*/*.png"), key=lambda f: (-int(f.parent.name[:2] == "05"), str(f)))
     if figures:
         parts.append("<h2>Figures</h2><div class=figs>" + "".join(
             f'<figure><img src="{f.relative_to(run_dir).as_posix()}" alt="{_e(f.stem)}">'

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -125,12 +126,17 @@ class Runner:
                         break
             except KeyboardInterrupt:
                 manifest["status"] = "interrupted"
-                for record in manifest["stages"]:
-                    if record["status"] == "running":
-                        record["status"] = "failed"
+                _fail_running(manifest, "interrupted")
                 error = NblibError("interrupted")
+            except Exception as exc:  # a bug in the runner itself: still leave an honest manifest
+                traceback.print_exc()
+                error = StageFailed(_running_stage(manifest) or "runner", f"{type(exc).__name__}: {exc}")
+                _fail_running(manifest, error.reason)
             finally:
                 self._discard_kernel()
+        return self._finalize(run_dir, manifest, error)
+
+    def _finalize(self, run_dir: Path, manifest: dict[str, Any], error: NblibError | None) -> RunResult:
         for record in manifest["stages"]:
             if record["status"] == "pending":
                 record["status"] = "skipped"
@@ -307,6 +313,17 @@ def _shutdown(km) -> None:
             km.shutdown_kernel(now=True)
         except Exception:
             pass
+
+
+def _running_stage(manifest: dict[str, Any]) -> str | None:
+    return next((r["name"] for r in manifest["stages"] if r["status"] == "running"), None)
+
+
+def _fail_running(manifest: dict[str, Any], reason: str) -> None:
+    for record in manifest["stages"]:
+        if record["status"] == "running":
+            record["status"] = "failed"
+            record["error"] = reason
 
 
 def _count_code_cells(path: Path) -> int:

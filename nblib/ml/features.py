@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _PARTS = ("year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend")
+_ACCESSOR = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
 _PERIODS = {"month": 12, "dayofweek": 7, "dayofyear": 366, "quarter": 4}
 
 
@@ -107,6 +108,7 @@ class DateFeatures(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.string = True  # dates may arrive as strings in any common format
         return tags
 
     def _as_frame(self, X, reset: bool) -> pd.DataFrame:
@@ -229,6 +231,6 @@ def _to_datetime(values: pd.Series) -> pd.Series:
 def _date_part(dates: pd.Series, part: str) -> np.ndarray:
     accessor = dates.dt
     if part == "is_weekend":
-        values = accessor.dayofweek >= 5
+        values = accessor.day_of_week >= 5
         return np.where(dates.isna(), np.nan, values).astype(float)
-    return getattr(accessor, part).astype(float).to_numpy()
+    return getattr(accessor, _ACCESSOR.get(part, part)).astype(float).to_numpy()

@@ -34,7 +34,6 @@ class ModelFamily:
     factory: Callable[..., BaseEstimator]
     accepts_sparse: bool
     defaults: dict[str, Any]
-    seeded: bool = True
     parallel: bool = False
 
 
@@ -48,17 +47,15 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
                     {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
         ModelFamily("hist_gradient_boosting", "classification", HistGradientBoostingClassifier,
                     False, {"learning_rate": 0.05, "max_iter": 300, "early_stopping": True}),
-        ModelFamily("dummy", "classification", DummyClassifier, True, {"strategy": "prior"},
-                    seeded=False),
-        ModelFamily("ridge", "regression", Ridge, True, {"alpha": 1.0}, seeded=False),
+        ModelFamily("dummy", "classification", DummyClassifier, True, {"strategy": "prior"}),
+        ModelFamily("ridge", "regression", Ridge, True, {"alpha": 1.0}),
         ModelFamily("random_forest", "regression", RandomForestRegressor, True,
                     {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
         ModelFamily("extra_trees", "regression", ExtraTreesRegressor, True,
                     {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
         ModelFamily("hist_gradient_boosting", "regression", HistGradientBoostingRegressor, False,
                     {"learning_rate": 0.05, "max_iter": 300, "early_stopping": True}),
-        ModelFamily("dummy", "regression", DummyRegressor, True, {"strategy": "mean"},
-                    seeded=False),
+        ModelFamily("dummy", "regression", DummyRegressor, True, {"strategy": "mean"}),
     ]
     return {(f.name, f.task): f for f in specs}
 
@@ -102,10 +99,11 @@ def make_model(
             f"Unknown model family {name!r} for {task}; choose from {family_names(task)}"
         ) from None
     kwargs = {**family.defaults, **(params or {})}
-    if family.seeded:
+    accepted = family.factory().get_params()
+    if "random_state" in accepted:
         kwargs.setdefault("random_state", random_state)
     if family.parallel and n_jobs is not None:
         kwargs.setdefault("n_jobs", n_jobs)
-    if class_weight and task == "classification" and "class_weight" in family.factory().get_params():
+    if class_weight and task == "classification" and "class_weight" in accepted:
         kwargs.setdefault("class_weight", class_weight)
     return family.factory(**kwargs)

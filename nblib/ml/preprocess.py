@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler, TargetEncoder
 
@@ -226,7 +226,7 @@ def make_preprocessor(
     )
     high_card = make_pipeline(
         SimpleImputer(strategy="constant", fill_value="missing"),
-        TargetEncoder(target_type=target_type, random_state=random_state),
+        TargetEncoder(target_type=target_type, cv=_folds(target_type, random_state)),
     )
     boolean = make_pipeline(
         FunctionTransformer(as_float, feature_names_out="one-to-one"),
@@ -241,6 +241,12 @@ def make_preprocessor(
     return ColumnTransformer(
         [t for t in transformers if t[2]], remainder="drop", verbose_feature_names_out=True
     )
+
+
+def _folds(target_type: str, random_state: int):
+    """Shuffled folds for target encoding's cross fitting (stratified for class targets)."""
+    cls = KFold if target_type == "continuous" else StratifiedKFold
+    return cls(n_splits=5, shuffle=True, random_state=random_state)
 
 
 def as_float(values):

@@ -1,0 +1,57 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from nblib.ml.evaluate import (
+    bootstrap_intervals, classification_metrics, evaluation_report, metrics_table, regression_metrics,
+)
+
+
+def test_classification_metrics_known_values():
+    y = np.array([0, 0, 1, 1])
+    m = classification_metrics(y, [0.1, 0.4, 0.35, 0.8])
+    assert m["roc_auc"] == pytest.approx(0.75)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert m["balanced_accuracy"] == pytest.approx(0.75)
+
+
+def test_regression_metrics_known_values():
+    m = regression_metrics([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
+    assert m["mae"] == pytest.approx(2 / 3)
+    assert m["rmse"] == pytest.approx(np.sqrt(4 / 3))
+
+
+def test_bootstrap_interval_contains_point_and_is_seeded():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    s = (y * 0.5 + rng.random(400)) / 1.5
+    ci = bootstrap_intervals(y, s, "classification", n_boot=200, random_state=1)
+    point = classification_metrics(y, s)["roc_auc"]
+    assert ci["roc_auc"][0] < point < ci["roc_auc"][1]
+    assert ci == bootstrap_intervals(y, s, "classification", n_boot=200, random_state=1)
+    assert bootstrap_intervals(y, s, "classification", n_boot=0) == {}
+
+
+def test_report_has_design_keys_and_oracle():
+    rng = np.random.default_rng(1)
+    truth = rng.random(500)
+    y = pd.Series((rng.random(500) < truth).astype(int))
+    scores = np.clip(truth + rng.normal(0, 0.5, 500), 0, 1)
+    cv = {"scoring": "roc_auc", "models": {"m": {"mean": 0.7, "std": 0.01}}}
+    report = evaluation_report(y, scores, task="classification", best_model="m", cv=cv,
+                               oracle_proba=pd.Series(truth), n_boot=50)
+    for key in ("task", "primary_metric", "test", "cv", "best_model"):
+        assert key in report
+    assert report["oracle"]["roc_auc"] > report["test"]["roc_auc"]
+    assert report["warnings"] and "oracle" in report["warnings"][0]
+    assert np.array(report["confusion_matrix"]).sum() == 500
+    table = metrics_table(report)
+    assert {"test", "ci_low", "ci_high", "oracle"} <= set(table.columns)
+
+
+def test_regression_report_without_oracle():
+    report = evaluation_report(pd.Series([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.5, 2.5, 4.0]),
+                               task="regression", best_model="ridge",
+                               cv={"models": {"ridge": {"mean": -0.5, "std": 0.1}}}, n_boot=20)
+    assert report["primary_metric"] == "rmse" and "oracle" not in report
+    assert report["cv_vs_test"]["cv"] == 0.5

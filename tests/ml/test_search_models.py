@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from nblib.ml.features import make_feature_transformer, make_text_vectorizer
+from nblib.ml.models import FAMILIES, family_names, make_model
+from nblib.ml.preprocess import clean_frame, infer_column_roles, make_preprocessor, split_train_test
+from nblib.ml.search import build_pipeline, compare_models, default_scoring
+
+
+def test_families_cover_both_tasks():
+    assert {"logistic_regression", "random_forest", "hist_gradient_boosting"} <= set(family_names("classification"))
+    assert {"ridge", "random_forest", "hist_gradient_boosting"} <= set(family_names("regression"))
+
+
+@pytest.mark.parametrize("key", sorted(FAMILIES), ids="-".join)
+def test_every_family_builds_with_overrides(key):
+    name, task = key
+    model = make_model(name, task, random_state=3, n_jobs=1)
+    params = model.get_params()
+    if "random_state" in params:
+        assert params["random_state"] == 3
+
+
+def test_unknown_family():
+    with pytest.raises(ValueError, match="choose from"):
+        make_model("xgboost", "classification")
+
+
+def test_class_weight_only_where_supported():
+    assert make_model("logistic_regression", "classification", class_weight="balanced").class_weight == "balanced"
+    assert "class_weight" not in make_model("dummy", "regression").get_params()
+
+
+@pytest.fixture(scope="module")
+def data(launches):
+    frame, _ = clean_frame(launches.frame, target="is_hit", drop_columns=["revenue_k", "reviews_first_week"])
+    train, test = split_train_test(frame, "is_hit", test_size=0.3, stratify=True, random_state=0)
+    roles = infer_column_roles(train, "is_hit")
+    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
+                                        text=make_text_vectorizer(max_features=200))
+    return train, test, roles, features
+
+
+def test_compare_models_picks_best_and_is_reproducible(data):
+    train, test, roles, features = data
+    models = {"dummy": {}, "logistic_regression": {"C": 0.3},
+              "hist_gradient_boosting": {"max_iter": 20}}
+    kwargs = dict(task="classification", cv_folds=3, svd_components=5, random_state=0, n_jobs=1, progress=False)
+    result, best = compare_models(train[roles.features], train["is_hit"], features, models, **kwargs)
+    assert set(result.scores) == set(models) and all(len(s) == 3 for s in result.scores.values())
+    assert np.mean(result.scores["dummy"]) == pytest.approx(0.5)
+    assert result.best_model != "dummy"
+    assert result.to_dict()["models"][result.best_model]["mean"] == result.table["mean"].max()
+    assert best.predict_proba(test[roles.features]).shape == (len(test), 2)
+    again, _ = compare_models(train[roles.features], train["is_hit"], features, models, **kwargs)
+    assert again.scores == result.scores
+
+
+def test_dense_models_get_svd(data):
+    _, _, _, features = data
+    pipe = build_pipeline(features, "hist_gradient_boosting", "classification", svd_components=4)
+    assert pipe.named_steps["features"].get_params()["text_description__svd"].n_components == 4
+    pipe = build_pipeline(features, "logistic_regression", "classification")
+    assert pipe.named_steps["features"].get_params()["text_description__svd"] == "passthrough"
+
+
+def test_default_scoring():
+    assert default_scoring("classification") == "roc_auc"
+    assert default_scoring("regression") == "neg_root_mean_squared_error"
