@@ -111,7 +111,7 @@ class TrainParams(_Section):
     scoring: str | None = Field(None, description="sklearn scorer; default roc_auc or neg_root_mean_squared_error")
     models: dict[str, dict[str, Any]] = {
         "logistic_regression": {"C": 0.3},
-        "random_forest": {"n_estimators": 200, "min_samples_leaf": 5},
+        "random_forest": {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5},
         "hist_gradient_boosting": {
             "learning_rate": 0.03,
             "max_iter": 600,

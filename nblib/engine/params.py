@@ -156,7 +156,8 @@ def _set_path(data: dict[str, Any], keys: list[str], value: Any, label: str) -> 
 
 
 def _first_error(exc: ValidationError, schema: type[BaseModel]) -> str:
-    err = exc.errors()[0]
+    # a misspelled key also makes the real key "missing": report the misspelling
+    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = [str(p) for p in err["loc"]]
     path = ".".join(loc)
     if err["type"] == "extra_forbidden":

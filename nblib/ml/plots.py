@@ -249,6 +249,6 @@ def residuals_plot(y_true, pred) -> Figure:
     axes[0, 0].set_xlabel("predicted")
     axes[0, 0].set_ylabel("actual − predicted")
     axes[0, 0].set_title("Residuals vs prediction")
-    axes[0, 1].hist(resid, bins="auto" if np.ptp(resid) > 0 else 1, color=_BLUE)
+    axes[0, 1].hist(resid, bins="auto" if np.ptp(resid) > 1e-9 * (1 + np.abs(resid).max()) else 1, color=_BLUE)
     axes[0, 1].set_title("Residual distribution")
     return fig

@@ -1,0 +1,161 @@
+"""End-to-end: the whole pipeline through the CLI on tiny params."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pandas as pd
+import pytest
+from conftest import ROOT, run_cli, run_folders
+
+pytestmark = pytest.mark.e2e
+
+STAGES = ["01_eda", "02_preprocess", "03_features", "04_train", "05_evaluate"]
+
+
+def test_smoke_run_produces_the_run_folder(reports, tmp_path):
+    result = run_cli("run", "params/smoke.yaml", reports=reports)
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(reports)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", run.parent.name)
+    assert re.fullmatch(r"\d{6}-smoke", run.name)
+    for stage in STAGES:
+        assert (run / f"{stage}.ipynb").exists() and (run / f"{stage}.html").exists()
+        executed = nbformat.read(run / f"{stage}.ipynb", as_version=4)
+        assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
+    for name in ("manifest.json", "params.yaml", "summary.html"):
+        assert (run / name).exists()
+    assert (reports / "index.html").read_text().count("smoke") >= 1
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    for key in ("run_id", "status", "started", "finished", "params_sha256", "data_sha256",
+                "git_commit", "versions", "stages", "metrics"):
+        assert key in manifest
+    assert manifest["status"] == "succeeded"
+    assert [s["name"] for s in manifest["stages"]] == STAGES
+    assert all(s["status"] == "succeeded" and s["seconds"] > 0 and s["cache_key"] for s in manifest["stages"])
+    assert 0.5 < manifest["metrics"]["roc_auc"] <= 1
+
+    metrics = json.loads((run / "artifacts" / "metrics.json").read_text())
+    assert metrics["task"] == "classification" and metrics["primary_metric"] == "roc_auc"
+    assert {"roc_auc", "pr_auc", "f1", "balanced_accuracy"} <= set(metrics["test"])
+    assert set(metrics["cv"]) == {"logistic_regression", "random_forest", "hist_gradient_boosting"}
+    assert metrics["best_model"] in metrics["cv"] and "oracle" in metrics
+    for fig in ("roc", "pr", "confusion_matrix"):
+        assert (run / "artifacts" / "figures" / "05_evaluate" / f"{fig}.png").exists()
+    assert not list(run.rglob("*.tmp")), "no temporary files may be left behind"
+
+    # the same params give the same metrics: a re-run in place reuses every stage
+    again = run_cli("run", "params/smoke.yaml", "--run-dir", str(run), reports=reports)
+    assert again.returncode == 0, again.stderr
+    manifest2 = json.loads((run / "manifest.json").read_text())
+    assert [s["status"] for s in manifest2["stages"]] == ["cached"] * 5
+    assert manifest2["metrics"] == manifest["metrics"]
+
+    # any single notebook runs with the plain papermill CLI given the run folder
+    out = tmp_path / "evaluate.ipynb"
+    pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/05_evaluate.ipynb"), str(out),
+                         "-p", "run_dir", str(run), "--cwd", str(ROOT / "notebooks")],
+                        capture_output=True, text=True, timeout=300)
+    assert pm.returncode == 0, pm.stderr[-2000:]
+    assert json.loads((run / "artifacts" / "metrics.json").read_text())["test"] == metrics["test"]
+
+    # predict on new rows with the run's model
+    from nblib.ml.datasets import make_product_launches
+
+    new = tmp_path / "new.csv"
+    make_product_launches(60, random_state=99).frame.drop(columns=["is_hit"]).to_csv(new, index=False)
+    scored = tmp_path / "scored.csv"
+    res = run_cli("predict", str(run), str(new), "-o", str(scored), reports=reports)
+    assert res.returncode == 0, res.stderr
+    table = pd.read_csv(scored)
+    assert len(table) == 60 and table["proba"].between(0, 1).all()
+    bad = tmp_path / "bad.csv"
+    pd.read_csv(new).drop(columns=["price"]).to_csv(bad, index=False)
+    res = run_cli("predict", str(run), str(bad), "-o", str(tmp_path / "x.csv"), reports=reports)
+    assert res.returncode == 2 and "price" in res.stderr and not (tmp_path / "x.csv").exists()
+
+    # list and diff
+    listed = run_cli("list", reports=reports)
+    assert manifest["run_id"] in listed.stdout
+    other = run.parent / (run.name + "-copy")
+    shutil.copytree(run, other)
+    (other / "params.yaml").write_text((run / "params.yaml").read_text().replace("cv_folds: 2", "cv_folds: 3"))
+    diff = run_cli("diff", str(run), str(other), "--html", str(tmp_path / "diff.html"), reports=reports)
+    assert diff.returncode == 0 and "train.cv_folds: 2 -> 3" in diff.stdout
+    assert (tmp_path / "diff.html").exists()
+
+
+def test_failing_stage_keeps_its_report_and_stops(reports):
+    result = run_cli("run", "params/smoke.yaml", "-p", "data.n_rows=300",
+                     "-p", "train.models.hist_gradient_boosting.learning_rate=-1", reports=reports)
+    assert result.returncode == 1
+    assert "stage 04_train failed" in result.stderr and "learning_rate" in result.stderr
+    (run,) = run_folders(reports)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    statuses = {s["name"]: s["status"] for s in manifest["stages"]}
+    assert statuses == {"01_eda": "succeeded", "02_preprocess": "succeeded", "03_features": "succeeded",
+                        "04_train": "failed", "05_evaluate": "skipped"}
+    failed = next(s for s in manifest["stages"] if s["name"] == "04_train")
+    assert "learning_rate" in failed["error"] and "\n" not in failed["error"]
+    assert "learning_rate" in (run / "04_train.html").read_text()
+    assert not (run / "05_evaluate.ipynb").exists()
+    assert not (run / "artifacts" / "model.skops").exists()
+    assert "failed" in (run / "summary.html").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["params/smoke.yaml", "-p", "train.cv_fold=3"], "train.cv_fold: unknown key (did you mean 'cv_folds'?)"),
+    (["params/smoke.yaml", "-p", "data.target=hit"], "data.target: column 'hit' not in the generated dataset"),
+    (["params/missing.yaml"], "params file not found"),
+    (["params/smoke.yaml", "--stages", "04_trian"], "did you mean '04_train'"),
+])
+def test_rejected_params_exit_2_and_make_no_run_folder(reports, args, message):
+    result = run_cli("run", *args, reports=reports)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert run_folders(reports) == []
+
+
+def test_regression_on_a_user_csv(reports, tmp_path):
+    from nblib.ml.datasets import make_product_launches
+
+    csv = tmp_path / "launches.csv"
+    make_product_launches(500, random_state=1).frame.to_csv(csv, index=False)
+    params = tmp_path / "revenue.yaml"
+    params.write_text(
+        f"data: {{source: {csv}, target: revenue_k, task: regression, drop_columns: [is_hit]}}\n"
+        "preprocess: {stratify: false}\nfeatures: {text: {max_features: 100, svd_components: 5}}\n"
+        "train: {cv_folds: 2, models: {ridge: {}, random_forest: {n_estimators: 10},"
+        " hist_gradient_boosting: {max_iter: 20}}}\nevaluate: {bootstrap: 20}\ncompute: {n_jobs: 1}\n")
+    result = run_cli("run", str(params), reports=reports)
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(reports)
+    assert run.name.endswith("-revenue")
+    metrics = json.loads((run / "artifacts" / "metrics.json").read_text())
+    assert metrics["task"] == "regression" and metrics["primary_metric"] == "rmse"
+    assert {"rmse", "mae", "r2"} <= set(metrics["test"]) and "oracle" not in metrics
+    assert metrics["test"]["r2"] > 0.3
+
+
+def test_notebook_defaults_run_as_a_scratch_run(reports, tmp_path):
+    """What a data scientist gets in JupyterLab: empty run_dir → scratch run, upstream stages run first."""
+    out = tmp_path / "03.ipynb"
+    env = {"NBLIB_REPORTS": str(reports), "PATH": str(ROOT / ".venv/bin") + ":/usr/bin:/bin"}
+    import os
+
+    pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/03_features.ipynb"), str(out),
+                         "-p", "params_path", str(ROOT / "params/smoke.yaml"), "--cwd", str(ROOT / "notebooks")],
+                        capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+    assert pm.returncode == 0, pm.stderr[-2000:]
+    scratch = reports / "scratch"
+    assert (scratch / "artifacts" / "features.skops").exists()
+    manifest = json.loads((scratch / "manifest.json").read_text())
+    assert [s["name"] for s in manifest["stages"]] == ["01_eda", "02_preprocess"]
