@@ -7,17 +7,33 @@ exists and holds the target column *before* anything runs.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nblib.engine.errors import ParamsError
+from nblib.engine.errors import InputDataError, ParamsError
 from nblib.engine.params import load_yaml_params, plain, suggest
 from nblib.ml.datasets import generated_columns
 from nblib.ml.models import family_names
 
-__all__ = ["Params", "load_params", "resolve_data_path"]
+__all__ = ["Params", "DEFAULT_MODELS", "load_params", "resolve_data_path"]
+
+
+DEFAULT_MODELS: dict[str, dict[str, dict[str, Any]]] = {
+    "classification": {
+        "logistic_regression": {"C": 0.3},
+        "random_forest": {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5},
+        "hist_gradient_boosting": {"learning_rate": 0.03, "max_iter": 600, "max_leaf_nodes": 8,
+                                   "l2_regularization": 1.0},
+    },
+    "regression": {
+        "ridge": {"alpha": 3.0},
+        "random_forest": {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5},
+        "hist_gradient_boosting": {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 15},
+    },
+}
 
 
 class _Section(BaseModel):
@@ -109,16 +125,10 @@ class TrainParams(_Section):
 
     cv_folds: int = Field(5, ge=2, le=20)
     scoring: str | None = Field(None, description="sklearn scorer; default roc_auc or neg_root_mean_squared_error")
-    models: dict[str, dict[str, Any]] = {
-        "logistic_regression": {"C": 0.3},
-        "random_forest": {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5},
-        "hist_gradient_boosting": {
-            "learning_rate": 0.03,
-            "max_iter": 600,
-            "max_leaf_nodes": 8,
-            "l2_regularization": 1.0,
-        },
-    }
+    models: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: DEFAULT_MODELS["classification"],
+        description="model family -> hyperparameters; the default depends on data.task",
+    )
 
     @field_validator("models")
     @classmethod
@@ -160,6 +170,17 @@ class Params(_Section):
     tracking: TrackingParams = TrackingParams()
     compute: ComputeParams = ComputeParams()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _models_for_task(cls, data: Any) -> Any:
+        """Without ``train.models``, compare the default families of the task."""
+        if isinstance(data, dict) and isinstance(data.get("data"), dict):
+            task = data["data"].get("task", "classification")
+            train = data.setdefault("train", {}) if data.get("train") is None else data["train"]
+            if isinstance(train, dict) and "models" not in train and task in DEFAULT_MODELS:
+                train["models"] = copy.deepcopy(DEFAULT_MODELS[task])
+        return data
+
     @model_validator(mode="after")
     def _check_models_for_task(self) -> Params:
         known = family_names(self.data.task)
@@ -189,6 +210,8 @@ def load_params(
     ------
     ParamsError
         One line naming the file and key (exit code 2).
+    InputDataError
+        The data file's target cannot serve the task (exit code 2).
     """
     params, label = load_yaml_params(paths, overrides, schema=Params)
     if not params.data.is_generated:
@@ -231,6 +254,39 @@ def _check_data_source(params: Params, label: str) -> None:
     for column in named:
         if column not in known:
             raise ParamsError(f"{label}: data: column {column!r} not in {where}{suggest(column, known)}")
+    if not data.is_generated:
+        problem = _target_problem(_read_column(Path(data.source), data.target), data.task)
+        if problem:
+            raise InputDataError(f"{Path(data.source).name}: column {data.target!r} (data.target): {problem}")
+
+
+def _target_problem(y, task: str) -> str | None:
+    """Why ``y`` cannot be the target of ``task``, or None."""
+    import pandas as pd
+
+    y = y.dropna()
+    if len(y) < 20:
+        return f"only {len(y)} rows with a target value; need at least 20"
+    if task == "classification":
+        labels = sorted(y.unique().tolist(), key=str)
+        if len(labels) != 2:
+            shown = ", ".join(map(repr, labels[:5])) + (" ..." if len(labels) > 5 else "")
+            return (f"binary classification needs exactly 2 classes, found {len(labels)} ({shown})"
+                    + ("; for a numeric target set data.task: regression" if len(labels) > 10 else ""))
+        if not set(labels) <= {0, 1, True, False}:
+            return f"classes must be 0/1 or true/false (1 = the positive class), found {labels[0]!r} and {labels[1]!r}"
+    elif not pd.api.types.is_numeric_dtype(y):
+        return f"regression needs a numeric target, found {y.dtype} values such as {y.iloc[0]!r}"
+    return None
+
+
+def _read_column(path: Path, column: str):
+    import pandas as pd
+
+    suffix = "".join(path.suffixes).lower()
+    if suffix.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path, columns=[column])[column]
+    return pd.read_csv(path, usecols=[column], sep="\t" if suffix.endswith(".tsv") else ",")[column]
 
 
 def _read_columns(path: Path) -> list[str]:

@@ -93,6 +93,7 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     metrics = _read(art / "metrics.json") or {}
     quality = _read(art / "quality.json") or {}
     cv = _read(art / "cv_results.json") or {}
+    cleaning = _read(art / "cleaning.json") or {}
     parts = [
         f"<h1>{_e(manifest.get('name', 'run'))} {_status(manifest.get('status', '?'))}</h1>",
         f"<p class=muted>run {_e(manifest.get('run_id', ''))} · started {_e(manifest.get('started') or '')}"
@@ -106,7 +107,7 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         parts.append(_metrics_section(metrics))
     if cv.get("models"):
         parts.append(_cv_section(cv))
-    warnings = quality.get("warnings", []) + metrics.get("warnings", [])
+    warnings = quality.get("warnings", []) + cleaning.get("warnings", []) + metrics.get("warnings", [])
     if warnings:
         parts.append("<h2>Warnings</h2>" + "".join(f"<div class=warn>{_e(w)}</div>" for w in warnings))
     # evaluation figures first: they are what a reviewer looks for

@@ -108,3 +108,28 @@ def test_sections_for_cache_keys():
     params = load_params(ROOT / "params/smoke.yaml")
     sections = params.sections(("seed", "train"))
     assert sections["seed"] == 7 and sections["train"]["cv_folds"] == 2
+
+
+@pytest.mark.parametrize("values, task, message", [
+    ([0, 1, 2] * 10, "classification", "needs exactly 2 classes, found 3"),
+    (["yes", "no"] * 10, "classification", "classes must be 0/1 or true/false"),
+    (["a", "b"] * 10, "regression", "regression needs a numeric target"),
+    ([0, 1] * 5, "classification", "only 10 rows"),
+])
+def test_target_values_checked_before_anything_runs(tmp_path, values, task, message):
+    import pandas as pd
+
+    from nblib.engine.errors import InputDataError
+
+    pd.DataFrame({"x": range(len(values)), "y": values}).to_parquet(tmp_path / "d.parquet")
+    path = write(tmp_path, f"data: {{source: d.parquet, target: y, task: {task}}}")
+    with pytest.raises(InputDataError, match=message) as err:
+        load_params(path)
+    assert "d.parquet: column 'y' (data.target)" in str(err.value) and err.value.exit_code == 2
+
+
+def test_default_models_follow_the_task(tmp_path):
+    params = load_params(write(tmp_path, "data: {target: revenue_k, task: regression}"))
+    assert "ridge" in params.train.models and "logistic_regression" not in params.train.models
+    params = load_params(write(tmp_path, "data: {target: is_hit}"))
+    assert "logistic_regression" in params.train.models
