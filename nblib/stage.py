@@ -89,6 +89,17 @@ class StageContext:
             return io.write_model(path, value)
         raise ValueError(f"no writer for {path.name}")
 
+    def outputs(self) -> Any:
+        """Table of this stage's declared outputs: file, whether written, size."""
+        import pandas as pd
+
+        rows = []
+        for name, rel in self.stage.outputs.items():
+            path = self.artifacts / rel
+            rows.append({"artifact": name, "file": f"artifacts/{rel}", "written": path.exists(),
+                         "kB": round(path.stat().st_size / 1024, 1) if path.exists() else None})
+        return pd.DataFrame(rows).set_index("artifact")
+
     def show(self, name: str, figure: Any) -> Path:
         """Save a figure under ``artifacts/figures/<stage>/<name>.png`` and display it."""
         path = io.write_figure(self.artifacts / self.stage.figures_dir / f"{name}.png", figure)

@@ -67,24 +67,51 @@ def score_model(model, X: pd.DataFrame, task: str) -> np.ndarray:
 
 def bootstrap_intervals(
     y_true, scores, task: str, *, n_boot: int = 500, confidence: float = 0.95,
-    threshold: float = 0.5, random_state: int = 0,
+    threshold: float = 0.5, random_state: int = 0, n_jobs: int | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap interval of every metric (resampling test rows)."""
+    """Percentile bootstrap interval of every metric (resampling test rows).
+
+    Resamples are drawn up front from ``random_state``, so the result does not
+    depend on ``n_jobs``.
+    """
     if n_boot <= 0:
         return {}
+    from joblib import Parallel, delayed
+
     y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=float)
     rng = np.random.default_rng(random_state)
+    resamples = rng.integers(0, len(y_true), (n_boot, len(y_true)))
+    n_chunks = max(1, min(n_boot, _n_workers(n_jobs)))
+    chunks = Parallel(n_jobs=n_chunks)(
+        delayed(_metrics_on_resamples)(y_true, scores, part, task, threshold)
+        for part in np.array_split(resamples, n_chunks)
+    )
     samples: dict[str, list[float]] = {}
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y_true), len(y_true))
+    for chunk in chunks:
+        for k, v in chunk.items():
+            samples.setdefault(k, []).extend(v)
+    alpha = (1 - confidence) / 2
+    return {k: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))) for k, v in samples.items()}
+
+
+def _metrics_on_resamples(y_true, scores, resamples, task: str, threshold: float) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for idx in resamples:
         if task == "classification" and len(np.unique(y_true[idx])) < 2:
             continue
         values = (classification_metrics(y_true[idx], scores[idx], threshold) if task == "classification"
                   else regression_metrics(y_true[idx], scores[idx]))
         for k, v in values.items():
-            samples.setdefault(k, []).append(v)
-    alpha = (1 - confidence) / 2
-    return {k: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))) for k, v in samples.items()}
+            out.setdefault(k, []).append(v)
+    return out
+
+
+def _n_workers(n_jobs: int | None) -> int:
+    import os
+
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    return os.cpu_count() or 1 if n_jobs < 0 else n_jobs
 
 
 def metrics_table(report: dict[str, Any]) -> pd.DataFrame:
@@ -110,6 +137,7 @@ def evaluation_report(
     confidence: float = 0.95,
     threshold: float = 0.5,
     random_state: int = 0,
+    n_jobs: int | None = None,
 ) -> dict[str, Any]:
     """Everything ``metrics.json`` holds (see DESIGN.md), JSON-ready.
 
@@ -129,7 +157,7 @@ def evaluation_report(
         "confidence": confidence,
         "test": test,
         "test_ci": bootstrap_intervals(y_true, scores, task, n_boot=n_boot, confidence=confidence,
-                                       threshold=threshold, random_state=random_state),
+                                       threshold=threshold, random_state=random_state, n_jobs=n_jobs),
         "cv": {name: {"mean": r["mean"], "std": r["std"]} for name, r in cv.get("models", {}).items()},
         "cv_scoring": cv.get("scoring"),
         "warnings": [],

@@ -193,13 +193,14 @@ def split_train_test(
 
 def split_summary(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str) -> pd.DataFrame:
     """Rows and target balance of each part of the split."""
-    rows = {}
-    for name, part in (("train", train), ("test", test)):
-        y = part[target]
-        rows[name] = {"rows": len(part),
-                      **({"positive_share": round(float(y.mean()), 4)} if task == "classification"
-                         else {"target_mean": round(float(y.mean()), 4), "target_std": round(float(y.std()), 4)})}
-    return pd.DataFrame(rows).T
+    parts = {"train": train[target], "test": test[target]}
+    table = pd.DataFrame({"rows": {k: len(y) for k, y in parts.items()}})
+    if task == "classification":
+        table["positive_share"] = [round(float(y.mean()), 4) for y in parts.values()]
+    else:
+        table["target_mean"] = [round(float(y.mean()), 4) for y in parts.values()]
+        table["target_std"] = [round(float(y.std()), 4) for y in parts.values()]
+    return table
 
 
 def make_preprocessor(

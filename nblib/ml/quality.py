@@ -16,7 +16,14 @@ from sklearn.metrics import r2_score, roc_auc_score
 
 from nblib.ml.preprocess import near_duplicate_mask
 
-__all__ = ["check_quality", "leaky_columns", "leak_warnings", "single_column_scores", "date_formats"]
+__all__ = [
+    "check_quality",
+    "single_column_scores",
+    "leaky_columns",
+    "leak_warnings",
+    "scores_table",
+    "date_formats",
+]
 
 _DATE_PATTERNS = {
     "YYYY-MM-DD": r"^\d{4}-\d{2}-\d{2}$",
@@ -142,6 +149,14 @@ def single_column_scores(
 def leaky_columns(scores: dict[str, float], threshold: float) -> list[str]:
     """Columns whose single-column score (ROC-AUC or R²) reaches ``threshold``."""
     return [c for c, s in scores.items() if s >= threshold]
+
+
+def scores_table(scores: dict[str, float], threshold: float) -> pd.DataFrame:
+    """Single-column scores, best first, with a ``leak`` flag at ``threshold``."""
+    table = pd.DataFrame({"score": pd.Series(scores, dtype=float)})
+    table["leak"] = table["score"] >= threshold
+    table.index.name = "column"
+    return table
 
 
 def leak_warnings(scores: dict[str, float], threshold: float) -> list[str]:

@@ -28,7 +28,7 @@ def test_bootstrap_interval_contains_point_and_is_seeded():
     ci = bootstrap_intervals(y, s, "classification", n_boot=200, random_state=1)
     point = classification_metrics(y, s)["roc_auc"]
     assert ci["roc_auc"][0] < point < ci["roc_auc"][1]
-    assert ci == bootstrap_intervals(y, s, "classification", n_boot=200, random_state=1)
+    assert ci == bootstrap_intervals(y, s, "classification", n_boot=200, random_state=1, n_jobs=2)
     assert bootstrap_intervals(y, s, "classification", n_boot=0) == {}
 
 
