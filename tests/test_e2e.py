@@ -147,13 +147,20 @@ def test_regression_on_a_user_csv(reports, tmp_path):
 
 def test_notebook_defaults_run_as_a_scratch_run(reports, tmp_path):
     """What a data scientist gets in JupyterLab: empty run_dir → scratch run, upstream stages run first."""
-    out = tmp_path / "03.ipynb"
-    env = {"NBLIB_REPORTS": str(reports), "PATH": str(ROOT / ".venv/bin") + ":/usr/bin:/bin"}
     import os
 
+    env = {**os.environ, "NBLIB_REPORTS": str(reports)}
+    # 1. exactly as committed: no parameters at all (params/default.yaml, scratch run)
+    pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/01_eda.ipynb"),
+                         str(tmp_path / "01.ipynb"), "--cwd", str(ROOT / "notebooks")],
+                        capture_output=True, text=True, timeout=300, env=env)
+    assert pm.returncode == 0, pm.stderr[-2000:]
+    assert len(pd.read_parquet(reports / "scratch" / "artifacts" / "raw.parquet")) == 20_000
+    # 2. a later stage with other params: its upstream stages run first
+    out = tmp_path / "03.ipynb"
     pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/03_features.ipynb"), str(out),
                          "-p", "params_path", str(ROOT / "params/smoke.yaml"), "--cwd", str(ROOT / "notebooks")],
-                        capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+                        capture_output=True, text=True, timeout=300, env=env)
     assert pm.returncode == 0, pm.stderr[-2000:]
     scratch = reports / "scratch"
     assert (scratch / "artifacts" / "features.skops").exists()

@@ -177,7 +177,7 @@ class Runner:
             self._prestart_kernel(run_dir)
         out_nb = run_dir / stage.notebook
         started = time.perf_counter()
-        progress.start(stage.name, _count_code_cells(self.notebooks_dir / stage.notebook))
+        progress.start(stage.name, _count_cells(self.notebooks_dir / stage.notebook))
         error: NblibError | None = None
         try:
             pm.execute_notebook(
@@ -326,9 +326,9 @@ def _fail_running(manifest: dict[str, Any], reason: str) -> None:
             record["error"] = reason
 
 
-def _count_code_cells(path: Path) -> int:
-    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-    return sum(c.get("cell_type") == "code" for c in cells) + 1  # + papermill's injected cell
+def _count_cells(path: Path) -> int:
+    """Cells papermill will walk through: all of them plus its injected parameters cell."""
+    return len(json.loads(path.read_text(encoding="utf-8")).get("cells", [])) + 1
 
 
 def _missing_inputs(stage: Stage, run_dir: Path) -> list[str]:
