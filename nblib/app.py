@@ -49,6 +49,7 @@ def make_runner(*, progress: bool = True) -> Runner:
         on_finish=_finish,
         progress=progress,
         warmup_code=WARMUP,
+        code_paths=(Path(__file__).resolve().parent,),
     )
 
 

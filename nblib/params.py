@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sklearn.metrics import get_scorer_names
 
 from nblib.engine.errors import InputDataError, ParamsError
 from nblib.engine.params import load_yaml_params, plain, suggest
 from nblib.ml.datasets import generated_columns
+from nblib.ml.evaluate import METRICS
 from nblib.ml.models import family_names
 
 __all__ = ["Params", "DEFAULT_MODELS", "load_params", "resolve_data_path"]
@@ -142,17 +144,26 @@ class EvaluateParams(_Section):
     bootstrap: int = Field(500, ge=0, description="bootstrap resamples for confidence intervals")
     confidence: float = Field(0.95, gt=0, lt=1)
     threshold: float = Field(0.5, gt=0, lt=1, description="decision threshold for F1 and the confusion matrix")
+    gates: dict[str, float] = Field(
+        {}, description="metric -> bound the test metric must meet (minimum; maximum for rmse, mae, brier); "
+                        "a miss exits 3 and marks the run 'gated'")
 
 
 class TrackingParams(_Section):
-    enabled: bool = False
+    """MLflow tracking: arrives with its own issue."""
 
 
 class ComputeParams(_Section):
     """The one place where parallelism is configured."""
 
-    n_jobs: int = Field(-1, description="-1 for all cores")
-    backend: Literal["loky", "threading"] = "loky"
+    n_jobs: int = Field(-1, description="workers; -1 for all cores")
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be a positive number of workers or -1 for all cores")
+        return value
 
 
 class Params(_Section):
@@ -176,14 +187,22 @@ class Params(_Section):
         """Without ``train.models``, compare the default families of the task."""
         if isinstance(data, dict) and isinstance(data.get("data"), dict):
             task = data["data"].get("task", "classification")
-            train = data.setdefault("train", {}) if data.get("train") is None else data["train"]
+            train = data["train"] = data.get("train") or {}
             if isinstance(train, dict) and "models" not in train and task in DEFAULT_MODELS:
                 train["models"] = copy.deepcopy(DEFAULT_MODELS[task])
         return data
 
     @model_validator(mode="after")
-    def _check_models_for_task(self) -> Params:
-        known = family_names(self.data.task)
+    def _check_task_names(self) -> Params:
+        task = self.data.task
+        for metric in self.evaluate.gates:
+            if metric not in METRICS[task]:
+                raise ValueError(f"evaluate.gates.{metric}: not a {task} metric{suggest(metric, METRICS[task])}; "
+                                 f"choose from {', '.join(METRICS[task])}")
+        if self.train.scoring is not None and self.train.scoring not in get_scorer_names():
+            raise ValueError(f"train.scoring: unknown scorer {self.train.scoring!r}"
+                             f"{suggest(self.train.scoring, list(get_scorer_names()))}")
+        known = family_names(task)
         for name in self.train.models:
             if name not in known:
                 raise ValueError(

@@ -21,7 +21,7 @@ PIPELINE = Pipeline(
         Stage(
             "02_preprocess",
             title="Cleaning, split and preprocessing",
-            inputs={"raw": "raw.parquet", "quality": "quality.json"},
+            inputs={"raw": "raw.parquet"},
             outputs={
                 "train": "train.parquet",
                 "test": "test.parquet",
@@ -43,7 +43,7 @@ PIPELINE = Pipeline(
             title="Model comparison by cross-validation",
             inputs={"train": "train.parquet", "columns": "columns.json", "features": "features.skops"},
             outputs={"model": "model.skops", "cv": "cv_results.json"},
-            sections=("seed", "data", "features", "imbalance", "train", "compute"),
+            sections=("seed", "data", "features", "imbalance", "train"),  # not compute: n_jobs changes no result
         ),
         Stage(
             "05_evaluate",
@@ -68,6 +68,7 @@ TRUSTED_TYPES = (
     "nblib.ml.features.DateFeatures",
     "nblib.ml.features._fill_text",
     "nblib.ml.preprocess.as_float",
+    "nblib.ml.preprocess.as_str",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.model_selection._split.KFold",

@@ -19,6 +19,7 @@ from typing import Any
 from nblib.engine import artifacts as io
 from nblib.engine.dag import Stage
 from nblib.engine.errors import StageFailed
+from nblib.engine.runner import missing_artifacts
 from nblib.params import Params, load_params
 from nblib.pipeline import PIPELINE, TRUSTED_TYPES
 
@@ -38,10 +39,6 @@ class StageContext:
     @property
     def artifacts(self) -> Path:
         return self.run_dir / "artifacts"
-
-    @property
-    def seed(self) -> int:
-        return self.params.seed
 
     @property
     def n_jobs(self) -> int:
@@ -122,8 +119,8 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
     run_dir : str or Path, default=""
         Run folder; empty means the scratch run ``reports/scratch``.
     params_path : str or Path, default=""
-        Params file; empty means the run's ``params.yaml`` if it exists, else
-        ``params/default.yaml``.
+        Params file; empty means the run's ``params.yaml`` (an existing run) or
+        ``params/default.yaml`` (scratch run).
     """
     from nblib.app import project_root, reports_dir, start_run
 
@@ -132,9 +129,9 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
     run = _resolve_dir(run_dir) if not scratch else reports_dir() / SCRATCH
     if params_path:
         params_file = _resolve_file(params_path)
-    elif (run / "params.yaml").exists():
+    elif not scratch and (run / "params.yaml").exists():
         params_file = run / "params.yaml"
-    else:
+    else:  # the notebook's defaults: always the default params, whatever ran in scratch before
         params_file = project_root() / "params" / "default.yaml"
     params = load_params(params_file)
     if scratch:
@@ -143,8 +140,7 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
             result = start_run(params, run_dir=run, stages=upstream, force=False, progress=False)
             if result.error is not None:
                 raise result.error
-    missing = [p for k, p in stage.inputs.items()
-               if k not in stage.optional_inputs and not (run / "artifacts" / p).exists()]
+    missing = missing_artifacts(stage.inputs, stage.optional_inputs, run)
     if missing:
         raise StageFailed(name, f"{run}: missing input artifacts {missing}; run the upstream stages first "
                                 f"(nblib run PARAMS) or leave run_dir empty for a scratch run")

@@ -80,6 +80,16 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     res = run_cli("predict", str(run), str(bad), "-o", str(tmp_path / "x.csv"), reports=reports)
     assert res.returncode == 2 and "price" in res.stderr and not (tmp_path / "x.csv").exists()
 
+    # a gate that the model misses: only 05 re-runs (upstream reused), exit 3, status gated
+    gated = run_cli("run", "params/smoke.yaml", "--run-dir", str(run), "--stages", "05_evaluate",
+                    "-p", "evaluate.gates={roc_auc: 0.99}", reports=reports)
+    assert gated.returncode == 3, gated.stderr
+    assert "gate 0.9900" in gated.stderr
+    manifest3 = json.loads((run / "manifest.json").read_text())
+    assert manifest3["status"] == "gated"
+    assert [s["status"] for s in manifest3["stages"]] == ["cached"] * 4 + ["failed"]
+    assert (run / "artifacts" / "metrics.json").exists() and manifest3["metrics"] == manifest["metrics"]
+
     # list and diff
     listed = run_cli("list", reports=reports)
     assert manifest["run_id"] in listed.stdout

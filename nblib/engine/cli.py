@@ -131,12 +131,15 @@ def _predict(args: argparse.Namespace) -> int:
     model = args.model / "artifacts" / "model.skops" if args.model.is_dir() else args.model
     if not model.exists():
         raise ParamsError(f"{args.model}: no model found (expected a run folder or a .skops file)")
+    if not (model.parent / "columns.json").exists():
+        raise ParamsError(f"{model}: no columns.json beside the model (use a run's artifacts/ folder)")
     if not args.data.exists():
         raise ParamsError(f"{args.data}: data file not found")
     try:
         out = predict_file(model, args.data, args.output)
     except (KeyError, ValueError) as exc:
-        raise InputDataError(f"{args.data}: {exc}") from None
+        where = model if "untrusted" in str(exc) else args.data
+        raise InputDataError(f"{where}: {str(exc).strip(chr(34) + chr(39))}") from None
     print(f"wrote {out}")
     return 0
 

@@ -12,11 +12,13 @@ is never reused by a second stage.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -30,16 +32,17 @@ from typing import Any
 
 from nblib.engine import artifacts as io
 from nblib.engine.dag import Pipeline, Stage
-from nblib.engine.errors import InputDataError, NblibError, StageFailed
+from nblib.engine.errors import GateFailed, InputDataError, NblibError, StageFailed
 
-__all__ = ["RunResult", "Runner", "new_run_dir", "VERSIONED_PACKAGES"]
+__all__ = ["RunResult", "Runner", "new_run_dir", "missing_artifacts", "VERSIONED_PACKAGES"]
 
 VERSIONED_PACKAGES = (
     "nblib", "papermill", "nbconvert", "nbdime", "jupyterlab", "pandas", "numpy",
-    "scikit-learn", "imbalanced-learn", "matplotlib", "pyarrow", "pydantic", "skops",
+    "scikit-learn", "matplotlib", "pyarrow", "pydantic", "skops",
 )
-# Exceptions raised inside a notebook that mean "bad input", not "stage broken".
-_BAD_INPUT_ERRORS = {"InputDataError": InputDataError}
+# Exceptions raised inside a notebook (matched by class name, so ML code needs no
+# engine import) that mean "bad input" (exit 2) or "a gate said no" (exit 3).
+_BAD_INPUT_ERRORS = {"InputDataError": InputDataError, "GateFailed": GateFailed}
 
 
 @dataclass
@@ -68,6 +71,8 @@ class Runner:
         ``on_finish(run_dir, manifest)`` after every run (e.g. write summary and index).
     progress : bool
         Show a live progress display on the terminal.
+    code_paths : tuple of Path
+        Source folders whose ``*.py`` files are part of every cache key.
     """
 
     pipeline: Pipeline
@@ -77,7 +82,9 @@ class Runner:
     progress: bool = True
     kernel_name: str = "python3"
     warmup_code: str = "import pandas, numpy, sklearn, matplotlib.pyplot"
+    code_paths: tuple[Path, ...] = ()
     _next_kernel: Any = field(default=None, init=False, repr=False)
+    _code_digest: str | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ public
 
@@ -92,30 +99,31 @@ class Runner:
         stages: list[str] | None = None,
         force: bool = True,
     ) -> RunResult:
-        """Execute ``stages`` (default: all) in ``run_dir``.
+        """Execute ``stages`` (default: all, with whatever they need upstream) in ``run_dir``.
 
         ``sections(names)`` returns the params sections a stage depends on, for
         its cache key. With ``force=False`` a stage whose cache key matches the
-        one recorded in the run's manifest, and whose outputs exist, is skipped.
+        one recorded in the run's manifest, and whose outputs exist, is reused.
         """
-        run_dir = Path(run_dir)
+        run_dir = Path(run_dir).resolve()
         (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
         io.write_text(run_dir / "params.yaml", params_yaml)
         previous = _read_manifest(run_dir)
         manifest = self._new_manifest(run_dir, params_hash, data_sha256)
-        selected = [s for s in self.pipeline if stages is None or s.name in stages]
-        manifest["stages"] = [
-            {"name": s.name, "title": s.title, "status": "pending", "seconds": None, "cache_key": None}
-            for s in selected
-        ]
+        selected = self._select(stages)
+        kept = {r["name"]: r for r in (previous or {}).get("stages", [])}  # stages not run this time
+        records = {s.name: {"name": s.name, "title": s.title, "status": "pending", "seconds": None,
+                            "cache_key": None} for s in selected}
+        manifest["stages"] = [records.get(s.name) or kept[s.name] for s in self.pipeline
+                              if s.name in records or s.name in kept]
         io.write_json(run_dir / "manifest.json", manifest)
         error: NblibError | None = None
-        with _Progress(self.progress, [s.name for s in selected]) as progress:
+        with _Progress(self.progress, [s.name for s in selected]) as progress, _sigterm_as_interrupt():
             try:
                 for i, stage in enumerate(selected):
-                    record = manifest["stages"][i]
-                    record["cache_key"] = self.cache_key(stage, run_dir, sections(stage.sections))
-                    if not force and self._is_cached(stage, run_dir, record["cache_key"], previous):
+                    record = records[stage.name]
+                    record["cache_key"] = self.cache_key(stage, run_dir, sections(stage.sections), data_sha256)
+                    if not force and self._is_cached(stage, run_dir, record["cache_key"], kept):
                         record["status"] = "cached"
                         progress.done(stage.name, "cached", 0.0)
                         continue
@@ -136,41 +144,52 @@ class Runner:
                 self._discard_kernel()
         return self._finalize(run_dir, manifest, error)
 
-    def _finalize(self, run_dir: Path, manifest: dict[str, Any], error: NblibError | None) -> RunResult:
-        for record in manifest["stages"]:
-            if record["status"] == "pending":
-                record["status"] = "skipped"
-        if manifest["status"] != "interrupted":
-            manifest["status"] = "succeeded" if error is None else "failed"
-        if error is not None and manifest["status"] == "failed":
-            manifest["error"] = str(error)
-        manifest["finished"] = _now()
-        manifest["metrics"] = _headline_metrics(run_dir)
-        io.write_json(run_dir / "manifest.json", manifest)
-        if self.on_finish is not None:
-            self.on_finish(run_dir, manifest)
-        return RunResult(run_dir=run_dir, status=manifest["status"], manifest=manifest, error=error)
-
-    def cache_key(self, stage: Stage, run_dir: Path, sections: dict[str, Any]) -> str:
-        """Hash of the notebook, the params sections it reads and its input artifacts."""
+    def cache_key(self, stage: Stage, run_dir: Path, sections: dict[str, Any], data_sha256: str | None = None) -> str:
+        """Hash of the notebook, the params sections it reads, its input artifacts,
+        the input data and the code of the package."""
         digest = hashlib.sha256()
         digest.update(io.sha256_file(self.notebooks_dir / stage.notebook).encode())
         digest.update(json.dumps(sections, sort_keys=True, default=str).encode())
         inputs = [run_dir / "artifacts" / p for p in stage.inputs.values()]
         digest.update(io.sha256_paths([p for p in inputs if p.exists()]).encode())
-        digest.update(_version("nblib").encode())
+        digest.update((data_sha256 or "").encode())
+        digest.update(self._code_hash().encode())
         return digest.hexdigest()[:16]
 
     # ------------------------------------------------------------------ steps
+
+    def _select(self, names: list[str] | None) -> list[Stage]:
+        if names is None:
+            return list(self.pipeline)
+        wanted = {n for name in names for n in [name, *(s.name for s in self.pipeline.upstream(name))]}
+        return [s for s in self.pipeline if s.name in wanted]
+
+    def _finalize(self, run_dir: Path, manifest: dict[str, Any], error: NblibError | None) -> RunResult:
+        for record in manifest["stages"]:
+            if record["status"] == "pending":
+                record["status"] = "skipped"
+        if manifest["status"] != "interrupted":
+            manifest["status"] = "succeeded" if error is None else (
+                "gated" if isinstance(error, GateFailed) else "failed")
+        if error is not None and manifest["status"] != "interrupted":
+            manifest["error"] = str(error)
+        manifest["finished"] = _now()
+        complete = all(r["status"] in ("succeeded", "cached") for r in manifest["stages"])
+        manifest["metrics"] = _headline_metrics(run_dir) if complete or isinstance(error, GateFailed) else {}
+        io.write_json(run_dir / "manifest.json", manifest)
+        if self.on_finish is not None:
+            self.on_finish(run_dir, manifest)
+        return RunResult(run_dir=run_dir, status=manifest["status"], manifest=manifest, error=error)
 
     def _run_stage(self, stage: Stage, run_dir: Path, record: dict, progress: "_Progress",
                    later: list[Stage]) -> NblibError | None:
         import papermill as pm
 
-        missing = _missing_inputs(stage, run_dir)
+        missing = missing_artifacts(stage.inputs, stage.optional_inputs, run_dir)
         if missing:
             record["status"] = "failed"
             return StageFailed(stage.name, f"missing input artifacts: {', '.join(missing)}")
+        _clear_outputs(stage, run_dir)
         record["status"] = "running"
         km = self._take_kernel()
         if later:
@@ -183,7 +202,7 @@ class Runner:
             pm.execute_notebook(
                 str(self.notebooks_dir / stage.notebook),
                 str(out_nb),
-                parameters={"run_dir": str(run_dir.resolve()), "params_path": str((run_dir / "params.yaml").resolve())},
+                parameters={"run_dir": str(run_dir), "params_path": str(run_dir / "params.yaml")},
                 kernel_name=self.kernel_name,
                 progress_bar=False,
                 cwd=str(self.notebooks_dir),
@@ -191,17 +210,13 @@ class Runner:
                 on_cell_executed=progress.cell_callback(stage.name),
             )
         except pm.PapermillExecutionError as exc:
-            reason = f"{exc.ename}: {exc.evalue}".strip().splitlines()[-1]
-            error = _BAD_INPUT_ERRORS.get(exc.ename, StageFailed)(*(
-                (f"{stage.name}: {exc.evalue}",) if exc.ename in _BAD_INPUT_ERRORS else (stage.name, reason)
-            ))
+            error = _error_from_notebook(stage.name, exc.ename, exc.evalue)
         except Exception as exc:  # kernel died, notebook unreadable, ...
             error = StageFailed(stage.name, f"{type(exc).__name__}: {exc}".splitlines()[0])
         finally:
             _shutdown(km)
         if error is None:
-            missing_out = [p for k, p in stage.outputs.items()
-                           if k not in stage.optional_outputs and not (run_dir / "artifacts" / p).exists()]
+            missing_out = missing_artifacts(stage.outputs, stage.optional_outputs, run_dir)
             if missing_out:
                 error = StageFailed(stage.name, f"did not write declared outputs: {', '.join(missing_out)}")
         record["seconds"] = round(time.perf_counter() - started, 2)
@@ -215,14 +230,17 @@ class Runner:
         progress.done(stage.name, record["status"], record["seconds"])
         return error
 
-    def _is_cached(self, stage: Stage, run_dir: Path, key: str, previous: dict | None) -> bool:
-        if not previous:
-            return False
-        old = {r["name"]: r for r in previous.get("stages", [])}.get(stage.name)
+    def _is_cached(self, stage: Stage, run_dir: Path, key: str, previous: dict[str, dict]) -> bool:
+        old = previous.get(stage.name)
         if not old or old.get("cache_key") != key or old.get("status") not in ("succeeded", "cached"):
             return False
-        return all((run_dir / "artifacts" / p).exists()
-                   for k, p in stage.outputs.items() if k not in stage.optional_outputs)
+        return not missing_artifacts(stage.outputs, stage.optional_outputs, run_dir)
+
+    def _code_hash(self) -> str:
+        if self._code_digest is None:
+            self._code_digest = io.sha256_paths(
+                [f for root in self.code_paths for f in sorted(Path(root).rglob("*.py"))])
+        return self._code_digest
 
     def _new_manifest(self, run_dir: Path, params_hash: str, data_sha256: str | None) -> dict[str, Any]:
         return {
@@ -331,9 +349,45 @@ def _count_cells(path: Path) -> int:
     return len(json.loads(path.read_text(encoding="utf-8")).get("cells", [])) + 1
 
 
-def _missing_inputs(stage: Stage, run_dir: Path) -> list[str]:
-    return [p for k, p in stage.inputs.items()
-            if k not in stage.optional_inputs and not (run_dir / "artifacts" / p).exists()]
+def missing_artifacts(declared: dict[str, str], optional: tuple[str, ...], run_dir: Path) -> list[str]:
+    """Declared, non-optional artifacts that are not in ``run_dir/artifacts``."""
+    return [p for k, p in declared.items() if k not in optional and not (run_dir / "artifacts" / p).exists()]
+
+
+def _clear_outputs(stage: Stage, run_dir: Path) -> None:
+    """Remove what an earlier run of this stage left, so nothing stale passes for new."""
+    import shutil
+
+    for rel in stage.outputs.values():
+        (run_dir / "artifacts" / rel).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "artifacts" / stage.figures_dir, ignore_errors=True)
+    for suffix in (".ipynb", ".html"):
+        (run_dir / stage.notebook).with_suffix(suffix).unlink(missing_ok=True)
+
+
+def _error_from_notebook(stage: str, ename: str, evalue: str) -> NblibError:
+    """The exception a notebook raised, as the error the CLI exits with."""
+    reason = f"{ename}: {evalue}".strip().splitlines()[-1]
+    if ename in _BAD_INPUT_ERRORS:
+        return _BAD_INPUT_ERRORS[ename](f"{stage}: {evalue}".splitlines()[0])
+    return StageFailed(stage, reason)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """A SIGTERM (cron, CI timeout) ends the run like Ctrl-C: recorded as interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _read_manifest(run_dir: Path) -> dict | None:
@@ -384,7 +438,7 @@ class _Progress:
     """A live display: one line per stage with status, cells done and seconds."""
 
     def __init__(self, enabled: bool, names: list[str]):
-        self.enabled = enabled and sys.stderr.isatty() or os.environ.get("NBLIB_PROGRESS") == "1"
+        self.enabled = enabled and (sys.stderr.isatty() or os.environ.get("NBLIB_PROGRESS") == "1")
         self.plain = enabled and not self.enabled
         self.names = names
         self._tasks: dict[str, Any] = {}

@@ -27,7 +27,6 @@ import pandas as pd
 __all__ = [
     "GeneratedData",
     "CATEGORIES",
-    "TARGETS",
     "make_product_launches",
     "generated_columns",
     "load_dataset",
@@ -35,9 +34,6 @@ __all__ = [
 ]
 
 CATEGORIES = ("Electronics", "Home", "Toys", "Beauty", "Sports", "Garden")
-
-#: Target columns of the generated data: binary hit flag and first-month revenue.
-TARGETS = ("is_hit", "revenue_k")
 
 # Words whose presence in the description moves the log-odds of a hit.
 _WORD_EFFECTS = {

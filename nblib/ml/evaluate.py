@@ -30,9 +30,43 @@ __all__ = [
     "bootstrap_intervals",
     "evaluation_report",
     "metrics_table",
+    "check_gates",
+    "GateFailed",
+    "METRICS",
 ]
 
 PRIMARY_METRIC = {"classification": "roc_auc", "regression": "rmse"}
+METRICS = {
+    "classification": ("roc_auc", "pr_auc", "f1", "balanced_accuracy", "brier"),
+    "regression": ("rmse", "mae", "r2"),
+}
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "brier"})
+
+
+class GateFailed(Exception):
+    """A test metric missed its gate (the runner exits 3 and marks the run ``gated``)."""
+
+
+def check_gates(test: dict[str, float], gates: dict[str, float]) -> None:
+    """Raise :class:`GateFailed` naming every metric that misses its gate.
+
+    A gate is a minimum for scores and a maximum for errors (rmse, mae, brier).
+
+    >>> check_gates({"roc_auc": 0.8}, {"roc_auc": 0.75})
+    >>> check_gates({"rmse": 5.0}, {"rmse": 4.0})
+    Traceback (most recent call last):
+    ...
+    nblib.ml.evaluate.GateFailed: test rmse 5.0000 > gate 4.0000
+    """
+    misses = []
+    for metric, bound in gates.items():
+        value = test[metric]
+        if metric in LOWER_IS_BETTER and value > bound:
+            misses.append(f"test {metric} {value:.4f} > gate {bound:.4f}")
+        elif metric not in LOWER_IS_BETTER and value < bound:
+            misses.append(f"test {metric} {value:.4f} < gate {bound:.4f}")
+    if misses:
+        raise GateFailed("; ".join(misses))
 
 
 def classification_metrics(y_true, proba, threshold: float = 0.5) -> dict[str, float]:
@@ -175,7 +209,8 @@ def evaluation_report(
                                       f"{oracle['roc_auc']:.3f}: there is signal left to learn")
     best_cv = report["cv"].get(best_model, {}).get("mean")
     primary = PRIMARY_METRIC[task]
-    if best_cv is not None:
+    default_scorer = "roc_auc" if task == "classification" else "neg_root_mean_squared_error"
+    if best_cv is not None and cv.get("scoring") == default_scorer:  # same metric on both sides
         cv_value = -best_cv if task == "regression" else best_cv
         report["cv_vs_test"] = {"cv": cv_value, "test": test[primary]}
     return report

@@ -166,7 +166,8 @@ def make_feature_transformer(
             StandardScaler(),
         )
         transformers.append(("date", dates, list(roles.date)))
-    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.3)
+    # sparse_threshold=1: output stays sparse whenever a branch (TF-IDF, one-hot) is sparse
+    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=1.0)
 
 
 def densify_for(features: ColumnTransformer, *, svd_components: int, random_state: int) -> ColumnTransformer:

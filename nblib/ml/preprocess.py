@@ -28,6 +28,7 @@ __all__ = [
     "make_preprocessor",
     "split_summary",
     "as_float",
+    "as_str",
 ]
 
 ROLE_NAMES = ("numeric", "categorical", "high_cardinality", "boolean", "text", "date", "ignore")
@@ -222,10 +223,12 @@ def make_preprocessor(
         StandardScaler() if scale else "passthrough",
     )
     categorical = make_pipeline(
+        FunctionTransformer(as_str, feature_names_out="one-to-one"),  # numbers given this role too
         SimpleImputer(strategy="constant", fill_value="missing"),
         OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=categorical_min_frequency),
     )
     high_card = make_pipeline(
+        FunctionTransformer(as_str, feature_names_out="one-to-one"),
         SimpleImputer(strategy="constant", fill_value="missing"),
         TargetEncoder(target_type=target_type, cv=_folds(target_type, random_state)),
     )
@@ -248,6 +251,13 @@ def _folds(target_type: str, random_state: int):
     """Shuffled folds for target encoding's cross fitting (stratified for class targets)."""
     cls = KFold if target_type == "continuous" else StratifiedKFold
     return cls(n_splits=5, shuffle=True, random_state=random_state)
+
+
+def as_str(values):
+    """Labels as strings (object dtype), keeping missing values missing."""
+    frame = pd.DataFrame(values)
+    return frame.astype(object).where(frame.notna(), None).map(
+        lambda v: v if v is None or isinstance(v, str) else str(v)).to_numpy(dtype=object)
 
 
 def as_float(values):

@@ -19,6 +19,7 @@ from nblib.ml.preprocess import near_duplicate_mask
 __all__ = [
     "check_quality",
     "single_column_scores",
+    "too_sparse_columns",
     "leaky_columns",
     "leak_warnings",
     "scores_table",
@@ -63,7 +64,7 @@ def check_quality(
     n = len(frame)
     missing = frame.isna().mean().round(4)
     missing = {c: float(v) for c, v in missing.items() if v > 0}
-    too_sparse = [c for c, v in missing.items() if v > max_missing_fraction]
+    too_sparse = too_sparse_columns(frame, max_missing_fraction)
     for c in too_sparse:
         warnings.append(f"column {c!r} is {missing[c]:.0%} missing (limit {max_missing_fraction:.0%})")
 
@@ -106,6 +107,12 @@ def check_quality(
         "target": target_info,
         "warnings": warnings,
     }
+
+
+def too_sparse_columns(frame: pd.DataFrame, max_missing_fraction: float) -> list[str]:
+    """Columns missing in more than ``max_missing_fraction`` of the rows."""
+    share = frame.isna().mean()
+    return share[share > max_missing_fraction].index.tolist()
 
 
 def single_column_scores(

@@ -52,6 +52,24 @@ def test_report_has_design_keys_and_oracle():
 def test_regression_report_without_oracle():
     report = evaluation_report(pd.Series([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.5, 2.5, 4.0]),
                                task="regression", best_model="ridge",
-                               cv={"models": {"ridge": {"mean": -0.5, "std": 0.1}}}, n_boot=20)
+                               cv={"scoring": "neg_root_mean_squared_error",
+                                   "models": {"ridge": {"mean": -0.5, "std": 0.1}}}, n_boot=20)
     assert report["primary_metric"] == "rmse" and "oracle" not in report
     assert report["cv_vs_test"]["cv"] == 0.5
+
+
+def test_gates():
+    from nblib.ml.evaluate import GateFailed, check_gates
+
+    check_gates({"roc_auc": 0.9, "rmse": 1.0}, {"roc_auc": 0.85, "rmse": 2.0})
+    with pytest.raises(GateFailed, match="test roc_auc 0.8000 < gate 0.8500"):
+        check_gates({"roc_auc": 0.8}, {"roc_auc": 0.85})
+    with pytest.raises(GateFailed, match="brier"):
+        check_gates({"brier": 0.2}, {"brier": 0.1})
+
+
+def test_cv_vs_test_only_for_the_same_metric():
+    report = evaluation_report(pd.Series([0, 1] * 20), np.linspace(0, 1, 40), task="classification",
+                               best_model="m", cv={"scoring": "f1", "models": {"m": {"mean": 0.5, "std": 0}}},
+                               n_boot=0)
+    assert "cv_vs_test" not in report

@@ -79,7 +79,7 @@ def test_densify_for_dense_models(table):
     dense = densify_for(features, svd_components=5, random_state=0)
     Xt = dense.fit_transform(frame[roles.features], frame["is_hit"])
     assert isinstance(Xt, np.ndarray)
-    assert features.get_params()["sparse_threshold"] == 0.3  # original untouched
+    assert features.get_params()["sparse_threshold"] == 1.0  # original untouched
 
 
 def test_term_associations_find_planted_words(table):

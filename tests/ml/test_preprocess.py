@@ -92,3 +92,10 @@ def test_normalize_columns_is_stateless(cleaned, launches):
     a = normalize_columns(launches.frame.head(50), roles.to_dict())
     b = normalize_columns(launches.frame.head(50), roles.to_dict())
     assert a.equals(b)
+
+
+def test_numbers_given_a_label_role_are_encoded(cleaned):
+    frame, _ = cleaned
+    roles = infer_column_roles(frame, "is_hit", {"categorical": ["n_competitors"], "high_cardinality": ["price"]})
+    out = make_preprocessor(roles, target_type="binary").fit_transform(frame[roles.features], frame["is_hit"])
+    assert out.shape[0] == len(frame)
