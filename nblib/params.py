@@ -7,7 +7,6 @@ exists and holds the target column *before* anything runs.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,26 +15,11 @@ from sklearn.metrics import get_scorer_names
 
 from nblib.engine.errors import InputDataError, ParamsError
 from nblib.engine.params import load_yaml_params, plain, suggest
-from nblib.ml.datasets import generated_columns
+from nblib.ml.datasets import generated_columns, load_table, table_columns
 from nblib.ml.evaluate import METRICS
-from nblib.ml.models import family_names
+from nblib.ml.models import DEFAULT_FAMILIES, family_names
 
-__all__ = ["Params", "DEFAULT_MODELS", "load_params", "resolve_data_path"]
-
-
-DEFAULT_MODELS: dict[str, dict[str, dict[str, Any]]] = {
-    "classification": {
-        "logistic_regression": {"C": 0.3},
-        "random_forest": {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5},
-        "hist_gradient_boosting": {"learning_rate": 0.03, "max_iter": 600, "max_leaf_nodes": 8,
-                                   "l2_regularization": 1.0},
-    },
-    "regression": {
-        "ridge": {"alpha": 3.0},
-        "random_forest": {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5},
-        "hist_gradient_boosting": {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 15},
-    },
-}
+__all__ = ["Params", "load_params", "resolve_data_path"]
 
 
 class _Section(BaseModel):
@@ -128,7 +112,7 @@ class TrainParams(_Section):
     cv_folds: int = Field(5, ge=2, le=20)
     scoring: str | None = Field(None, description="sklearn scorer; default roc_auc or neg_root_mean_squared_error")
     models: dict[str, dict[str, Any]] = Field(
-        default_factory=lambda: DEFAULT_MODELS["classification"],
+        default_factory=lambda: {name: {} for name in DEFAULT_FAMILIES["classification"]},
         description="model family -> hyperparameters; the default depends on data.task",
     )
 
@@ -184,12 +168,12 @@ class Params(_Section):
     @model_validator(mode="before")
     @classmethod
     def _models_for_task(cls, data: Any) -> Any:
-        """Without ``train.models``, compare the default families of the task."""
+        """Without ``train.models``, compare the task's default families with their default settings."""
         if isinstance(data, dict) and isinstance(data.get("data"), dict):
             task = data["data"].get("task", "classification")
             train = data["train"] = data.get("train") or {}
-            if isinstance(train, dict) and "models" not in train and task in DEFAULT_MODELS:
-                train["models"] = copy.deepcopy(DEFAULT_MODELS[task])
+            if isinstance(train, dict) and "models" not in train and task in DEFAULT_FAMILIES:
+                train["models"] = {name: {} for name in DEFAULT_FAMILIES[task]}
         return data
 
     @model_validator(mode="after")
@@ -261,7 +245,7 @@ def _check_data_source(params: Params, label: str) -> None:
         if not path.is_file():
             raise ParamsError(f"{label}: data.source: file not found: {path}")
         try:
-            known = _read_columns(path)
+            known = table_columns(path)
         except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
             raise ParamsError(f"{label}: data.source: cannot read {path.name}: {exc}") from None
     where = "the generated dataset" if data.is_generated else Path(data.source).name
@@ -274,7 +258,7 @@ def _check_data_source(params: Params, label: str) -> None:
         if column not in known:
             raise ParamsError(f"{label}: data: column {column!r} not in {where}{suggest(column, known)}")
     if not data.is_generated:
-        problem = _target_problem(_read_column(Path(data.source), data.target), data.task)
+        problem = _target_problem(load_table(data.source, columns=[data.target])[data.target], data.task)
         if problem:
             raise InputDataError(f"{Path(data.source).name}: column {data.target!r} (data.target): {problem}")
 
@@ -297,25 +281,3 @@ def _target_problem(y, task: str) -> str | None:
     elif not pd.api.types.is_numeric_dtype(y):
         return f"regression needs a numeric target, found {y.dtype} values such as {y.iloc[0]!r}"
     return None
-
-
-def _read_column(path: Path, column: str):
-    import pandas as pd
-
-    suffix = "".join(path.suffixes).lower()
-    if suffix.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path, columns=[column])[column]
-    return pd.read_csv(path, usecols=[column], sep="\t" if suffix.endswith(".tsv") else ",")[column]
-
-
-def _read_columns(path: Path) -> list[str]:
-    suffix = "".join(path.suffixes).lower()
-    if suffix.endswith((".parquet", ".pq")):
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(path).names)
-    if suffix.endswith((".csv", ".csv.gz", ".tsv")):
-        import pandas as pd
-
-        return list(pd.read_csv(path, nrows=0, sep="\t" if suffix.endswith(".tsv") else ",").columns)
-    raise ValueError(f"unsupported file type {suffix!r}; expected .csv or .parquet")

@@ -92,15 +92,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from nblib.app import reports_dir
-    from nblib.engine.report import find_runs
+    from nblib.engine.report import find_runs, headline_metric
 
     runs = find_runs(reports_dir())
     if not runs:
         print("no runs yet")
     for run in runs:
-        metrics = run.get("metrics") or {}
-        headline = next(((k, v) for k, v in metrics.items() if k in ("roc_auc", "rmse")), None)
-        shown = f"{headline[0]}={headline[1]:.4f}" if headline else ""
+        metric, value = headline_metric(run)
+        shown = f"{metric}={value:.4f}" if isinstance(value, float) else ""
         print(f"{run.get('run_id', ''):<36} {run.get('status', '?'):<12} {shown:<16} {run['path']}")
     return 0
 

@@ -17,6 +17,7 @@ from nblib.engine import artifacts as io
 __all__ = [
     "render_notebook_html",
     "find_runs",
+    "headline_metric",
     "write_index",
     "write_summary",
     "diff_runs",
@@ -67,7 +68,7 @@ def write_index(reports_dir: str | Path) -> Path:
     rows = []
     for run in find_runs(reports_dir):
         rel = run["path"].relative_to(reports_dir).as_posix()
-        metric, value = _headline(run)
+        metric, value = headline_metric(run)
         links = [f'<a href="{rel}/summary.html">summary</a>'] * (run["path"] / "summary.html").exists() + [
             f'<a href="{rel}/{s["name"]}.html">{s["name"][:2]}</a>'
             for s in run.get("stages", []) if (run["path"] / f'{s["name"]}.html').exists()
@@ -225,7 +226,8 @@ def _stages_section(run_dir: Path, manifest: dict[str, Any]) -> str:
     return f"<h2>Stages</h2><table><tr><th>stage</th><th></th><th>status</th><th>seconds</th><th></th></tr>{rows}</table>"
 
 
-def _headline(run: dict[str, Any]) -> tuple[str, Any]:
+def headline_metric(run: dict[str, Any]) -> tuple[str, Any]:
+    """The metric a list of runs shows: ROC-AUC or RMSE when present."""
     metrics = run.get("metrics") or {}
     for key in ("roc_auc", "rmse", "r2"):
         if key in metrics:

@@ -30,6 +30,7 @@ __all__ = [
     "make_product_launches",
     "generated_columns",
     "load_dataset",
+    "table_columns",
     "load_table",
 ]
 
@@ -197,20 +198,29 @@ def load_dataset(source: str, *, n_rows: int = 10_000, random_state: int = 0
     return load_table(source), None
 
 
-def load_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file into a DataFrame.
+def load_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file (optionally only ``columns``) into a DataFrame."""
+    kind, path = _table_kind(path), Path(path)
+    if kind == "parquet":
+        return pd.read_parquet(path, columns=columns)
+    return pd.read_csv(path, sep="\t" if kind == "tsv" else ",", usecols=columns)
 
-    Parameters
-    ----------
-    path : str or Path
-        A ``.csv``, ``.csv.gz``, ``.parquet`` or ``.pq`` file.
-    """
-    path = Path(path)
-    suffixes = "".join(path.suffixes).lower()
-    if suffixes.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if suffixes.endswith((".csv", ".csv.gz", ".tsv")):
-        return pd.read_csv(path, sep="\t" if suffixes.endswith(".tsv") else ",")
+
+def table_columns(path: str | Path) -> list[str]:
+    """Column names of a table file, read from its header or schema only."""
+    kind, path = _table_kind(path), Path(path)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    return list(pd.read_csv(path, nrows=0, sep="\t" if kind == "tsv" else ",").columns)
+
+
+def _table_kind(path: str | Path) -> str:
+    suffixes = "".join(Path(path).suffixes).lower()
+    for kind, endings in (("parquet", (".parquet", ".pq")), ("csv", (".csv", ".csv.gz")), ("tsv", (".tsv",))):
+        if suffixes.endswith(endings):
+            return kind
     raise ValueError(f"{path}: unsupported file type {suffixes!r}; expected .csv or .parquet")
 
 

@@ -22,7 +22,13 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 
-__all__ = ["ModelFamily", "FAMILIES", "family_names", "make_model"]
+__all__ = ["ModelFamily", "FAMILIES", "DEFAULT_FAMILIES", "family_names", "make_model"]
+
+#: What ``train.models`` compares when the params name no models.
+DEFAULT_FAMILIES = {
+    "classification": ("logistic_regression", "random_forest", "hist_gradient_boosting"),
+    "regression": ("ridge", "random_forest", "hist_gradient_boosting"),
+}
 
 
 @dataclass(frozen=True)
@@ -40,23 +46,25 @@ class ModelFamily:
 def _families() -> dict[tuple[str, str], ModelFamily]:
     specs = [
         ModelFamily("logistic_regression", "classification", LogisticRegression, True,
-                    {"C": 1.0, "max_iter": 2000}),
+                    {"C": 0.3, "max_iter": 2000}),
         ModelFamily("random_forest", "classification", RandomForestClassifier, True,
-                    {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
+                    {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5}, parallel=True),
         ModelFamily("extra_trees", "classification", ExtraTreesClassifier, True,
                     {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
-        ModelFamily("hist_gradient_boosting", "classification", HistGradientBoostingClassifier,
-                    False, {"learning_rate": 0.05, "max_iter": 300, "early_stopping": True}),
+        ModelFamily("hist_gradient_boosting", "classification", HistGradientBoostingClassifier, False,
+                    {"learning_rate": 0.03, "max_iter": 600, "max_leaf_nodes": 8, "l2_regularization": 1.0,
+                     "early_stopping": True}),
         ModelFamily("dummy", "classification", DummyClassifier, True, {"strategy": "prior"}),
-        ModelFamily("ridge", "regression", Ridge, True, {"alpha": 1.0}),
+        ModelFamily("ridge", "regression", Ridge, True, {"alpha": 3.0}),
         # sklearn's regression forests try every feature at each split; with thousands of
         # TF-IDF columns that is ~20x slower for no gain, so sample like the classifiers do
         ModelFamily("random_forest", "regression", RandomForestRegressor, True,
-                    {"n_estimators": 300, "min_samples_leaf": 3, "max_features": "sqrt"}, parallel=True),
+                    {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5, "max_features": "sqrt"},
+                    parallel=True),
         ModelFamily("extra_trees", "regression", ExtraTreesRegressor, True,
                     {"n_estimators": 300, "min_samples_leaf": 3, "max_features": "sqrt"}, parallel=True),
         ModelFamily("hist_gradient_boosting", "regression", HistGradientBoostingRegressor, False,
-                    {"learning_rate": 0.05, "max_iter": 300, "early_stopping": True}),
+                    {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 15, "early_stopping": True}),
         ModelFamily("dummy", "regression", DummyRegressor, True, {"strategy": "mean"}),
     ]
     return {(f.name, f.task): f for f in specs}
