@@ -137,7 +137,7 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
     if scratch:
         upstream = [s.name for s in PIPELINE.upstream(name)]
         if upstream:
-            result = start_run(params, run_dir=run, stages=upstream, force=False, progress=False)
+            result = start_run(params, run_dir=run, stages=upstream, force=False, progress=True)
             if result.error is not None:
                 raise result.error
     missing = missing_artifacts(stage.inputs, stage.optional_inputs, run)

@@ -111,8 +111,7 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     warnings = quality.get("warnings", []) + cleaning.get("warnings", []) + metrics.get("warnings", [])
     if warnings:
         parts.append("<h2>Warnings</h2>" + "".join(f"<div class=warn>{_e(w)}</div>" for w in warnings))
-    # evaluation figures first: they are what a reviewer looks for
-    figures = sorted((art / "figures").glob("*/*.png"), key=lambda f: (-int(f.parent.name[:2] == "05"), str(f)))
+    figures = sorted((art / "figures").glob("*/*.png"), key=_figure_rank)
     if figures:
         parts.append("<h2>Figures</h2><div class=figs>" + "".join(
             f'<figure><img src="{f.relative_to(run_dir).as_posix()}" alt="{_e(f.stem)}">'
@@ -185,6 +184,16 @@ def _exporter(cls):
     return _EXPORTERS[cls]
 
 
+# What a reviewer looks for first; any other figure follows in stage order.
+_FIGURE_ORDER = ("roc", "pr", "predicted_vs_actual", "residuals", "confusion_matrix", "calibration",
+                 "cv_comparison")
+
+
+def _figure_rank(path: Path) -> tuple[int, str]:
+    rank = _FIGURE_ORDER.index(path.stem) if path.stem in _FIGURE_ORDER else len(_FIGURE_ORDER)
+    return rank, f"{path.parent.name}/{path.stem}"
+
+
 def _metrics_section(metrics: dict[str, Any]) -> str:
     ci = metrics.get("test_ci", {})
     rows = "".join(
@@ -195,8 +204,10 @@ def _metrics_section(metrics: dict[str, Any]) -> str:
     oracle = metrics.get("oracle", {})
     note = ""
     if oracle:
+        gap = metrics.get("oracle_gap", {}).get("roc_auc")
         note = "<p>Oracle (Bayes) on the same test rows: " + ", ".join(
-            f"{_e(k)} <b>{_fmt(v)}</b>" for k, v in oracle.items()) + " — the ceiling for any model.</p>"
+            f"{_e(k)} <b>{_fmt(v)}</b>" for k, v in oracle.items()) + " — the ceiling for any model" + (
+            f"; the model's ROC-AUC is <b>{gap:.3f}</b> below it." if gap is not None else ".") + "</p>"
     level = int(round(100 * metrics.get("confidence", 0.95)))
     return (
         f"<h2>Test metrics · best model <code>{_e(metrics.get('best_model', '?'))}</code></h2>"
