@@ -276,7 +276,7 @@ def _target_problem(y, task: str) -> str | None:
             shown = ", ".join(map(repr, labels[:5])) + (" ..." if len(labels) > 5 else "")
             return (f"binary classification needs exactly 2 classes, found {len(labels)} ({shown})"
                     + ("; for a numeric target set data.task: regression" if len(labels) > 10 else ""))
-        if not set(labels) <= {0, 1, True, False}:
+        if not set(labels) <= {0, 1}:  # True/False compare equal to 1/0
             return f"classes must be 0/1 or true/false (1 = the positive class), found {labels[0]!r} and {labels[1]!r}"
     elif not pd.api.types.is_numeric_dtype(y):
         return f"regression needs a numeric target, found {y.dtype} values such as {y.iloc[0]!r}"

@@ -83,9 +83,9 @@ class Pipeline:
         needed, todo = set(), [self[name]]
         producers = {path: s for s in self.stages for path in s.outputs.values()}
         while todo:
-            for key, path in todo.pop().inputs.items():
-                producer = producers[path]
-                if producer.name not in needed:
+            for path in todo.pop().inputs.values():
+                producer = producers.get(path)  # an optional input may have no producer
+                if producer is not None and producer.name not in needed:
                     needed.add(producer.name)
                     todo.append(producer)
         return [s for s in self.stages if s.name in needed]

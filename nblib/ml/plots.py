@@ -62,7 +62,7 @@ def target_distribution(y: pd.Series, task: str) -> Figure:
     if task == "classification":
         counts = y.value_counts().sort_index()
         bars = ax.bar(counts.index.astype(str), counts.to_numpy(), color=[_GREY, _ORANGE][: len(counts)] or _BLUE)
-        for bar, v in zip(bars, counts.to_numpy()):
+        for bar, v in zip(bars, counts.to_numpy(), strict=True):
             ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v} ({v / counts.sum():.1%})", ha="center", va="bottom")
         ax.set_ylabel("rows")
     else:
@@ -79,12 +79,12 @@ def numeric_distributions(frame: pd.DataFrame, columns: list[str], target: pd.Se
     ncols = 3
     nrows = max(1, int(np.ceil(len(columns) / ncols)))
     fig, axes = _figure(10, 2.6 * nrows, ncols=ncols, nrows=nrows)
-    for ax, column in zip(axes.ravel(), columns):
+    for ax, column in zip(axes.ravel(), columns, strict=False):
         x = frame[column].astype(float)
         skewed = log_scale and x.min() >= 0 and x.skew() > 2
         values = np.log10(x.clip(lower=0) + 1) if skewed else x
         if target is not None and target.nunique() == 2:
-            for label, color in zip(sorted(target.unique()), (_GREY, _ORANGE)):
+            for label, color in zip(sorted(target.unique()), (_GREY, _ORANGE), strict=True):
                 ax.hist(values[target == label].dropna(), bins=40, alpha=0.6, density=True, color=color,
                         label=str(label))
             ax.legend(title=target.name, fontsize=7)

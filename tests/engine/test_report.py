@@ -1,7 +1,13 @@
 import json
 
 from nblib.engine import artifacts as io
-from nblib.engine.report import diff_runs, find_runs, write_diff_html, write_index, write_summary
+from nblib.engine.report import (
+    diff_runs,
+    find_runs,
+    write_diff_html,
+    write_index,
+    write_summary,
+)
 
 
 def make_run(reports, day, name, status, auc, cv_folds):

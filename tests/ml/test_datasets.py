@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from nblib.ml.datasets import generated_columns, load_dataset, load_table, make_product_launches
+from nblib.ml.datasets import (
+    generated_columns,
+    load_dataset,
+    load_table,
+    make_product_launches,
+)
 
 
 def test_same_seed_same_table():

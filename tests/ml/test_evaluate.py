@@ -3,7 +3,11 @@ import pandas as pd
 import pytest
 
 from nblib.ml.evaluate import (
-    bootstrap_intervals, classification_metrics, evaluation_report, metrics_table, regression_metrics,
+    bootstrap_intervals,
+    classification_metrics,
+    evaluation_report,
+    metrics_table,
+    regression_metrics,
 )
 
 

@@ -5,7 +5,11 @@ import scipy.sparse as sp
 from sklearn.utils.estimator_checks import check_estimator
 
 from nblib.ml.features import (
-    DateFeatures, densify_for, describe_features, make_feature_transformer, make_text_vectorizer,
+    DateFeatures,
+    densify_for,
+    describe_features,
+    make_feature_transformer,
+    make_text_vectorizer,
     term_associations,
 )
 from nblib.ml.preprocess import clean_frame, infer_column_roles, make_preprocessor

@@ -3,8 +3,14 @@ import pandas as pd
 import pytest
 
 from nblib.ml.preprocess import (
-    ColumnRoles, clean_frame, infer_column_roles, make_preprocessor, near_duplicate_mask,
-    normalize_columns, split_summary, split_train_test,
+    ColumnRoles,
+    clean_frame,
+    infer_column_roles,
+    make_preprocessor,
+    near_duplicate_mask,
+    normalize_columns,
+    split_summary,
+    split_train_test,
 )
 
 

@@ -1,6 +1,12 @@
 import pandas as pd
 
-from nblib.ml.quality import check_quality, date_formats, leak_warnings, leaky_columns, single_column_scores
+from nblib.ml.quality import (
+    check_quality,
+    date_formats,
+    leak_warnings,
+    leaky_columns,
+    single_column_scores,
+)
 
 
 def test_finds_every_planted_problem(launches):

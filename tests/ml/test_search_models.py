@@ -3,7 +3,12 @@ import pytest
 
 from nblib.ml.features import make_feature_transformer, make_text_vectorizer
 from nblib.ml.models import FAMILIES, family_names, make_model
-from nblib.ml.preprocess import clean_frame, infer_column_roles, make_preprocessor, split_train_test
+from nblib.ml.preprocess import (
+    clean_frame,
+    infer_column_roles,
+    make_preprocessor,
+    split_train_test,
+)
 from nblib.ml.search import build_pipeline, compare_models, default_scoring
 
 
