@@ -17,7 +17,7 @@ from nblib.engine.errors import InputDataError, ParamsError
 from nblib.engine.params import load_yaml_params, plain, suggest
 from nblib.ml.datasets import generated_columns, load_table, table_columns
 from nblib.ml.evaluate import METRICS
-from nblib.ml.models import DEFAULT_FAMILIES, family_names
+from nblib.ml.models import DEFAULT_FAMILIES, check_hyperparameters, family_names
 
 __all__ = ["Params", "load_params", "resolve_data_path"]
 
@@ -187,12 +187,15 @@ class Params(_Section):
             raise ValueError(f"train.scoring: unknown scorer {self.train.scoring!r}"
                              f"{suggest(self.train.scoring, list(get_scorer_names()))}")
         known = family_names(task)
-        for name in self.train.models:
+        for name, hyper in self.train.models.items():
             if name not in known:
                 raise ValueError(
                     f"train.models.{name}: unknown model family for {self.data.task}"
                     f"{suggest(name, known)}; choose from {', '.join(known)}"
                 )
+            problem = check_hyperparameters(name, task, hyper)
+            if problem:
+                raise ValueError(f"train.models.{name}.{problem}")
         return self
 
     def sections(self, names: tuple[str, ...]) -> dict[str, Any]:
@@ -243,7 +246,8 @@ def _check_data_source(params: Params, label: str) -> None:
     else:
         path = Path(data.source)
         if not path.is_file():
-            raise ParamsError(f"{label}: data.source: file not found: {path}")
+            raise ParamsError(f"{label}: data.source: file not found: {path.name} "
+                              f"(looked in the working directory and in {path.parent})")
         try:
             known = table_columns(path)
         except Exception as exc:  # noqa: BLE001 - any reader failure is bad input

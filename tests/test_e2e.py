@@ -93,6 +93,8 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     # list and diff
     listed = run_cli("list", reports=reports)
     assert manifest["run_id"] in listed.stdout
+    by_id = run_cli("predict", manifest["run_id"], str(new), "-o", str(tmp_path / "by_id.csv"), reports=reports)
+    assert by_id.returncode == 0, by_id.stderr  # the ids `list` prints are accepted too
     other = run.parent / (run.name + "-copy")
     shutil.copytree(run, other)
     (other / "params.yaml").write_text((run / "params.yaml").read_text().replace("cv_folds: 2", "cv_folds: 3"))
@@ -102,21 +104,23 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
 
 
 def test_failing_stage_keeps_its_report_and_stops(reports):
-    result = run_cli("run", "params/smoke.yaml", "-p", "data.n_rows=300",
-                     "-p", "train.models.hist_gradient_boosting.learning_rate=-1", reports=reports)
+    # a TF-IDF vocabulary that keeps no word: 03_features raises while fitting
+    result = run_cli("run", "params/smoke.yaml", "-p", "data.n_rows=300", "-p", "features.text.min_df=100000",
+                     reports=reports)
     assert result.returncode == 1
-    assert "stage 04_train failed" in result.stderr and "learning_rate" in result.stderr
+    assert "stage 03_features failed" in result.stderr and "min_df" in result.stderr
     (run,) = run_folders(reports)
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "failed"
+    assert manifest["status"] == "failed" and "03_features" in manifest["error"]
     statuses = {s["name"]: s["status"] for s in manifest["stages"]}
-    assert statuses == {"01_eda": "succeeded", "02_preprocess": "succeeded", "03_features": "succeeded",
-                        "04_train": "failed", "05_evaluate": "skipped"}
-    failed = next(s for s in manifest["stages"] if s["name"] == "04_train")
-    assert "learning_rate" in failed["error"] and "\n" not in failed["error"]
-    assert "learning_rate" in (run / "04_train.html").read_text()
-    assert not (run / "05_evaluate.ipynb").exists()
-    assert not (run / "artifacts" / "model.skops").exists()
+    assert statuses == {"01_eda": "succeeded", "02_preprocess": "succeeded", "03_features": "failed",
+                        "04_train": "skipped", "05_evaluate": "skipped"}
+    failed = next(s for s in manifest["stages"] if s["name"] == "03_features")
+    assert "min_df" in failed["error"] and "\n" not in failed["error"]
+    assert "min_df" in (run / "03_features.html").read_text()
+    assert not (run / "04_train.ipynb").exists()
+    assert not (run / "artifacts" / "features.skops").exists()
+    assert manifest["metrics"] == {}
     assert "failed" in (run / "summary.html").read_text()
 
 
@@ -125,6 +129,7 @@ def test_failing_stage_keeps_its_report_and_stops(reports):
     (["params/smoke.yaml", "-p", "data.target=hit"], "data.target: column 'hit' not in the generated dataset"),
     (["params/missing.yaml"], "params file not found"),
     (["params/smoke.yaml", "--stages", "04_trian"], "did you mean '04_train'"),
+    (["params/smoke.yaml", "-p", "train.models.random_forest.n_estimator=5"], "did you mean 'n_estimators'"),
 ])
 def test_rejected_params_exit_2_and_make_no_run_folder(reports, args, message):
     result = run_cli("run", *args, reports=reports)

@@ -76,7 +76,8 @@ def _run(args: argparse.Namespace) -> int:
             if name not in known:
                 from nblib.engine.params import suggest
 
-                raise ParamsError(f"--stages: unknown stage {name!r}{suggest(name, known)}")
+                raise ParamsError(f"--stages: unknown stage {name!r}{suggest(name, known)}; "
+                                  f"stages: {', '.join(known)}")
     if args.run_dir is not None and not (args.run_dir / "manifest.json").exists():
         raise ParamsError(f"--run-dir: {args.run_dir} is not a run folder (no manifest.json)")
     result = app.start_run(params, run_dir=args.run_dir, stages=stages,
@@ -108,16 +109,13 @@ def _diff(args: argparse.Namespace) -> int:
     from nblib.engine.errors import ParamsError
     from nblib.engine.report import diff_runs, write_diff_html
 
-    for run in (args.run_a, args.run_b):
-        if not (run / "manifest.json").exists():
-            raise ParamsError(f"{run}: not a run folder (no manifest.json)")
-    diff = diff_runs(args.run_a, args.run_b)
+    diff = diff_runs(_run_folder(args.run_a), _run_folder(args.run_b))
     print(f"best model: {diff['best_model'][0]} -> {diff['best_model'][1]}; data changed: {diff['data_changed']}")
     for p in diff["params"]:
-        print(f"  param  {p['key']}: {json.dumps(p['a'])} -> {json.dumps(p['b'])}")
+        print(f"  param  {p['key']}: {_show(p['a'])} -> {_show(p['b'])}")
     for m in diff["metrics"]:
         delta = f" ({m['delta']:+.4f})" if m["delta"] is not None else ""
-        print(f"  metric {m['metric']}: {m['a']} -> {m['b']}{delta}")
+        print(f"  metric {m['metric']}: {_show(m['a'])} -> {_show(m['b'])}{delta}")
     if args.html:
         print(f"html: {write_diff_html(diff, args.html)}")
     return 0
@@ -127,9 +125,16 @@ def _predict(args: argparse.Namespace) -> int:
     from nblib.engine.errors import InputDataError, ParamsError
     from nblib.ml.predict import predict_file
 
-    model = args.model / "artifacts" / "model.skops" if args.model.is_dir() else args.model
+    if args.model.suffix == ".skops":
+        model = args.model
+    else:
+        run = _run_folder(args.model)
+        model = run / "artifacts" / "model.skops"
+        if not model.exists():
+            status = json.loads((run / "manifest.json").read_text()).get("status", "?")
+            raise ParamsError(f"{args.model}: this run has no model (its status is {status})")
     if not model.exists():
-        raise ParamsError(f"{args.model}: no model found (expected a run folder or a .skops file)")
+        raise ParamsError(f"{args.model}: model file not found")
     if not (model.parent / "columns.json").exists():
         raise ParamsError(f"{model}: no columns.json beside the model (use a run's artifacts/ folder)")
     if not args.data.exists():
@@ -141,6 +146,25 @@ def _predict(args: argparse.Namespace) -> int:
         raise InputDataError(f"{where}: {str(exc).strip(chr(34) + chr(39))}") from None
     print(f"wrote {out}")
     return 0
+
+
+def _run_folder(arg: Path) -> Path:
+    """A run folder given as a path or as the run id ``nblib list`` prints."""
+    from nblib.app import reports_dir
+    from nblib.engine.errors import ParamsError
+
+    for candidate in (arg, reports_dir() / arg):
+        if (candidate / "manifest.json").exists():
+            return candidate
+    raise ParamsError(f"{arg}: not a run folder or run id (no manifest.json); see nblib list")
+
+
+def _show(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
 
 
 if __name__ == "__main__":  # pragma: no cover

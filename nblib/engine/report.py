@@ -159,7 +159,7 @@ def write_diff_html(diff: dict[str, Any], out: str | Path) -> Path:
                      f"<td class=added>{_e(p['b'])}</td></tr>" for p in diff["params"])
     rows_m = "".join(f"<tr><td>{_e(m['metric'])}</td><td class=num>{_fmt(m['a'])}</td><td class=num>{_fmt(m['b'])}</td>"
                      f"<td class=num>{_fmt(m['delta'], signed=True)}</td></tr>" for m in diff["metrics"])
-    rows_s = "".join(f"<tr><td>{_e(s['stage'])}</td><td class=num>{_fmt(s['a'])}</td><td class=num>{_fmt(s['b'])}</td></tr>"
+    rows_s = "".join(f"<tr><td>{_e(s['stage'])}</td><td class=num>{_secs(s['a'])}</td><td class=num>{_secs(s['b'])}</td></tr>"
                      for s in diff["stages"])
     body = (
         f"<h1>Run diff</h1><p>A: <code>{_e(diff['a'])}</code><br>B: <code>{_e(diff['b'])}</code></p>"
@@ -220,7 +220,7 @@ def _metrics_section(metrics: dict[str, Any]) -> str:
 def _cv_section(cv: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{_e(name)}{' ★' if name == cv.get('best_model') else ''}</td><td class=num>{_fmt(r['mean'])}</td>"
-        f"<td class=num>± {_fmt(r['std'])}</td><td class=num>{_fmt(r.get('fit_seconds'))}</td></tr>"
+        f"<td class=num>± {_fmt(r['std'])}</td><td class=num>{_secs(r.get('fit_seconds'))}</td></tr>"
         for name, r in cv["models"].items()
     )
     return (f"<h2>Cross-validation ({cv.get('folds', '?')} folds, {_e(cv.get('scoring', ''))})</h2>"
@@ -230,7 +230,7 @@ def _cv_section(cv: dict[str, Any]) -> str:
 def _stages_section(run_dir: Path, manifest: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td><a href='{_e(s['name'])}.html'>{_e(s['name'])}</a></td><td>{_e(s.get('title', ''))}</td>"
-        f"<td>{_status(s['status'])}</td><td class=num>{_fmt(s.get('seconds'))}</td>"
+        f"<td>{_status(s['status'])}</td><td class=num>{_secs(s.get('seconds'))}</td>"
         f"<td class=muted>{_e(s.get('error', ''))}</td></tr>"
         for s in manifest.get("stages", [])
     )
@@ -264,7 +264,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, dict) and value:
             out.update(_flatten(value, name + "."))
         else:
-            out[name] = json.dumps(value) if isinstance(value, (list, dict)) else value
+            out[name] = json.dumps(value) if isinstance(value, dict) else value
     return out
 
 
@@ -278,6 +278,10 @@ def _fmt(value: Any, signed: bool = False) -> str:
     if isinstance(value, float):
         return f"{value:+.4f}" if signed else f"{value:.4g}" if abs(value) >= 1000 else f"{value:.4f}"
     return _e(value)
+
+
+def _secs(value: Any) -> str:
+    return "—" if value is None else f"{value:.1f}"
 
 
 def _e(value: Any) -> str:

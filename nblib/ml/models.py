@@ -22,7 +22,7 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 
-__all__ = ["ModelFamily", "FAMILIES", "DEFAULT_FAMILIES", "family_names", "make_model"]
+__all__ = ["ModelFamily", "FAMILIES", "DEFAULT_FAMILIES", "family_names", "make_model", "check_hyperparameters"]
 
 #: What ``train.models`` compares when the params name no models.
 DEFAULT_FAMILIES = {
@@ -117,3 +117,34 @@ def make_model(
     if class_weight and task == "classification" and "class_weight" in accepted:
         kwargs.setdefault("class_weight", class_weight)
     return family.factory(**kwargs)
+
+
+def check_hyperparameters(name: str, task: str, params: dict[str, Any]) -> str | None:
+    """Why ``params`` cannot configure family ``name``, as ``"key: reason"``; None if they can.
+
+    Unknown names and values outside scikit-learn's declared constraints are
+    caught here, before any data is touched.
+
+    >>> check_hyperparameters("random_forest", "classification", {"n_estimator": 5})
+    "n_estimator: unknown hyperparameter of RandomForestClassifier (did you mean 'n_estimators'?)"
+    """
+    import difflib
+
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    family = FAMILIES[(name, task)]
+    accepted = family.factory().get_params()
+    for key in params:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, list(accepted), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"{key}: unknown hyperparameter of {family.factory.__name__}{hint}"
+    model = make_model(name, task, params)
+    try:
+        model._validate_params()  # scikit-learn's own declared constraints, checked without fitting
+    except InvalidParameterError as exc:
+        key = next((k for k in params if f"'{k}'" in str(exc)), "")
+        return f"{key}: {exc}" if key else str(exc)
+    except AttributeError:  # an estimator without declared constraints
+        pass
+    return None

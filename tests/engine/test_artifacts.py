@@ -27,6 +27,14 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["m.json"]
 
 
+def test_written_files_are_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    mode = stat.S_IMODE(io.write_text(tmp_path / "r.html", "x").stat().st_mode)
+    assert mode == 0o666 & ~io._UMASK and (mode & 0o044 or os.umask(0o022) & 0o044)
+
+
 def test_frame_roundtrip_keeps_index(tmp_path, launches):
     frame = launches.frame.head(30).set_axis(range(100, 130))
     back = io.read_frame(io.write_frame(tmp_path / "f.parquet", frame))

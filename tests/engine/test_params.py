@@ -41,6 +41,11 @@ def write(tmp_path, text, name="p.yaml"):
         ("data: {source: generated}", "data.target: required key is missing"),
         ("data: {target: is_hitt}", "data.target: column 'is_hitt' not in the generated dataset (did you mean 'is_hit'?)"),
         ("data: {target: is_hit}\ntrain: {models: {xgb: {}}}", "train.models.xgb: unknown model family"),
+        ("data: {target: is_hit}\ntrain: {models: {random_forest: {n_estimator: 5}}}",
+         "train.models.random_forest.n_estimator: unknown hyperparameter of RandomForestClassifier "
+         "(did you mean 'n_estimators'?)"),
+        ("data: {target: is_hit}\ntrain: {models: {hist_gradient_boosting: {learning_rate: -1}}}",
+         "train.models.hist_gradient_boosting.learning_rate: The 'learning_rate' parameter"),
         ("data: {target: is_hit, task: regresion}", "data.task: Input should be 'classification' or 'regression'"),
         ("data: {target: is_hit, source: nowhere.csv}", "data.source: file not found"),
         ("data: [1, 2]", "data: Input should be a valid dictionary"),
