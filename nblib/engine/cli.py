@@ -106,7 +106,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from nblib.engine.errors import ParamsError
     from nblib.engine.report import diff_runs, write_diff_html
 
     diff = diff_runs(_run_folder(args.run_a), _run_folder(args.run_b))
