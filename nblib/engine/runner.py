@@ -42,7 +42,7 @@ VERSIONED_PACKAGES = (
 )
 # Exceptions raised inside a notebook (matched by class name, so ML code needs no
 # engine import) that mean "bad input" (exit 2) or "a gate said no" (exit 3).
-_BAD_INPUT_ERRORS = {"InputDataError": InputDataError, "GateFailed": GateFailed}
+_NOTEBOOK_ERRORS = {"InputDataError": InputDataError, "GateFailed": GateFailed}
 
 
 @dataclass
@@ -368,8 +368,8 @@ def _clear_outputs(stage: Stage, run_dir: Path) -> None:
 def _error_from_notebook(stage: str, ename: str, evalue: str) -> NblibError:
     """The exception a notebook raised, as the error the CLI exits with."""
     reason = f"{ename}: {evalue}".strip().splitlines()[-1]
-    if ename in _BAD_INPUT_ERRORS:
-        return _BAD_INPUT_ERRORS[ename](f"{stage}: {evalue}".splitlines()[0])
+    if ename in _NOTEBOOK_ERRORS:
+        return _NOTEBOOK_ERRORS[ename](f"{stage}: {evalue}".splitlines()[0])
     return StageFailed(stage, reason)
 
 
