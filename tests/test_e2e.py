@@ -181,3 +181,25 @@ def test_notebook_defaults_run_as_a_scratch_run(reports, tmp_path):
     assert (scratch / "artifacts" / "features.skops").exists()
     manifest = json.loads((scratch / "manifest.json").read_text())
     assert [s["name"] for s in manifest["stages"]] == ["01_eda", "02_preprocess"]
+
+
+def test_sigterm_marks_the_run_interrupted(reports):
+    import os
+    import signal
+    import time
+
+    env = {**os.environ, "NBLIB_REPORTS": str(reports)}
+    proc = subprocess.Popen([sys.executable, "-m", "nblib", "run", "params/smoke.yaml"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        manifests = list(reports.glob("*/*/manifest.json"))
+        if manifests and any(s["status"] == "running" for s in json.loads(manifests[0].read_text())["stages"]):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "interrupted" in stderr
+    manifest = json.loads(manifests[0].read_text())
+    assert manifest["status"] == "interrupted" and manifest["finished"]
+    assert "running" not in {s["status"] for s in manifest["stages"]}

@@ -128,6 +128,8 @@ class Runner:
                         progress.done(stage.name, "cached", 0.0)
                         continue
                     self._prestart_kernel(run_dir)
+                    record["status"] = "running"
+                    io.write_json(run_dir / "manifest.json", manifest)  # observers see what runs now
                     error = self._run_stage(stage, run_dir, record, progress, selected[i + 1:])
                     io.write_json(run_dir / "manifest.json", manifest)
                     if error is not None:
@@ -190,7 +192,6 @@ class Runner:
             record["status"] = "failed"
             return StageFailed(stage.name, f"missing input artifacts: {', '.join(missing)}")
         _clear_outputs(stage, run_dir)
-        record["status"] = "running"
         km = self._take_kernel()
         if later:
             self._prestart_kernel(run_dir)
@@ -272,9 +273,12 @@ class Runner:
         return starter.result() if starter is not None else None
 
     def _discard_kernel(self) -> None:
-        if self._next_kernel is not None:
-            _shutdown(self._next_kernel.result())
-            self._next_kernel = None
+        starter, self._next_kernel = self._next_kernel, None
+        if starter is not None:
+            try:
+                _shutdown(starter.result())
+            except BaseException:  # noqa: BLE001 - a second Ctrl-C while cleaning up
+                pass
 
 
 def new_run_dir(reports_dir: Path, name: str, now: dt.datetime | None = None) -> Path:
@@ -329,7 +333,7 @@ def _shutdown(km) -> None:
     if km is not None:
         try:
             km.shutdown_kernel(now=True)
-        except Exception:
+        except BaseException:  # noqa: BLE001 - cleanup after an interrupt must not raise again
             pass
 
 
