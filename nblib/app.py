@@ -16,7 +16,7 @@ from nblib.engine.runner import Runner, RunResult, new_run_dir
 from nblib.params import Params, load_params
 from nblib.pipeline import PIPELINE
 
-__all__ = ["project_root", "reports_dir", "make_runner", "start_run", "data_fingerprint"]
+__all__ = ["project_root", "reports_dir", "make_runner", "start_run", "load", "data_fingerprint"]
 
 WARMUP = "import pandas, numpy, sklearn, matplotlib.pyplot, nblib.ml.evaluate, nblib.ml.plots, nblib.stage"
 

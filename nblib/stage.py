@@ -126,9 +126,9 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
 
     stage = PIPELINE[name]
     scratch = not str(run_dir)
-    run = _resolve_dir(run_dir) if not scratch else reports_dir() / SCRATCH
+    run = _resolve(run_dir) if not scratch else reports_dir() / SCRATCH
     if params_path:
-        params_file = _resolve_file(params_path)
+        params_file = _resolve(params_path)
     elif not scratch and (run / "params.yaml").exists():
         params_file = run / "params.yaml"
     else:  # the notebook's defaults: always the default params, whatever ran in scratch before
@@ -148,7 +148,8 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
     return StageContext(stage=stage, run_dir=run, params=params)
 
 
-def _resolve_dir(path: str | Path) -> Path:
+def _resolve(path: str | Path) -> Path:
+    """A path as given (absolute, or existing from the working directory), else from the project root."""
     from nblib.app import project_root
 
     path = Path(path).expanduser()
@@ -156,5 +157,3 @@ def _resolve_dir(path: str | Path) -> Path:
         return path.resolve()
     return (project_root() / path).resolve()
 
-
-_resolve_file = _resolve_dir
