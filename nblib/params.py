@@ -105,6 +105,11 @@ class ImbalanceParams(_Section):
 
     class_weight: Literal["none", "balanced"] = "none"
 
+    @property
+    def sklearn_class_weight(self) -> str | None:
+        """The value scikit-learn's ``class_weight`` expects."""
+        return None if self.class_weight == "none" else self.class_weight
+
 
 class TrainParams(_Section):
     """Model families compared by cross-validation; the best is refit on all training data."""

@@ -133,7 +133,8 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
         params_file = run / "params.yaml"
     else:  # the notebook's defaults: always the default params, whatever ran in scratch before
         params_file = project_root() / "params" / "default.yaml"
-    params = load_params(params_file)
+    # a run's own params.yaml was validated, data included, when the run was made
+    params = load_params(params_file, check_data=params_file != run / "params.yaml")
     if scratch:
         upstream = [s.name for s in PIPELINE.upstream(name)]
         if upstream:

@@ -307,10 +307,10 @@ class _KernelStarter:
         self._thread.start()
 
     def _start(self, kernel_name: str, cwd: str, warmup_code: str, log: Path) -> None:
-        try:
-            from jupyter_client.manager import KernelManager
+        from jupyter_client.manager import KernelManager
 
-            km = KernelManager(kernel_name=kernel_name)
+        km = KernelManager(kernel_name=kernel_name)
+        try:
             with open(log, "ab") as sink:  # kernel chatter goes to the run's kernels.log
                 km.start_kernel(cwd=cwd, stdout=sink, stderr=sink)
             kc = km.client()
@@ -321,7 +321,8 @@ class _KernelStarter:
             finally:
                 kc.stop_channels()
             self._km = km
-        except Exception:  # fall back to papermill starting its own kernel
+        except Exception:  # fall back to papermill starting its own kernel; leave no orphan behind
+            _shutdown(km if km.has_kernel else None)
             self._km = None
 
     def result(self):

@@ -138,3 +138,9 @@ def test_default_models_follow_the_task(tmp_path):
     assert "ridge" in params.train.models and "logistic_regression" not in params.train.models
     params = load_params(write(tmp_path, "data: {target: is_hit}"))
     assert "logistic_regression" in params.train.models
+
+
+def test_class_weight_as_sklearn_expects():
+    assert load_params(ROOT / "params/smoke.yaml").imbalance.sklearn_class_weight is None
+    params = load_params(ROOT / "params/smoke.yaml", ["imbalance.class_weight=balanced"])
+    assert params.imbalance.sklearn_class_weight == "balanced"
