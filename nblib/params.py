@@ -11,19 +11,31 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sklearn.metrics import get_scorer_names
 
 from nblib.engine.errors import InputDataError, ParamsError
-from nblib.engine.params import load_yaml_params, plain, suggest
-from nblib.ml.datasets import generated_columns, load_table, table_columns
-from nblib.ml.evaluate import METRICS
-from nblib.ml.models import DEFAULT_FAMILIES, check_hyperparameters, family_names
+from nblib.engine.params import load_yaml_params, plain, shorten, suggest
+from nblib.ml.names import DEFAULT_FAMILIES, FAMILY_NAMES, METRIC_RANGES, METRICS
+
+# scikit-learn and pandas are imported where they are needed, so that bad params
+# are refused in a fraction of a second
 
 __all__ = ["Params", "load_params", "resolve_data_path"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: no "5" -> 5 or "yes" -> True; an int is still a float; no NaN or infinity
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _section_is_mapping(cls, value: Any, info: Any) -> Any:
+        """A section left empty (``train:``) takes its defaults; ``train: false`` is refused."""
+        kind = cls.model_fields[info.field_name].annotation
+        if isinstance(kind, type) and issubclass(kind, _Section) and not isinstance(value, (dict, kind)):
+            if value is None:
+                return {}
+            raise ValueError(f"expected a mapping, got {type(value).__name__}")
+        return value
 
 
 class ColumnsSpec(_Section):
@@ -51,6 +63,15 @@ class DataParams(_Section):
     @property
     def is_generated(self) -> bool:
         return self.source == "generated"
+
+    @field_validator("source")
+    @classmethod
+    def _a_possible_path(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError("a path cannot hold a NUL character")
+        if len(value.encode()) > 4096 or any(len(part.encode()) > 255 for part in Path(value).parts):
+            raise ValueError("path too long (at most 255 bytes a folder or file name, 4096 in all)")
+        return value
 
 
 class QualityParams(_Section):
@@ -137,6 +158,15 @@ class EvaluateParams(_Section):
         {}, description="metric -> bound the test metric must meet (minimum; maximum for rmse, mae, brier); "
                         "a miss exits 3 and marks the run 'gated'")
 
+    @field_validator("gates")
+    @classmethod
+    def _bounds_a_metric_can_meet(cls, value: dict[str, float]) -> dict[str, float]:
+        for metric, bound in value.items():
+            low, high = METRIC_RANGES.get(metric, (float("-inf"), float("inf")))
+            if not low <= bound <= high:
+                raise ValueError(f"{shorten(metric)} lies between {low:g} and {high:g}, got {bound:g}")
+        return value
+
 
 class TrackingParams(_Section):
     """MLflow tracking: arrives with its own issue."""
@@ -158,7 +188,7 @@ class ComputeParams(_Section):
 class Params(_Section):
     """A whole params file."""
 
-    name: str | None = None
+    name: str | None = Field(None, max_length=100, description="names the run folder; default: the params file's stem")
     seed: int = 42
     data: DataParams
     quality: QualityParams = QualityParams()
@@ -176,8 +206,8 @@ class Params(_Section):
         """Without ``train.models``, compare the task's default families with their default settings."""
         if isinstance(data, dict) and isinstance(data.get("data"), dict):
             task = data["data"].get("task", "classification")
-            train = data["train"] = data.get("train") or {}
-            if isinstance(train, dict) and "models" not in train and task in DEFAULT_FAMILIES:
+            train = data["train"] = {} if data.get("train") is None else data["train"]
+            if isinstance(train, dict) and "models" not in train and isinstance(task, str) and task in DEFAULT_FAMILIES:
                 train["models"] = {name: {} for name in DEFAULT_FAMILIES[task]}
         return data
 
@@ -186,18 +216,23 @@ class Params(_Section):
         task = self.data.task
         for metric in self.evaluate.gates:
             if metric not in METRICS[task]:
-                raise ValueError(f"evaluate.gates.{metric}: not a {task} metric{suggest(metric, METRICS[task])}; "
-                                 f"choose from {', '.join(METRICS[task])}")
-        if self.train.scoring is not None and self.train.scoring not in get_scorer_names():
-            raise ValueError(f"train.scoring: unknown scorer {self.train.scoring!r}"
-                             f"{suggest(self.train.scoring, list(get_scorer_names()))}")
-        known = family_names(task)
-        for name, hyper in self.train.models.items():
+                raise ValueError(f"evaluate.gates.{shorten(metric)}: not a {task} metric"
+                                 f"{suggest(metric, METRICS[task])}; choose from {', '.join(METRICS[task])}")
+        known = FAMILY_NAMES[task]
+        for name in self.train.models:
             if name not in known:
                 raise ValueError(
-                    f"train.models.{name}: unknown model family for {self.data.task}"
+                    f"train.models.{shorten(name)}: unknown model family for {self.data.task}"
                     f"{suggest(name, known)}; choose from {', '.join(known)}"
                 )
+        from sklearn.metrics import get_scorer_names
+
+        from nblib.ml.models import check_hyperparameters
+
+        if self.train.scoring is not None and self.train.scoring not in get_scorer_names():
+            raise ValueError(f"train.scoring: unknown scorer {shorten(self.train.scoring)!r}"
+                             f"{suggest(self.train.scoring, list(get_scorer_names()))}")
+        for name, hyper in self.train.models.items():
             problem = check_hyperparameters(name, task, hyper)
             if problem:
                 raise ValueError(f"train.models.{name}.{problem}")
@@ -245,6 +280,8 @@ def resolve_data_path(source: str, base: Path) -> Path:
 
 
 def _check_data_source(params: Params, label: str) -> None:
+    from nblib.ml.datasets import generated_columns, load_table, table_columns
+
     data = params.data
     if data.is_generated:
         known = generated_columns()

@@ -14,13 +14,32 @@ class NblibError(Exception):
     exit_code = 1
 
 
-class ParamsError(NblibError, ValueError):
+class _OneLine(NblibError):
+    """An error whose message is one line of readable length, whatever values it echoes.
+
+    Line breaks become ``\\n``; a message longer than :attr:`max_chars` keeps its
+    start and end, cut in the middle with ``…``.
+    """
+
+    max_chars = 600
+
+    def __init__(self, message: str = ""):
+        text = str(message)
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        if len(text) > self.max_chars:
+            keep = self.max_chars - 3
+            text = f"{text[: keep * 2 // 3]} … {text[-(keep - keep * 2 // 3):]}"
+        super().__init__(text)
+
+
+class ParamsError(_OneLine, ValueError):
     """Bad params or usage: one line naming the file and key."""
 
     exit_code = 2
 
 
-class InputDataError(NblibError, ValueError):
+class InputDataError(_OneLine, ValueError):
     """Bad input data: one line naming the file and column."""
 
     exit_code = 2

@@ -48,7 +48,7 @@ def write(tmp_path, text, name="p.yaml"):
          "train.models.hist_gradient_boosting.learning_rate: The 'learning_rate' parameter"),
         ("data: {target: is_hit, task: regresion}", "data.task: Input should be 'classification' or 'regression'"),
         ("data: {target: is_hit, source: nowhere.csv}", "data.source: file not found"),
-        ("data: [1, 2]", "data: Input should be a valid dictionary"),
+        ("data: [1, 2]", "data: expected a mapping, got list"),
         ("data: {target: is_hit\n", "invalid YAML"),
         ("- a\n- b\n", "expected a mapping of sections"),
     ],
