@@ -189,7 +189,7 @@ class Params(_Section):
     """A whole params file."""
 
     name: str | None = Field(None, max_length=100, description="names the run folder; default: the params file's stem")
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="seeds every random step (numpy and scikit-learn accept 0 to 2**32 - 1)")
     data: DataParams
     quality: QualityParams = QualityParams()
     preprocess: PreprocessParams = PreprocessParams()

@@ -33,18 +33,18 @@ from yaml.resolver import Resolver
 from nblib.engine.errors import ParamsError
 
 __all__ = [
-    "load_yaml_params",
-    "parse_override",
-    "params_sha256",
-    "dump_params",
-    "suggest",
-    "plain",
-    "shorten",
-    "read_yaml",
+    "ECHO_CHARS",
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_VALUES",
-    "ECHO_CHARS",
+    "dump_params",
+    "load_yaml_params",
+    "params_sha256",
+    "parse_override",
+    "plain",
+    "read_yaml",
+    "shorten",
+    "suggest",
 ]
 
 #: Largest params file read, in bytes.
@@ -234,7 +234,7 @@ def _set_path(data: dict[str, Any], keys: list[str], value: Any, label: str) -> 
 
 def _first_error(exc: ValidationError, schema: type[BaseModel]) -> str:
     # a misspelled key also makes the real key "missing": report the misspelling
-    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+    err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     loc = [p if isinstance(p, str) else repr(p) for p in err["loc"]]
     path = ".".join(shorten(p, ECHO_CHARS // 2) for p in loc)
     if err["type"] == "extra_forbidden":

@@ -42,8 +42,8 @@ def write(tmp_path, text, name="p.yaml"):
         ("data: {target: is_hitt}", "data.target: column 'is_hitt' not in the generated dataset (did you mean 'is_hit'?)"),
         ("data: {target: is_hit}\ntrain: {models: {xgb: {}}}", "train.models.xgb: unknown model family"),
         ("data: {target: is_hit}\ntrain: {models: {random_forest: {n_estimator: 5}}}",
-         "train.models.random_forest.n_estimator: unknown hyperparameter of RandomForestClassifier "
-         "(did you mean 'n_estimators'?)"),
+         ("train.models.random_forest.n_estimator: unknown hyperparameter of RandomForestClassifier "
+         "(did you mean 'n_estimators'?)")),
         ("data: {target: is_hit}\ntrain: {models: {hist_gradient_boosting: {learning_rate: -1}}}",
          "train.models.hist_gradient_boosting.learning_rate: The 'learning_rate' parameter"),
         ("data: {target: is_hit, task: regresion}", "data.task: Input should be 'classification' or 'regression'"),
@@ -144,3 +144,189 @@ def test_class_weight_as_sklearn_expects():
     assert load_params(ROOT / "params/smoke.yaml").imbalance.sklearn_class_weight is None
     params = load_params(ROOT / "params/smoke.yaml", ["imbalance.class_weight=balanced"])
     assert params.imbalance.sklearn_class_weight == "balanced"
+
+
+# --------------------------------------------------------------------------- hostile params (issue 6)
+
+
+def refused(path, overrides=(), seconds=1.0) -> str:
+    """The one-line message refusing ``path``, checked to come fast and short."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ParamsError) as err:
+        load_params(path, list(overrides))
+    assert time.perf_counter() - start < seconds
+    line = str(err.value)
+    assert "\n" not in line and len(line) <= 600 and err.value.exit_code == 2
+    return line
+
+
+SMALL = "data: {target: is_hit, n_rows: 200}\n"
+ALIAS_BOMB = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+              + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)))
+
+
+def test_alias_bomb_refused_at_once(tmp_path):
+    assert len(ALIAS_BOMB) < 1200
+    line = refused(write(tmp_path, ALIAS_BOMB))
+    assert line.endswith(": line 5, column 4: aliases expand to more than 50,000 values")
+    # also where it once passed validation: a model's hyperparameters
+    nested = SMALL + "train:\n  models:\n    dummy:\n      " + ALIAS_BOMB.replace("\n", "\n      ")
+    assert "aliases expand" in refused(write(tmp_path, nested))
+    assert "aliases expand" in refused(ROOT / "params/smoke.yaml", [f"seed={{{ALIAS_BOMB.replace(chr(10), ', ')}}}"])
+
+
+def test_aliases_and_merge_keys_within_bounds_still_work(tmp_path):
+    text = SMALL + ("train: {models: {logistic_regression: &m {C: 0.5}, random_forest: {n_estimators: 5}}}\n"
+                    "evaluate: {<<: {bootstrap: 5, confidence: 0.9}, bootstrap: 6}\n")
+    params = load_params(write(tmp_path, text))
+    assert params.train.models["logistic_regression"] == {"C": 0.5}
+    assert (params.evaluate.bootstrap, params.evaluate.confidence) == (6, 0.9)
+
+
+@pytest.mark.parametrize("text", [
+    "seed: " + "[" * 1000 + "]" * 1000,
+    "seed:\n" + "".join("  " * i + "-\n" for i in range(1, 200)),
+    "seed: " + "{a: " * 1000 + "1" + "}" * 1000,
+    "a: &a " + "[" * 20 + "1" + "]" * 20 + "\nb: " + "[" * 20 + "*a" + "]" * 20,  # deep only once expanded
+])
+def test_deep_nesting_is_a_clean_error(tmp_path, text):
+    line = refused(write(tmp_path, SMALL + text))
+    assert "nested deeper than 32 levels" in line or "nesting depth" in line
+
+
+def test_non_utf8_names_the_file_and_place(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(SMALL.encode() + "name: caf\xe9\n".encode("latin-1"))
+    assert refused(path) == f"{path}: not UTF-8 text: byte 0xe9 at line 2, column 10"
+
+
+def test_file_over_the_size_limit(tmp_path):
+    path = write(tmp_path, SMALL + "name: " + "x" * 1_000_000)
+    assert "the limit is 1,000,000" in refused(path)
+
+
+@pytest.mark.parametrize("text, key, line", [
+    (SMALL + "seed: 1\nseed: 2\n", "'seed'", 3),
+    (SMALL + "train:\n  cv_folds: 3\n  models: {}\n  cv_folds: 4\n", "'cv_folds'", 5),
+    (SMALL + "train: {models: {logistic_regression: {class_weight: {0: 1, 0: 5}}}}", "0", 2),
+])
+def test_duplicate_keys_refused_naming_key_and_line(tmp_path, text, key, line):
+    message = refused(write(tmp_path, text))
+    assert f"line {line}," in message and f"duplicate key {key} (first at line" in message
+
+
+def test_self_referencing_alias_in_an_override():
+    line = refused(ROOT / "params/smoke.yaml", ["train.models=&a {x: *a}"])
+    assert line.startswith("-p train.models=&a {x: *a}: ") and "alias refers to" in line
+    assert "alias refers to" in refused(ROOT / "params/smoke.yaml", ["seed=&a [*a]"])
+
+
+def test_unhashable_task(tmp_path):
+    line = refused(write(tmp_path, "data: {target: is_hit, task: [classification]}"))
+    assert "data.task: Input should be 'classification' or 'regression'" in line
+
+
+@pytest.mark.parametrize("value, kind", [("false", "bool"), ("[]", "list"), ("0", "int"), ("''", "str")])
+@pytest.mark.parametrize("section", ["train", "quality", "evaluate", "features.text"])
+def test_a_section_must_be_a_mapping(tmp_path, section, value, kind):
+    text = SMALL + (f"{section}: {value}" if "." not in section else f"features: {{text: {value}}}")
+    assert refused(write(tmp_path, text)).endswith(f": {section}: expected a mapping, got {kind}")
+
+
+def test_an_empty_section_takes_its_defaults(tmp_path):
+    params = load_params(write(tmp_path, SMALL + "train:\nquality:\n"))
+    assert params.train.cv_folds == 5 and "logistic_regression" in params.train.models
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train: {cv_folds: '5'}", "train.cv_folds: Input should be a valid integer (got '5')"),
+    ("preprocess: {stratify: 'yes'}", "preprocess.stratify: Input should be a valid boolean (got 'yes')"),
+    ("seed: true", "seed: Input should be a valid integer (got True)"),
+    ("seed: -1", "seed: Input should be greater than or equal to 0"),
+    ("evaluate: {bootstrap: 10.0}", "evaluate.bootstrap: Input should be a valid integer (got 10.0)"),
+    ("data: {target: is_hit, n_rows: '200'}", "data.n_rows: Input should be a valid integer (got '200')"),
+])
+def test_no_silent_coercion(tmp_path, text, message):
+    base = SMALL if not text.startswith("data") else ""
+    assert message in refused(write(tmp_path, base + text))
+
+
+def test_yaml_natural_values_still_work(tmp_path):
+    params = load_params(write(tmp_path, SMALL + "evaluate: {bootstrap: 1, threshold: 0.3, gates: {roc_auc: 0}}\n"
+                                        "preprocess: {stratify: yes}\n"))
+    assert params.evaluate.gates == {"roc_auc": 0.0} and isinstance(params.evaluate.gates["roc_auc"], float)
+    assert params.preprocess.stratify is True
+    params = load_params(write(tmp_path, SMALL + "quality: {outlier_iqr_factor: 3}"))
+    assert params.quality.outlier_iqr_factor == 3.0
+
+
+@pytest.mark.parametrize("gate, message", [
+    ("roc_auc: .nan", "evaluate.gates.roc_auc: Input should be a finite number (got nan)"),
+    ("roc_auc: .inf", "evaluate.gates.roc_auc: Input should be a finite number (got inf)"),
+    ("brier: -.inf", "evaluate.gates.brier: Input should be a finite number (got -inf)"),
+    ("roc_auc: 1.5", "evaluate.gates: roc_auc lies between 0 and 1, got 1.5"),
+    ("f1: -0.1", "evaluate.gates: f1 lies between 0 and 1, got -0.1"),
+])
+def test_gates_must_be_bounds_a_metric_can_meet(tmp_path, gate, message):
+    assert refused(write(tmp_path, SMALL + f"evaluate: {{gates: {{{gate}}}}}")).endswith(message)
+    assert "finite" in refused(ROOT / "params/smoke.yaml", ["evaluate.threshold=.nan"])
+
+
+def test_long_name(tmp_path):
+    line = refused(write(tmp_path, SMALL + "name: " + "n" * 300))
+    assert "name: String should have at most 100 characters" in line and len(line) < 250
+    stem = tmp_path / ("s" * 200 + ".yaml")
+    stem.write_text(SMALL)
+    assert load_params(stem).name == "s" * 100  # a long file name gives a name cut to size
+
+
+def test_long_data_source(tmp_path):
+    line = refused(write(tmp_path, "data: {target: is_hit, source: " + "s" * 300 + ".csv}"))
+    assert "data.source: path too long" in line and len(line) < 300
+    line = refused(write(tmp_path, "data: {target: is_hit, source: " + "d/" * 2100 + "x.csv}"))
+    assert "data.source: path too long" in line
+
+
+def test_long_values_are_cut_when_echoed(tmp_path):
+    line = refused(write(tmp_path, SMALL + "train: {cv_folds: " + "v" * 900_000 + "}"))
+    assert line.endswith("train.cv_folds: Input should be a valid integer (got '" + "v" * 78 + "…)")
+    line = refused(write(tmp_path, SMALL + "train: {scoring: '" + "v\\n" * 5000 + "'}"))
+    assert "…" in line and len(line) < 250
+    line = refused(write(tmp_path, SMALL + "train: {models: {" + "m" * 5000 + ": {}}}"))
+    assert "m" * 100 not in line
+    assert len(refused(ROOT / "params/smoke.yaml", ["train.cv_folds=" + "x" * 10_000])) < 300
+
+
+def test_class_weight_keys_stay_integers(tmp_path):
+    text = SMALL + "train: {models: {logistic_regression: {class_weight: {0: 1, 1: 5}}}}"
+    params = load_params(write(tmp_path, text))
+    assert params.train.models["logistic_regression"]["class_weight"] == {0: 1, 1: 5}
+    again = load_params(write(tmp_path, dump_params(params), "params.yaml"), check_data=False)
+    assert again == params
+    assert again.train.models["logistic_regression"]["class_weight"] == {0: 1, 1: 5}
+    over = load_params(ROOT / "params/smoke.yaml", ["train.models.logistic_regression.class_weight={0: 1, 1: 5}"])
+    assert over.train.models["logistic_regression"]["class_weight"] == {0: 1, 1: 5}
+
+
+def test_bad_params_refused_without_importing_scikit_learn(tmp_path):
+    import subprocess
+    import sys
+
+    path = write(tmp_path, "data: {target: is_hit}\ntrain: {cv_folds: many}\n")
+    code = ("import sys; from nblib.engine.cli import main; code = main(['run', sys.argv[1]]); "
+            "print(code, sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], check=False, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.split() == ["2", "[]"], out.stdout + out.stderr
+    assert "train.cv_folds: Input should be a valid integer" in out.stderr
+
+
+def test_light_name_lists_match_the_implementations():
+    from nblib.ml import evaluate, models, names
+
+    assert names.METRICS == evaluate.METRICS
+    assert names.DEFAULT_FAMILIES == models.DEFAULT_FAMILIES
+    assert {task: tuple(models.family_names(task)) for task in names.FAMILY_NAMES} == names.FAMILY_NAMES
+    assert set(names.METRIC_RANGES) == {m for ms in names.METRICS.values() for m in ms}
