@@ -137,7 +137,7 @@ def dump_params(params: BaseModel) -> str:
     Values keep their YAML types (a mapping with integer keys stays so), so
     loading the text again gives the same params.
     """
-    return yaml.safe_dump(params.model_dump(), sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(params.model_dump(), sort_keys=False)
 
 
 def suggest(word: str, choices: list[str]) -> str:
