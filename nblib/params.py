@@ -200,6 +200,13 @@ class Params(_Section):
     tracking: TrackingParams = TrackingParams()
     compute: ComputeParams = ComputeParams()
 
+    @field_validator("name")
+    @classmethod
+    def _fits_a_folder_name(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > 200:
+            raise ValueError("too long for a folder name: at most 200 bytes of UTF-8")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _models_for_task(cls, data: Any) -> Any:

@@ -330,3 +330,8 @@ def test_light_name_lists_match_the_implementations():
     assert names.DEFAULT_FAMILIES == models.DEFAULT_FAMILIES
     assert {task: tuple(models.family_names(task)) for task in names.FAMILY_NAMES} == names.FAMILY_NAMES
     assert set(names.METRIC_RANGES) == {m for ms in names.METRICS.values() for m in ms}
+
+
+def test_name_fits_a_folder_name(tmp_path):
+    assert "name: too long for a folder name" in refused(write(tmp_path, SMALL + "name: " + "名" * 90))
+    assert load_params(write(tmp_path, SMALL + "name: " + "é" * 100)).name == "é" * 100
