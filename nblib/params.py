@@ -48,6 +48,8 @@ class ColumnsSpec(_Section):
     text: list[str] = []
     date: list[str] = []
     ignore: list[str] = []
+    post_outcome: list[str] = Field([], description="columns known only after the outcome: always dropped, "
+                                                    "listed as leak suspects")
 
 
 class DataParams(_Section):
@@ -57,6 +59,8 @@ class DataParams(_Section):
     n_rows: int = Field(20_000, ge=50, description="rows to generate (generated source only)")
     target: str
     task: Literal["classification", "regression"] = "classification"
+    positive_class: str | int | bool | None = Field(
+        None, description="the positive label of a two-class target; inferred for yes/no, true/false, 1/0 ...")
     drop_columns: list[str] = []
     columns: ColumnsSpec = ColumnsSpec()
 
@@ -77,11 +81,16 @@ class DataParams(_Section):
 class QualityParams(_Section):
     """Data-quality checks run on the raw table."""
 
-    max_missing_fraction: float = Field(0.5, ge=0, le=1)
+    max_missing_fraction: float = Field(0.5, ge=0, le=1, description="columns missing more get a warning "
+                                                                     "(they are kept, with a missing indicator)")
+    leaks: Literal["warn", "drop", "fail"] = Field(
+        "warn", description="leak suspects are kept with a warning, dropped, or stop the run (exit 3)")
     leak_score_threshold: float = Field(
-        0.95, ge=0.5, le=1, description="a single column scoring above this is flagged as a leak"
-    )
-    drop_leaky_columns: bool = True
+        0.99, ge=0.5, le=1, description="a column scoring this alone (ROC-AUC, R²) is a near-copy of the target")
+    leak_skill_share: float = Field(0.4, gt=0, le=1, description="a column group whose removal costs this share "
+                                                                 "of a model's skill is a suspect")
+    leak_error_ratio: float = Field(2.0, gt=1, description="... or whose removal multiplies its error by this")
+    leak_check_rows: int = Field(5000, ge=100, description="training rows sampled for the leak check")
     outlier_iqr_factor: float = Field(3.0, gt=0)
 
 
@@ -90,8 +99,9 @@ class PreprocessParams(_Section):
 
     test_size: float = Field(0.2, gt=0, lt=1)
     stratify: bool = True
-    drop_duplicates: bool = True
-    drop_near_duplicates: bool = True
+    drop_duplicates: bool = Field(False, description="drop exact duplicate rows (default: keep them, grouped)")
+    drop_near_duplicates: bool = Field(False, description="keep only the first row of each near-duplicate group")
+    merge_label_variants: bool = Field(True, description="fold rare spelling variants into the frequent label")
     numeric_impute: Literal["mean", "median"] = "median"
     scale: bool = True
     add_missing_indicator: bool = True
@@ -103,7 +113,9 @@ class TextParams(_Section):
     max_features: int = Field(2000, ge=1)
     ngram_max: int = Field(1, ge=1, le=3)
     min_df: int = Field(2, ge=1)
-    svd_components: int = Field(48, ge=1, description="LSA size for models that need dense input")
+    svd_components: int = Field(48, ge=1, description="LSA size for models that need dense input "
+                                                      "(at most the vocabulary size - 1)")
+    max_chars: int = Field(20_000, ge=100, description="characters of each text cell read for features")
 
 
 class DateParams(_Section):
@@ -311,26 +323,47 @@ def _check_data_source(params: Params, label: str) -> None:
         if column not in known:
             raise ParamsError(f"{label}: data: column {column!r} not in {where}{suggest(column, known)}")
     if not data.is_generated:
-        problem = _target_problem(load_table(data.source, columns=[data.target])[data.target], data.task)
+        y = load_table(data.source, columns=[data.target])[data.target]
+        problem = _target_problem(y, data.task, data.positive_class, params.preprocess.test_size)
         if problem:
             raise InputDataError(f"{Path(data.source).name}: column {data.target!r} (data.target): {problem}")
+    elif data.positive_class is not None and str(data.positive_class) not in ("1", "True"):
+        raise ParamsError(f"{label}: data.positive_class: the generated target's classes are 0 and 1, "
+                          f"got {shorten(data.positive_class)!r}")
 
 
-def _target_problem(y, task: str) -> str | None:
-    """Why ``y`` cannot be the target of ``task``, or None."""
+MAX_CLASSES = 50
+
+
+def _target_problem(y, task: str, positive_class: Any = None, test_size: float = 0.2) -> str | None:
+    """Why ``y`` cannot be the target of ``task`` (on a table of this shape), or None."""
     import pandas as pd
+
+    from nblib.ml.parse import number_share
+    from nblib.ml.target import TargetError, class_labels, encode_target
 
     y = y.dropna()
     if len(y) < 20:
         return f"only {len(y)} rows with a target value; need at least 20"
-    if task == "classification":
-        labels = sorted(y.unique().tolist(), key=str)
-        if len(labels) != 2:
-            shown = ", ".join(map(repr, labels[:5])) + (" ..." if len(labels) > 5 else "")
-            return (f"binary classification needs exactly 2 classes, found {len(labels)} ({shown})"
-                    + ("; for a numeric target set data.task: regression" if len(labels) > 10 else ""))
-        if not set(labels) <= {0, 1}:  # True/False compare equal to 1/0
-            return f"classes must be 0/1 or true/false (1 = the positive class), found {labels[0]!r} and {labels[1]!r}"
-    elif not pd.api.types.is_numeric_dtype(y):
-        return f"regression needs a numeric target, found {y.dtype} values such as {y.iloc[0]!r}"
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(y) and number_share(y) < 0.95:
+            return f"regression needs a numeric target, found {y.dtype} values such as {shorten(y.iloc[0])!r}"
+        return None
+    shown, counts, _ = class_labels(y)
+    numeric = pd.api.types.is_numeric_dtype(y) or number_share(y) >= 0.95
+    if len(shown) > MAX_CLASSES:
+        return (f"{len(shown)} distinct values; classification takes at most {MAX_CLASSES} classes"
+                + ("; for a numeric target set data.task: regression" if numeric else ""))
+    try:
+        encode_target(y, positive_class)
+    except TargetError as exc:
+        return str(exc)
+    rare = [f"{shorten(shown[k])!r} ({n})" for k, n in counts.items() if n < 3]
+    if rare:
+        return (f"class {', '.join(rare)} has fewer than 3 rows: too few to keep one for the test split and "
+                f"two for cross-validation; merge or remove it")
+    n_test = int(round(test_size * len(y)))
+    if n_test < len(shown):
+        return (f"{len(y)} rows give a test split of {n_test} rows, fewer than the {len(shown)} classes; "
+                f"raise preprocess.test_size")
     return None

@@ -21,13 +21,14 @@ PIPELINE = Pipeline(
         Stage(
             "02_preprocess",
             title="Cleaning, split and preprocessing",
-            inputs={"raw": "raw.parquet"},
+            inputs={"raw": "raw.parquet", "quality": "quality.json"},
             outputs={
                 "train": "train.parquet",
                 "test": "test.parquet",
                 "columns": "columns.json",
                 "preprocessor": "preprocessor.skops",
                 "cleaning": "cleaning.json",
+                "leaks": "leaks.json",
             },
             sections=("seed", "data", "quality", "preprocess"),
         ),
@@ -66,7 +67,10 @@ PIPELINE = Pipeline(
 #: else a file names is refused on load.
 TRUSTED_TYPES = (
     "nblib.ml.features.DateFeatures",
+    "nblib.ml.features.LSA",
+    "nblib.ml.features.TextTfidf",
     "nblib.ml.features._fill_text",
+    "nblib.ml.labels.MergeRareVariants",
     "nblib.ml.preprocess.as_float",
     "nblib.ml.preprocess.as_str",
     "numpy.dtype",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from urllib.parse import quote
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ __all__ = [
     "headline_metric",
     "write_index",
     "write_summary",
+    "digest_lines",
     "diff_runs",
     "write_diff_html",
 ]
@@ -36,6 +38,9 @@ text-align:left;vertical-align:top} th{background:#f6f8fa} .num{text-align:right
 border-left:4px solid #d4a72c;margin:.3rem 0} .err{background:#ffebe9;padding:.4rem .7rem;border-left:4px solid #cf222e}
 .figs{display:flex;flex-wrap:wrap;gap:1rem} .figs figure{margin:0;max-width:48%} .figs img{max-width:100%;
 border:1px solid #d0d7de} code{background:#f6f8fa;padding:0 .3rem} .added{background:#dafbe1} .removed{background:#ffebe9}
+.note{background:#ddf4ff;padding:.4rem .7rem;border-left:4px solid #54aeff;margin:.3rem 0} .leak-kept td{background:#fff8c5}
+.sev{padding:.05rem .45rem;border-radius:.6rem;font-size:.8rem;color:#fff} .sev.high{background:#cf222e}
+.sev.medium{background:#bc4c00} .sev.low{background:#6e7781} ul.digest li{margin:.15rem 0}
 """
 
 
@@ -88,37 +93,38 @@ def write_index(reports_dir: str | Path) -> Path:
 
 
 def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    """A run's ``summary.html``: headline metrics, key plots, warnings, timings, links."""
+    """A run's ``summary.html``: leak suspects, headline metrics, what was done to the data, findings,
+    key plots, timings and links (from ``templates/summary.html.j2``, every value escaped)."""
     run_dir = Path(run_dir)
     art = run_dir / "artifacts"
     metrics = _read(art / "metrics.json") or {}
     quality = _read(art / "quality.json") or {}
-    cv = _read(art / "cv_results.json") or {}
     cleaning = _read(art / "cleaning.json") or {}
-    parts = [
-        f"<h1>{_e(manifest.get('name', 'run'))} {_status(manifest.get('status', '?'))}</h1>",
-        f"<p class=muted>run {_e(manifest.get('run_id', ''))} · started {_e(manifest.get('started') or '')}"
-        f" · commit {_e((manifest.get('git_commit') or 'n/a')[:12])} · "
-        f"<a href=params.yaml>params.yaml</a> · <a href=manifest.json>manifest.json</a> · "
-        f"<a href=../../index.html>all runs</a></p>",
+    leaks = _read(art / "leaks.json") or {}
+    figures = [
+        {"src": quote(f.relative_to(run_dir).as_posix()), "stage": f.parent.name, "caption": f.stem.replace("_", " ")}
+        for f in sorted((art / "figures").glob("*/*.png"), key=_figure_rank)
     ]
-    if manifest.get("error"):
-        parts.append(f"<div class=err>{_e(manifest['error'])}</div>")
-    if metrics:
-        parts.append(_metrics_section(metrics))
-    if cv.get("models"):
-        parts.append(_cv_section(cv))
-    warnings = quality.get("warnings", []) + cleaning.get("warnings", []) + metrics.get("warnings", [])
-    if warnings:
-        parts.append("<h2>Warnings</h2>" + "".join(f"<div class=warn>{_e(w)}</div>" for w in warnings))
-    figures = sorted((art / "figures").glob("*/*.png"), key=_figure_rank)
-    if figures:
-        parts.append("<h2>Figures</h2><div class=figs>" + "".join(
-            f'<figure><img src="{f.relative_to(run_dir).as_posix()}" alt="{_e(f.stem)}">'
-            f"<figcaption class=muted>{_e(f.parent.name)} · {_e(f.stem.replace('_', ' '))}</figcaption></figure>"
-            for f in figures) + "</div>")
-    parts.append(_stages_section(run_dir, manifest))
-    return io.write_text(run_dir / "summary.html", _page(f"nblib · {manifest.get('name', '')}", "".join(parts)))
+    page = _template("summary.html.j2").render(
+        css=_CSS, manifest=_Obj(manifest), metrics=_Obj(metrics), ci=metrics.get("test_ci", {}),
+        level=int(round(100 * metrics.get("confidence", 0.95))), cv=_Obj(_read(art / "cv_results.json") or {}),
+        leaks=_Obj(leaks), suspects=[_Obj(x) for x in leaks.get("suspects", [])],
+        digest=[line for line in cleaning.get("digest", []) if not line.startswith("LEAK SUSPECT")],
+        changes=[_Obj(c) for c in cleaning.get("changes", [])],
+        findings=[_Obj(f) for f in quality.get("findings", []) if f.get("severity") != "info"],
+        warnings=[w for w in metrics.get("warnings", []) if not (metrics.get("cv_vs_test") or {}).get("far")
+                  or w != metrics["cv_vs_test"].get("explanation")],
+        figures=figures,
+    )
+    return io.write_text(run_dir / "summary.html", page)
+
+
+def digest_lines(run_dir: str | Path) -> list[str]:
+    """What the terminal prints after a run: the data digest of ``cleaning.json`` and evaluation warnings."""
+    art = Path(run_dir) / "artifacts"
+    lines = list((_read(art / "cleaning.json") or {}).get("digest", []))
+    lines += [f"warning: {w}" for w in (_read(art / "metrics.json") or {}).get("warnings", [])]
+    return lines
 
 
 def diff_runs(run_a: str | Path, run_b: str | Path) -> dict[str, Any]:
@@ -175,6 +181,41 @@ def write_diff_html(diff: dict[str, Any], out: str | Path) -> Path:
 
 # --------------------------------------------------------------------------- helpers
 
+
+class _Obj(dict):
+    """A JSON object whose keys a template reads as attributes; absent keys read as None."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = self.get(name)
+        return _Obj(value) if isinstance(value, dict) else value
+
+
+def _template(name: str):
+    import jinja2
+
+    global _ENV
+    if _ENV is None:
+        _ENV = jinja2.Environment(
+            loader=jinja2.PackageLoader("nblib.engine", "templates"),
+            autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True,
+        )
+        _ENV.filters["fmt"] = _fmt_plain
+        _ENV.filters["secs"] = _secs
+    return _ENV.get_template(name)
+
+
+_ENV = None
+
+
+def _fmt_plain(value: Any) -> str:
+    """Like :func:`_fmt` without escaping (the template escapes)."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) >= 1000 else f"{value:.4f}"
+    return str(value)
+
+
 _EXPORTERS: dict[type, Any] = {}
 
 
@@ -192,49 +233,6 @@ _FIGURE_ORDER = ("roc", "pr", "predicted_vs_actual", "residuals", "confusion_mat
 def _figure_rank(path: Path) -> tuple[int, str]:
     rank = _FIGURE_ORDER.index(path.stem) if path.stem in _FIGURE_ORDER else len(_FIGURE_ORDER)
     return rank, f"{path.parent.name}/{path.stem}"
-
-
-def _metrics_section(metrics: dict[str, Any]) -> str:
-    ci = metrics.get("test_ci", {})
-    rows = "".join(
-        f"<tr><td>{_e(k)}{' ★' if k == metrics.get('primary_metric') else ''}</td><td class=num>{_fmt(v)}</td>"
-        f"<td class=num>{_fmt(ci[k][0]) + ' – ' + _fmt(ci[k][1]) if k in ci else ''}</td></tr>"
-        for k, v in metrics.get("test", {}).items() if isinstance(v, (int, float))
-    )
-    oracle = metrics.get("oracle", {})
-    note = ""
-    if oracle:
-        gap = metrics.get("oracle_gap", {}).get("roc_auc")
-        note = "<p>Oracle (Bayes) on the same test rows: " + ", ".join(
-            f"{_e(k)} <b>{_fmt(v)}</b>" for k, v in oracle.items()) + " — the ceiling for any model" + (
-            f"; the model's ROC-AUC is <b>{gap:.3f}</b> below it." if gap is not None else ".") + "</p>"
-    level = int(round(100 * metrics.get("confidence", 0.95)))
-    return (
-        f"<h2>Test metrics · best model <code>{_e(metrics.get('best_model', '?'))}</code></h2>"
-        f"<p class=muted>{_e(metrics.get('task', ''))} · {metrics.get('n_test', '?')} held-out rows · "
-        f"{level}% bootstrap intervals</p>"
-        f"<table><tr><th>metric</th><th>value</th><th>{level}% CI</th></tr>{rows}</table>{note}"
-    )
-
-
-def _cv_section(cv: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td>{_e(name)}{' ★' if name == cv.get('best_model') else ''}</td><td class=num>{_fmt(r['mean'])}</td>"
-        f"<td class=num>± {_fmt(r['std'])}</td><td class=num>{_secs(r.get('fit_seconds'))}</td></tr>"
-        for name, r in cv["models"].items()
-    )
-    return (f"<h2>Cross-validation ({cv.get('folds', '?')} folds, {_e(cv.get('scoring', ''))})</h2>"
-            f"<table><tr><th>model</th><th>mean</th><th>std</th><th>fit s / fold</th></tr>{rows}</table>")
-
-
-def _stages_section(run_dir: Path, manifest: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td><a href='{_e(s['name'])}.html'>{_e(s['name'])}</a></td><td>{_e(s.get('title', ''))}</td>"
-        f"<td>{_status(s['status'])}</td><td class=num>{_secs(s.get('seconds'))}</td>"
-        f"<td class=muted>{_e(s.get('error', ''))}</td></tr>"
-        for s in manifest.get("stages", [])
-    )
-    return f"<h2>Stages</h2><table><tr><th>stage</th><th></th><th>status</th><th>seconds</th><th></th></tr>{rows}</table>"
 
 
 def headline_metric(run: dict[str, Any]) -> tuple[str, Any]:

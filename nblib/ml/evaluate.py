@@ -33,6 +33,9 @@ __all__ = [
     "check_gates",
     "GateFailed",
     "METRICS",
+    "per_class_metrics",
+    "cv_vs_test",
+    "predictions_frame",
 ]
 
 PRIMARY_METRIC = {"classification": "roc_auc", "regression": "rmse"}
@@ -70,9 +73,17 @@ def check_gates(test: dict[str, float], gates: dict[str, float]) -> None:
 
 
 def classification_metrics(y_true, proba, threshold: float = 0.5) -> dict[str, float]:
-    """ROC-AUC, PR-AUC, F1, balanced accuracy and Brier score of positive-class probabilities."""
+    """ROC-AUC, PR-AUC, F1, balanced accuracy and Brier score.
+
+    ``proba`` is the positive-class probability (two classes, codes 0/1) or a
+    matrix with one column per class code (three or more): then ROC-AUC and
+    PR-AUC are one-vs-rest macro averages, F1 is the macro F1 of the most
+    probable class, and Brier the mean squared error of the probability vector.
+    """
     y_true = np.asarray(y_true)
     proba = np.asarray(proba, dtype=float)
+    if proba.ndim == 2:
+        return _multiclass_metrics(y_true, proba)
     pred = (proba >= threshold).astype(int)
     return {
         "roc_auc": float(roc_auc_score(y_true, proba)),
@@ -81,6 +92,47 @@ def classification_metrics(y_true, proba, threshold: float = 0.5) -> dict[str, f
         "balanced_accuracy": float(balanced_accuracy_score(y_true, pred)),
         "brier": float(brier_score_loss(y_true, proba)),
     }
+
+
+def _multiclass_metrics(y_true, proba) -> dict[str, float]:
+    k = proba.shape[1]
+    onehot = np.eye(k)[y_true.astype(int)]
+    present = onehot.sum(axis=0) > 0
+    pred = proba.argmax(axis=1)
+    return {
+        "roc_auc": float(roc_auc_score(onehot[:, present], proba[:, present], average="macro")),
+        "pr_auc": float(average_precision_score(onehot[:, present], proba[:, present], average="macro")),
+        "f1": float(f1_score(y_true, pred, average="macro", labels=np.flatnonzero(present), zero_division=0)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, pred)),
+        "brier": float(np.mean(np.sum((proba - onehot) ** 2, axis=1)) / 2),
+    }
+
+
+def per_class_metrics(y_true, proba, classes: list[Any]) -> pd.DataFrame:
+    """Precision, recall, F1, support and one-vs-rest ROC-AUC of each class (most probable class predicted)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    y_true, proba = np.asarray(y_true).astype(int), np.asarray(proba, dtype=float)
+    pred = proba.argmax(axis=1)
+    codes = np.arange(len(classes))
+    p, r, f, n = precision_recall_fscore_support(y_true, pred, labels=codes, zero_division=0)
+    auc = [float(roc_auc_score(y_true == c, proba[:, c])) if 0 < (y_true == c).sum() < len(y_true) else np.nan
+           for c in codes]
+    return pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": n, "roc_auc_ovr": auc},
+                        index=pd.Index([str(c) for c in classes], name="class")).round(4)
+
+
+def predictions_frame(test: pd.DataFrame, target: str, scores, classes: list[Any] | None = None) -> pd.DataFrame:
+    """Test rows' target (in the user's labels) and scores: ``score`` (two classes, regression) or ``proba_<class>``."""
+    scores = np.asarray(scores, dtype=float)
+    y = test[target]
+    out = pd.DataFrame({target: np.asarray(classes, dtype=object)[y.astype(int)] if classes else y}, index=test.index)
+    if scores.ndim == 2:
+        for j, name in enumerate(classes):
+            out[f"proba_{name}"] = scores[:, j]
+    else:
+        out["score"] = scores
+    return out
 
 
 def regression_metrics(y_true, pred) -> dict[str, float]:
@@ -93,9 +145,11 @@ def regression_metrics(y_true, pred) -> dict[str, float]:
 
 
 def score_model(model, X: pd.DataFrame, task: str) -> np.ndarray:
-    """Positive-class probability (classification) or prediction (regression)."""
+    """Positive-class probability (two classes), a probability per class (three or
+    more: one column per class code), or the prediction (regression)."""
     if task == "classification":
-        return model.predict_proba(X)[:, 1]
+        proba = model.predict_proba(X)
+        return proba[:, 1] if proba.shape[1] == 2 else proba
     return model.predict(X)
 
 
@@ -131,7 +185,7 @@ def bootstrap_intervals(
 def _metrics_on_resamples(y_true, scores, resamples, task: str, threshold: float) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for idx in resamples:
-        if task == "classification" and len(np.unique(y_true[idx])) < 2:
+        if task == "classification" and len(np.unique(y_true[idx])) < len(np.unique(y_true)):
             continue
         values = (classification_metrics(y_true[idx], scores[idx], threshold) if task == "classification"
                   else regression_metrics(y_true[idx], scores[idx]))
@@ -167,6 +221,8 @@ def evaluation_report(
     best_model: str,
     cv: dict[str, Any],
     oracle_proba: pd.Series | None = None,
+    classes: list[Any] | None = None,
+    positive_class: Any = None,
     n_boot: int = 500,
     confidence: float = 0.95,
     threshold: float = 0.5,
@@ -177,7 +233,8 @@ def evaluation_report(
 
     Keys: ``task``, ``primary_metric``, ``test``, ``test_ci``, ``cv``,
     ``best_model``, ``n_test``, ``confidence``, ``oracle`` (generated data only),
-    ``confusion_matrix`` (classification) and ``warnings``.
+    ``classes``, ``positive_class``, ``threshold`` (two classes),
+    ``confusion_matrix`` (classification), ``cv_vs_test`` and ``warnings``.
     """
     if task == "classification":
         test = classification_metrics(y_true, scores, threshold)
@@ -197,8 +254,16 @@ def evaluation_report(
         "warnings": [],
     }
     if task == "classification":
-        report["threshold"] = threshold
-        report["confusion_matrix"] = confusion_matrix(y_true, (np.asarray(scores) >= threshold).astype(int)).tolist()
+        scores_arr = np.asarray(scores, dtype=float)
+        report["classes"] = list(classes) if classes is not None else sorted(np.unique(y_true).tolist())
+        report["positive_class"] = positive_class
+        if scores_arr.ndim == 1:
+            report["threshold"] = threshold
+            predicted = (scores_arr >= threshold).astype(int)
+        else:
+            predicted = scores_arr.argmax(axis=1)
+        labels = list(range(len(report["classes"])))
+        report["confusion_matrix"] = confusion_matrix(np.asarray(y_true).astype(int), predicted, labels=labels).tolist()
     if oracle_proba is not None and task == "classification":
         oracle = classification_metrics(y_true, oracle_proba, threshold)
         report["oracle"] = {"roc_auc": oracle["roc_auc"], "pr_auc": oracle["pr_auc"]}
@@ -207,10 +272,43 @@ def evaluation_report(
         if gap > 0.03:
             report["warnings"].append(f"test ROC-AUC is {gap:.3f} below the oracle (Bayes) ROC-AUC "
                                       f"{oracle['roc_auc']:.3f}: there is signal left to learn")
-    best_cv = report["cv"].get(best_model, {}).get("mean")
+    best_cv = report["cv"].get(best_model, {})
     primary = PRIMARY_METRIC[task]
-    default_scorer = "roc_auc" if task == "classification" else "neg_root_mean_squared_error"
-    if best_cv is not None and cv.get("scoring") == default_scorer:  # same metric on both sides
-        cv_value = -best_cv if task == "regression" else best_cv
-        report["cv_vs_test"] = {"cv": cv_value, "test": test[primary]}
+    same_metric = {"roc_auc", "roc_auc_ovr"} if task == "classification" else {"neg_root_mean_squared_error"}
+    if best_cv and cv.get("scoring") in same_metric:  # same metric on both sides
+        cv_value = -best_cv["mean"] if task == "regression" else best_cv["mean"]
+        report["cv_vs_test"] = cv_vs_test(cv_value, best_cv.get("std", 0.0), cv.get("folds", 5), test[primary],
+                                          report["test_ci"].get(primary), primary)
+        if report["cv_vs_test"]["far"]:
+            report["warnings"].append(report["cv_vs_test"]["explanation"])
     return report
+
+
+def cv_vs_test(cv_mean: float, cv_std: float, folds: int, test: float, test_ci: tuple[float, float] | None,
+               metric: str) -> dict[str, Any]:
+    """Is the test score where cross-validation said it would be? With the reasons a gap can have.
+
+    The test score is "far" when the difference exceeds both the spread of the
+    fold scores (2 standard deviations) and the test score's own bootstrap
+    interval half-width, the two noises that make CV and test disagree by chance.
+    """
+    diff = test - cv_mean
+    half = (test_ci[1] - test_ci[0]) / 2 if test_ci else 0.0
+    noise = max(2 * cv_std, half)
+    far = abs(diff) > noise
+    better = (diff > 0) != (metric in LOWER_IS_BETTER)
+    if not far:
+        why = (f"test {metric} {test:.4f} is within noise of the CV mean {cv_mean:.4f} "
+               f"(difference {diff:+.4f}; fold spread ±{2 * cv_std:.4f}, test interval ±{half:.4f})")
+    elif better:
+        why = (f"test {metric} {test:.4f} is better than the CV mean {cv_mean:.4f} by {abs(diff):.4f}, beyond the "
+               f"fold spread (±{2 * cv_std:.4f}) and the test interval (±{half:.4f}). Usual reasons: the final model "
+               f"is fit on all training rows, CV models on {folds - 1}/{folds} of them (more data helps a model "
+               f"still learning); a test split that happens to be easier; duplicate groups split in CV but not in test")
+    else:
+        why = (f"test {metric} {test:.4f} is worse than the CV mean {cv_mean:.4f} by {abs(diff):.4f}, beyond the "
+               f"fold spread (±{2 * cv_std:.4f}) and the test interval (±{half:.4f}). Usual reasons: information "
+               f"shared between CV folds but not with the test split (duplicates, a leak), a model chosen for its "
+               f"lucky CV score among many, or test rows unlike the training rows (drift)")
+    return {"cv": cv_mean, "cv_std": cv_std, "test": test, "difference": diff, "noise": noise, "far": bool(far),
+            "explanation": why}

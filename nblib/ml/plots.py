@@ -1,6 +1,10 @@
 """Figures for the notebooks and reports. Each function returns a matplotlib
 ``Figure`` built with the object API (no pyplot global state), so it can be
 saved, displayed or tested without a screen.
+
+Column names and labels come from the user's data: every one goes through
+:func:`label` (dollar signs escaped so matplotlib does not read math text,
+long names shortened). A plot that shows part of the data says so ("9 of 30").
 """
 
 from __future__ import annotations
@@ -26,9 +30,27 @@ __all__ = [
     "calibration_plot",
     "predicted_vs_actual",
     "residuals_plot",
+    "leak_evidence",
+    "label",
 ]
 
 _BLUE, _ORANGE, _GREY = "#1f77b4", "#ff7f0e", "#8c959f"
+
+
+def label(value: Any, limit: int = 40) -> str:
+    r"""A name from data as safe plot text: ``$`` escaped (no math text), cut to ``limit`` characters.
+
+    >>> label(r"$\badmacro$ price")
+    '\\$\\badmacro\\$ price'
+    """
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def _labels(values) -> list[str]:
+    return [label(v) for v in values]
 
 
 def _figure(width: float = 6.4, height: float = 4.0, ncols: int = 1, nrows: int = 1):
@@ -41,17 +63,21 @@ def missing_values(frame: pd.DataFrame) -> Figure:
     """Share of missing values per column (columns with none are left out)."""
     share = frame.isna().mean().sort_values()
     share = share[share > 0]
-    fig, axes = _figure(6.4, max(1.6, 0.35 * len(share) + 1))
+    total = len(share)
+    share = share.tail(30)
+    fig, axes = _figure(6.4, max(1.6, 0.3 * len(share) + 1))
     ax = axes[0, 0]
     if share.empty:
         ax.text(0.5, 0.5, "no missing values", ha="center", va="center")
         ax.set_axis_off()
         return fig
-    ax.barh(share.index, share.to_numpy() * 100, color=_BLUE)
+    ax.barh(range(len(share)), share.to_numpy() * 100, color=_BLUE)
+    ax.set_yticks(range(len(share)), _labels(share.index))
     for i, v in enumerate(share.to_numpy()):
         ax.text(v * 100, i, f" {v:.1%}", va="center", fontsize=8)
     ax.set_xlabel("% missing")
-    ax.set_title("Missing values")
+    ax.set_title("Missing values" + (f" (the {len(share)} most missing of {total} columns)" if total > len(share)
+                                     else f" ({total} of {frame.shape[1]} columns have some)"))
     return fig
 
 
@@ -60,21 +86,27 @@ def target_distribution(y: pd.Series, task: str) -> Figure:
     fig, axes = _figure(5, 3.2)
     ax = axes[0, 0]
     if task == "classification":
-        counts = y.value_counts().sort_index()
-        bars = ax.bar(counts.index.astype(str), counts.to_numpy(), color=[_GREY, _ORANGE][: len(counts)] or _BLUE)
+        counts = y.value_counts()
+        total = len(counts)
+        counts = counts.head(20).sort_index(key=lambda index: index.astype(str))
+        colors = [_GREY, _ORANGE] if len(counts) == 2 else _BLUE
+        bars = ax.bar(range(len(counts)), counts.to_numpy(), color=colors)
+        ax.set_xticks(range(len(counts)), _labels(counts.index), rotation=30 if len(counts) > 4 else 0)
         for bar, v in zip(bars, counts.to_numpy(), strict=True):
             ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v} ({v / counts.sum():.1%})", ha="center", va="bottom")
         ax.set_ylabel("rows")
     else:
         ax.hist(y.dropna(), bins=50, color=_BLUE)
         ax.set_ylabel("rows")
-    ax.set_title(f"Target: {y.name}")
+    shown = f" (20 most frequent of {total} classes)" if task == "classification" and total > 20 else ""
+    ax.set_title(f"Target: {label(y.name)}{shown}")
     return fig
 
 
 def numeric_distributions(frame: pd.DataFrame, columns: list[str], target: pd.Series | None = None,
                           log_scale: bool = True) -> Figure:
-    """Histogram per numeric column, split by class when a binary target is given."""
+    """Histogram per numeric column (the first 9), split by class when a binary target is given."""
+    total = len(list(columns))
     columns = list(columns)[:9]
     ncols = 3
     nrows = max(1, int(np.ceil(len(columns) / ncols)))
@@ -84,45 +116,51 @@ def numeric_distributions(frame: pd.DataFrame, columns: list[str], target: pd.Se
         skewed = log_scale and x.min() >= 0 and x.skew() > 2
         values = np.log10(x.clip(lower=0) + 1) if skewed else x
         if target is not None and target.nunique() == 2:
-            for label, color in zip(sorted(target.unique()), (_GREY, _ORANGE), strict=True):
-                ax.hist(values[target == label].dropna(), bins=40, alpha=0.6, density=True, color=color,
-                        label=str(label))
-            ax.legend(title=target.name, fontsize=7)
+            for value, color in zip(sorted(target.unique()), (_GREY, _ORANGE), strict=True):
+                ax.hist(values[target == value].dropna(), bins=40, alpha=0.6, density=True, color=color,
+                        label=label(value, 20))
+            ax.legend(title=label(target.name), fontsize=7)
         else:
             ax.hist(values.dropna(), bins=40, color=_BLUE)
-        ax.set_title(f"log10({column} + 1)" if skewed else column, fontsize=9)
+        ax.set_title(f"log10({label(column)} + 1)" if skewed else label(column), fontsize=9)
     for ax in axes.ravel()[len(columns):]:
         ax.set_axis_off()
+    if total > len(columns):
+        fig.suptitle(f"{len(columns)} of {total} numeric columns", fontsize=10)
     return fig
 
 
 def rate_by_category(frame: pd.DataFrame, column: str, target: pd.Series, top: int = 15) -> Figure:
     """Mean target per label of ``column`` (most frequent labels), with counts."""
-    stats = target.groupby(frame[column].fillna("(missing)")).agg(["mean", "count"])
+    stats = target.groupby(frame[column].astype(object).fillna("(missing)")).agg(["mean", "count"])
+    total = len(stats)
     stats = stats.sort_values("count", ascending=False).head(top).sort_values("mean")
     fig, axes = _figure(6.4, 0.3 * len(stats) + 1.2)
     ax = axes[0, 0]
-    ax.barh(stats.index.astype(str), stats["mean"], color=_BLUE)
+    ax.barh(range(len(stats)), stats["mean"], color=_BLUE)
+    ax.set_yticks(range(len(stats)), _labels(stats.index))
     ax.axvline(target.mean(), color=_ORANGE, ls="--", label=f"overall {target.mean():.3f}")
     for i, (m, n) in enumerate(stats.to_numpy()):
         ax.text(m, i, f" n={int(n)}", va="center", fontsize=7)
-    ax.set_xlabel(f"mean {target.name}")
-    ax.set_title(f"{target.name} by {column}")
+    ax.set_xlabel(f"mean {label(target.name)}")
+    shown = f" ({len(stats)} most frequent of {total} labels)" if total > len(stats) else ""
+    ax.set_title(f"{label(target.name)} by {label(column)}{shown}")
     ax.legend(fontsize=8)
     return fig
 
 
 def rate_by_month(dates: pd.Series, target: pd.Series) -> Figure:
-    """Mean target by calendar month: shows seasonality."""
-    month = pd.to_datetime(dates, format="mixed", errors="coerce").dt.month
+    """Mean target by calendar month of a date column: shows seasonality."""
+    month = (dates if pd.api.types.is_datetime64_any_dtype(dates)
+             else pd.to_datetime(dates, format="mixed", errors="coerce")).dt.month
     stats = target.groupby(month).agg(["mean", "count", "sem"])
     fig, axes = _figure(6.4, 3.2)
     ax = axes[0, 0]
     ax.errorbar(stats.index, stats["mean"], yerr=1.96 * stats["sem"], marker="o", color=_BLUE, capsize=3)
     ax.set_xticks(range(1, 13))
     ax.set_xlabel("month")
-    ax.set_ylabel(f"mean {target.name}")
-    ax.set_title(f"{target.name} by release month (95% CI)")
+    ax.set_ylabel(f"mean {label(target.name)}")
+    ax.set_title(f"{label(target.name)} by month of {label(dates.name)} (95% CI)")
     return fig
 
 
@@ -131,9 +169,10 @@ def top_terms(terms: pd.Series, title: str = "Top TF-IDF terms (training data)")
     terms = terms.sort_values()
     fig, axes = _figure(6.4, 0.25 * len(terms) + 1.2)
     ax = axes[0, 0]
-    ax.barh(terms.index.astype(str), terms.to_numpy(), color=np.where(terms.to_numpy() >= 0, _BLUE, _ORANGE))
+    ax.barh(range(len(terms)), terms.to_numpy(), color=np.where(terms.to_numpy() >= 0, _BLUE, _ORANGE))
+    ax.set_yticks(range(len(terms)), _labels(terms.index))
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_title(title)
+    ax.set_title(label(title, 80))
     return fig
 
 
@@ -154,11 +193,30 @@ def cv_comparison(cv: dict[str, Any]) -> Figure:
     return fig
 
 
-def roc_curves(y_true, proba, oracle_proba=None) -> Figure:
-    """ROC of the model, and of the oracle (true probabilities) when known."""
+def roc_curves(y_true, proba, oracle_proba=None, classes=None) -> Figure:
+    """ROC of the model, and of the oracle (true probabilities) when known.
+
+    With a probability matrix (three or more classes), one one-vs-rest curve per class (at most 10).
+    """
     fig, axes = _figure(4.6, 4.2)
     ax = axes[0, 0]
     from sklearn.metrics import roc_auc_score
+
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim == 2:
+        y_true = np.asarray(y_true).astype(int)
+        names = classes if classes is not None else list(range(proba.shape[1]))
+        shown = [c for c in range(proba.shape[1]) if 0 < (y_true == c).sum() < len(y_true)][:10]
+        for c in shown:
+            fpr, tpr, _ = roc_curve(y_true == c, proba[:, c])
+            ax.plot(fpr, tpr, lw=1.2, label=f"{label(names[c], 20)} (AUC {roc_auc_score(y_true == c, proba[:, c]):.3f})")
+        ax.plot([0, 1], [0, 1], color=_GREY, lw=0.8)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        more = f", {len(shown)} of {proba.shape[1]} classes" if len(shown) < proba.shape[1] else ""
+        ax.set_title(f"ROC one-vs-rest (test{more})")
+        ax.legend(loc="lower right", fontsize=7)
+        return fig
 
     fpr, tpr, _ = roc_curve(y_true, proba)
     ax.plot(fpr, tpr, color=_BLUE, label=f"model (AUC {roc_auc_score(y_true, proba):.3f})")
@@ -174,7 +232,7 @@ def roc_curves(y_true, proba, oracle_proba=None) -> Figure:
 
 
 def pr_curve(y_true, proba, oracle_proba=None) -> Figure:
-    """Precision–recall curve with the positive rate as the no-skill line."""
+    """Precision–recall curve of the positive class, with the positive rate as the no-skill line."""
     from sklearn.metrics import average_precision_score
 
     fig, axes = _figure(4.6, 4.2)
@@ -196,18 +254,20 @@ def pr_curve(y_true, proba, oracle_proba=None) -> Figure:
 def confusion_matrix_plot(matrix, labels=("0", "1"), threshold: float = 0.5) -> Figure:
     """Counts and row shares of a confusion matrix."""
     matrix = np.asarray(matrix)
-    fig, axes = _figure(4.2, 3.6)
+    size = max(4.2, 0.6 * len(matrix) + 2)
+    fig, axes = _figure(size, size * 0.85)
     ax = axes[0, 0]
     ax.imshow(matrix, cmap="Blues")
-    shares = matrix / matrix.sum(axis=1, keepdims=True)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     for (i, j), v in np.ndenumerate(matrix):
         ax.text(j, i, f"{v}\n{shares[i, j]:.1%}", ha="center", va="center",
                 color="white" if v > matrix.max() / 2 else "black")
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xticks(range(len(labels)), _labels(labels), rotation=30 if len(labels) > 3 else 0)
+    ax.set_yticks(range(len(labels)), _labels(labels))
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    ax.set_title(f"Confusion matrix (threshold {threshold})")
+    ax.set_title(f"Confusion matrix (threshold {threshold})" if threshold is not None and len(labels) == 2
+                 else "Confusion matrix (most probable class)")
     return fig
 
 
@@ -251,4 +311,28 @@ def residuals_plot(y_true, pred) -> Figure:
     axes[0, 0].set_title("Residuals vs prediction")
     axes[0, 1].hist(resid, bins="auto" if np.ptp(resid) > 1e-9 * (1 + np.abs(resid).max()) else 1, color=_BLUE)
     axes[0, 1].set_title("Residual distribution")
+    return fig
+
+
+def leak_evidence(columns: pd.DataFrame, suspects: list[str] = (), top: int = 15) -> Figure:
+    """How much a quick model's CV score falls when each column is shuffled, suspects in orange.
+
+    ``columns`` is :attr:`nblib.ml.leaks.LeakReport.columns` (index: column, with
+    ``permutation`` and ``score_alone``).
+    """
+    table = columns.sort_values("permutation", ascending=False).head(top).iloc[::-1]
+    fig, axes = _figure(6.4, 0.32 * max(len(table), 1) + 1.4)
+    ax = axes[0, 0]
+    if table.empty:
+        ax.text(0.5, 0.5, "no feature columns to check", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    colors = [_ORANGE if c in set(suspects) else _BLUE for c in table.index]
+    ax.barh(range(len(table)), table["permutation"].to_numpy(), color=colors)
+    ax.set_yticks(range(len(table)), _labels(table.index))
+    for i, alone in enumerate(table["score_alone"].to_numpy()):
+        ax.text(max(table["permutation"].max(), 0) * 0.01, i, f" alone {alone:.2f}", va="center", fontsize=7)
+    ax.set_xlabel("fall in CV score when the column is shuffled")
+    shown = f" ({len(table)} of {len(columns)} columns)" if len(columns) > len(table) else ""
+    ax.set_title(f"What a quick model leans on{shown}; leak suspects in orange", fontsize=9)
     return fig

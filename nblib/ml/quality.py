@@ -1,8 +1,10 @@
 """Data-quality checks on the raw table: missing values, duplicates, outliers,
-mixed date formats, label noise and target leaks.
+mixed date formats, label variants and the target's balance.
 
 :func:`check_quality` returns a plain dict (JSON-ready) with one entry per
-check and a list of human-readable warnings.
+check and ``findings``: one per *kind* of problem (all outliers in one finding,
+with a row per column), each with a severity, most important first. Target
+leaks are looked for on the training split only (:mod:`nblib.ml.leaks`).
 """
 
 from __future__ import annotations
@@ -12,27 +14,43 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import r2_score, roc_auc_score
 
-from nblib.ml.preprocess import near_duplicate_mask
+from nblib.ml.duplicates import duplicate_report
+from nblib.ml.labels import MergeRareVariants
+from nblib.ml.parse import infer_parsers
 
 __all__ = [
     "check_quality",
-    "single_column_scores",
-    "too_sparse_columns",
-    "leaky_columns",
-    "leak_warnings",
-    "scores_table",
-    "date_formats",
+    "SEVERITIES",
+    "finding",
+    "findings_table",
+    "warnings_of",
 ]
 
-_DATE_PATTERNS = {
-    "YYYY-MM-DD": r"^\d{4}-\d{2}-\d{2}$",
-    "YYYY/MM/DD": r"^\d{4}/\d{2}/\d{2}$",
-    "DD/MM/YYYY or MM/DD/YYYY": r"^\d{1,2}/\d{1,2}/\d{4}$",
-    "DD Mon YYYY": r"^\d{1,2} [A-Za-z]{3} \d{4}$",
-    "Month DD, YYYY": r"^[A-Za-z]+ \d{1,2}, \d{4}$",
-}
+SEVERITIES = ("high", "medium", "low", "info")
+
+
+def finding(kind: str, severity: str, message: str, *, columns: list[str] = (),
+            details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One finding: what kind, how serious, a sentence, the columns and optional detail rows."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
+    return {"kind": kind, "severity": severity, "message": message, "columns": list(columns),
+            "details": details or []}
+
+
+def findings_table(findings: list[dict[str, Any]]) -> pd.DataFrame:
+    """Findings, most serious first: severity, kind, message."""
+    rows = sorted(findings, key=lambda f: SEVERITIES.index(f["severity"]))
+    table = pd.DataFrame(rows, columns=["severity", "kind", "message"])
+    table.index = pd.RangeIndex(1, len(table) + 1)
+    return table
+
+
+def warnings_of(findings: list[dict[str, Any]]) -> list[str]:
+    """Findings as one-line warnings (info left out), most serious first."""
+    rows = sorted(findings, key=lambda f: SEVERITIES.index(f["severity"]))
+    return [f"[{f['severity']}] {f['kind']}: {f['message']}" for f in rows if f["severity"] != "info"]
 
 
 def check_quality(
@@ -43,11 +61,9 @@ def check_quality(
     max_missing_fraction: float = 0.5,
     outlier_iqr_factor: float = 3.0,
 ) -> dict[str, Any]:
-    """Run the checks that need no fitting and collect warnings.
+    """Run the checks that need no fitting and collect findings.
 
-    Target leaks are looked for separately, on the training split only
-    (:func:`single_column_scores`, :func:`leak_warnings`), so that no decision
-    is made from test rows.
+    Nothing is changed here: the findings say what the next stage will do.
 
     Parameters
     ----------
@@ -56,136 +72,92 @@ def check_quality(
     target : str
     task : {"classification", "regression"}
     max_missing_fraction : float
-        Columns missing more than this are flagged for dropping.
+        Columns missing more than this get a warning (they are kept, with a
+        missing-value indicator).
     outlier_iqr_factor : float
         Values beyond ``factor * IQR`` outside the quartiles count as outliers.
     """
-    warnings: list[str] = []
+    findings: list[dict[str, Any]] = []
     n = len(frame)
-    missing = frame.isna().mean().round(4)
-    missing = {c: float(v) for c, v in missing.items() if v > 0}
-    too_sparse = too_sparse_columns(frame, max_missing_fraction)
-    for c in too_sparse:
-        warnings.append(f"column {c!r} is {missing[c]:.0%} missing (limit {max_missing_fraction:.0%})")
+    features = frame.drop(columns=[target])
+    missing = {c: round(float(v), 4) for c, v in frame.isna().mean().items() if v > 0}
+    empty = [c for c, v in missing.items() if v == 1 and c != target]
+    heavy = {c: v for c, v in missing.items() if max_missing_fraction < v < 1 and c != target}
+    if empty:
+        findings.append(finding("missing", "medium", f"{len(empty)} column(s) entirely empty, dropped: "
+                                + _names(empty), columns=empty))
+    if heavy:
+        findings.append(finding(
+            "missing", "medium",
+            f"{len(heavy)} column(s) over {max_missing_fraction:.0%} missing, kept with a missing-value "
+            f"indicator: " + ", ".join(f"{c!r} ({v:.0%})" for c, v in heavy.items()),
+            columns=list(heavy), details=[{"column": c, "missing": v} for c, v in heavy.items()]))
+    light = {c: v for c, v in missing.items() if 0 < v <= max_missing_fraction and c != target}
+    if light:
+        findings.append(finding("missing", "info", f"{len(light)} column(s) partly missing, imputed: "
+                                + _names(list(light)), columns=list(light)))
 
-    exact = int(frame.duplicated().sum())
-    near = int(near_duplicate_mask(frame[~frame.duplicated()], exclude=[target]).sum())
-    if exact:
-        warnings.append(f"{exact} exact duplicate rows ({exact / n:.1%})")
-    if near:
-        warnings.append(f"{near} near-duplicate rows (same values up to ids, rounding, case and spacing)")
+    dup = duplicate_report(frame, target)
+    if dup["exact_duplicates"] or dup["near_duplicates"]:
+        conflict = (f"; {dup['conflicting_groups']} groups have differing outcomes" if dup["conflicting_groups"]
+                    else "")
+        findings.append(finding(
+            "duplicates", "medium" if (dup["exact_duplicates"] + dup["near_duplicates"]) > 0.01 * n else "low",
+            f"{dup['exact_duplicates']} exact and {dup['near_duplicates']} near-duplicate rows in {dup['groups']} "
+            f"groups{conflict}; rows are kept and each group stays on one side of the split",
+            columns=dup["identifier_columns"]))
 
-    outliers = _outliers(frame.drop(columns=[target]), outlier_iqr_factor)
-    for column, info in outliers.items():
-        warnings.append(f"column {column!r}: {info['count']} outliers beyond {outlier_iqr_factor}×IQR"
-                        + (f", {info['negative']} negative" if info["negative"] else ""))
+    outliers = _outliers(features, outlier_iqr_factor)
+    if outliers:
+        total = sum(o["count"] + o["negative"] for o in outliers.values())
+        findings.append(finding(
+            "outliers", "low", f"{total} values beyond {outlier_iqr_factor}×IQR in {len(outliers)} column(s): "
+            + _names(list(outliers)), columns=list(outliers),
+            details=[{"column": c, **o} for c, o in outliers.items()]))
 
-    dates = {c: f for c in frame.columns if c != target and len(f := date_formats(frame[c])) > 0}
-    for column, formats in dates.items():
-        if len(formats) > 1:
-            warnings.append(f"column {column!r} mixes {len(formats)} date formats: {', '.join(formats)}")
+    parsers = infer_parsers(features)
+    dates = {c: list(p["formats"]) for c, p in parsers.items() if p["kind"] == "date"}
+    numbers = [c for c, p in parsers.items() if p["kind"] == "number" and p["examples"]]
+    mixed = {c: f for c, f in dates.items() if len([x for x in f if x != "unreadable"]) > 1}
+    if mixed:
+        findings.append(finding("dates", "low", "dates written in several formats, read value by value: " + "; ".join(
+            f"{c!r} ({', '.join(f)})" for c, f in mixed.items()), columns=list(mixed)))
+    if numbers:
+        findings.append(finding("numbers", "low", "numbers written as text (separators, currency, percent), read "
+                                "as numbers: " + _names(numbers), columns=numbers))
 
-    labels = _label_variants(frame.drop(columns=[target]))
-    for column, groups in labels.items():
-        example = next(iter(groups.values()))
-        warnings.append(f"column {column!r}: {len(groups)} labels written several ways, e.g. {example}")
+    labels = _label_variants(features.drop(columns=list(parsers)))
+    if labels:
+        examples = "; ".join(f"{c!r}: {' / '.join(map(repr, next(iter(g.values()))))}" for c, g in labels.items())
+        findings.append(finding("labels", "low", f"labels written several ways in {len(labels)} column(s), "
+                                f"merged: {examples}", columns=list(labels)))
 
     target_info = _target_summary(frame[target], task)
-    if task == "classification" and target_info.get("minority_share", 1) < 0.2:
-        warnings.append(f"target {target!r} is imbalanced: minority class {target_info['minority_share']:.1%}")
+    if target_info["missing"]:
+        findings.append(finding("target", "medium", f"{target_info['missing']} rows have no target value; "
+                                "they are left out", columns=[target]))
+    if task == "classification" and 0 < target_info.get("minority_share", 1) < 0.2:
+        findings.append(finding("target", "info", f"target {target!r} is imbalanced: smallest class "
+                                f"{target_info['minority_share']:.1%}", columns=[target]))
 
+    findings.sort(key=lambda f: SEVERITIES.index(f["severity"]))
     return {
         "n_rows": n,
         "n_columns": frame.shape[1],
         "missing": missing,
-        "too_sparse_columns": too_sparse,
-        "exact_duplicates": exact,
-        "near_duplicates": near,
+        "heavily_missing_columns": list(heavy),
+        "empty_columns": empty,
+        "exact_duplicates": dup["exact_duplicates"],
+        "near_duplicates": dup["near_duplicates"],
+        "duplicates": dup,
         "outliers": outliers,
         "date_formats": dates,
+        "numbers_as_text": numbers,
         "label_variants": labels,
         "target": target_info,
-        "warnings": warnings,
+        "findings": findings,
+        "warnings": warnings_of(findings),
     }
-
-
-def too_sparse_columns(frame: pd.DataFrame, max_missing_fraction: float) -> list[str]:
-    """Columns missing in more than ``max_missing_fraction`` of the rows."""
-    share = frame.isna().mean()
-    return share[share > max_missing_fraction].index.tolist()
-
-
-def single_column_scores(
-    frame: pd.DataFrame, target: str, *, task: str, random_state: int = 0, max_rows: int = 20_000
-) -> dict[str, float]:
-    """How well each column alone predicts the target.
-
-    Classification: ROC-AUC of the column's values (numeric) or of its per-label
-    target rate (categorical, estimated out of fold), folded so 0.5 is chance
-    and 1 is perfect. Regression: R² of the same per-value mean or, for
-    numeric columns, the squared rank correlation.
-    """
-    data = frame[frame[target].notna()]
-    if len(data) > max_rows:
-        data = data.sample(max_rows, random_state=random_state)
-    y = data[target]
-    if task == "classification":
-        y = (y == y.value_counts().index[-1]).astype(int)  # minority class = positive
-    scores = {}
-    for column in data.columns.drop(target):
-        x = data[column]
-        if x.isna().all() or x.nunique() < 2:
-            continue
-        if pd.api.types.is_numeric_dtype(x) or pd.api.types.is_bool_dtype(x):
-            values = x.astype(float).fillna(x.astype(float).median())
-            if task == "classification":
-                auc = roc_auc_score(y, values)
-                scores[column] = round(float(max(auc, 1 - auc)), 4)
-            else:
-                rho = pd.Series(values.to_numpy()).corr(pd.Series(y.to_numpy()), method="spearman")
-                scores[column] = round(float(rho**2), 4)
-        elif x.nunique() <= 0.5 * len(x):
-            encoded = _out_of_fold_means(x.astype(str), y.astype(float), random_state)
-            if task == "classification":
-                scores[column] = round(float(roc_auc_score(y, encoded)), 4)
-            else:
-                scores[column] = round(float(max(r2_score(y, encoded), 0.0)), 4)
-    return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
-
-
-def leaky_columns(scores: dict[str, float], threshold: float) -> list[str]:
-    """Columns whose single-column score (ROC-AUC or R²) reaches ``threshold``."""
-    return [c for c, s in scores.items() if s >= threshold]
-
-
-def scores_table(scores: dict[str, float], threshold: float) -> pd.DataFrame:
-    """Single-column scores, best first, with a ``leak`` flag at ``threshold``."""
-    table = pd.DataFrame({"score": pd.Series(scores, dtype=float)})
-    table["leak"] = table["score"] >= threshold
-    table.index.name = "column"
-    return table
-
-
-def leak_warnings(scores: dict[str, float], threshold: float) -> list[str]:
-    return [
-        f"column {c!r} alone predicts the target (score {scores[c]:.3f} ≥ {threshold}): "
-        f"likely a leak, known only after the fact"
-        for c in leaky_columns(scores, threshold)
-    ]
-
-
-def date_formats(series: pd.Series) -> list[str]:
-    """Date formats found in a string column (empty if it does not hold dates)."""
-    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        return []
-    values = series.dropna().astype(str).str.strip()
-    if values.empty:
-        return []
-    sample = values.sample(min(len(values), 5000), random_state=0)
-    found = {name: sample.str.match(p).mean() for name, p in _DATE_PATTERNS.items()}
-    if sum(found.values()) < 0.9:
-        return []
-    return [name for name, share in sorted(found.items(), key=lambda kv: -kv[1]) if share > 0]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -215,7 +187,13 @@ def _outliers(frame: pd.DataFrame, factor: float) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _names(columns: list[str], limit: int = 8) -> str:
+    shown = ", ".join(repr(c) for c in columns[:limit])
+    return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
+
+
 def _label_variants(frame: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
+    """Labels written several ways: case and spacing, and rare typos of a frequent label."""
     out = {}
     for column in frame.columns:
         s = frame[column]
@@ -228,6 +206,9 @@ def _label_variants(frame: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
         for label in values.unique():
             key = re.sub(r"\s+", " ", label).strip().casefold()
             groups.setdefault(key, set()).add(label)
+        normalized = values.str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
+        for variant, label in MergeRareVariants().fit(normalized.to_frame()).mapping_[0].items():
+            groups.setdefault(label, set()).update(groups.pop(variant, {variant}))
         multi = {k: sorted(v) for k, v in groups.items() if len(v) > 1}
         if multi:
             out[column] = multi
@@ -243,16 +224,3 @@ def _target_summary(y: pd.Series, task: str) -> dict[str, Any]:
     else:
         info.update({k: float(v) for k, v in y.describe().items() if k != "count"})
     return info
-
-
-def _out_of_fold_means(x: pd.Series, y: pd.Series, random_state: int, folds: int = 5) -> np.ndarray:
-    rng = np.random.default_rng(random_state)
-    fold = rng.integers(0, folds, len(x))
-    encoded = np.empty(len(x))
-    prior = y.mean()
-    for k in range(folds):
-        train = fold != k
-        means = y[train].groupby(x[train]).agg(["sum", "count"])
-        smooth = (means["sum"] + 10 * prior) / (means["count"] + 10)
-        encoded[~train] = x[~train].map(smooth).fillna(prior).to_numpy()
-    return encoded

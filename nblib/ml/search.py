@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
-from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
 from nblib.ml.features import densify_for
 from nblib.ml.models import FAMILIES, make_model
 
-__all__ = ["CVResult", "default_scoring", "build_pipeline", "compare_models"]
+__all__ = ["CVResult", "default_scoring", "build_pipeline", "compare_models", "adapt_folds", "make_splitter"]
 
 
 @dataclass
@@ -35,6 +35,8 @@ class CVResult:
     fit_seconds: dict[str, float] = field(default_factory=dict)
     best_model: str = ""
     refit_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    grouped: bool = False
 
     @property
     def table(self) -> pd.DataFrame:
@@ -52,6 +54,8 @@ class CVResult:
             "folds": self.folds,
             "best_model": self.best_model,
             "refit_seconds": round(self.refit_seconds, 3),
+            "grouped": self.grouped,
+            "notes": self.notes,
             "models": {
                 name: {"mean": float(np.mean(s)), "std": float(np.std(s)), "scores": [float(v) for v in s],
                        "fit_seconds": round(self.fit_seconds[name], 3)}
@@ -60,9 +64,40 @@ class CVResult:
         }
 
 
-def default_scoring(task: str) -> str:
-    """ROC-AUC for classification, negative RMSE for regression."""
-    return "roc_auc" if task == "classification" else "neg_root_mean_squared_error"
+def default_scoring(task: str, n_classes: int = 2) -> str:
+    """ROC-AUC for classification (macro one-vs-rest for 3+ classes), negative RMSE for regression."""
+    if task != "classification":
+        return "neg_root_mean_squared_error"
+    return "roc_auc" if n_classes <= 2 else "roc_auc_ovr"
+
+
+def adapt_folds(y: pd.Series, cv_folds: int, *, task: str, groups: pd.Series | None = None) -> tuple[int, str | None]:
+    """The number of CV folds this training split can hold, and a note when it is fewer than asked.
+
+    Stratified folds need each class in every fold: no more folds than rows of
+    the rarest class (or duplicate groups holding it).
+    """
+    if task == "classification":
+        units = pd.Series(np.asarray(y), index=y.index)
+        if groups is not None:
+            units = units.groupby(np.asarray(groups)).agg(lambda s: s.mode().iloc[0])
+        limit, why = int(units.value_counts().min()), "the rarest class"
+    else:
+        limit = len(y) if groups is None else int(pd.Series(np.asarray(groups)).nunique())
+        why = "the training rows"
+    folds = max(2, min(cv_folds, limit))
+    if folds < cv_folds:
+        return folds, f"train.cv_folds {cv_folds} lowered to {folds}: {why} has only {limit} rows"
+    return folds, None
+
+
+def make_splitter(task: str, cv_folds: int, random_state: int, grouped: bool):
+    """Shuffled, seeded folds: stratified for classification, group-aware when rows come in duplicate groups."""
+    if grouped:
+        return (StratifiedGroupKFold if task == "classification" else GroupKFold)(
+            n_splits=cv_folds, shuffle=True, random_state=random_state)
+    return (StratifiedKFold if task == "classification" else KFold)(
+        n_splits=cv_folds, shuffle=True, random_state=random_state)
 
 
 def build_pipeline(
@@ -98,6 +133,7 @@ def compare_models(
     random_state: int = 0,
     n_jobs: int | None = None,
     progress: bool = True,
+    groups: pd.Series | None = None,
 ) -> tuple[CVResult, BaseEstimator]:
     """Cross-validate each model family, then refit the best on all of ``X``.
 
@@ -108,17 +144,20 @@ def compare_models(
     models : ``family name -> hyperparameters``.
     n_jobs : int, optional
         Folds run in parallel with this many workers (from params ``compute``).
+    groups : Series, optional
+        Duplicate group of each row: a group never straddles two folds.
 
     Returns
     -------
     result : CVResult
     best : fitted Pipeline of the best family.
     """
-    scoring = scoring or default_scoring(task)
-    splitter = (StratifiedKFold if task == "classification" else KFold)(
-        n_splits=cv_folds, shuffle=True, random_state=random_state
-    )
-    result = CVResult(scoring=scoring, folds=cv_folds)
+    n_classes = int(pd.Series(np.asarray(y)).nunique()) if task == "classification" else 0
+    scoring = scoring or default_scoring(task, n_classes)
+    grouped = groups is not None and pd.Series(np.asarray(groups)).nunique() < len(y)
+    folds, note = adapt_folds(y, cv_folds, task=task, groups=groups if grouped else None)
+    splitter = make_splitter(task, folds, random_state, grouped)
+    result = CVResult(scoring=scoring, folds=folds, grouped=grouped, notes=[note] if note else [])
     pipelines = {
         name: build_pipeline(features, name, task, params, svd_components=svd_components,
                              random_state=random_state, class_weight=class_weight)
@@ -127,7 +166,8 @@ def compare_models(
     bar = _bar(len(pipelines), progress)
     for name, pipe in pipelines.items():
         bar.set_description(name)
-        cv = cross_validate(pipe, X, y, cv=splitter, scoring=scoring, n_jobs=n_jobs, error_score="raise")
+        cv = cross_validate(pipe, X, y, cv=splitter, scoring=scoring, n_jobs=n_jobs, error_score="raise",
+                            groups=np.asarray(groups) if grouped else None)
         result.scores[name] = [float(v) for v in cv["test_score"]]
         result.fit_seconds[name] = float(np.mean(cv["fit_time"]))
         bar.update(1)

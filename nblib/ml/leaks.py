@@ -1,0 +1,378 @@
+"""Target leaks: columns, or groups of related columns, that carry an implausible
+share of a model's skill, measured inside CV on training rows only.
+
+A column recorded after the outcome (reviews in the first week, repayment
+totals, a departure delay when predicting the arrival delay) rarely predicts the
+target perfectly on its own; what gives it away is that a model *leans* on it:
+without it the model loses most of its skill, or its error grows several
+times. A strong honest feature usually has stand-ins among the other columns
+(breast-cancer radius, perimeter and area), so dropping it costs little.
+
+:func:`find_leaks` measures, for every column:
+
+* ``score_alone``: out-of-fold ROC-AUC (R² for regression) of the column alone;
+* ``permutation``: how much a quick gradient-boosting model's CV score falls
+  when the column is shuffled in the held-out fold;
+
+and for the strongest few, with the columns most correlated with them (a group):
+
+* ``skill_share``: the share of the model's skill above chance lost when the
+  group is left out and the model refit;
+* ``error_ratio``: how many times the model's error (1 − score) grows then.
+
+A group is a suspect when the user declared it (``data.columns.post_outcome``),
+when a column alone nearly copies the target, or when the model loses at least
+40 % of its skill or its error doubles without it. Every
+suspect comes with this evidence; what happens to it is the policy's call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+
+__all__ = ["LeakReport", "find_leaks", "enforce", "POLICIES", "single_column_scores"]
+
+POLICIES = ("warn", "drop", "fail")
+
+
+@dataclass
+class LeakReport:
+    """What :func:`find_leaks` found; ``to_dict`` is ``artifacts/leaks.json``."""
+
+    policy: str
+    suspects: list[dict[str, Any]] = field(default_factory=list)
+    columns: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_score: float | None = None
+    metric: str = ""
+    rows: int = 0
+
+    @property
+    def dropped(self) -> list[str]:
+        return [c for s in self.suspects if s["action"] == "dropped" for c in s["columns"]]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Suspects, one row each: columns, evidence, action."""
+        return pd.DataFrame([{"columns": ", ".join(s["columns"]), "action": s["action"], "evidence": s["evidence"]}
+                             for s in self.suspects], columns=["columns", "action", "evidence"])
+
+    def to_dict(self) -> dict[str, Any]:
+        cols = self.columns.reset_index().to_dict("records") if not self.columns.empty else []
+        return {"policy": self.policy, "metric": self.metric, "model_score": self.model_score, "rows": self.rows,
+                "suspects": self.suspects, "columns": _json_ready(cols)}
+
+
+def find_leaks(
+    frame: pd.DataFrame,
+    y: pd.Series,
+    roles: dict[str, list[str]],
+    *,
+    task: str,
+    policy: str = "warn",
+    declared: list[str] = (),
+    near_copy: float = 0.99,
+    min_skill_share: float = 0.4,
+    min_error_ratio: float = 2.0,
+    top: int = 5,
+    max_rows: int = 5000,
+    folds: int = 3,
+    random_state: int = 0,
+) -> LeakReport:
+    """Look for leaks among the feature columns of the *training* split.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Training rows, cleaned.
+    y : Series
+        The target (class codes for classification).
+    roles : dict
+        ``role -> columns`` (:meth:`nblib.ml.preprocess.ColumnRoles.to_dict`); ignored columns are not checked.
+    task : {"classification", "regression"}
+    policy : {"warn", "drop", "fail"}
+        What becomes of suspects: kept with a warning, dropped, or the run stops
+        (the caller raises). Declared columns are always dropped.
+    declared : list of str
+        Columns the user says are known only after the outcome.
+    near_copy : float, default=0.99
+        A column scoring this alone (ROC-AUC, or R² for regression) is a suspect outright.
+    min_skill_share, min_error_ratio : float
+        Thresholds on the refit without a group (see the module docstring).
+    top : int, default=5
+        How many of the most relied-on columns are refit without.
+    max_rows : int, default=5000
+        Rows sampled for the check (stratified for classification).
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    classification = task == "classification"
+    data, y = _sample(frame, y, max_rows, classification, random_state)
+    features = [c for role in ("numeric", "boolean", "categorical", "high_cardinality", "date", "text")
+                for c in roles.get(role, []) if c in data.columns]
+    report = LeakReport(policy=policy, metric=_metric_name(y, classification), rows=len(data))
+    suspects: list[dict[str, Any]] = []
+    for column in declared:
+        suspects.append({"columns": [column], "evidence": f"{column!r}: declared known only after the outcome "
+                                                          "(data.columns.post_outcome)", "action": "dropped",
+                         "reason": "declared"})
+    if not features or y.nunique() < 2:
+        report.suspects = suspects
+        return report
+
+    cv = (StratifiedKFold if classification else KFold)(folds, shuffle=True, random_state=random_state)
+    encoded, owner = _encode(data, y, roles, features, classification, cv, random_state)
+    alone = single_column_scores(encoded, owner, y, classification, cv)
+    full, oof, models = _cv_model(encoded, y, classification, cv, random_state)
+    chance = 0.5 if classification else 0.0
+    perm = _permutation_drop(encoded, owner, y, classification, cv, models, full, random_state)
+    table = pd.DataFrame({"score_alone": pd.Series(alone), "permutation": pd.Series(perm)}).reindex(features)
+    table["skill_share"] = np.nan
+    table["error_ratio"] = np.nan
+    report.model_score = round(float(full), 4)
+
+    skill = full - chance
+    ranked = table["permutation"].fillna(0).sort_values(ascending=False)
+    candidates = list(ranked.index[:top][ranked.iloc[:top] > 0.002 * max(skill, 1e-9)])
+    candidates += [c for c in table.index[table["score_alone"] >= near_copy] if c not in candidates]
+    correlated = _correlated_groups(encoded, owner)
+    seen: set[tuple[str, ...]] = set()
+    for column in candidates:
+        group = tuple(sorted({column, *correlated.get(column, ())}, key=features.index))
+        if group in seen or skill <= 0.02:
+            continue
+        seen.add(group)
+        keep = [c for c in encoded.columns if owner[c] not in group]
+        without = _cv_model(encoded[keep], y, classification, cv, random_state)[0] if keep else chance
+        share = (full - without) / skill
+        ratio = (1 - without) / max(1 - full, 1e-3)
+        table.loc[column, ["skill_share", "error_ratio"]] = [round(share, 4), round(ratio, 3)]
+        evidence = _evidence(group, table, full, without, share, ratio, report.metric)
+        reason = None
+        if table.loc[column, "score_alone"] >= near_copy:
+            reason = "near-copy"
+        elif share >= min_skill_share:
+            reason = "skill"
+        elif ratio >= min_error_ratio and skill >= 0.1:
+            reason = "error"
+        if reason:
+            suspects.append({"columns": list(group), "evidence": evidence, "reason": reason,
+                             "action": {"warn": "kept", "drop": "dropped", "fail": "stopped"}[policy],
+                             "score_alone": _round(table.loc[column, "score_alone"]),
+                             "skill_share": round(share, 4), "error_ratio": round(ratio, 3)})
+    report.suspects = suspects
+    report.columns = table.round(4).sort_values("permutation", ascending=False)
+    report.columns.index.name = "column"
+    return report
+
+
+def single_column_scores(encoded: pd.DataFrame, owner: dict[str, str], y: pd.Series, classification: bool,
+                         cv) -> dict[str, float]:
+    """Out-of-fold score of each column alone (binned, then its per-bin target rate)."""
+    scores = {}
+    for column in dict.fromkeys(owner.values()):
+        block = encoded[[c for c in encoded.columns if owner[c] == column]]
+        pred = np.zeros((len(block), _n_outputs(y, classification)))
+        for train, test in cv.split(block, y if classification else None):
+            pred[test] = _bin_rates(block.iloc[train], y.iloc[train], block.iloc[test], classification)
+        scores[column] = round(_score(y, pred, classification), 4)
+    return scores
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _sample(frame, y, max_rows, classification, random_state):
+    y = pd.Series(np.asarray(y), index=frame.index)
+    if len(frame) <= max_rows:
+        return frame, y
+    from sklearn.model_selection import train_test_split
+
+    idx, _ = train_test_split(np.arange(len(frame)), train_size=max_rows, random_state=random_state,
+                              stratify=y if classification and y.value_counts().min() >= 2 else None)
+    idx = np.sort(idx)
+    return frame.iloc[idx], y.iloc[idx]
+
+
+def _metric_name(y, classification):
+    if not classification:
+        return "r2"
+    return "roc_auc" if y.nunique() == 2 else "roc_auc_ovr"
+
+
+def _n_outputs(y, classification):
+    return y.nunique() if classification and y.nunique() > 2 else 1
+
+
+def _score(y, pred, classification) -> float:
+    y = np.asarray(y)
+    if not classification:
+        return float(max(r2_score(y, pred.ravel()), 0.0))
+    if pred.shape[1] == 1:
+        auc = roc_auc_score(y, pred[:, 0])
+        return float(max(auc, 1 - auc))
+    pred = np.clip(pred, 1e-9, None)
+    return float(roc_auc_score(y, pred / pred.sum(axis=1, keepdims=True), multi_class="ovr", average="macro"))
+
+
+def _encode(data, y, roles, features, classification, cv, random_state):
+    """Every feature column as numbers a tree model can split on; ``owner`` maps back to columns."""
+    out, owner = {}, {}
+    text = set(roles.get("text", []))
+    for column in features:
+        s = data[column]
+        if column in text:
+            block = _text_scores(s, y, classification, cv, random_state)
+            for k in range(block.shape[1]):
+                out[f"{column}#{k}"] = block[:, k]
+                owner[f"{column}#{k}"] = column
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            out[column] = s.astype("int64").where(s.notna()).astype(float).to_numpy() / 86_400e9
+            owner[column] = column
+        elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            out[column] = pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
+            owner[column] = column
+        else:  # labels: codes by frequency rank (missing stays missing)
+            ranks = s.astype(str).where(s.notna()).map(s.astype(str).value_counts().rank(method="first"))
+            out[column] = ranks.astype(float).to_numpy()
+            owner[column] = column
+    return pd.DataFrame(out, index=data.index), owner
+
+
+def _text_scores(s, y, classification, cv, random_state):
+    from nblib.ml.features import TextTfidf
+
+    model = LogisticRegression(C=1.0, max_iter=500) if classification else Ridge(alpha=1.0)
+    pipe = make_pipeline(TextTfidf(max_features=2000, ngram_max=1, min_df=2), model)
+    method = "predict_proba" if classification else "predict"
+    pred = cross_val_predict(pipe, s.to_frame(), y, cv=cv, method=method)
+    pred = np.asarray(pred, dtype=float)
+    if pred.ndim == 1:
+        return pred[:, None]
+    return pred[:, 1:] if pred.shape[1] == 2 else pred
+
+
+def _bin_rates(train, y_train, test, classification, bins: int = 20, smooth: float = 10.0):
+    """Per-bin target rate (or mean) of a block learned on ``train``, applied to ``test``."""
+    key_train, key_test = _bin_keys(train, test, bins)
+    if classification:
+        codes = np.sort(y_train.unique())
+        target = pd.get_dummies(y_train).reindex(columns=codes, fill_value=0).astype(float)
+        if len(codes) == 2:
+            target = target.iloc[:, [1]]
+    else:
+        target = y_train.astype(float).to_frame()
+    prior = target.mean()
+    stats = target.groupby(key_train.to_numpy()).agg(["sum", "count"])
+    out = np.empty((len(test), target.shape[1]))
+    for j, col in enumerate(target.columns):
+        rate = (stats[(col, "sum")] + smooth * prior[col]) / (stats[(col, "count")] + smooth)
+        out[:, j] = key_test.map(rate).fillna(prior[col]).to_numpy()
+    return out
+
+
+def _bin_keys(train: pd.DataFrame, test: pd.DataFrame, bins: int):
+    parts_train, parts_test = [], []
+    for column in train.columns:
+        a, b = train[column], test[column]
+        if a.nunique() > bins:
+            edges = np.unique(np.nanquantile(a.dropna(), np.linspace(0, 1, bins + 1))) if a.notna().any() else [0]
+            a = pd.Series(np.searchsorted(edges, a, side="right"), index=a.index).where(train[column].notna(), -1)
+            b = pd.Series(np.searchsorted(edges, b, side="right"), index=b.index).where(test[column].notna(), -1)
+        parts_train.append(a.fillna(-1).astype(str))
+        parts_test.append(b.fillna(-1).astype(str))
+    key_train = parts_train[0] if len(parts_train) == 1 else pd.concat(parts_train, axis=1).agg("|".join, axis=1)
+    key_test = parts_test[0] if len(parts_test) == 1 else pd.concat(parts_test, axis=1).agg("|".join, axis=1)
+    return key_train, key_test
+
+
+def _model(classification, random_state):
+    cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
+    return cls(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, early_stopping=True, random_state=random_state)
+
+
+def _cv_model(X, y, classification, cv, random_state):
+    pred = np.zeros((len(X), _n_outputs(y, classification)))
+    models = []
+    for train, test in cv.split(X, y if classification else None):
+        model = _model(classification, random_state).fit(X.iloc[train], y.iloc[train])
+        pred[test] = _predict(model, X.iloc[test], classification)
+        models.append((model, test))
+    return _score(y, pred, classification), pred, models
+
+
+def _predict(model, X, classification):
+    if not classification:
+        return model.predict(X)[:, None]
+    proba = model.predict_proba(X)
+    return proba[:, 1:] if proba.shape[1] == 2 else proba
+
+
+def _permutation_drop(encoded, owner, y, classification, cv, models, full, random_state):
+    rng = np.random.default_rng(random_state)
+    drops = {}
+    for column in dict.fromkeys(owner.values()):
+        cols = [c for c in encoded.columns if owner[c] == column]
+        pred = np.zeros((len(encoded), _n_outputs(y, classification)))
+        for model, test in models:
+            X = encoded.iloc[test].copy()
+            perm = rng.permutation(len(X))
+            X[cols] = X[cols].to_numpy()[perm]
+            pred[test] = _predict(model, X, classification)
+        drops[column] = round(float(full - _score(y, pred, classification)), 4)
+    return drops
+
+
+def _correlated_groups(encoded, owner, threshold: float = 0.9) -> dict[str, set[str]]:
+    """Columns whose values move together (|Spearman| ≥ threshold) with each column."""
+    single = [c for c in encoded.columns if sum(1 for o in owner.values() if o == owner[c]) == 1]
+    if len(single) < 2:
+        return {}
+    corr = encoded[single].corr(method="spearman").abs()
+    out: dict[str, set[str]] = {}
+    for a in single:
+        partners = {owner[b] for b in single if b != a and corr.loc[a, b] >= threshold}
+        if partners:
+            out[owner[a]] = partners
+    return out
+
+
+def _evidence(group, table, full, without, share, ratio, metric) -> str:
+    head = group[0]
+    alone = table.loc[head, "score_alone"]
+    what = f"{head!r}" if len(group) == 1 else f"{head!r} with its correlated columns {', '.join(map(repr, group[1:]))}"
+    return (f"{what}: alone {metric} {alone:.3f}; a model's CV {metric} falls from {full:.3f} to {without:.3f} "
+            f"without {'it' if len(group) == 1 else 'them'} ({share:.0%} of its skill, error ×{ratio:.1f}). "
+            f"Known before the outcome? If not, it leaks the target.")
+
+
+def _round(value) -> float | None:
+    return None if pd.isna(value) else round(float(value), 4)
+
+
+def _json_ready(rows):
+    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in rows]
+
+
+def enforce(report: LeakReport) -> None:
+    """Stop the run (exit 3) when the policy is ``fail`` and a column is suspected (declared ones are dropped).
+
+    Raises
+    ------
+    nblib.ml.evaluate.GateFailed
+    """
+    from nblib.ml.evaluate import GateFailed
+
+    found = [s for s in report.suspects if s.get("reason") != "declared"]
+    if report.policy == "fail" and found:
+        names = "; ".join(", ".join(map(repr, s["columns"])) for s in found)
+        raise GateFailed(f"leak suspects {names} (quality.leaks: fail); drop them with data.drop_columns or "
+                       f"data.columns.post_outcome, or set quality.leaks: warn to keep them")
