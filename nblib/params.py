@@ -56,7 +56,7 @@ class DataParams(_Section):
     """Where the data comes from and what to predict."""
 
     source: str = Field("generated", description="'generated' or a path to a CSV/Parquet file")
-    n_rows: int = Field(20_000, ge=50, description="rows to generate (generated source only)")
+    n_rows: int = Field(20_000, ge=50, le=2_000_000, description="rows to generate (generated source only)")
     target: str
     task: Literal["classification", "regression"] = "classification"
     positive_class: str | int | bool | None = Field(
