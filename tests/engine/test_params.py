@@ -116,8 +116,8 @@ def test_sections_for_cache_keys():
 
 
 @pytest.mark.parametrize("values, task, message", [
-    ([0, 1, 2] * 10, "classification", "needs exactly 2 classes, found 3"),
-    (["yes", "no"] * 10, "classification", "classes must be 0/1 or true/false"),
+    (list(range(60)), "classification", "60 distinct values; classification takes at most 50 classes"),
+    ([0] * 30 + [1] * 2, "classification", r"class '1' \(2\) has fewer than 3 rows"),
     (["a", "b"] * 10, "regression", "regression needs a numeric target"),
     ([0, 1] * 5, "classification", "only 10 rows"),
 ])
