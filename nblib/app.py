@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nblib.engine import report
+from nblib.engine.artifacts import check_writable
 from nblib.engine.params import dump_params, params_sha256
 from nblib.engine.runner import Runner, RunResult, new_run_dir
 from nblib.params import Params, load_params
@@ -61,8 +62,14 @@ def start_run(
     force: bool = True,
     progress: bool = True,
 ) -> RunResult:
-    """Run ``stages`` (default all) of ``params`` in ``run_dir`` (default: a new dated folder)."""
+    """Run ``stages`` (default all) of ``params`` in ``run_dir`` (default: a new dated folder).
+
+    The folder that will be written (``run_dir``, else the reports folder) is
+    checked for writability first: a read-only one is one line, exit 2, before
+    anything is made or run.
+    """
     runner = make_runner(progress=progress)
+    check_writable(run_dir or runner.reports_dir)
     run_dir = run_dir or new_run_dir(runner.reports_dir, params.name or "run")
     return runner.run(
         run_dir,

@@ -2,7 +2,9 @@
 
 Every writer goes through :func:`atomic_path`: the data is written to a hidden
 temporary file beside the target and renamed over it only when complete, so a
-killed stage never leaves a half-written file that looks finished.
+killed stage never leaves a half-written file that looks finished. Every reader
+turns a file it cannot read (empty, truncated, not the format its name says)
+into one :class:`UnreadableArtifact` line naming the file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from nblib.engine.errors import NblibError
+
 __all__ = [
+    "UnreadableArtifact",
+    "NotWritable",
+    "check_writable",
     "atomic_path",
     "write_text",
     "write_json",
@@ -40,9 +47,44 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+class UnreadableArtifact(NblibError, ValueError):
+    """An artifact that exists but cannot be read: one line naming the file."""
+
+    exit_code = 2
+
+
+class NotWritable(NblibError):
+    """A folder nblib must write into refuses writes (permissions, read-only, full)."""
+
+    exit_code = 2
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Make ``folder`` if needed and prove a file can be created in it.
+
+    Raises
+    ------
+    NotWritable
+        One line naming the folder and the reason, e.g.
+        ``reports: cannot write here (Permission denied)``.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(prefix=".nblib-write-test.", dir=folder):
+            pass
+    except OSError as exc:
+        raise NotWritable(f"{folder}: cannot write here ({exc.strerror or type(exc).__name__}); "
+                          f"choose a writable folder") from None
+    return folder
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path; on success it is renamed to ``path``, on error removed.
+
+    ``suffix`` ends the temporary file's name (a tool that picks its format
+    from the name, like Papermill, may need e.g. ``".tmp.ipynb"``).
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
@@ -53,7 +95,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600; reports are meant to be shared
     tmp = Path(tmp_name)
@@ -76,7 +118,12 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a JSON file; a file that is not UTF-8 JSON is an :class:`UnreadableArtifact`."""
+    _check_readable(path)
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise UnreadableArtifact(f"{path}: not a readable JSON file ({_first_line(exc)})") from None
 
 
 def write_frame(path: str | Path, frame: Any) -> Path:
@@ -87,9 +134,16 @@ def write_frame(path: str | Path, frame: Any) -> Path:
 
 
 def read_frame(path: str | Path) -> Any:
+    """Read a Parquet file; an empty, truncated or foreign file is an :class:`UnreadableArtifact`."""
     import pandas as pd
 
-    return pd.read_parquet(path)
+    _check_readable(path)
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, ArrowTypeError, ...
+        raise UnreadableArtifact(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
 
 
 def write_model(path: str | Path, estimator: Any) -> Path:
@@ -102,14 +156,29 @@ def write_model(path: str | Path, estimator: Any) -> Path:
 
 
 def read_model(path: str | Path, trusted: Iterable[str]) -> Any:
-    """Load a skops file, refusing any type that is neither skops-trusted nor in ``trusted``."""
+    """Load a skops file, refusing any type that is neither skops-trusted nor in ``trusted``.
+
+    Raises
+    ------
+    UnreadableArtifact
+        The file names an untrusted type, or is not a complete skops file
+        (empty, truncated, a pickle under a ``.skops`` name, ...).
+    """
     import skops.io as sio
 
+    _check_readable(path)
     trusted = set(trusted)
-    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
+    try:
+        named = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, KeyError, JSONDecodeError, EOFError, ...
+        raise UnreadableArtifact(f"{path}: not a readable skops file ({_first_line(exc)})") from None
+    untrusted = [t for t in named if t not in trusted]
     if untrusted:
-        raise ValueError(f"{path}: refusing to load untrusted types {untrusted}")
-    return sio.load(path, trusted=sorted(trusted))
+        raise UnreadableArtifact(f"{path}: refusing to load untrusted types {untrusted}")
+    try:
+        return sio.load(path, trusted=sorted(trusted))
+    except Exception as exc:  # noqa: BLE001 - a truncated member fails only when it is read
+        raise UnreadableArtifact(f"{path}: not a readable skops file ({_first_line(exc)})") from None
 
 
 def write_figure(path: str | Path, figure: Any, *, dpi: int = 110) -> Path:
@@ -137,6 +206,18 @@ def sha256_paths(paths: Iterable[str | Path]) -> str:
                 digest.update(f.name.encode())
                 digest.update(sha256_file(f).encode())
     return digest.hexdigest()
+
+
+def _check_readable(path: str | Path) -> None:
+    """A missing file stays ``FileNotFoundError``; an empty one is unreadable, whatever its kind."""
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise UnreadableArtifact(f"{path}: empty file (0 bytes)")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    reason = text[0] if text else type(exc).__name__
+    return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
 def _json_default(value: Any) -> Any:

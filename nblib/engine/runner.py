@@ -1,45 +1,52 @@
 """The runner: executes the pipeline's notebooks with Papermill into a dated run folder.
 
-``run()`` reads as a chain of steps: make the run folder → write params → for
-each stage (check inputs → cache key → execute → render HTML → record) →
-write the manifest, summary and index. A failing stage keeps its executed
-notebook and HTML with the traceback; no later stage runs.
+``Runner.run()`` reads as a chain of steps: lock the run folder → write params
+and a fresh manifest → for each stage (cache key → reuse if its recorded outputs
+still match → take a pre-started kernel → execute the notebook → check and hash
+its outputs → render HTML → record) → finalize the manifest, summary and index.
+A failing stage keeps its executed notebook and HTML with the traceback; no
+later stage runs.
 
-Kernels are started one stage ahead, in a background thread, with the heavy
-imports already done, so a stage does not wait for kernel start-up. A kernel
-is never reused by a second stage.
+The parts live in their own modules: :mod:`~nblib.engine.kernels` (kernel pool,
+interrupt, process trees), :mod:`~nblib.engine.signals` (Ctrl-C / SIGTERM),
+:mod:`~nblib.engine.lock` (run-folder lock, heartbeat, abandoned runs),
+:mod:`~nblib.engine.manifest` (the honest record), :mod:`~nblib.engine.integrity`
+(artifact hashes) and :mod:`~nblib.engine.progress` (the display).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
-import platform
-import signal
-import subprocess
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from nblib.engine import artifacts as io
 from nblib.engine.dag import Pipeline, Stage
 from nblib.engine.errors import GateFailed, InputDataError, NblibError, StageFailed
+from nblib.engine.integrity import changed_outputs, hash_outputs
+from nblib.engine.kernels import KernelPool, reset_event_loop
+from nblib.engine.lock import Heartbeat, RunLock
+from nblib.engine.manifest import (
+    VERSIONED_PACKAGES,
+    ManifestWriter,
+    RecordNotWritten,
+    headline_metrics,
+    new_manifest,
+    read_manifest,
+)
+from nblib.engine.processes import Reaper
+from nblib.engine.progress import Progress
+from nblib.engine.signals import Interrupted, interrupts
 
 __all__ = ["RunResult", "Runner", "new_run_dir", "missing_artifacts", "VERSIONED_PACKAGES"]
 
-VERSIONED_PACKAGES = (
-    "nblib", "papermill", "nbconvert", "nbdime", "jupyterlab", "pandas", "numpy",
-    "scikit-learn", "matplotlib", "pyarrow", "pydantic", "skops",
-)
 # Exceptions raised inside a notebook (matched by class name, so ML code needs no
 # engine import) that mean "bad input" (exit 2) or "a gate said no" (exit 3).
 _NOTEBOOK_ERRORS = {"InputDataError": InputDataError, "GateFailed": GateFailed}
@@ -83,7 +90,6 @@ class Runner:
     kernel_name: str = "python3"
     warmup_code: str = "import pandas, numpy, sklearn, matplotlib.pyplot"
     code_paths: tuple[Path, ...] = ()
-    _next_kernel: Any = field(default=None, init=False, repr=False)
     _code_digest: str | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ public
@@ -103,48 +109,32 @@ class Runner:
 
         ``sections(names)`` returns the params sections a stage depends on, for
         its cache key. With ``force=False`` a stage whose cache key matches the
-        one recorded in the run's manifest, and whose outputs exist, is reused.
+        one recorded in the run's manifest, and whose recorded outputs are
+        unchanged, is reused.
+
+        Raises
+        ------
+        RunLocked
+            Another live run holds ``run_dir`` (nothing was written).
+        NotWritable
+            ``run_dir`` cannot be written (nothing ran).
         """
         run_dir = Path(run_dir).resolve()
-        (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
-        io.write_text(run_dir / "params.yaml", params_yaml)
-        previous = _read_manifest(run_dir)
-        manifest = self._new_manifest(run_dir, params_hash, data_sha256)
         selected = self._select(stages)
-        kept = {r["name"]: r for r in (previous or {}).get("stages", [])}  # stages not run this time
-        records = {s.name: {"name": s.name, "title": s.title, "status": "pending", "seconds": None,
-                            "cache_key": None} for s in selected}
-        manifest["stages"] = [records.get(s.name) or kept[s.name] for s in self.pipeline
-                              if s.name in records or s.name in kept]
-        io.write_json(run_dir / "manifest.json", manifest)
-        error: NblibError | None = None
-        with _Progress(self.progress, [s.name for s in selected]) as progress, _sigterm_as_interrupt():
+        with interrupts(), RunLock(run_dir):
+            previous = read_manifest(run_dir) or {}
+            self._prepare(run_dir, params_yaml)
+            manifest = ManifestWriter(run_dir / "manifest.json", self._new_manifest(run_dir, params_hash, data_sha256))
+            records, kept = self._plan(manifest.data, selected, previous)
+            manifest.save()
             try:
-                for i, stage in enumerate(selected):
-                    record = records[stage.name]
-                    record["cache_key"] = self.cache_key(stage, run_dir, sections(stage.sections), data_sha256)
-                    if not force and self._is_cached(stage, run_dir, record["cache_key"], kept):
-                        record["status"] = "cached"
-                        progress.done(stage.name, "cached", 0.0)
-                        continue
-                    self._prestart_kernel(run_dir)
-                    record["status"] = "running"
-                    io.write_json(run_dir / "manifest.json", manifest)  # observers see what runs now
-                    error = self._run_stage(stage, run_dir, record, progress, selected[i + 1:])
-                    io.write_json(run_dir / "manifest.json", manifest)
-                    if error is not None:
-                        break
-            except KeyboardInterrupt:
-                manifest["status"] = "interrupted"
-                _fail_running(manifest, "interrupted")
-                error = NblibError("interrupted")
-            except Exception as exc:  # a bug in the runner itself: still leave an honest manifest
-                traceback.print_exc()
-                error = StageFailed(_running_stage(manifest) or "runner", f"{type(exc).__name__}: {exc}")
-                _fail_running(manifest, error.reason)
-            finally:
-                self._discard_kernel()
-        return self._finalize(run_dir, manifest, error)
+                error = self._run_stages(run_dir, manifest, selected, records, kept,
+                                         lambda stage: self.cache_key(stage, run_dir, sections(stage.sections),
+                                                                      data_sha256), force)
+            except KeyboardInterrupt as exc:  # arrived while the kernels were being stopped after the last stage
+                error = Interrupted.from_exception(exc)
+                _mark_running(manifest.data, "interrupted", str(error))
+            return self._finalize(run_dir, manifest, error)
 
     def cache_key(self, stage: Stage, run_dir: Path, sections: dict[str, Any], data_sha256: str | None = None) -> str:
         """Hash of the notebook, the params sections it reads, its input artifacts,
@@ -166,76 +156,160 @@ class Runner:
         wanted = {n for name in names for n in [name, *(s.name for s in self.pipeline.upstream(name))]}
         return [s for s in self.pipeline if s.name in wanted]
 
-    def _finalize(self, run_dir: Path, manifest: dict[str, Any], error: NblibError | None) -> RunResult:
-        for record in manifest["stages"]:
-            if record["status"] == "pending":
-                record["status"] = "skipped"
-        if manifest["status"] != "interrupted":
-            manifest["status"] = "succeeded" if error is None else (
-                "gated" if isinstance(error, GateFailed) else "failed")
-        if error is not None and manifest["status"] != "interrupted":
-            manifest["error"] = str(error)
-        manifest["finished"] = _now()
-        complete = all(r["status"] in ("succeeded", "cached") for r in manifest["stages"])
-        manifest["metrics"] = _headline_metrics(run_dir) if complete or isinstance(error, GateFailed) else {}
-        io.write_json(run_dir / "manifest.json", manifest)
-        if self.on_finish is not None:
-            self.on_finish(run_dir, manifest)
-        return RunResult(run_dir=run_dir, status=manifest["status"], manifest=manifest, error=error)
+    def _prepare(self, run_dir: Path, params_yaml: str) -> None:
+        """``artifacts/`` and ``params.yaml``; a folder that refuses writes stops here, nothing run."""
+        try:
+            (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+            io.write_text(run_dir / "params.yaml", params_yaml)
+        except OSError as exc:
+            raise io.NotWritable(f"{run_dir}: cannot write here ({exc.strerror or exc}); "
+                                 f"choose a writable folder") from None
 
-    def _run_stage(self, stage: Stage, run_dir: Path, record: dict, progress: "_Progress",
-                   later: list[Stage]) -> NblibError | None:
-        import papermill as pm
+    def _plan(self, manifest: dict[str, Any], selected: list[Stage],
+              previous: dict[str, Any]) -> tuple[dict[str, dict], dict[str, dict]]:
+        """Fresh records for the selected stages; earlier records for the others (and for reuse)."""
+        kept = {r["name"]: r for r in previous.get("stages", []) if isinstance(r, dict) and "name" in r}
+        records = {s.name: {"name": s.name, "title": s.title, "status": "pending", "seconds": None,
+                            "cache_key": None} for s in selected}
+        manifest["stages"] = [records.get(s.name) or kept[s.name] for s in self.pipeline
+                              if s.name in records or s.name in kept]
+        return records, kept
 
+    def _run_stages(self, run_dir: Path, manifest: ManifestWriter, selected: list[Stage],
+                    records: dict[str, dict], kept: dict[str, dict],
+                    cache_key: Callable[[Stage], str], force: bool) -> NblibError | None:
+        """Reuse or run each stage in order; stop at the first failure or interrupt."""
+        error: NblibError | None = None
+        with Reaper() as reaper, KernelPool(self.kernel_name, str(self.notebooks_dir), self.warmup_code,
+                                            run_dir / "kernels.log", reaper) as pool, \
+                Progress(self.progress, [s.name for s in selected]) as progress, Heartbeat(manifest.beat):
+            try:
+                for i, stage in enumerate(selected):
+                    record = records[stage.name]
+                    record["cache_key"] = cache_key(stage)
+                    if not force and self._reuse(stage, run_dir, record, kept.get(stage.name), progress):
+                        progress.done(stage.name, "cached", 0.0)
+                        continue
+                    pool.prestart()
+                    record["status"] = "running"
+                    manifest.save()  # observers see what runs now
+                    error = self._run_stage(stage, run_dir, record, progress, pool, more=i + 1 < len(selected))
+                    manifest.save()
+                    if error is not None:
+                        break
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (signals.interrupts)
+                pool.close(interrupt=True)
+                reset_event_loop()
+                error = Interrupted.from_exception(exc)
+                for name in _mark_running(manifest.data, "interrupted", str(error)):
+                    progress.done(name, "interrupted", None)
+            except Exception as exc:  # a bug in the runner itself: still leave an honest manifest
+                traceback.print_exc()
+                error = StageFailed(_running_stage(manifest.data) or "runner", f"{type(exc).__name__}: {exc}")
+                _mark_running(manifest.data, "failed", error.reason)
+        return error
+
+    def _reuse(self, stage: Stage, run_dir: Path, record: dict, old: dict | None, progress: Progress) -> bool:
+        """Mark ``stage`` cached when its key matches and every output it recorded is unchanged."""
+        if not old or old.get("cache_key") != record["cache_key"] or old.get("status") not in ("succeeded", "cached"):
+            return False
+        if missing_artifacts(stage.outputs, stage.optional_outputs, run_dir):
+            return False
+        if old.get("outputs") is None:  # recorded before hashes were: nothing vouches for the files
+            return False
+        changed = changed_outputs(old["outputs"], run_dir)
+        if changed:
+            record["note"] = f"{'; '.join(changed)}: ran {stage.name} again"
+            progress.note(f"{run_dir.name}: {'; '.join(changed)}; running {stage.name} again")
+            return False
+        record.update(status="cached", outputs=old["outputs"])
+        return True
+
+    def _run_stage(self, stage: Stage, run_dir: Path, record: dict, progress: Progress, pool: KernelPool,
+                   *, more: bool) -> NblibError | None:
+        """Run one stage's notebook in a fresh kernel; record its status, seconds and output hashes."""
         missing = missing_artifacts(stage.inputs, stage.optional_inputs, run_dir)
         if missing:
             record["status"] = "failed"
             return StageFailed(stage.name, f"missing input artifacts: {', '.join(missing)}")
         _clear_outputs(stage, run_dir)
-        km = self._take_kernel()
-        if later:
-            self._prestart_kernel(run_dir)
-        out_nb = run_dir / stage.notebook
         started = time.perf_counter()
         progress.start(stage.name, _count_cells(self.notebooks_dir / stage.notebook))
-        error: NblibError | None = None
         try:
-            pm.execute_notebook(
-                str(self.notebooks_dir / stage.notebook),
-                str(out_nb),
-                parameters={"run_dir": str(run_dir), "params_path": str(run_dir / "params.yaml")},
-                kernel_name=self.kernel_name,
-                progress_bar=False,
-                cwd=str(self.notebooks_dir),
-                km=km,
-                on_cell_executed=progress.cell_callback(stage.name),
-            )
-        except pm.PapermillExecutionError as exc:
-            error = _error_from_notebook(stage.name, exc.ename, exc.evalue)
-        except Exception as exc:  # kernel died, notebook unreadable, ...
-            error = StageFailed(stage.name, f"{type(exc).__name__}: {exc}".splitlines()[0])
-        finally:
-            _shutdown(km)
-        if error is None:
-            missing_out = missing_artifacts(stage.outputs, stage.optional_outputs, run_dir)
-            if missing_out:
-                error = StageFailed(stage.name, f"did not write declared outputs: {', '.join(missing_out)}")
+            km = pool.take()
+        except NblibError as exc:
+            km, error = None, StageFailed(stage.name, str(exc))
+        else:
+            if more:
+                pool.prestart()
+            try:
+                error = self._execute(stage, run_dir, km, progress)
+            except KeyboardInterrupt:
+                pool.stop(km, interrupt=True)
+                record["seconds"] = round(time.perf_counter() - started, 2)
+                raise
+            pool.stop(km)
+        error = error or _check_outputs(stage, run_dir)
+        rendered = _render_html(stage, run_dir)  # failed stages too: the HTML shows the traceback
+        error = error or rendered
         record["seconds"] = round(time.perf_counter() - started, 2)
+        if error is None:
+            try:
+                record["outputs"] = hash_outputs(stage, run_dir)
+            except OSError as exc:
+                error = StageFailed(stage.name, f"cannot read back its outputs ({exc.strerror or exc})")
         record["status"] = "succeeded" if error is None else "failed"
         if error is not None:
             record["error"] = getattr(error, "reason", str(error))
-        if out_nb.exists():
-            from nblib.engine.report import render_notebook_html
-
-            render_notebook_html(out_nb, out_nb.with_suffix(".html"))
         progress.done(stage.name, record["status"], record["seconds"])
         return error
 
-    def _is_cached(self, stage: Stage, run_dir: Path, key: str, previous: dict[str, dict]) -> bool:
-        old = previous.get(stage.name)
-        if not old or old.get("cache_key") != key or old.get("status") not in ("succeeded", "cached"):
-            return False
-        return not missing_artifacts(stage.outputs, stage.optional_outputs, run_dir)
+    def _execute(self, stage: Stage, run_dir: Path, km: Any, progress: Progress) -> NblibError | None:
+        """Papermill into a temporary notebook, renamed into place once written in full."""
+        import papermill as pm
+
+        try:
+            with io.atomic_path(run_dir / stage.notebook, suffix=".tmp.ipynb") as tmp:
+                try:
+                    pm.execute_notebook(
+                        str(self.notebooks_dir / stage.notebook),
+                        str(tmp),
+                        parameters={"run_dir": str(run_dir), "params_path": str(run_dir / "params.yaml")},
+                        kernel_name=self.kernel_name,
+                        progress_bar=False,
+                        cwd=str(self.notebooks_dir),
+                        km=km,
+                        on_cell_executed=progress.cell_callback(stage.name),
+                    )
+                except pm.PapermillExecutionError as exc:  # the notebook (with its traceback) is kept
+                    return _error_from_notebook(stage.name, exc.ename, exc.evalue)
+        except Exception as exc:  # kernel died, disk full, notebook unreadable, ...
+            return StageFailed(stage.name, _one_line(exc))
+        return None
+
+    def _finalize(self, run_dir: Path, manifest: ManifestWriter, error: NblibError | None) -> RunResult:
+        data = manifest.data
+        for record in data["stages"]:
+            if record["status"] == "pending":
+                record["status"] = "skipped"
+        data["status"] = ("succeeded" if error is None else "interrupted" if isinstance(error, Interrupted)
+                          else "gated" if isinstance(error, GateFailed) else "failed")
+        if error is not None:
+            data["error"] = str(error)
+        data["finished"] = _now()
+        complete = all(r["status"] in ("succeeded", "cached") for r in data["stages"])
+        data["metrics"] = headline_metrics(run_dir) if complete or isinstance(error, GateFailed) else {}
+        if not manifest.save():
+            if error is None:
+                error = RecordNotWritten(manifest.describe_error())
+            else:
+                _warn(manifest.describe_error())
+        if self.on_finish is not None:
+            try:
+                self.on_finish(run_dir, data)
+            except OSError as exc:
+                _warn(f"{run_dir}: cannot write the run's summary or index ({exc.strerror or exc})")
+        return RunResult(run_dir=run_dir, status=data["status"], manifest=data, error=error)
 
     def _code_hash(self) -> str:
         if self._code_digest is None:
@@ -244,119 +318,84 @@ class Runner:
         return self._code_digest
 
     def _new_manifest(self, run_dir: Path, params_hash: str, data_sha256: str | None) -> dict[str, Any]:
-        return {
-            "run_id": run_dir.name if run_dir.parent.parent != self.reports_dir else
-            f"{run_dir.parent.name}/{run_dir.name}",
-            "name": run_dir.name.split("-", 1)[-1],
-            "status": "running",
-            "started": _now(),
-            "finished": None,
-            "params_sha256": params_hash,
-            "data_sha256": data_sha256,
-            "git_commit": _git_commit(self.notebooks_dir.parent),
-            "versions": {"python": platform.python_version(),
-                         **{p: _version(p) for p in VERSIONED_PACKAGES}},
-            "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
-            "stages": [],
-            "metrics": {},
-        }
-
-    # ------------------------------------------------------------------ kernels
-
-    def _prestart_kernel(self, run_dir: Path) -> None:
-        if self._next_kernel is None:
-            self._next_kernel = _KernelStarter(self.kernel_name, str(self.notebooks_dir), self.warmup_code,
-                                               run_dir / "kernels.log")
-
-    def _take_kernel(self):
-        starter, self._next_kernel = self._next_kernel, None
-        return starter.result() if starter is not None else None
-
-    def _discard_kernel(self) -> None:
-        starter, self._next_kernel = self._next_kernel, None
-        if starter is not None:
-            try:
-                _shutdown(starter.result())
-            except BaseException:  # noqa: BLE001 - a second Ctrl-C while cleaning up
-                pass
+        in_reports = run_dir.parent.parent == Path(self.reports_dir).resolve()
+        return new_manifest(
+            f"{run_dir.parent.name}/{run_dir.name}" if in_reports else run_dir.name,
+            run_dir.name.split("-", 1)[-1], params_hash=params_hash, data_sha256=data_sha256,
+            code_root=self.notebooks_dir.parent,
+        )
 
 
 def new_run_dir(reports_dir: Path, name: str, now: dt.datetime | None = None) -> Path:
-    """``reports/YYYY-MM-DD/HHMMSS-<name>``, made unique with a suffix if needed."""
+    """``reports/YYYY-MM-DD/HHMMSS-<name>``, made unique with a ``-2``, ``-3``, ... suffix.
+
+    Safe when many runs start in the same second: the folder is claimed by an
+    atomic ``mkdir``, and a name another process claimed first is skipped.
+    """
     now = now or dt.datetime.now()
-    base = reports_dir / now.strftime("%Y-%m-%d") / f"{now.strftime('%H%M%S')}-{_slug(name)}"
-    run_dir, n = base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = base.with_name(f"{base.name}-{n}")
-    run_dir.mkdir(parents=True)
-    return run_dir
+    day = Path(reports_dir) / now.strftime("%Y-%m-%d")
+    day.mkdir(parents=True, exist_ok=True)
+    base = f"{now.strftime('%H%M%S')}-{_slug(name)}"
+    for n in range(1, 10_000):
+        run_dir = day / (base if n == 1 else f"{base}-{n}")
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        return run_dir
+    raise FileExistsError(f"{day / base}: too many runs with this name in one second")
+
+
+def missing_artifacts(declared: dict[str, str], optional: tuple[str, ...], run_dir: Path) -> list[str]:
+    """Declared, non-optional artifacts that are not in ``run_dir/artifacts``."""
+    return [p for k, p in declared.items() if k not in optional and not (run_dir / "artifacts" / p).exists()]
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-class _KernelStarter:
-    """Start a kernel in a background thread and import the heavy modules in it."""
-
-    def __init__(self, kernel_name: str, cwd: str, warmup_code: str, log: Path):
-        self._km = None
-        self._thread = threading.Thread(
-            target=self._start, args=(kernel_name, cwd, warmup_code, log), daemon=True
-        )
-        self._thread.start()
-
-    def _start(self, kernel_name: str, cwd: str, warmup_code: str, log: Path) -> None:
-        from jupyter_client.manager import KernelManager
-
-        km = KernelManager(kernel_name=kernel_name)
-        try:
-            with open(log, "ab") as sink:  # kernel chatter goes to the run's kernels.log
-                km.start_kernel(cwd=cwd, stdout=sink, stderr=sink)
-            kc = km.client()
-            kc.start_channels()
-            try:
-                kc.wait_for_ready(timeout=60)
-                kc.execute_interactive(warmup_code, timeout=60, store_history=False)
-            finally:
-                kc.stop_channels()
-            self._km = km
-        except Exception:  # fall back to papermill starting its own kernel; leave no orphan behind
-            _shutdown(km if km.has_kernel else None)
-            self._km = None
-
-    def result(self):
-        self._thread.join()
-        return self._km
+def _check_outputs(stage: Stage, run_dir: Path) -> NblibError | None:
+    missing = missing_artifacts(stage.outputs, stage.optional_outputs, run_dir)
+    if missing:
+        return StageFailed(stage.name, f"did not write declared outputs: {', '.join(missing)}")
+    return None
 
 
-def _shutdown(km) -> None:
-    if km is not None:
-        try:
-            km.shutdown_kernel(now=True)
-        except BaseException:  # noqa: BLE001 - cleanup after an interrupt must not raise again
-            pass
+def _render_html(stage: Stage, run_dir: Path) -> NblibError | None:
+    """The executed notebook as HTML beside it (failed stages too: it shows the traceback)."""
+    notebook = run_dir / stage.notebook
+    if not notebook.exists():
+        return None
+    from nblib.engine.report import render_notebook_html
+
+    try:
+        render_notebook_html(notebook, notebook.with_suffix(".html"))
+    except OSError as exc:
+        return StageFailed(stage.name, f"cannot write {notebook.with_suffix('.html').name} "
+                                       f"({exc.strerror or exc})")
+    except Exception as exc:  # noqa: BLE001 - an unrenderable notebook fails its stage, not the run
+        return StageFailed(stage.name, f"cannot render {notebook.name}: {_one_line(exc)}")
+    return None
 
 
 def _running_stage(manifest: dict[str, Any]) -> str | None:
     return next((r["name"] for r in manifest["stages"] if r["status"] == "running"), None)
 
 
-def _fail_running(manifest: dict[str, Any], reason: str) -> None:
+def _mark_running(manifest: dict[str, Any], status: str, reason: str) -> list[str]:
+    """Give the running stage(s) ``status``; return their names."""
+    names = []
     for record in manifest["stages"]:
         if record["status"] == "running":
-            record["status"] = "failed"
+            record["status"] = status
             record["error"] = reason
+            names.append(record["name"])
+    return names
 
 
 def _count_cells(path: Path) -> int:
     """Cells papermill will walk through: all of them plus its injected parameters cell."""
     return len(json.loads(path.read_text(encoding="utf-8")).get("cells", [])) + 1
-
-
-def missing_artifacts(declared: dict[str, str], optional: tuple[str, ...], run_dir: Path) -> list[str]:
-    """Declared, non-optional artifacts that are not in ``run_dir/artifacts``."""
-    return [p for k, p in declared.items() if k not in optional and not (run_dir / "artifacts" / p).exists()]
 
 
 def _clear_outputs(stage: Stage, run_dir: Path) -> None:
@@ -378,37 +417,13 @@ def _error_from_notebook(stage: str, ename: str, evalue: str) -> NblibError:
     return StageFailed(stage, reason)
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """A SIGTERM (cron, CI timeout) ends the run like Ctrl-C: recorded as interrupted."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _one_line(exc: BaseException) -> str:
+    lines = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
-def _read_manifest(run_dir: Path) -> dict | None:
-    try:
-        return io.read_json(run_dir / "manifest.json")
-    except (OSError, ValueError):
-        return None
-
-
-def _headline_metrics(run_dir: Path) -> dict[str, Any]:
-    try:
-        metrics = io.read_json(run_dir / "artifacts" / "metrics.json")
-    except (OSError, ValueError):
-        return {}
-    test = metrics.get("test", {})
-    return {k: v for k, v in test.items() if isinstance(v, (int, float))}
+def _warn(text: str) -> None:
+    print(f"nblib: warning: {text}", file=sys.stderr, flush=True)
 
 
 def _now() -> str:
@@ -417,78 +432,3 @@ def _now() -> str:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "run"
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _git_commit(root: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=5).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
-
-
-class _Progress:
-    """A live display: one line per stage with status, cells done and seconds."""
-
-    def __init__(self, enabled: bool, names: list[str]):
-        self.enabled = enabled and (sys.stderr.isatty() or os.environ.get("NBLIB_PROGRESS") == "1")
-        self.plain = enabled and not self.enabled
-        self.names = names
-        self._tasks: dict[str, Any] = {}
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), transient=False,
-            )
-            self._progress.start()
-            for name in self.names:
-                self._tasks[name] = self._progress.add_task(name, total=None, start=False, status="waiting")
-        return self
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self._progress.stop()
-        return False
-
-    def start(self, name: str, n_cells: int) -> None:
-        if self.enabled:
-            self._progress.start_task(self._tasks[name])
-            self._progress.update(self._tasks[name], status="running", total=n_cells)
-        elif self.plain:
-            print(f"[nblib] {name} ...", file=sys.stderr, flush=True)
-
-    def cell_callback(self, name: str):
-        def on_cell(cell, cell_index, **_):
-            if self.enabled:
-                self._progress.update(self._tasks[name], completed=cell_index + 1)
-        return on_cell
-
-    def done(self, name: str, status: str, seconds: float) -> None:
-        if self.enabled:
-            task = self._tasks[name]
-            self._progress.update(task, status=status, total=self._progress.tasks[task].completed or 1)
-            self._progress.stop_task(task)
-        elif self.plain:
-            print(f"[nblib] {name} {status} ({seconds:.1f}s)", file=sys.stderr, flush=True)

@@ -1,0 +1,275 @@
+"""Jupyter kernels for a run: started one stage ahead, stopped with everything they started.
+
+A :class:`KernelPool` starts the next stage's kernel in a background thread
+(heavy imports already done, so the stage does not wait for start-up), hands
+each kernel to exactly one stage, and stops it afterwards. Every kernel's
+process group is registered with the run's :class:`~nblib.engine.processes.Reaper`,
+so it dies with the runner even when the runner is killed outright.
+
+Stopping a kernel on an interrupt sends it a kernel interrupt (SIGINT to its
+process group, through the kernel manager), then shuts it down and kills
+whatever of its process tree is left (joblib/loky workers, resource trackers).
+Kernel-manager calls made while stopping run in a short-lived helper thread:
+after an interrupt, the main thread's event loop still holds nbclient's
+half-finished tasks, one of them blocked on the dead kernel's socket.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from nblib.engine.errors import NblibError
+from nblib.engine.processes import Reaper, descendants, kill_tree
+
+__all__ = ["KernelPool", "KernelStartFailed", "reset_event_loop"]
+
+#: Seconds an interrupted cell gets to stop by itself before its kernel is killed.
+INTERRUPT_GRACE = 0.3
+
+
+class KernelStartFailed(NblibError):
+    """A kernel did not start (the stage cannot run)."""
+
+
+class KernelPool:
+    """Kernels for one run.
+
+    Parameters
+    ----------
+    kernel_name : str
+        Kernel spec name, e.g. ``"python3"``.
+    cwd : str
+        Working directory of the kernels.
+    warmup_code : str
+        Run in each kernel before it is handed out (imports).
+    log : Path
+        File that receives what the kernels print outside notebooks.
+    reaper : Reaper, optional
+        Told about every kernel's process group.
+    """
+
+    def __init__(self, kernel_name: str, cwd: str, warmup_code: str, log: Path, reaper: Reaper | None = None):
+        self._spec = (kernel_name, cwd, warmup_code, Path(log))
+        self._reaper = reaper
+        self._pending: _Starter | None = None
+        self._live: list[Any] = []
+        self._closed = False
+
+    def __enter__(self) -> "KernelPool":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.close(interrupt=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
+        return False
+
+    def prestart(self) -> None:
+        """Start a kernel in the background for the next stage (no-op if one is on its way)."""
+        if self._pending is None and not self._closed:
+            self._pending = _Starter(self._spec, self._reaper)
+
+    def take(self) -> Any:
+        """A started kernel manager for one stage; start one now if none is ready.
+
+        Raises
+        ------
+        KernelStartFailed
+            The kernel did not start (its output is in the run's ``kernels.log``).
+        """
+        starter, self._pending = self._pending, None
+        km = starter.result() if starter is not None else None
+        if km is None:  # the warm start failed: one plain attempt, reporting why
+            try:
+                km = _start_kernel(self._spec, self._reaper, warm=False)
+            except Exception as exc:  # noqa: BLE001 - any failure to launch is one line
+                raise KernelStartFailed(f"kernel {self._spec[0]!r} did not start: "
+                                        f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+        self._live.append(km)
+        return km
+
+    def stop(self, km: Any, *, interrupt: bool = False) -> None:
+        """Stop a kernel taken from this pool and everything it started."""
+        if km in self._live:
+            self._live.remove(km)
+        _stop_kernel(km, self._reaper, interrupt=interrupt)
+
+    def close(self, *, interrupt: bool = False) -> None:
+        """Stop every kernel of the run (interrupting running ones first if asked)."""
+        self._closed = True
+        for km in list(self._live):
+            self.stop(km, interrupt=interrupt)
+        starter, self._pending = self._pending, None
+        if starter is not None:
+            starter.cancel()
+
+
+def reset_event_loop() -> None:
+    """Drop the event loop an interrupted notebook execution left behind in this thread.
+
+    nbclient's tasks are still pending in it (one blocked on a kernel socket);
+    the next Papermill call in this thread would run them first. Closing the
+    loop makes ``jupyter_core`` start a fresh one.
+    """
+    import asyncio
+
+    try:
+        from jupyter_core.utils import ensure_event_loop
+
+        loop = ensure_event_loop()
+        if loop.is_running():
+            return
+        # dropped on purpose: no "Task exception was never retrieved" / "Task was destroyed" noise
+        loop.set_exception_handler(lambda loop, context: None)
+        for task in asyncio.all_tasks(loop):
+            task._log_destroy_pending = False
+            task.get_coro().close()  # no "coroutine was never awaited" warning either
+        loop.close()
+    except Exception:  # noqa: BLE001 - best effort; nothing else runs in this thread after a CLI interrupt
+        pass
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Starter:
+    """Start one kernel in a background thread; hand it out once, or stop it if cancelled."""
+
+    def __init__(self, spec: tuple, reaper: Reaper | None):
+        self._km = None
+        self._cancelled = threading.Event()
+        self._launched = threading.Event()  # the process exists and is known to the reaper (or failed)
+        self._reaper = reaper
+        self._thread = threading.Thread(target=self._run, args=(spec,), daemon=True, name="nblib-kernel-start")
+        self._thread.start()
+
+    def _run(self, spec: tuple) -> None:
+        try:
+            km = _start_kernel(spec, self._reaper, warm=True, launched=self._launched,
+                               cancelled=self._cancelled)
+        except Exception:  # noqa: BLE001 - take() retries plainly and reports the reason
+            km = None
+        finally:
+            self._launched.set()
+        if km is not None and self._cancelled.is_set():
+            _stop_kernel(km, self._reaper, interrupt=False)
+            km = None
+        self._km = km
+
+    def result(self) -> Any:
+        self._thread.join()
+        return self._km
+
+    def cancel(self, wait: float = 3.0) -> None:
+        """Stop the kernel when it is up; wait (briefly) until its process is registered."""
+        self._cancelled.set()
+        self._launched.wait(timeout=wait)
+        if not self._thread.is_alive() and self._km is not None:
+            km, self._km = self._km, None
+            _stop_kernel(km, self._reaper, interrupt=False)
+
+
+def _start_kernel(spec: tuple, reaper: Reaper | None, *, warm: bool,
+                  launched: threading.Event | None = None, cancelled: threading.Event | None = None) -> Any:
+    from jupyter_client.manager import KernelManager
+
+    kernel_name, cwd, warmup_code, log = spec
+    km = KernelManager(kernel_name=kernel_name)
+    try:
+        with open(log, "ab") as sink:  # kernel chatter goes to the run's kernels.log
+            km.start_kernel(cwd=cwd, stdout=sink, stderr=sink)
+        km._nblib_group = _group(km)
+        if reaper is not None and km._nblib_group:
+            reaper.watch(km._nblib_group)
+        if launched is not None:
+            launched.set()
+        if warm and not (cancelled is not None and cancelled.is_set()):
+            kc = km.client()
+            kc.start_channels()
+            try:
+                kc.wait_for_ready(timeout=60)
+                kc.execute_interactive(warmup_code, timeout=60, store_history=False)
+            finally:
+                kc.stop_channels()
+    except BaseException:
+        if km.has_kernel:
+            _stop_kernel(km, reaper, interrupt=False)
+        raise
+    return km
+
+
+def _stop_kernel(km: Any, reaper: Reaper | None, *, interrupt: bool) -> None:
+    """Interrupt (optionally), shut down and kill the kernel's whole process tree.
+
+    Every step runs even if a signal arrives meanwhile; that signal's
+    ``KeyboardInterrupt`` is raised once the kernel is gone.
+    """
+    if km is None:
+        return
+    pid = getattr(getattr(km, "provisioner", None), "pid", None)
+    group = getattr(km, "_nblib_group", None)
+    tree: list[int] = []
+
+    def interrupt_cell():
+        if interrupt and km.has_kernel:
+            _in_thread(km.interrupt_kernel, timeout=1.0)
+            time.sleep(INTERRUPT_GRACE)
+
+    def shut_down():
+        tree.extend(descendants(pid) if pid else [])
+        _in_thread(lambda: km.shutdown_kernel(now=True), timeout=3.0)
+
+    def kill_leftovers():
+        # A reaped kernel's pid (and an empty group's id) may already belong to someone else:
+        # signal the leader only while it lives, the group only while it has members.
+        process = getattr(getattr(km, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            kill_tree(pid, group)
+        if tree:  # workers, reparented when the kernel died
+            kill_tree(tree[0], group)
+            for child in tree[1:]:
+                kill_tree(child)
+
+    pending: KeyboardInterrupt | None = None
+    for step in (interrupt_cell, shut_down, kill_leftovers):
+        try:
+            step()
+        except KeyboardInterrupt as exc:
+            pending = pending or exc
+        except Exception:  # noqa: BLE001 - clean-up goes on with the next step
+            pass
+    if reaper is not None and group:
+        reaper.forget(group)
+    if pending is not None:
+        raise pending
+
+
+def _group(km: Any) -> int | None:
+    import os
+
+    provisioner = getattr(km, "provisioner", None)
+    group = getattr(provisioner, "pgid", None)
+    pid = getattr(provisioner, "pid", None)
+    if not group and pid:
+        try:
+            group = os.getpgid(pid)
+        except OSError:
+            return None
+    # never our own group: killing it would kill the runner
+    return group if group and group != os.getpgrp() else None
+
+
+def _in_thread(func, timeout: float) -> None:
+    """Call ``func`` in a fresh thread (fresh event loop); give up waiting after ``timeout``."""
+    errors: list[BaseException] = []
+
+    def target():
+        try:
+            func()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True, name="nblib-kernel-stop")
+    thread.start()
+    thread.join(timeout)

@@ -1,0 +1,161 @@
+"""The run loop on a tiny two-notebook pipeline: hashes, reuse, tampering, locks, failing writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import threading
+
+import pytest
+from runner_helpers import make_runner, run
+
+from nblib.engine import artifacts as io
+from nblib.engine.integrity import verify_run
+from nblib.engine.lock import RunLock, RunLocked, effective_status
+from nblib.engine.runner import new_run_dir
+
+
+@pytest.fixture
+def done(tmp_path):
+    """A finished run of the tiny pipeline."""
+    runner = make_runner(tmp_path)
+    run_dir = tmp_path / "reports" / "day" / "run"
+    result = run(runner, run_dir)
+    assert result.exit_code == 0, result.error
+    return runner, run_dir, result.manifest
+
+
+def test_manifest_records_runner_and_output_hashes(done):
+    _, run_dir, manifest = done
+    assert manifest["status"] == "succeeded"
+    assert manifest["runner"]["pid"] > 0 and manifest["runner"]["host"] and manifest["runner"]["heartbeat"]
+    a, b = manifest["stages"]
+    assert a["outputs"] == {"artifacts/a.json": io.sha256_file(run_dir / "artifacts" / "a.json")}
+    assert list(b["outputs"]) == ["artifacts/b.json"]
+    assert verify_run(run_dir, manifest) == (2, [])
+    assert not list(run_dir.rglob("*.tmp*")), "executed notebooks are written atomically"
+    assert (run_dir / "a.ipynb").exists() and (run_dir / "b.html").exists()
+
+
+def test_tampered_artifact_is_reported_and_its_stage_runs_again(done, capsys):
+    runner, run_dir, _ = done
+    (run_dir / "artifacts" / "a.json").write_text('{"value": 41}')
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert verify_run(run_dir, manifest)[1] == ["artifacts/a.json changed since it was written (stage a)"]
+
+    again = run(runner, run_dir, force=False)
+    assert again.exit_code == 0, again.error
+    assert "artifacts/a.json changed since it was written; running a again" in capsys.readouterr().err
+    assert [s["status"] for s in again.manifest["stages"]] == ["succeeded", "cached"]
+    assert json.loads((run_dir / "artifacts" / "a.json").read_text()) == {"value": 1}  # rewritten, not trusted
+    assert verify_run(run_dir, again.manifest) == (2, [])
+
+
+def test_unchanged_outputs_are_reused(done):
+    runner, run_dir, _ = done
+    again = run(runner, run_dir, force=False)
+    assert [s["status"] for s in again.manifest["stages"]] == ["cached", "cached"]
+    assert all(s["outputs"] for s in again.manifest["stages"])
+
+
+def test_a_deleted_downstream_artifact_reruns_only_its_stage(done):
+    runner, run_dir, _ = done
+    (run_dir / "artifacts" / "b.json").unlink()
+    again = run(runner, run_dir, force=False)
+    assert [s["status"] for s in again.manifest["stages"]] == ["cached", "succeeded"]
+
+
+def test_a_second_run_on_a_locked_folder_is_refused_at_once(done):
+    runner, run_dir, manifest = done
+    with RunLock(run_dir):
+        with pytest.raises(RunLocked, match=r"in use by another run \(pid \d+ on "):
+            run(runner, run_dir)
+    assert json.loads((run_dir / "manifest.json").read_text()) == manifest  # nothing touched
+    assert RunLocked.exit_code == 2
+
+
+def test_run_folders_made_at_the_same_second_never_collide(tmp_path):
+    now = dt.datetime(2026, 11, 29, 10, 15, 0)
+    made, errors = [], []
+
+    def make():
+        try:
+            made.append(new_run_dir(tmp_path, "smoke", now))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=make) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(made)) == 40
+    assert sorted(p.name for p in made)[:2] == ["101500-smoke", "101500-smoke-10"]
+
+
+def test_a_failing_notebook_write_fails_the_stage_in_one_line(tmp_path, monkeypatch):
+    import papermill.execute
+
+    def full_disk(nb, path, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(papermill.execute, "write_ipynb", full_disk)
+    run_dir = tmp_path / "reports" / "day" / "run"
+    result = run(make_runner(tmp_path), run_dir)
+    assert result.exit_code == 1 and result.status == "failed"
+    assert str(result.error) == "stage a failed: OSError: [Errno 28] No space left on device"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and [s["status"] for s in manifest["stages"]] == ["failed", "skipped"]
+    assert not (run_dir / "a.ipynb").exists() and not list(run_dir.glob(".*.ipynb"))
+
+
+def test_an_unwritable_manifest_is_one_line_and_the_run_reads_abandoned(tmp_path, monkeypatch):
+    from nblib.engine import manifest as manifest_module
+
+    real, calls = io.write_json, []
+
+    def failing_after_start(path, data):
+        calls.append(path)
+        if path.name == "manifest.json" and len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(manifest_module.io, "write_json", failing_after_start)
+    run_dir = tmp_path / "reports" / "day" / "run"
+    result = run(make_runner(tmp_path), run_dir)
+    assert result.exit_code == 1
+    assert str(result.error).endswith("manifest.json: cannot write (No space left on device); the run's record is "
+                                      "stale, nblib list will show it as abandoned")
+    on_disk = json.loads((run_dir / "manifest.json").read_text())
+    assert on_disk["status"] == "running"
+    on_disk["runner"]["pid"] = _dead_pid()
+    assert effective_status(on_disk) == "abandoned"
+
+
+def test_effective_status():
+    import socket
+
+    now = dt.datetime.now().astimezone()
+    beat = now.isoformat(timespec="seconds")
+    old = (now - dt.timedelta(minutes=5)).isoformat(timespec="seconds")
+    here, there = socket.gethostname(), "elsewhere.example"
+    assert effective_status({"status": "succeeded"}) == "succeeded"
+    assert effective_status({"status": "running"}) == "unknown"
+    assert effective_status({"status": "running", "runner": {"pid": _dead_pid(), "host": here,
+                                                             "heartbeat": beat}}) == "abandoned"
+    import os
+
+    alive = {"pid": os.getpid(), "host": here, "heartbeat": old}
+    assert effective_status({"status": "running", "runner": alive}) == "running"
+    assert effective_status({"status": "running", "runner": {**alive, "host": there}}) == "abandoned"
+    assert effective_status({"status": "running", "runner": {**alive, "host": there, "heartbeat": beat}}) == "running"
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
