@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["METRICS", "METRIC_RANGES", "DEFAULT_FAMILIES", "FAMILY_NAMES"]
+__all__ = ["DEFAULT_FAMILIES", "FAMILY_NAMES", "METRICS", "METRIC_RANGES"]
 
 #: Test metrics by task (what ``evaluate.gates`` may name).
 METRICS = {

@@ -2,10 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from sklearn.utils.estimator_checks import check_estimator
 
 from nblib.ml.features import (
+    LSA,
     DateFeatures,
+    TextTfidf,
+    text_branch,
     densify_for,
     describe_features,
     make_feature_transformer,
@@ -14,13 +16,7 @@ from nblib.ml.features import (
 )
 from nblib.ml.preprocess import clean_frame, infer_column_roles, make_preprocessor
 
-# The common test over every custom transformer: add new ones here.
-CUSTOM_TRANSFORMERS = [DateFeatures(), DateFeatures(parts=("year", "is_weekend"), cyclical=False)]
-
-
-@pytest.mark.parametrize("estimator", CUSTOM_TRANSFORMERS, ids=repr)
-def test_sklearn_estimator_api(estimator):
-    check_estimator(estimator)
+# The common sweep over every custom transformer lives in test_estimators.py.
 
 
 def test_date_parts_values():
@@ -52,7 +48,7 @@ def test_bad_parts_named_in_error():
 
 @pytest.fixture(scope="module")
 def table(launches):
-    frame, _ = clean_frame(launches.frame, target="is_hit", drop_columns=["revenue_k", "reviews_first_week"])
+    frame = clean_frame(launches.frame, target="is_hit", drop_columns=["revenue_k", "reviews_first_week"]).frame
     roles = infer_column_roles(frame, "is_hit")
     features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
                                         text=make_text_vectorizer(max_features=300))
@@ -64,7 +60,7 @@ def test_tfidf_stays_sparse(table):
     Xt = features.fit_transform(frame[roles.features], frame["is_hit"])
     assert sp.issparse(Xt)
     summary = describe_features(features, Xt)
-    assert summary.loc["text_description", "sparse"]
+    assert summary.loc[text_branch(features, "description"), "sparse"]
     assert summary["features"].sum() == Xt.shape[1]
 
 
@@ -73,9 +69,10 @@ def test_vocabulary_is_learned_in_fit_only(table):
     from sklearn.base import clone
 
     fitted = clone(features).fit(frame[roles.features].head(200), frame["is_hit"].head(200))
-    vocab = fitted.named_transformers_["text_description"].named_steps["tfidf"].vocabulary_
+    branch = text_branch(fitted, "description")
+    vocab = fitted.named_transformers_[branch].named_steps["tfidf"].vectorizer_.vocabulary_
     refit = clone(features).fit(frame[roles.features], frame["is_hit"])
-    assert vocab != refit.named_transformers_["text_description"].named_steps["tfidf"].vocabulary_
+    assert vocab != refit.named_transformers_[branch].named_steps["tfidf"].vectorizer_.vocabulary_
 
 
 def test_densify_for_dense_models(table):
@@ -91,3 +88,25 @@ def test_term_associations_find_planted_words(table):
     Xt = features.fit_transform(frame[roles.features], frame["is_hit"])
     terms = term_associations(features, Xt, frame["is_hit"], "description", top=12)
     assert {"wireless", "refurbished"} & set(terms.index)
+
+
+def test_tfidf_adapts_to_tiny_vocabularies():
+    X = pd.DataFrame({"t": ["alpha beta", "gamma delta", None, "epsilon"]})
+    tfidf = TextTfidf(min_df=2, ngram_max=1).fit(X)
+    assert tfidf.min_df_ == 1 and len(tfidf.terms()) == 5  # min_df 2 left no term
+    empty = TextTfidf().fit(pd.DataFrame({"t": [None, "", "  "]}))
+    assert empty.vectorizer_ is None and empty.transform(pd.DataFrame({"t": ["x"]})).shape == (1, 1)
+
+
+def test_tfidf_caps_long_cells():
+    X = pd.DataFrame({"t": ["word " * 5000, "short text here"]})
+    tfidf = TextTfidf(min_df=1, max_chars=100).fit(X)
+    assert tfidf.n_capped_ == 1
+
+
+def test_lsa_never_asks_for_more_components_than_terms():
+    import scipy.sparse as sparse
+
+    X = sparse.random(30, 18, density=0.3, random_state=0, format="csr")
+    out = LSA(n_components=48, random_state=0).fit(X)
+    assert out.n_components_ == 17 and out.transform(X).shape == (30, 17)

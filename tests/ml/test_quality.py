@@ -1,45 +1,43 @@
 import pandas as pd
 
-from nblib.ml.quality import (
-    check_quality,
-    date_formats,
-    leak_warnings,
-    leaky_columns,
-    single_column_scores,
-)
+from nblib.ml.quality import check_quality, findings_table, warnings_of
 
 
 def test_finds_every_planted_problem(launches):
     report = check_quality(launches.frame, "is_hit", task="classification")
-    text = "\n".join(report["warnings"])
+    kinds = {f["kind"] for f in report["findings"]}
+    assert {"duplicates", "outliers", "dates", "labels", "target"} <= kinds
     assert report["exact_duplicates"] == launches.frame.duplicated().sum() > 0
     assert report["near_duplicates"] > 0
     assert "price" in report["outliers"] and report["outliers"]["price"]["negative"] > 0
-    assert len(report["date_formats"]["release_date"]) == 4 and "mixes 4 date formats" in text
+    assert len(report["date_formats"]["release_date"]) >= 4
     assert "category" in report["label_variants"]
     assert report["missing"]["rating_preview"] > 0.1
-    assert "imbalanced" in text
+    assert any("imbalanced" in f["message"] for f in report["findings"])
 
 
-def test_leak_is_found_from_training_rows(launches):
-    scores = single_column_scores(launches.frame.drop(columns=["revenue_k"]), "is_hit", task="classification")
-    assert leaky_columns(scores, 0.95) == ["reviews_first_week"]
-    assert "reviews_first_week" in leak_warnings(scores, 0.95)[0]
+def test_one_finding_per_kind_most_serious_first(launches):
+    frame = launches.frame.assign(**{f"amount_{i}": launches.frame["price"] for i in range(5)})
+    report = check_quality(frame, "is_hit", task="classification")
+    outliers = [f for f in report["findings"] if f["kind"] == "outliers"]
+    assert len(outliers) == 1 and len(outliers[0]["details"]) >= 6
+    table = findings_table(report["findings"])
+    order = ["high", "medium", "low", "info"]
+    assert list(table["severity"]) == sorted(table["severity"], key=order.index)
+    assert all(w.startswith("[") for w in warnings_of(report["findings"]))
 
 
-def test_regression_scores(launches):
-    scores = single_column_scores(launches.frame.drop(columns=["is_hit"]), "revenue_k", task="regression")
-    assert all(0 <= v <= 1 for v in scores.values())
-    assert max(scores, key=scores.get) == "marketing_budget"
-
-
-def test_too_sparse_column_flagged():
-    frame = pd.DataFrame({"a": [None] * 8 + [1.0, 2.0], "y": [0, 1] * 5})
+def test_heavily_missing_column_is_kept_with_a_warning():
+    frame = pd.DataFrame({"a": [None] * 8 + [1.0, 2.0], "b": [None] * 10, "y": [0, 1] * 5})
     report = check_quality(frame, "y", task="classification", max_missing_fraction=0.5)
-    assert report["too_sparse_columns"] == ["a"]
+    assert report["heavily_missing_columns"] == ["a"] and report["empty_columns"] == ["b"]
+    messages = " ".join(f["message"] for f in report["findings"])
+    assert "kept with a missing-value indicator" in messages and "entirely empty" in messages
 
 
-def test_date_formats_ignores_non_dates():
-    assert date_formats(pd.Series(["red", "blue"])) == []
-    assert date_formats(pd.Series([1, 2])) == []
-    assert date_formats(pd.Series(["2024-01-01", "2024/02/03"])) == ["YYYY-MM-DD", "YYYY/MM/DD"]
+def test_label_typos_are_found():
+    frame = pd.DataFrame({"c": ["electronics"] * 40 + ["electronis"] + ["home"] * 30 + ["hoe"],
+                          "y": [0, 1] * 36})
+    groups = check_quality(frame, "y", task="classification")["label_variants"]["c"]
+    assert sorted(groups["electronics"]) == ["electronics", "electronis"]
+    assert sorted(groups["home"]) == ["hoe", "home"]

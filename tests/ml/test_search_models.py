@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from nblib.ml.features import make_feature_transformer, make_text_vectorizer
@@ -9,7 +10,7 @@ from nblib.ml.preprocess import (
     make_preprocessor,
     split_train_test,
 )
-from nblib.ml.search import build_pipeline, compare_models, default_scoring
+from nblib.ml.search import adapt_folds, build_pipeline, compare_models, default_scoring, make_splitter
 
 
 def test_families_cover_both_tasks():
@@ -38,9 +39,11 @@ def test_class_weight_only_where_supported():
 
 @pytest.fixture(scope="module")
 def data(launches):
-    frame, _ = clean_frame(launches.frame, target="is_hit", drop_columns=["revenue_k", "reviews_first_week"])
-    train, test = split_train_test(frame, "is_hit", test_size=0.3, stratify=True, random_state=0)
+    cleaned = clean_frame(launches.frame, target="is_hit", drop_columns=["revenue_k", "reviews_first_week"])
+    train, test = split_train_test(cleaned.frame, "is_hit", test_size=0.3, stratify=True, random_state=0,
+                                   groups=cleaned.groups)
     roles = infer_column_roles(train, "is_hit")
+    train = train.assign(group=cleaned.groups[train.index])
     features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
                                         text=make_text_vectorizer(max_features=200))
     return train, test, roles, features
@@ -64,11 +67,38 @@ def test_compare_models_picks_best_and_is_reproducible(data):
 def test_dense_models_get_svd(data):
     _, _, _, features = data
     pipe = build_pipeline(features, "hist_gradient_boosting", "classification", svd_components=4)
-    assert pipe.named_steps["features"].get_params()["text_description__svd"].n_components == 4
+    branch = next(name for name, _, _ in features.transformers if name.startswith("text_"))
+    assert pipe.named_steps["features"].get_params()[f"{branch}__svd"].n_components == 4
     pipe = build_pipeline(features, "logistic_regression", "classification")
-    assert pipe.named_steps["features"].get_params()["text_description__svd"] == "passthrough"
+    assert pipe.named_steps["features"].get_params()[f"{branch}__svd"] == "passthrough"
+
+
+def test_cv_keeps_duplicate_groups_in_one_fold(data):
+    train, _, roles, features = data
+    kwargs = dict(task="classification", cv_folds=3, random_state=0, n_jobs=1, progress=False)
+    result, _ = compare_models(train[roles.features], train["is_hit"], features, {"dummy": {}},
+                               groups=train["group"], **kwargs)
+    assert result.grouped and result.to_dict()["grouped"]
+    splitter = make_splitter("classification", 3, 0, grouped=True)
+    for fit_rows, held_out in splitter.split(train, train["is_hit"], train["group"]):
+        assert not set(train["group"].iloc[fit_rows]) & set(train["group"].iloc[held_out])
+
+
+def test_folds_adapt_to_the_rarest_class():
+    y = pd.Series([0] * 50 + [1] * 3)
+    assert adapt_folds(y, 5, task="classification") == (3, "train.cv_folds 5 lowered to 3: the rarest class has only 3 rows")
+    assert adapt_folds(y, 3, task="classification") == (3, None)
+
+
+def test_multiclass_scoring(data):
+    train, _, roles, features = data
+    y = pd.Series(np.arange(len(train)) % 3, index=train.index)
+    result, model = compare_models(train[roles.features], y, features, {"logistic_regression": {}},
+                                   task="classification", cv_folds=2, random_state=0, n_jobs=1, progress=False)
+    assert result.scoring == "roc_auc_ovr" and model.predict_proba(train[roles.features].head()).shape == (5, 3)
 
 
 def test_default_scoring():
     assert default_scoring("classification") == "roc_auc"
+    assert default_scoring("classification", 4) == "roc_auc_ovr"
     assert default_scoring("regression") == "neg_root_mean_squared_error"

@@ -1,0 +1,40 @@
+"""The common test over every custom estimator in nblib.ml: found by walking the package,
+so a new transformer is checked against scikit-learn's API without anyone remembering."""
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.utils.estimator_checks import check_estimator
+
+import nblib.ml
+from nblib.pipeline import TRUSTED_TYPES
+
+
+def _custom_estimators():
+    found = {}
+    for info in pkgutil.iter_modules(nblib.ml.__path__):
+        module = importlib.import_module(f"nblib.ml.{info.name}")
+        for name, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, BaseEstimator) and obj.__module__ == module.__name__:
+                found[f"{obj.__module__}.{name}"] = obj
+    return found
+
+
+ESTIMATORS = _custom_estimators()
+
+
+def test_the_sweep_finds_our_transformers():
+    assert {"DateFeatures", "TextTfidf", "LSA", "MergeRareVariants"} <= {c.__name__ for c in ESTIMATORS.values()}
+
+
+@pytest.mark.parametrize("path", sorted(ESTIMATORS))
+def test_passes_check_estimator(path):
+    check_estimator(ESTIMATORS[path]())
+
+
+@pytest.mark.parametrize("path", sorted(ESTIMATORS))
+def test_is_trusted_by_skops(path):
+    assert path in TRUSTED_TYPES, f"{path} ends up inside saved models: add it to nblib.pipeline.TRUSTED_TYPES"

@@ -1,0 +1,64 @@
+"""The leak detector on tables with planted post-outcome columns, and on honest strong features."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from nblib.ml.evaluate import GateFailed
+from nblib.ml.leaks import enforce, find_leaks
+
+
+def _roles(frame, target):
+    return {"numeric": [c for c in frame.columns if c != target]}
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    frame = load_breast_cancer(as_frame=True).frame
+    return frame, frame["target"]
+
+
+def test_strong_honest_features_are_not_suspects(cancer):
+    frame, y = cancer
+    report = find_leaks(frame, y, _roles(frame, "target"), task="classification", policy="drop", random_state=0)
+    assert report.suspects == [] and report.dropped == []
+    assert report.columns["score_alone"].max() > 0.95  # they are strong alone, yet have stand-ins
+
+
+def test_post_outcome_column_the_model_leans_on_is_a_suspect():
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = rng.normal(size=(n, 4))
+    y = pd.Series((x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 1.5, n) > 1).astype(int))
+    frame = pd.DataFrame(x, columns=list("abcd"))
+    frame["repaid_total"] = y * rng.gamma(2, 0.5, n) + rng.normal(0, 0.5, n)  # known only after the outcome
+    report = find_leaks(frame, y, _roles(frame, None), task="classification", policy="warn", random_state=0)
+    assert [s["columns"] for s in report.suspects] == [["repaid_total"]]
+    suspect = report.suspects[0]
+    assert suspect["action"] == "kept" and suspect["score_alone"] < 0.95
+    assert "falls from" in suspect["evidence"]
+
+
+def test_regression_leak_and_declared_columns():
+    rng = np.random.default_rng(1)
+    n = 2000
+    frame = pd.DataFrame({"distance": rng.gamma(2, 300, n), "hour": rng.integers(0, 24, n)})
+    departure = rng.gamma(1, 15, n)
+    y = pd.Series(departure + 0.01 * frame["distance"] + rng.normal(0, 5, n))
+    frame["departure_delay"] = departure
+    report = find_leaks(frame, y, _roles(frame, None), task="regression", policy="drop", declared=["gate"],
+                        random_state=0)
+    cols = [s["columns"] for s in report.suspects]
+    assert ["gate"] in cols and ["departure_delay"] in cols
+    assert set(report.dropped) == {"gate", "departure_delay"}
+
+
+def test_fail_policy_stops_the_run():
+    rng = np.random.default_rng(2)
+    y = pd.Series(rng.integers(0, 2, 600))
+    frame = pd.DataFrame({"noise": rng.normal(size=600), "copy": y + rng.normal(0, 0.01, 600)})
+    report = find_leaks(frame, y, _roles(frame, None), task="classification", policy="fail", random_state=0)
+    assert report.suspects[0]["reason"] == "near-copy"
+    with pytest.raises(GateFailed, match="quality.leaks: fail"):
+        enforce(report)
