@@ -199,7 +199,7 @@ def test_sigterm_marks_the_run_interrupted(reports):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 1 and "interrupted" in stderr
+    assert proc.returncode == 143 and "interrupted by SIGTERM" in stderr
     manifest = json.loads(manifests[0].read_text())
     assert manifest["status"] == "interrupted" and manifest["finished"]
     assert "running" not in {s["status"] for s in manifest["stages"]}

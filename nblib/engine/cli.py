@@ -1,7 +1,8 @@
-"""``nblib`` command line: run, list, diff, predict.
+"""``nblib`` command line: run, list, diff, predict, verify.
 
 Exit codes: 0 success · 1 a stage failed · 2 bad usage, params or input data
-(nothing run) · 3 a quality or evaluation gate said no.
+(nothing run) · 3 a quality or evaluation gate said no · 130 / 143 interrupted
+by SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the notebook pipeline into a dated report folder")
-    run.add_argument("params", nargs="+", type=Path, help="params YAML file(s); later files win")
+    run.add_argument("params", nargs="*", type=Path, help="params YAML file(s); later files win")
     run.add_argument("-p", "--param", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override one param, e.g. -p train.cv_folds=3 (repeatable)")
     run.add_argument("--jobs", type=int, default=None, help="parallel workers (sets compute.n_jobs)")
@@ -30,9 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", type=Path, default=None,
                      help="re-run in an existing run folder, reusing stages whose inputs did not change")
     run.add_argument("--force", action="store_true", help="with --run-dir: re-run every stage")
+    run.add_argument("--resume", type=Path, default=None, metavar="RUN",
+                     help="pick up an interrupted or abandoned run with its own params, reusing finished stages")
     run.add_argument("--quiet", action="store_true", help="no progress display")
 
     sub.add_parser("list", help="list runs, newest first")
+
+    verify = sub.add_parser("verify", help="check a run's artifacts against the hashes in its manifest")
+    verify.add_argument("run", type=Path, help="a run folder or run id")
 
     diff = sub.add_parser("diff", help="what changed between two runs")
     diff.add_argument("run_a", type=Path)
@@ -57,17 +63,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    commands = {"run": _run, "list": _list, "diff": _diff, "predict": _predict, "verify": _verify}
     try:
-        return {"run": _run, "list": _list, "diff": _diff, "predict": _predict}[args.command](args)
+        return commands[args.command](args)
     except NblibError as exc:
         print(f"nblib: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C before or after a run (a run itself records it and exits 130/143)
+        print("nblib: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args: argparse.Namespace) -> int:
     from nblib import app
     from nblib.engine.errors import ParamsError
 
+    if args.resume is not None:
+        if args.run_dir is not None:
+            raise ParamsError("--resume RUN already names the run folder; drop --run-dir")
+        args.run_dir = _run_folder(args.resume)
+        args.params = args.params or [args.run_dir / "params.yaml"]
+    if not args.params:
+        raise ParamsError("run: give a params file, e.g. nblib run params/default.yaml (or --resume RUN)")
     params = app.load(args.params, args.param, jobs=args.jobs)
     stages = args.stages.split(",") if args.stages else None
     if stages:
@@ -136,15 +153,48 @@ def _predict(args: argparse.Namespace) -> int:
         raise ParamsError(f"{args.model}: model file not found")
     if not (model.parent / "columns.json").exists():
         raise ParamsError(f"{model}: no columns.json beside the model (use a run's artifacts/ folder)")
+    _check_recorded_model(model)
     if not args.data.exists():
         raise ParamsError(f"{args.data}: data file not found")
     try:
         out = predict_file(model, args.data, args.output)
+    except NblibError:  # an unreadable model or columns.json: already one line naming the file
+        raise
     except (KeyError, ValueError) as exc:
         where = model if "untrusted" in str(exc) else args.data
         raise InputDataError(f"{where}: {str(exc).strip(chr(34) + chr(39))}") from None
     print(f"wrote {out}")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from nblib.engine.errors import ParamsError
+    from nblib.engine.integrity import verify_run
+    from nblib.engine.manifest import read_manifest
+
+    run = _run_folder(args.run)
+    manifest = read_manifest(run)
+    if manifest is None:
+        raise ParamsError(f"{run / 'manifest.json'}: not a readable manifest")
+    checked, problems = verify_run(run, manifest)
+    for line in problems:
+        print(f"nblib: {run}: {line}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"ok: {run}: {checked} artifacts match manifest.json")
+    return 0
+
+
+def _check_recorded_model(model: Path) -> None:
+    """Refuse a run's model, columns or threshold whose bytes differ from what the run recorded."""
+    from nblib.engine.integrity import check_recorded
+    from nblib.engine.manifest import read_manifest
+
+    artifacts = model.resolve().parent
+    manifest = read_manifest(artifacts.parent) if artifacts.name == "artifacts" else None
+    if manifest is not None:
+        check_recorded(artifacts.parent, manifest,
+                       [f"artifacts/{name}" for name in (model.name, "columns.json", "metrics.json")])
 
 
 def _run_folder(arg: Path) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from nblib.engine import artifacts as io
+from nblib.engine.lock import effective_status, file_lock
 
 __all__ = [
     "render_notebook_html",
@@ -55,21 +56,39 @@ def render_notebook_html(notebook: str | Path, out: str | Path) -> Path:
 
 
 def find_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
-    """Manifests of every run under ``reports_dir``, newest first; each gets ``path``."""
+    """Manifests of every run under ``reports_dir``, newest first; each gets ``path``.
+
+    A run whose manifest says ``running`` but whose runner is gone gets status
+    ``abandoned`` (the manifest's own word is kept as ``recorded_status``).
+    """
     runs = []
     for manifest in Path(reports_dir).glob("*/*/manifest.json"):
         try:
             data = io.read_json(manifest)
         except (OSError, ValueError):
             continue
+        if not isinstance(data, dict):
+            continue
         data["path"] = manifest.parent
+        status = effective_status(data)  # "running" by a runner that is gone reads "abandoned"
+        if status != data.get("status"):
+            data["recorded_status"], data["status"] = data.get("status"), status
         runs.append(data)
     return sorted(runs, key=lambda r: (r.get("started") or "", str(r["path"])), reverse=True)
 
 
 def write_index(reports_dir: str | Path) -> Path:
-    """``reports/index.html``: every run, newest first."""
+    """``reports/index.html``: every run, newest first.
+
+    Runs that finish at the same time take turns (a lock file beside the
+    index), so each rewrite sees every run finished before it.
+    """
     reports_dir = Path(reports_dir)
+    with file_lock(reports_dir / ".index.lock"):
+        return _write_index(reports_dir)
+
+
+def _write_index(reports_dir: Path) -> Path:
     rows = []
     for run in find_runs(reports_dir):
         rel = run["path"].relative_to(reports_dir).as_posix()

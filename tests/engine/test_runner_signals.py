@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from runner_helpers import runner_command
+from runner_helpers import make_runner, run, runner_command
 
 from nblib.engine.lock import effective_status
 from nblib.engine.processes import alive, descendants
@@ -65,3 +65,8 @@ def test_sigkill_of_the_runner_kills_its_kernels_and_the_run_reads_abandoned(tmp
     assert wait_gone(processes, timeout=5) == [], "the reaper ends every process of a killed run"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "running" and effective_status(manifest) == "abandoned"
+
+    # picked up again (what --resume / --run-dir do): the finished stage is reused, the killed one re-runs
+    again = run(make_runner(tmp_path), run_dir, force=False)
+    assert again.exit_code == 0, again.error
+    assert [s["status"] for s in again.manifest["stages"]] == ["cached", "succeeded"]
