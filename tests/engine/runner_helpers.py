@@ -46,6 +46,8 @@ def write_notebooks(folder: Path, *, slow: bool = False) -> Path:
         params = nbformat.v4.new_code_cell("run_dir = ''\nparams_path = ''")
         params.metadata["tags"] = ["parameters"]
         nb.cells = [params, nbformat.v4.new_code_cell(code)]
+        for i, cell in enumerate(nb.cells):  # fixed ids: the same notebook hashes the same (cache keys)
+            cell.id = f"{name}-{i}"
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, folder / f"{name}.ipynb")
     return folder
