@@ -79,7 +79,11 @@ class KernelPool:
             The kernel did not start (its output is in the run's ``kernels.log``).
         """
         starter, self._pending = self._pending, None
-        km = starter.result() if starter is not None else None
+        try:
+            km = starter.result() if starter is not None else None
+        except BaseException:  # interrupted while waiting: the kernel on its way must not survive
+            starter.cancel()
+            raise
         if km is None:  # the warm start failed: one plain attempt, reporting why
             try:
                 km = _start_kernel(self._spec, self._reaper, warm=False)

@@ -268,8 +268,10 @@ class Runner:
         """Papermill into a temporary notebook, renamed into place once written in full."""
         import papermill as pm
 
+        out = run_dir / stage.notebook
+        error: NblibError | None = None
         try:
-            with io.atomic_path(run_dir / stage.notebook, suffix=".tmp.ipynb") as tmp:
+            with io.atomic_path(out, suffix=".tmp.ipynb") as tmp:
                 try:
                     pm.execute_notebook(
                         str(self.notebooks_dir / stage.notebook),
@@ -282,10 +284,13 @@ class Runner:
                         on_cell_executed=progress.cell_callback(stage.name),
                     )
                 except pm.PapermillExecutionError as exc:  # the notebook (with its traceback) is kept
-                    return _error_from_notebook(stage.name, exc.ename, exc.evalue)
-        except Exception as exc:  # kernel died, disk full, notebook unreadable, ...
-            return StageFailed(stage.name, _one_line(exc))
-        return None
+                    error = _error_from_notebook(stage.name, exc.ename, exc.evalue)
+                except Exception as exc:  # kernel died, disk full, ...: keep what Papermill saved, if whole
+                    error = StageFailed(stage.name, _one_line(exc))
+                _name_output(tmp, out)  # raises on a partial file: then nothing is kept
+        except Exception as exc:  # noqa: BLE001 - the notebook could not be written or renamed
+            error = error or StageFailed(stage.name, _one_line(exc))
+        return error
 
     def _finalize(self, run_dir: Path, manifest: ManifestWriter, error: NblibError | None) -> RunResult:
         data = manifest.data
@@ -376,6 +381,18 @@ def _render_html(stage: Stage, run_dir: Path) -> NblibError | None:
     except Exception as exc:  # noqa: BLE001 - an unrenderable notebook fails its stage, not the run
         return StageFailed(stage.name, f"cannot render {notebook.name}: {_one_line(exc)}")
     return None
+
+
+def _name_output(tmp: Path, final: Path) -> None:
+    """Papermill recorded the temporary path as the notebook's ``output_path``: name the real one.
+
+    Raises ``ValueError`` when ``tmp`` is not a whole notebook (nothing or half of one was written).
+    """
+    nb = json.loads(tmp.read_text(encoding="utf-8"))
+    papermill = nb.get("metadata", {}).get("papermill")
+    if isinstance(papermill, dict) and papermill.get("output_path") == str(tmp):
+        papermill["output_path"] = str(final)
+        tmp.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _running_stage(manifest: dict[str, Any]) -> str | None:

@@ -52,8 +52,7 @@ def test_hashes(tmp_path):
 
 @pytest.fixture(scope="module")
 def small(launches):
-    frame, _ = clean_frame(launches.frame.head(400), target="is_hit",
-                           drop_columns=["reviews_first_week"])
+    frame = clean_frame(launches.frame.head(400), target="is_hit", drop_columns=["reviews_first_week"]).frame
     roles = infer_column_roles(frame.drop(columns=["revenue_k"]), "is_hit")
     return frame, roles
 

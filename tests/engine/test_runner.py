@@ -36,6 +36,8 @@ def test_manifest_records_runner_and_output_hashes(done):
     assert verify_run(run_dir, manifest) == (2, [])
     assert not list(run_dir.rglob("*.tmp*")), "executed notebooks are written atomically"
     assert (run_dir / "a.ipynb").exists() and (run_dir / "b.html").exists()
+    executed = json.loads((run_dir / "a.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["output_path"] == str(run_dir / "a.ipynb")
 
 
 def test_tampered_artifact_is_reported_and_its_stage_runs_again(done, capsys):
@@ -95,12 +97,14 @@ def test_run_folders_made_at_the_same_second_never_collide(tmp_path):
 
 
 def test_a_failing_notebook_write_fails_the_stage_in_one_line(tmp_path, monkeypatch):
+    import papermill.engines
     import papermill.execute
 
     def full_disk(nb, path, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(papermill.execute, "write_ipynb", full_disk)
+    monkeypatch.setattr(papermill.engines, "write_ipynb", full_disk)
     run_dir = tmp_path / "reports" / "day" / "run"
     result = run(make_runner(tmp_path), run_dir)
     assert result.exit_code == 1 and result.status == "failed"
