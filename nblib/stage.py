@@ -23,7 +23,7 @@ from nblib.engine.runner import missing_artifacts
 from nblib.params import Params, load_params
 from nblib.pipeline import PIPELINE, TRUSTED_TYPES
 
-__all__ = ["StageContext", "start", "SCRATCH"]
+__all__ = ["StageContext", "start", "safe_name", "SCRATCH"]
 
 SCRATCH = "scratch"
 
@@ -98,8 +98,12 @@ class StageContext:
         return pd.DataFrame(rows).set_index("artifact")
 
     def show(self, name: str, figure: Any) -> Path:
-        """Save a figure under ``artifacts/figures/<stage>/<name>.png`` and display it."""
-        path = io.write_figure(self.artifacts / self.stage.figures_dir / f"{name}.png", figure)
+        """Save a figure under ``artifacts/figures/<stage>/<name>.png`` and display it.
+
+        ``name`` may hold anything (a column name from the user's data): it becomes
+        a safe file name inside the run folder (:func:`safe_name`).
+        """
+        path = io.write_figure(self.artifacts / self.stage.figures_dir / f"{safe_name(name)}.png", figure)
         try:
             from IPython.display import Image, display
 
@@ -158,3 +162,23 @@ def _resolve(path: str | Path) -> Path:
         return path.resolve()
     return (project_root() / path).resolve()
 
+
+
+def safe_name(name: str, limit: int = 80) -> str:
+    """A file name made from anything: letters, digits, ``-`` and ``_`` only, never empty or hidden.
+
+    A short hash of the original keeps two names apart once their other characters are gone.
+
+    >>> safe_name("by_../../../../tmp/x")
+    'by__tmp_x-5b10ae'
+    >>> safe_name("price")
+    'price'
+    """
+    import hashlib
+    import re
+
+    text = str(name)
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-.")[:limit] or "figure"
+    if slug != text:
+        slug = f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
+    return slug

@@ -104,22 +104,22 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
 
 
 def test_failing_stage_keeps_its_report_and_stops(reports):
-    # a TF-IDF vocabulary that keeps no word: 03_features raises while fitting
-    result = run_cli("run", "params/smoke.yaml", "-p", "data.n_rows=300", "-p", "features.text.min_df=100000",
-                     reports=reports)
+    # settings scikit-learn accepts one by one but not together: 04_train raises while fitting
+    result = run_cli("run", "params/smoke.yaml", "-p", "data.n_rows=300",
+                     "-p", "train.models={logistic_regression: {l1_ratio: 1.0}}", reports=reports)
     assert result.returncode == 1
-    assert "stage 03_features failed" in result.stderr and "min_df" in result.stderr
+    assert "stage 04_train failed" in result.stderr and "penalt" in result.stderr
     (run,) = run_folders(reports)
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and "03_features" in manifest["error"]
+    assert manifest["status"] == "failed" and "04_train" in manifest["error"]
     statuses = {s["name"]: s["status"] for s in manifest["stages"]}
-    assert statuses == {"01_eda": "succeeded", "02_preprocess": "succeeded", "03_features": "failed",
-                        "04_train": "skipped", "05_evaluate": "skipped"}
-    failed = next(s for s in manifest["stages"] if s["name"] == "03_features")
-    assert "min_df" in failed["error"] and "\n" not in failed["error"]
-    assert "min_df" in (run / "03_features.html").read_text()
-    assert not (run / "04_train.ipynb").exists()
-    assert not (run / "artifacts" / "features.skops").exists()
+    assert statuses == {"01_eda": "succeeded", "02_preprocess": "succeeded", "03_features": "succeeded",
+                        "04_train": "failed", "05_evaluate": "skipped"}
+    failed = next(s for s in manifest["stages"] if s["name"] == "04_train")
+    assert "penalt" in failed["error"] and "\n" not in failed["error"]
+    assert "penalt" in (run / "04_train.html").read_text()
+    assert not (run / "05_evaluate.ipynb").exists()
+    assert not (run / "artifacts" / "model.skops").exists()
     assert manifest["metrics"] == {}
     assert "failed" in (run / "summary.html").read_text()
 

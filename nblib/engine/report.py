@@ -128,7 +128,7 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         css=_CSS, manifest=_Obj(manifest), metrics=_Obj(metrics), ci=metrics.get("test_ci", {}),
         level=int(round(100 * metrics.get("confidence", 0.95))), cv=_Obj(_read(art / "cv_results.json") or {}),
         leaks=_Obj(leaks), suspects=[_Obj(x) for x in leaks.get("suspects", [])],
-        digest=[line for line in cleaning.get("digest", []) if not line.startswith("LEAK SUSPECT")],
+        digest=[line for line in cleaning.get("digest", []) if not line.startswith(("LEAK SUSPECT", "POSSIBLE LEAK"))],
         changes=[_Obj(c) for c in cleaning.get("changes", [])],
         findings=[_Obj(f) for f in quality.get("findings", []) if f.get("severity") != "info"],
         warnings=[w for w in metrics.get("warnings", []) if not (metrics.get("cv_vs_test") or {}).get("far")

@@ -37,7 +37,8 @@ def cleaning_digest(
     """
     lines = []
     for suspect in leaks.get("suspects", []):
-        lines.append(f"LEAK SUSPECT ({suspect['action']}): {suspect['evidence']}")
+        kind = "POSSIBLE LEAK" if suspect.get("confidence") == "possible" else "LEAK SUSPECT"
+        lines.append(f"{kind} ({suspect['action']}): {suspect['evidence']}")
     dropped_rows = report.get("rows_dropped", 0)
     lines.append(f"rows: {report.get('rows_in', '?')} in, {report.get('rows_out', '?')} used"
                  + (f" ({dropped_rows} dropped: " + "; ".join(

@@ -12,7 +12,9 @@ times. A strong honest feature usually has stand-ins among the other columns
 
 * ``score_alone``: out-of-fold ROC-AUC (R² for regression) of the column alone;
 * ``permutation``: how much a quick gradient-boosting model's CV score falls
-  when the column is shuffled in the held-out fold;
+  when the column is shuffled in the held-out fold (``lean``: as a share of
+  the model's skill above chance); columns named alike but for numbers
+  (``r1`` ... ``r10``) are shuffled together;
 
 and for the strongest few, with the columns most correlated with them (a group):
 
@@ -20,10 +22,13 @@ and for the strongest few, with the columns most correlated with them (a group):
   group is left out and the model refit;
 * ``error_ratio``: how many times the model's error (1 − score) grows then.
 
-A group is a suspect when the user declared it (``data.columns.post_outcome``),
+A group is a *likely* leak when the user declared it (``data.columns.post_outcome``),
 when a column alone nearly copies the target, or when the model loses at least
-40 % of its skill or its error doubles without it. Every
-suspect comes with this evidence; what happens to it is the policy's call.
+40 % of its skill or its error doubles without it; a *possible* leak when the
+model leans on it for a quarter of its skill (``lean``): statistics cannot tell
+a strong honest feature from a post-outcome one of the same strength, so those
+are listed for a person to confirm and never dropped by the policy. Every
+suspect comes with this evidence; what happens to likely ones is the policy's call.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ def find_leaks(
     near_copy: float = 0.99,
     min_skill_share: float = 0.4,
     min_error_ratio: float = 2.0,
+    min_lean: float = 0.25,
     top: int = 5,
     max_rows: int = 5000,
     folds: int = 3,
@@ -106,7 +112,12 @@ def find_leaks(
     near_copy : float, default=0.99
         A column scoring this alone (ROC-AUC, or R² for regression) is a suspect outright.
     min_skill_share, min_error_ratio : float
-        Thresholds on the refit without a group (see the module docstring).
+        A group whose removal (refit without it) costs this share of the model's
+        skill, or multiplies its error by this (and costs at least 0.03), is a
+        *likely* leak.
+    min_lean : float, default=0.25
+        A column (or columns named alike) whose shuffling costs this share of the
+        model's skill is a *possible* leak: listed for a person to confirm, kept.
     top : int, default=5
         How many of the most relied-on columns are refit without.
     max_rows : int, default=5000
@@ -114,39 +125,52 @@ def find_leaks(
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    from threadpoolctl import threadpool_limits
+
+    # many small fits: one thread each is faster than OpenMP threads fighting over a busy machine
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _find_leaks(frame, y, roles, task=task, policy=policy, declared=declared, near_copy=near_copy,
+                           min_skill_share=min_skill_share, min_error_ratio=min_error_ratio, min_lean=min_lean, top=top,
+                           max_rows=max_rows, folds=folds, random_state=random_state)
+
+
+def _find_leaks(frame, y, roles, *, task, policy, declared, near_copy, min_skill_share, min_error_ratio,
+                min_lean, top, max_rows, folds, random_state, _second_round=False) -> LeakReport:
     classification = task == "classification"
     data, y = _sample(frame, y, max_rows, classification, random_state)
     features = [c for role in ("numeric", "boolean", "categorical", "high_cardinality", "date", "text")
                 for c in roles.get(role, []) if c in data.columns]
     report = LeakReport(policy=policy, metric=_metric_name(y, classification), rows=len(data))
-    suspects: list[dict[str, Any]] = []
-    for column in declared:
-        suspects.append({"columns": [column], "evidence": f"{column!r}: declared known only after the outcome "
-                                                          "(data.columns.post_outcome)", "action": "dropped",
-                         "reason": "declared"})
+    suspects: list[dict[str, Any]] = [
+        {"columns": [c], "evidence": f"{c!r}: declared known only after the outcome (data.columns.post_outcome)",
+         "action": "dropped", "reason": "declared", "confidence": "declared"} for c in declared]
     if not features or y.nunique() < 2:
         report.suspects = suspects
         return report
 
     cv = (StratifiedKFold if classification else KFold)(folds, shuffle=True, random_state=random_state)
     encoded, owner = _encode(data, y, roles, features, classification, cv, random_state)
+    units = _units(features)  # a column, or columns named alike (r1 ... r10)
     alone = single_column_scores(encoded, owner, y, classification, cv)
-    full, oof, models = _cv_model(encoded, y, classification, cv, random_state)
+    full, _, models = _cv_model(encoded, y, classification, cv, random_state)
     chance = 0.5 if classification else 0.0
-    perm = _permutation_drop(encoded, owner, y, classification, cv, models, full, random_state)
-    table = pd.DataFrame({"score_alone": pd.Series(alone), "permutation": pd.Series(perm)}).reindex(features)
+    skill = full - chance
+    perm = _permutation_drop(encoded, owner, units, y, classification, models, full, random_state)
+    table = pd.DataFrame({"score_alone": pd.Series(alone), "permutation": pd.Series(
+        {c: perm[u] for u, cols in units.items() for c in cols})}).reindex(features)
+    table["lean"] = table["permutation"] / skill if skill > 0 else np.nan
     table["skill_share"] = np.nan
     table["error_ratio"] = np.nan
     report.model_score = round(float(full), 4)
 
-    skill = full - chance
-    ranked = table["permutation"].fillna(0).sort_values(ascending=False)
-    candidates = list(ranked.index[:top][ranked.iloc[:top] > 0.002 * max(skill, 1e-9)])
-    candidates += [c for c in table.index[table["score_alone"] >= near_copy] if c not in candidates]
+    ranked = sorted(units, key=lambda u: -perm[u])
+    candidates = [u for u in ranked[:top] if perm[u] > 0.002 * max(skill, 1e-9)]
+    candidates += [u for u in units if u not in candidates and max(alone[c] for c in units[u]) >= near_copy]
     correlated = _correlated_groups(encoded, owner)
     seen: set[tuple[str, ...]] = set()
-    for column in candidates:
-        group = tuple(sorted({column, *correlated.get(column, ())}, key=features.index))
+    for unit in candidates:
+        members = set(units[unit]) | {p for c in units[unit] for p in correlated.get(c, ())}
+        group = tuple(sorted(members, key=features.index))
         if group in seen or skill <= 0.02:
             continue
         seen.add(group)
@@ -154,20 +178,42 @@ def find_leaks(
         without = _cv_model(encoded[keep], y, classification, cv, random_state)[0] if keep else chance
         share = (full - without) / skill
         ratio = (1 - without) / max(1 - full, 1e-3)
-        table.loc[column, ["skill_share", "error_ratio"]] = [round(share, 4), round(ratio, 3)]
-        evidence = _evidence(group, table, full, without, share, ratio, report.metric)
-        reason = None
-        if table.loc[column, "score_alone"] >= near_copy:
-            reason = "near-copy"
+        lean = perm[unit] / skill
+        head = max(units[unit], key=lambda c: alone[c])
+        table.loc[list(units[unit]), ["skill_share", "error_ratio"]] = [round(share, 4), round(ratio, 3)]
+        if alone[head] >= near_copy:
+            reason, confidence = "near-copy", "likely"
         elif share >= min_skill_share:
-            reason = "skill"
-        elif ratio >= min_error_ratio and skill >= 0.1:
-            reason = "error"
-        if reason:
-            suspects.append({"columns": list(group), "evidence": evidence, "reason": reason,
-                             "action": {"warn": "kept", "drop": "dropped", "fail": "stopped"}[policy],
-                             "score_alone": _round(table.loc[column, "score_alone"]),
-                             "skill_share": round(share, 4), "error_ratio": round(ratio, 3)})
+            reason, confidence = "skill", "likely"
+        elif ratio >= min_error_ratio and full - without >= 0.03:
+            reason, confidence = "error", "likely"
+        elif lean >= min_lean:
+            reason, confidence = "leaned-on", "possible"
+        else:
+            continue
+        action = {"warn": "kept", "drop": "dropped", "fail": "stopped"}[policy] if confidence == "likely" else "kept"
+        suspects.append({
+            "columns": list(group), "reason": reason, "confidence": confidence, "action": action,
+            "evidence": _evidence(units[unit], group, alone[head], full, without, share, ratio, lean, report.metric,
+                                  confidence),
+            "score_alone": round(float(alone[head]), 4), "skill_share": round(share, 4),
+            "error_ratio": round(ratio, 3), "lean": round(lean, 4),
+        })
+    likely = [c for x in suspects if x["confidence"] == "likely" for c in x["columns"]]
+    if likely and not _second_round:  # a strong leak can hide the next one: look again without it
+        rest = {role: [c for c in cols if c not in likely] for role, cols in roles.items()}
+        again = _find_leaks(data, y, rest, task=task, policy=policy, declared=(), near_copy=near_copy,
+                            min_skill_share=min_skill_share, min_error_ratio=min_error_ratio, min_lean=min_lean,
+                            top=top, max_rows=max_rows, folds=folds, random_state=random_state, _second_round=True)
+        known = {tuple(x["columns"]) for x in suspects}
+        for extra in again.suspects:
+            if tuple(extra["columns"]) not in known:
+                extra["evidence"] = f"with {', '.join(map(repr, likely))} set aside, " + extra["evidence"]
+                if extra["reason"] != "near-copy":  # the remaining columns carry all skill left: only a hint
+                    extra.update(confidence="possible", action="kept", evidence=extra["evidence"].replace(
+                        "Known before the outcome? If not, it leaks the target.",
+                        "Possibly a leak: confirm it is known before the outcome (then ignore this), or drop it."))
+                suspects.append(extra)
     report.suspects = suspects
     report.columns = table.round(4).sort_values("permutation", ascending=False)
     report.columns.index.name = "column"
@@ -316,19 +362,35 @@ def _predict(model, X, classification):
     return proba[:, 1:] if proba.shape[1] == 2 else proba
 
 
-def _permutation_drop(encoded, owner, y, classification, cv, models, full, random_state):
+def _permutation_drop(encoded, owner, units, y, classification, models, full, random_state):
+    """Fall in CV score when a unit's columns are shuffled (together) in the held-out folds."""
     rng = np.random.default_rng(random_state)
     drops = {}
-    for column in dict.fromkeys(owner.values()):
-        cols = [c for c in encoded.columns if owner[c] == column]
+    for unit, columns in units.items():
+        cols = [c for c in encoded.columns if owner[c] in columns]
         pred = np.zeros((len(encoded), _n_outputs(y, classification)))
         for model, test in models:
             X = encoded.iloc[test].copy()
-            perm = rng.permutation(len(X))
-            X[cols] = X[cols].to_numpy()[perm]
+            X[cols] = X[cols].to_numpy()[rng.permutation(len(X))]
             pred[test] = _predict(model, X, classification)
-        drops[column] = round(float(full - _score(y, pred, classification)), 4)
+        drops[unit] = round(float(full - _score(y, pred, classification)), 4)
     return drops
+
+
+def _units(features: list[str]) -> dict[str, list[str]]:
+    """Columns named alike but for numbers (``r1`` ... ``r10``, ``q1_sales`` ...) form one unit."""
+    import re
+
+    stems: dict[str, list[str]] = {}
+    for column in features:
+        stems.setdefault(re.sub(r"\d+", "#", str(column)), []).append(column)
+    units = {}
+    for stem, columns in stems.items():
+        if len(columns) >= 3 and "#" in stem:
+            units[stem.replace("#", "*")] = columns
+        else:
+            units.update({c: [c] for c in columns})
+    return units
 
 
 def _correlated_groups(encoded, owner, threshold: float = 0.9) -> dict[str, set[str]]:
@@ -345,13 +407,16 @@ def _correlated_groups(encoded, owner, threshold: float = 0.9) -> dict[str, set[
     return out
 
 
-def _evidence(group, table, full, without, share, ratio, metric) -> str:
-    head = group[0]
-    alone = table.loc[head, "score_alone"]
-    what = f"{head!r}" if len(group) == 1 else f"{head!r} with its correlated columns {', '.join(map(repr, group[1:]))}"
-    return (f"{what}: alone {metric} {alone:.3f}; a model's CV {metric} falls from {full:.3f} to {without:.3f} "
-            f"without {'it' if len(group) == 1 else 'them'} ({share:.0%} of its skill, error ×{ratio:.1f}). "
-            f"Known before the outcome? If not, it leaks the target.")
+def _evidence(unit, group, alone, full, without, share, ratio, lean, metric, confidence) -> str:
+    what = ", ".join(map(repr, unit)) if len(unit) <= 3 else f"{unit[0]!r} ... {unit[-1]!r} ({len(unit)} columns)"
+    partners = [c for c in group if c not in unit]
+    if partners:
+        what += f" with the columns moving with it ({', '.join(map(repr, partners))})"
+    verdict = ("Known before the outcome? If not, it leaks the target." if confidence == "likely" else
+               "Possibly a leak: confirm it is known before the outcome (then ignore this), or drop it.")
+    return (f"{what}: alone {metric} {alone:.3f}; shuffling it costs a model {lean:.0%} of its skill; "
+            f"refit without, CV {metric} {full:.3f} → {without:.3f} ({share:.0%} of its skill, error ×{ratio:.1f}). "
+            f"{verdict}")
 
 
 def _round(value) -> float | None:
