@@ -34,8 +34,8 @@ h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem;bor
 table{border-collapse:collapse;margin:.5rem 0} td,th{padding:.3rem .7rem;border-bottom:1px solid #d0d7de;
 text-align:left;vertical-align:top} th{background:#f6f8fa} .num{text-align:right;font-variant-numeric:tabular-nums}
 .status{padding:.1rem .5rem;border-radius:1rem;font-size:.85rem;color:#fff}
-.succeeded,.cached{background:#1a7f37} .failed{background:#cf222e} .interrupted,.gated{background:#9a6700}
-.running,.skipped,.pending{background:#6e7781} .muted{color:#57606a} .warn{background:#fff8c5;padding:.4rem .7rem;
+.succeeded,.cached{background:#1a7f37} .failed{background:#cf222e} .interrupted,.gated,.abandoned{background:#9a6700}
+.running,.skipped,.pending,.unknown{background:#6e7781} .muted{color:#57606a} .warn{background:#fff8c5;padding:.4rem .7rem;
 border-left:4px solid #d4a72c;margin:.3rem 0} .err{background:#ffebe9;padding:.4rem .7rem;border-left:4px solid #cf222e}
 .figs{display:flex;flex-wrap:wrap;gap:1rem} .figs figure{margin:0;max-width:48%} .figs img{max-width:100%;
 border:1px solid #d0d7de} code{background:#f6f8fa;padding:0 .3rem} .added{background:#dafbe1} .removed{background:#ffebe9}
