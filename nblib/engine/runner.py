@@ -237,8 +237,8 @@ class Runner:
         progress.start(stage.name, _count_cells(self.notebooks_dir / stage.notebook))
         try:
             km = pool.take()
-        except NblibError as exc:
-            km, error = None, StageFailed(stage.name, str(exc))
+        except NblibError as exc:  # the kernel did not start
+            error = StageFailed(stage.name, str(exc))
         else:
             if more:
                 pool.prestart()
