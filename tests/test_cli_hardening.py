@@ -3,7 +3,6 @@ unreadable artifacts, abandoned runs. Run folders are made by hand, so nothing e
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
