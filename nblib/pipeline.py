@@ -51,6 +51,7 @@ PIPELINE = Pipeline(
             title="Evaluation on the held-out test split",
             inputs={
                 "test": "test.parquet",
+                "train": "train.parquet",
                 "columns": "columns.json",
                 "model": "model.skops",
                 "cv": "cv_results.json",

@@ -99,6 +99,10 @@ def _run(args: argparse.Namespace) -> int:
         raise ParamsError(f"--run-dir: {args.run_dir} is not a run folder (no manifest.json)")
     result = app.start_run(params, run_dir=args.run_dir, stages=stages,
                            force=args.force or args.run_dir is None, progress=not args.quiet)
+    from nblib.engine.report import digest_lines
+
+    for line in digest_lines(result.run_dir):  # what was done to the user's data, leak suspects, warnings
+        print(f"  {line}")
     metrics = result.manifest.get("metrics", {})
     shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
     print(f"{result.status}: {result.run_dir}" + (f" ({shown})" if shown else ""))
@@ -139,7 +143,7 @@ def _diff(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from nblib.engine.errors import InputDataError, ParamsError
-    from nblib.ml.predict import predict_file
+    from nblib.ml.predict import check_output_path, predict_file
 
     if args.model.suffix == ".skops":
         model = args.model
@@ -156,6 +160,10 @@ def _predict(args: argparse.Namespace) -> int:
     _check_recorded_model(model)
     if not args.data.exists():
         raise ParamsError(f"{args.data}: data file not found")
+    try:
+        check_output_path(args.data, args.output)
+    except ValueError as exc:
+        raise ParamsError(f"-o {exc}") from None
     try:
         out = predict_file(model, args.data, args.output)
     except NblibError:  # an unreadable model or columns.json: already one line naming the file

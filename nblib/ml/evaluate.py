@@ -221,6 +221,7 @@ def evaluation_report(
     best_model: str,
     cv: dict[str, Any],
     oracle_proba: pd.Series | None = None,
+    oracle_train: tuple[Any, Any] | None = None,
     classes: list[Any] | None = None,
     positive_class: Any = None,
     n_boot: int = 500,
@@ -269,6 +270,9 @@ def evaluation_report(
         report["oracle"] = {"roc_auc": oracle["roc_auc"], "pr_auc": oracle["pr_auc"]}
         gap = oracle["roc_auc"] - test["roc_auc"]
         report["oracle_gap"] = {"roc_auc": gap}
+        if oracle_train is not None:  # how hard the test rows are, compared with the training rows
+            report["oracle_split"] = {"test": oracle["roc_auc"],
+                                      "train": float(roc_auc_score(*map(np.asarray, oracle_train)))}
         if gap > 0.03:
             report["warnings"].append(f"test ROC-AUC is {gap:.3f} below the oracle (Bayes) ROC-AUC "
                                       f"{oracle['roc_auc']:.3f}: there is signal left to learn")
@@ -278,19 +282,22 @@ def evaluation_report(
     if best_cv and cv.get("scoring") in same_metric:  # same metric on both sides
         cv_value = -best_cv["mean"] if task == "regression" else best_cv["mean"]
         report["cv_vs_test"] = cv_vs_test(cv_value, best_cv.get("std", 0.0), cv.get("folds", 5), test[primary],
-                                          report["test_ci"].get(primary), primary)
+                                          report["test_ci"].get(primary), primary, report.get("oracle_split"))
         if report["cv_vs_test"]["far"]:
             report["warnings"].append(report["cv_vs_test"]["explanation"])
     return report
 
 
 def cv_vs_test(cv_mean: float, cv_std: float, folds: int, test: float, test_ci: tuple[float, float] | None,
-               metric: str) -> dict[str, Any]:
+               metric: str, oracle_split: dict[str, float] | None = None) -> dict[str, Any]:
     """Is the test score where cross-validation said it would be? With the reasons a gap can have.
 
     The test score is "far" when the difference exceeds both the spread of the
     fold scores (2 standard deviations) and the test score's own bootstrap
     interval half-width, the two noises that make CV and test disagree by chance.
+    With ``oracle_split`` (the true probabilities' score on the test and on the
+    training rows, generated data only) the part of the gap due to an easier or
+    harder test split is measured rather than guessed.
     """
     diff = test - cv_mean
     half = (test_ci[1] - test_ci[0]) / 2 if test_ci else 0.0
@@ -310,5 +317,12 @@ def cv_vs_test(cv_mean: float, cv_std: float, folds: int, test: float, test_ci: 
                f"fold spread (±{2 * cv_std:.4f}) and the test interval (±{half:.4f}). Usual reasons: information "
                f"shared between CV folds but not with the test split (duplicates, a leak), a model chosen for its "
                f"lucky CV score among many, or test rows unlike the training rows (drift)")
+    if oracle_split:
+        easier = oracle_split["test"] - oracle_split["train"]
+        why += (f". Measured here: the oracle (true probabilities) scores {oracle_split['test']:.4f} on the test rows "
+                f"and {oracle_split['train']:.4f} on the training rows, so the test split is "
+                f"{'easier' if easier > 0 else 'harder'} by {abs(easier):.4f} by chance"
+                + (f"; that accounts for {min(abs(easier) / abs(diff), 1):.0%} of the gap" if diff and easier * diff > 0
+                   else ""))
     return {"cv": cv_mean, "cv_std": cv_std, "test": test, "difference": diff, "noise": noise, "far": bool(far),
             "explanation": why}
