@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NblibError", "ParamsError", "InputDataError", "StageFailed", "GateFailed"]
+__all__ = ["GateFailed", "InputDataError", "NblibError", "ParamsError", "StageFailed"]
 
 
 class NblibError(Exception):
