@@ -134,20 +134,41 @@ class FeaturesParams(_Section):
 
 
 class ImbalanceParams(_Section):
-    """How class imbalance is handled (classification only)."""
+    """How class imbalance is handled (classification only); resampling happens inside each CV fold."""
 
     class_weight: Literal["none", "balanced"] = "none"
+    strategy: Literal["none", "class_weight", "random_over", "random_under", "smote", "smote_nc", "adasyn",
+                      "gan"] = Field("none", description="applied to the training part of each fold only")
+    compare: bool = Field(False, description="cross-validate every strategy side by side (best family)")
+    gan_epochs: int = Field(100, ge=1, le=10_000, description="training epochs of the GAN oversampler")
 
     @property
     def sklearn_class_weight(self) -> str | None:
         """The value scikit-learn's ``class_weight`` expects."""
+        if self.strategy == "class_weight":
+            return "balanced"
         return None if self.class_weight == "none" else self.class_weight
+
+
+class SearchParams(_Section):
+    """Hyperparameter search within each family (spaces declared in nblib.ml.spaces)."""
+
+    method: Literal["none", "grid", "random", "bayes", "halving"] = "none"
+    n_trials: int = Field(20, ge=1, le=10_000, description="trials per family (random, bayes); seeded")
+    spaces: dict[str, dict[str, Any]] = Field(
+        {}, description="family -> {hyperparameter: [values] or {low, high, log}} narrowing the declared space")
 
 
 class TrainParams(_Section):
     """Model families compared by cross-validation; the best is refit on all training data."""
 
     cv_folds: int = Field(5, ge=2, le=20)
+    search: SearchParams = SearchParams()
+    time_budget_s: float | None = Field(None, gt=0, description="cap for the whole training stage, search included")
+    ensemble: Literal["none", "voting", "stacking", "both"] = Field(
+        "none", description="soft voting over the top k and/or stacking; kept only when it beats the best "
+                            "single model by more than the fold noise")
+    ensemble_top_k: int = Field(3, ge=2, le=10)
     scoring: str | None = Field(None, description="sklearn scorer; default roc_auc or neg_root_mean_squared_error")
     models: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {name: {} for name in DEFAULT_FAMILIES["classification"]},
@@ -165,7 +186,11 @@ class TrainParams(_Section):
 class EvaluateParams(_Section):
     bootstrap: int = Field(500, ge=0, description="bootstrap resamples for confidence intervals")
     confidence: float = Field(0.95, gt=0, lt=1)
-    threshold: float = Field(0.5, gt=0, lt=1, description="decision threshold for F1 and the confusion matrix")
+    threshold: float = Field(0.5, gt=0, lt=1, description="decision threshold when threshold_by is fixed")
+    threshold_by: Literal["fixed", "f1", "cost"] = Field(
+        "f1", description="how the decision threshold is chosen, on out-of-fold training predictions")
+    cost: dict[Literal["fp", "fn"], float] = Field(
+        {"fp": 1.0, "fn": 1.0}, description="cost of a false positive and a false negative (threshold_by: cost)")
     gates: dict[str, float] = Field(
         {}, description="metric -> bound the test metric must meet (minimum; maximum for rmse, mae, brier); "
                         "a miss exits 3 and marks the run 'gated'")
