@@ -79,4 +79,5 @@ TRUSTED_TYPES = (
     "sklearn.model_selection._split.KFold",
     "sklearn.model_selection._split.StratifiedKFold",
     "sklearn.tree._tree.Tree",
+    "sklearn.utils._bunch.Bunch",  # VotingClassifier/VotingRegressor.named_estimators_, Stacking*'s too
 )

@@ -1,0 +1,169 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import StackingClassifier, VotingClassifier, VotingRegressor
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
+from sklearn.pipeline import Pipeline
+
+from nblib.engine import artifacts as io
+from nblib.ml.ensemble import evaluate_ensembles
+from nblib.pipeline import TRUSTED_TYPES
+
+
+def _on(columns, model=None):
+    """A pipeline that sees only ``columns``: two of them on different columns are complementary."""
+    return Pipeline([("features", ColumnTransformer([("keep", "passthrough", columns)])),
+                     ("model", model or LogisticRegression())])
+
+
+def _cv(pipes, X, y, folds, *, scoring, task="classification"):
+    """Per-fold scores and out-of-fold predictions, as the training stage hands them over."""
+    scores, oof = {}, {}
+    for name, pipe in pipes.items():
+        n_classes = y.nunique() if task == "classification" else 1
+        oof[name] = np.zeros((len(y), n_classes)) if n_classes > 2 else np.zeros(len(y))
+        scores[name] = []
+        for train, test in folds:
+            model = pipe.fit(X.iloc[train], y.iloc[train])
+            scores[name].append(check_scoring(model, scoring=scoring)(model, X.iloc[test], y.iloc[test]))
+            if task == "classification":
+                proba = model.predict_proba(X.iloc[test])
+                oof[name][test] = proba[:, 1] if n_classes == 2 else proba
+            else:
+                oof[name][test] = model.predict(X.iloc[test])
+    return scores, oof
+
+
+@pytest.fixture(scope="module")
+def binary():
+    """The target depends on a and c alike; b and d are noise."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(600, 4)), columns=["a", "b", "c", "d"])
+    y = pd.Series((rng.random(600) < 1 / (1 + np.exp(-1.5 * (X.a + X.c)))).astype(int))
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    return X, y, folds
+
+
+def test_voting_wins_when_models_complement_each_other(binary):
+    X, y, folds = binary
+    pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"])}
+    scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
+    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="voting")
+    assert result.winner == "voting" and result.members == ["left", "right"]
+    gain, noise = result.gains["voting"]
+    assert gain > noise > 0
+    table = result.table
+    assert table.loc["voting", "winner"] and table.loc["voting", "verdict"].startswith("winner:")
+    assert "beaten by voting" in table.loc["left", "verdict"]
+    # scored from the out-of-fold predictions = what the VotingClassifier itself scores fold by fold
+    voting = result.build("voting")
+    assert isinstance(voting, VotingClassifier) and voting.voting == "soft"
+    direct = cross_validate(voting, X, y, cv=folds, scoring="roc_auc")["test_score"]
+    np.testing.assert_allclose(result.scores["voting"], direct)
+    np.testing.assert_allclose(result.oof["voting"], (oof["left"] + oof["right"]) / 2)
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_the_single_model_is_kept_when_it_dominates(binary):
+    X, y, folds = binary
+    pipes = {"good": _on(["a", "c"]), "noise": _on(["b", "d"])}
+    scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
+    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="voting")
+    assert result.winner == result.best_single == "good"
+    verdict = result.table.loc["good", "verdict"]
+    assert verdict.startswith("winner: best single model") and "fold noise" in verdict
+    assert result.table.loc["voting", "verdict"].startswith("not kept")
+    d = result.to_dict()
+    assert d["winner"] == "good" and not d["candidates"]["voting"]["winner"] and "standard error" in d["rule"]
+    assert isinstance(result.build("good"), Pipeline)
+
+
+def test_stacking_runs_builds_and_saves(binary, tmp_path):
+    X, y, folds = binary
+    X, y = X.iloc[:150].reset_index(drop=True), y.iloc[:150].reset_index(drop=True)
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"]), "noise": _on(["b", "d"])}
+    scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
+    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc",
+                                kind="both", top_k=2, X=X, groups=np.arange(150) // 2)
+    assert result.members == sorted(pipes, key=lambda n: -np.mean(scores[n]))[:2]
+    assert len(result.scores["stacking"]) == 3 and result.oof["stacking"].shape == (150,)
+    assert result.winner in ("voting", "stacking", result.best_single)
+    assert any("duplicate groups" in note for note in result.notes)
+    stack = result.build("stacking").fit(X, y)
+    assert isinstance(stack, StackingClassifier) and stack.predict_proba(X).shape == (150, 2)
+    loaded = io.read_model(io.write_model(tmp_path / "model.skops", stack), TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.predict_proba(X), stack.predict_proba(X))
+    assert set(result.table["kind"]) == {"single", "voting", "stacking"}
+    with pytest.raises(ValueError, match="unknown candidate 'blend'; choose from"):
+        result.build("blend")
+
+
+def test_multiclass_and_regression_voting():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"])
+    y = pd.Series(np.digitize(X.a + X.c + rng.normal(scale=0.5, size=300), [-0.8, 0.8]))
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"])}
+    scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc_ovr")
+    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc_ovr",
+                                kind="voting")
+    direct = cross_validate(result.build("voting"), X, y, cv=folds, scoring="roc_auc_ovr")["test_score"]
+    np.testing.assert_allclose(result.scores["voting"], direct)
+    assert result.winner == "voting"
+
+    y = X.a + X.c + rng.normal(scale=0.3, size=300)
+    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
+    pipes = {"left": _on(["a", "b"], LinearRegression()), "right": _on(["c", "d"], LinearRegression())}
+    scoring = "neg_root_mean_squared_error"
+    scores, oof = _cv(pipes, X, y, folds, scoring=scoring, task="regression")
+    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="regression", scoring=scoring, kind="voting")
+    direct = cross_validate(result.build("voting"), X, y, cv=folds, scoring=scoring)["test_score"]
+    np.testing.assert_allclose(result.scores["voting"], direct)
+    assert isinstance(result.build("voting"), VotingRegressor)
+
+
+def test_bad_inputs_are_one_line_errors(binary):
+    _, y, folds = binary
+    args = ({"a": _on(["a"]), "b": _on(["b"])}, {"a": [0.6] * 5, "b": [0.5] * 5},
+            {"a": np.zeros(600), "b": np.zeros(600)}, folds, y)
+    with pytest.raises(ValueError, match="ensemble kind must be one of both, voting, stacking; got 'vote'"):
+        evaluate_ensembles(*args, task="classification", scoring="roc_auc", kind="vote")
+    with pytest.raises(ValueError, match="pass X="):
+        evaluate_ensembles(*args, task="classification", scoring="roc_auc", kind="stacking")
+    with pytest.raises(ValueError, match="top_k must be at least 2"):
+        evaluate_ensembles(*args, task="classification", scoring="roc_auc", kind="voting", top_k=1)
+
+
+def test_voting_over_our_pipelines_with_sparse_tfidf_fits_and_saves(launches, tmp_path):
+    from nblib.ml.features import make_feature_transformer, make_text_vectorizer
+    from nblib.ml.preprocess import clean_frame, infer_column_roles, make_preprocessor
+    from nblib.ml.search import build_pipeline
+    from nblib.ml.threshold import with_threshold
+
+    cleaned = clean_frame(launches.frame.iloc[:400], target="is_hit", drop_columns=["revenue_k", "reviews_first_week"])
+    frame = cleaned.frame.reset_index(drop=True)
+    roles = infer_column_roles(frame, "is_hit")
+    X, y = frame[roles.features], frame["is_hit"].astype(int)
+    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
+                                        text=make_text_vectorizer(max_features=100))
+    pipes = {"logistic_regression": build_pipeline(features, "logistic_regression", "classification"),
+             "hist_gradient_boosting": build_pipeline(features, "hist_gradient_boosting", "classification",
+                                                      {"max_iter": 10}, svd_components=4)}
+    assert roles.text, "the launches data should have a text column"
+    folds = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
+    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="voting")
+    model = result.build("voting").fit(X, y)
+    tfidf = model.named_estimators_["logistic_regression"].named_steps["features"].transform(X.head(20))
+    assert hasattr(tfidf, "tocsr"), "TF-IDF stays sparse for the linear member"
+    model = with_threshold(model, 0.3)
+    path = io.write_model(tmp_path / "model.skops", model)
+    loaded = io.read_model(path, TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
