@@ -67,10 +67,17 @@ PIPELINE = Pipeline(
 #: Types inside our skops files that skops does not trust by default. Anything
 #: else a file names is refused on load.
 TRUSTED_TYPES = (
+    "imblearn.over_sampling._random_over_sampler.RandomOverSampler",
+    "imblearn.pipeline.Pipeline",
+    "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
     "nblib.ml.features.DateFeatures",
     "nblib.ml.features.LSA",
     "nblib.ml.features.TextTfidf",
     "nblib.ml.features._fill_text",
+    "nblib.ml.imbalance.ConditionalGANSampler",
+    "nblib.ml.imbalance.EncodedSMOTENC",
+    "nblib.ml.imbalance.SlimADASYN",
+    "nblib.ml.imbalance.SlimSMOTE",
     "nblib.ml.labels.MergeRareVariants",
     "nblib.ml.preprocess.as_float",
     "nblib.ml.preprocess.as_str",
