@@ -44,7 +44,8 @@ import difflib
 import numbers
 import time
 from collections import Counter
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -162,7 +163,7 @@ class EncodedSMOTENC(BaseOverSampler):
     ([9, 9], True)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         **BaseOverSampler._parameter_constraints,
         "k_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "categorical_features": [StrOptions({"auto"}), "array-like"],
@@ -186,7 +187,7 @@ class EncodedSMOTENC(BaseOverSampler):
                                  f"got {categorical.tolist()}")
         self.categorical_features_ = np.unique(categorical).astype(np.int64)
         targets = _target_counts(y, self.sampling_strategy_)
-        kwargs = dict(sampling_strategy=targets, random_state=self.random_state, k_neighbors=self.k_neighbors)
+        kwargs = {"sampling_strategy": targets, "random_state": self.random_state, "k_neighbors": self.k_neighbors}
         if self.categorical_features_.size == 0:
             self.method_, sampler = "smote", SMOTE(**kwargs)
         elif self.categorical_features_.size == n_features:
@@ -254,7 +255,7 @@ class ConditionalGANSampler(BaseOverSampler):
     [50, 50]
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         **BaseOverSampler._parameter_constraints,
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],

@@ -12,7 +12,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score, cross_validate, train_test_split
+from sklearn.model_selection import (
+    StratifiedKFold,
+    cross_val_score,
+    cross_validate,
+    train_test_split,
+)
 
 from nblib.engine.artifacts import read_model, write_model
 from nblib.ml.datasets import make_product_launches
@@ -95,7 +100,7 @@ def test_smote_nc_keeps_one_hot_columns_binary(data):
     X, y, _, features = data
     Xt = clone(features).fit_transform(X, y)
     sampler = EncodedSMOTENC(random_state=0)
-    X_res, y_res = sampler.fit_resample(Xt, y.to_numpy())
+    X_res, _ = sampler.fit_resample(Xt, y.to_numpy())
     assert sampler.method_ == "smote_nc" and sparse.issparse(X_res)
     fitted = clone(features).fit(X, y)
     one_hot = np.arange(Xt.shape[1])[fitted.output_indices_["categorical"]]
