@@ -169,6 +169,9 @@ class TrainParams(_Section):
         "none", description="soft voting over the top k and/or stacking; kept only when it beats the best "
                             "single model by more than the fold noise")
     ensemble_top_k: int = Field(3, ge=2, le=10)
+    screen_rows: int | None = Field(20_000, ge=100, description="families are compared (and searched) on at most "
+                                                               "this many training rows; the winner is refit on all")
+    learning_curve: bool = Field(True, description="score against training-set size for the chosen model")
     scoring: str | None = Field(None, description="sklearn scorer; default roc_auc or neg_root_mean_squared_error")
     models: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {name: {} for name in DEFAULT_FAMILIES["classification"]},
@@ -281,6 +284,19 @@ class Params(_Section):
             if problem:
                 raise ValueError(f"train.models.{name}.{problem}")
         return self
+
+    def training_settings(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`nblib.ml.training.train` these params set (values, not params)."""
+        train = self.train
+        return {
+            "cv_folds": train.cv_folds, "scoring": train.scoring, "svd_components": self.features.text.svd_components,
+            "class_weight": self.imbalance.sklearn_class_weight, "imbalance": self.imbalance.model_dump(),
+            "search": train.search.model_dump(), "ensemble": train.ensemble, "ensemble_top_k": train.ensemble_top_k,
+            "threshold": {"by": self.evaluate.threshold_by, "fixed": self.evaluate.threshold,
+                          "cost": dict(self.evaluate.cost)},
+            "time_budget_s": train.time_budget_s, "screen_rows": train.screen_rows,
+            "learning_curve": train.learning_curve, "random_state": self.seed, "n_jobs": self.compute.n_jobs,
+        }
 
     def sections(self, names: tuple[str, ...]) -> dict[str, Any]:
         """The named sections as plain data (what a stage's cache key depends on)."""

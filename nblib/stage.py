@@ -97,6 +97,12 @@ class StageContext:
                          "kB": round(path.stat().st_size / 1024, 1) if path.exists() else None})
         return pd.DataFrame(rows).set_index("artifact")
 
+    def progress(self, text: str) -> None:
+        """Tell the terminal what the stage is doing now (one short line; shown beside the stage's name)."""
+        from nblib.engine.progress import report_progress
+
+        report_progress(self.run_dir, self.stage.name, text)
+
     def show(self, name: str, figure: Any) -> Path:
         """Save a figure under ``artifacts/figures/<stage>/<name>.png`` and display it.
 

@@ -6,11 +6,32 @@ plain ``[nblib] ...`` lines on stderr, one when a stage starts and one when it e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "progress_file", "report_progress"]
+
+
+def progress_file(run_dir: str | Path, stage: str) -> Path:
+    """Where a running stage says what it is doing, one short line (``.progress/<stage>`` in the run folder)."""
+    return Path(run_dir) / ".progress" / stage
+
+
+def report_progress(run_dir: str | Path, stage: str, text: str) -> None:
+    """Replace the stage's progress line (atomically; a reader never sees half a line). Never raises."""
+    path = progress_file(run_dir, stage)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(" ".join(str(text).split())[:200], encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 class Progress:
@@ -58,6 +79,43 @@ class Progress:
             if self.enabled:
                 self._progress.update(self._tasks[name], completed=cell_index + 1)
         return on_cell
+
+    @contextlib.contextmanager
+    def watch(self, name: str, path: Path, every: float = 0.5, plain_every: float = 15.0):
+        """While a stage runs, show the line it writes to ``path`` (see :func:`report_progress`).
+
+        On a terminal the line replaces the stage's status; in plain mode a changed
+        line is printed at most every ``plain_every`` seconds.
+        """
+        stop = threading.Event()
+        path.unlink(missing_ok=True)
+
+        def poll():
+            last, printed = "", 0.0
+            while not stop.wait(every):
+                try:
+                    text = path.read_text(encoding="utf-8").strip()
+                except OSError:
+                    continue
+                if not text or text == last:
+                    continue
+                last = text
+                if self.enabled:
+                    self._progress.update(self._tasks[name], status=text)
+                elif self.plain and time.monotonic() - printed >= plain_every:
+                    printed = time.monotonic()
+                    print(f"[nblib] {name}: {text}", file=sys.stderr, flush=True)
+
+        thread = threading.Thread(target=poll, name=f"progress-{name}", daemon=True)
+        if self.enabled or self.plain:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread.is_alive():
+                thread.join(timeout=2)
+            path.unlink(missing_ok=True)
 
     def note(self, text: str) -> None:
         """A one-line message to the user (e.g. why a stage runs again), above the display."""

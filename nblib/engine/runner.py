@@ -42,7 +42,7 @@ from nblib.engine.manifest import (
     read_manifest,
 )
 from nblib.engine.processes import Reaper
-from nblib.engine.progress import Progress
+from nblib.engine.progress import Progress, progress_file
 from nblib.engine.signals import Interrupted, interrupts
 
 __all__ = ["RunResult", "Runner", "new_run_dir", "missing_artifacts", "VERSIONED_PACKAGES"]
@@ -243,7 +243,8 @@ class Runner:
             if more:
                 pool.prestart()
             try:
-                error = self._execute(stage, run_dir, km, progress)
+                with progress.watch(stage.name, progress_file(run_dir, stage.name)):
+                    error = self._execute(stage, run_dir, km, progress)
             except KeyboardInterrupt:
                 pool.stop(km, interrupt=True)
                 record["seconds"] = round(time.perf_counter() - started, 2)

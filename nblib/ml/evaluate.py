@@ -227,6 +227,7 @@ def evaluation_report(
     n_boot: int = 500,
     confidence: float = 0.95,
     threshold: float = 0.5,
+    threshold_by: str = "fixed",
     random_state: int = 0,
     n_jobs: int | None = None,
 ) -> dict[str, Any]:
@@ -260,6 +261,9 @@ def evaluation_report(
         report["positive_class"] = positive_class
         if scores_arr.ndim == 1:
             report["threshold"] = threshold
+            report["threshold_by"] = threshold_by
+            at_half = classification_metrics(y_true, scores_arr, 0.5)
+            report["at_threshold_0.5"] = {k: at_half[k] for k in ("f1", "balanced_accuracy")}
             predicted = (scores_arr >= threshold).astype(int)
         else:
             predicted = scores_arr.argmax(axis=1)
