@@ -1,0 +1,215 @@
+"""Search spaces: the one place where each model family's hyperparameter ranges are declared.
+
+A space maps a hyperparameter name (as the estimator spells it, without the
+``model__`` pipeline prefix) to a spec, either
+
+* a list of values (categorical), e.g. ``[None, 8, 16]``, or
+* a range ``{"low": a, "high": b, "log": bool, "int": bool}`` (``log`` and ``int``
+  default to False).
+
+Params may narrow a declared space (``train.search.spaces[family]``): an entry
+replaces the declared one (a list, a range, or one value to fix it); a range
+that gives only ``low`` or ``high`` keeps the declared other bound. Only
+declared names may be narrowed. This module does not import scikit-learn, so
+the params validator can use :func:`check_narrowing`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any
+
+__all__ = ["SPACES", "check_narrowing", "grid_of", "space_families", "space_for"]
+
+_RANGE_KEYS = ("low", "high", "log", "int")
+
+_HGB = {
+    "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
+    "max_leaf_nodes": {"low": 4, "high": 64, "log": True, "int": True},
+    "min_samples_leaf": {"low": 5, "high": 100, "log": True, "int": True},
+    "l2_regularization": {"low": 1e-3, "high": 10.0, "log": True},
+}
+_RF = {
+    "min_samples_leaf": {"low": 1, "high": 30, "log": True, "int": True},
+    "max_features": ["sqrt", 0.2, 0.5],
+    "max_depth": [None, 8, 16],
+}
+_ET = {
+    "min_samples_leaf": {"low": 1, "high": 30, "log": True, "int": True},
+    "max_features": ["sqrt", 0.3, 0.7],
+    "max_depth": [None, 12, 24],
+}
+
+#: ``(family, task) -> space``; task ``"any"`` serves both tasks.
+SPACES: dict[tuple[str, str], dict[str, Any]] = {
+    ("logistic_regression", "classification"): {"C": {"low": 1e-3, "high": 100.0, "log": True}},
+    ("ridge", "regression"): {"alpha": {"low": 1e-3, "high": 1e3, "log": True}},
+    ("random_forest", "classification"): _RF,
+    ("random_forest", "regression"): _RF,
+    ("extra_trees", "classification"): _ET,
+    ("extra_trees", "regression"): _ET,
+    ("hist_gradient_boosting", "classification"): _HGB,
+    ("hist_gradient_boosting", "regression"): _HGB,
+    ("mlp", "any"): {
+        "hidden_sizes": [(64,), (128,), (128, 64), (256, 128)],
+        "dropout": {"low": 0.0, "high": 0.5},
+        "lr": {"low": 1e-4, "high": 1e-2, "log": True},
+        "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
+        "batch_size": [64, 128, 256],
+    },
+}
+
+
+def space_families(task: str) -> list[str]:
+    """Families with a declared search space for ``task``.
+
+    >>> space_families("regression")
+    ['extra_trees', 'hist_gradient_boosting', 'mlp', 'random_forest', 'ridge']
+    """
+    return sorted({name for name, t in SPACES if t in (task, "any")})
+
+
+def space_for(family: str, task: str, narrowing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The declared space of ``family`` for ``task``, narrowed by params.
+
+    Parameters
+    ----------
+    family : str
+        A family with a declared space (:func:`space_families`).
+    task : {"classification", "regression"}
+    narrowing : dict, optional
+        ``train.search.spaces[family]``: hyperparameter -> list, range, or one value.
+
+    Returns
+    -------
+    dict
+        Hyperparameter -> spec; ranges always carry all of ``low, high, log, int``.
+
+    Raises
+    ------
+    ValueError
+        When the family has no space, or the narrowing names an undeclared
+        hyperparameter or gives an invalid spec.
+
+    Examples
+    --------
+    >>> space_for("ridge", "regression", {"alpha": {"high": 10}})
+    {'alpha': {'low': 0.001, 'high': 10, 'log': True, 'int': False}}
+    >>> space_for("ridge", "regression", {"alpah": [1.0]})
+    Traceback (most recent call last):
+    ...
+    ValueError: train.search.spaces.ridge.alpah: not a searched hyperparameter of ridge (did you mean 'alpha'?)
+    """
+    declared = _declared(family, task)
+    if declared is None:
+        raise ValueError(f"train.search.spaces: no search space declared for {family!r} ({task}); "
+                         f"families with one: {space_families(task)}")
+    space = {name: _normalized(spec) for name, spec in declared.items()}
+    for name, spec in (narrowing or {}).items():
+        where = f"train.search.spaces.{family}.{name}"
+        if name not in space:
+            raise ValueError(f"{where}: not a searched hyperparameter of {family}{_did_you_mean(name, space)}")
+        merged, reason = _narrowed(space[name], spec)
+        if reason:
+            raise ValueError(f"{where}: {reason}")
+        space[name] = merged
+    return space
+
+
+def check_narrowing(family: str, task: str, narrowing: dict[str, Any] | None) -> str | None:
+    """Why ``narrowing`` cannot narrow the space of ``family``, in one line; None if it can.
+
+    >>> check_narrowing("hist_gradient_boosting", "classification", {"learning_rate": {"low": 0.05}})
+    >>> check_narrowing("hist_gradient_boosting", "classification", {"max_leafs": [8]})
+    "train.search.spaces.hist_gradient_boosting.max_leafs: not a searched hyperparameter of hist_gradient_boosting (did you mean 'max_leaf_nodes'?)"
+    """
+    try:
+        space_for(family, task, narrowing)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def grid_of(space: dict[str, Any], points_per_range: int = 3) -> dict[str, list]:
+    """A grid for grid search: categorical lists as they are, ranges as evenly spaced points.
+
+    Log ranges are spaced geometrically; integer ranges are rounded and deduplicated;
+    floats are rounded to three significant digits.
+
+    >>> grid_of({"C": {"low": 0.01, "high": 100, "log": True}, "kind": ["a", "b"]})
+    {'C': [0.01, 1.0, 100.0], 'kind': ['a', 'b']}
+    >>> grid_of({"leaves": {"low": 4, "high": 64, "log": True, "int": True}}, points_per_range=4)
+    {'leaves': [4, 10, 25, 64]}
+    """
+    if points_per_range < 1:
+        raise ValueError(f"points_per_range must be at least 1; got {points_per_range}")
+    grid = {}
+    for name, spec in space.items():
+        spec = _normalized(spec)
+        if isinstance(spec, list):
+            grid[name] = list(spec)
+            continue
+        low, high, n = spec["low"], spec["high"], points_per_range
+        if n == 1:
+            points = [math.sqrt(low * high) if spec["log"] else (low + high) / 2]
+        elif spec["log"]:
+            points = [math.exp(math.log(low) + i * (math.log(high) - math.log(low)) / (n - 1)) for i in range(n)]
+        else:
+            points = [low + i * (high - low) / (n - 1) for i in range(n)]
+        if spec["int"]:
+            grid[name] = sorted({round(p) for p in points})
+        else:
+            grid[name] = [_round3(p) for p in points]
+    return grid
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _declared(family: str, task: str) -> dict[str, Any] | None:
+    return SPACES.get((family, task)) or SPACES.get((family, "any"))
+
+
+def _normalized(spec: Any) -> Any:
+    """A copy of ``spec``: ranges with every key, categorical values with lists as tuples."""
+    if isinstance(spec, dict):
+        return {"low": spec["low"], "high": spec["high"], "log": bool(spec.get("log", False)),
+                "int": bool(spec.get("int", False))}
+    return [tuple(v) if isinstance(v, list) else v for v in spec]
+
+
+def _narrowed(declared: Any, spec: Any) -> tuple[Any, str | None]:
+    """``declared`` with ``spec`` applied, or a reason why it cannot be."""
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            return None, "an empty list of values"
+        return _normalized(list(spec)), None
+    if not isinstance(spec, dict):
+        return [spec], None  # one value: the hyperparameter is fixed
+    unknown = [k for k in spec if k not in _RANGE_KEYS]
+    if unknown:
+        return None, f"unknown range key {unknown[0]!r}; a range takes {', '.join(_RANGE_KEYS)}"
+    base = declared if isinstance(declared, dict) else {}
+    if ("low" not in spec and "low" not in base) or ("high" not in spec and "high" not in base):
+        return None, "a range needs both low and high (the declared values are a list)"
+    merged = {"low": spec.get("low", base.get("low")), "high": spec.get("high", base.get("high")),
+              "log": bool(spec.get("log", base.get("log", False))), "int": bool(spec.get("int", base.get("int", False)))}
+    for key in ("low", "high"):
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None, f"{key} must be a finite number; got {value!r}"
+    if merged["low"] > merged["high"]:
+        return None, f"low {merged['low']} is above high {merged['high']}"
+    if merged["log"] and merged["low"] <= 0:
+        return None, f"a log range needs low > 0; got {merged['low']}"
+    return merged, None
+
+
+def _did_you_mean(name: str, names) -> str:
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (searched: {', '.join(sorted(names))})"
+
+
+def _round3(value: float) -> float:
+    return float(f"{value:.3g}")

@@ -1,0 +1,209 @@
+import json
+import time
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import make_classification
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from nblib.ml.models import make_model
+from nblib.ml.spaces import SPACES, check_narrowing, grid_of, space_families, space_for
+from nblib.ml.tuning import (
+    METHODS,
+    SearchResult,
+    plot_history,
+    plot_param_importance,
+    plot_score_vs_time,
+    search_family,
+)
+
+SPACE = {"learning_rate": {"low": 0.05, "high": 0.3, "log": True, "int": False},
+         "max_leaf_nodes": [4, 8]}
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(n_samples=300, n_features=6, n_informative=3, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    frame["kind"] = np.where(X[:, 0] > 0, "a", "b")
+    groups = np.arange(300) // 3  # groups of three rows
+    return frame, pd.Series(y, name="target"), groups
+
+
+def _pipeline():
+    features = ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)]),
+                                  ("cat", OneHotEncoder(), ["kind"])])
+    model = make_model("hist_gradient_boosting", "classification", {"max_iter": 15, "early_stopping": False})
+    return Pipeline([("features", features), ("model", model)])
+
+
+def _search(data, method, **kwargs):
+    X, y, _ = data
+    options = {"family": "hist_gradient_boosting", "task": "classification", "method": method, "n_trials": 6,
+               "space": SPACE, "cv": StratifiedKFold(3, shuffle=True, random_state=0), "scoring": "roc_auc",
+               "n_jobs": 1, "random_state": 0}
+    return search_family(_pipeline(), X, y, **{**options, **kwargs})
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_finds_params_and_is_reproducible(data, method):
+    lines = []
+    result = _search(data, method, progress=lines.append)
+    assert set(result.best_params) == set(SPACE)
+    assert 0.6 < result.best_score <= 1 and result.best_std >= 0
+    assert {"trial", "learning_rate", "max_leaf_nodes", "mean", "std", "fit_seconds", "elapsed_s", "state"} <= set(
+        result.trials.columns)
+    assert set(result.trials["state"]) <= {"complete", "pruned"}
+    assert len(lines) >= len(result.trials) and lines[-1].startswith("hist_gradient_boosting: ")
+    assert result.n_fits >= len(result.trials) and not result.cut_short
+    done = result.trials[result.trials["state"] == "complete"]
+    assert result.best_score == pytest.approx(done["mean"].max()) or method == "halving"
+    json.dumps(result.to_dict(), allow_nan=False)
+    again = _search(data, method)
+    assert again.best_params == result.best_params and again.best_score == result.best_score
+    pd.testing.assert_series_equal(again.trials["mean"], result.trials["mean"])
+    if method == "grid":
+        assert len(result.trials) == 3 * 2
+    if method == "halving":
+        assert len(result.trials) == 6 and (result.trials["state"] == "pruned").sum() >= 3
+        assert result.trials["rows"].max() == 200
+
+
+def test_bayes_prunes_hopeless_trials(data):
+    space = {"learning_rate": {"low": 1e-4, "high": 0.5, "log": True, "int": False}}
+    result = _search(data, "bayes", n_trials=14, space=space)
+    assert (result.trials["state"] == "pruned").any()
+    assert result.n_fits < 14 * 3
+    assert result.study is not None
+
+
+def test_budget_cuts_the_search_short(data):
+    started = time.perf_counter()
+    for method in METHODS:
+        result = _search(data, method, n_trials=200, time_budget_s=0.3,
+                         space={"learning_rate": [round(v, 4) for v in np.linspace(0.01, 0.3, 200)]})
+        assert result.cut_short, method
+        assert 1 <= len(result.trials) < 200
+    assert time.perf_counter() - started < 20
+
+
+class _RecordingGroupKFold(StratifiedGroupKFold):
+    """Records every split it hands out."""
+
+    splits: ClassVar[list] = []
+
+    def split(self, X, y=None, groups=None):
+        assert groups is not None
+        for train, test in super().split(X, y, groups):
+            type(self).splits.append((train, test))
+            yield train, test
+
+
+@pytest.mark.parametrize("method", ["random", "bayes", "halving"])
+def test_groups_never_straddle_train_and_held_out(data, method, monkeypatch):
+    from sklearn.model_selection import GridSearchCV
+
+    groups = data[2]
+    seen = []
+    fit = GridSearchCV.fit
+
+    def spy(self, X_, y_=None, **kw):  # every (train, held-out) pair any trial used
+        seen.extend(self.cv)
+        return fit(self, X_, y_, **kw)
+
+    monkeypatch.setattr(GridSearchCV, "fit", spy)
+    _RecordingGroupKFold.splits = []
+    result = _search(data, method, groups=groups, cv=_RecordingGroupKFold(3, shuffle=True, random_state=0))
+    assert result.best_params
+    pairs = seen or _RecordingGroupKFold.splits
+    assert pairs and len(_RecordingGroupKFold.splits) == 3
+    for train, test in pairs:
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_unknown_method_and_empty_space(data):
+    with pytest.raises(ValueError, match="choose from"):
+        _search(data, "annealing")
+    with pytest.raises(ValueError, match="empty"):
+        _search(data, "random", space={})
+
+
+def test_plots_return_figures(data):
+    random, bayes = _search(data, "random"), _search(data, "bayes", n_trials=8)
+    assert isinstance(plot_history(random.trials, "random_forest: random $"), Figure)
+    assert isinstance(plot_score_vs_time([random, bayes]), Figure)
+    assert isinstance(plot_score_vs_time([random, bayes], x="fit_seconds"), Figure)
+    fanova = plot_param_importance(bayes)
+    assert "fANOVA" in fanova.axes[0].get_title()
+    simple = plot_param_importance(random.trials)
+    assert "variance" in simple.axes[0].get_title()
+    empty = SearchResult("ridge", "grid", {}, float("nan"), float("nan"), random.trials.iloc[:0])
+    assert isinstance(plot_param_importance(empty), Figure)
+    assert empty.to_dict()["best_score"] is None
+
+
+# --------------------------------------------------------------------------- spaces
+
+
+def test_every_registered_family_has_a_space_of_its_own_hyperparameters():
+    from nblib.ml.models import FAMILIES
+
+    for (name, task), family in FAMILIES.items():
+        if name == "dummy":
+            continue
+        space = space_for(name, task)
+        assert set(space) <= set(family.factory().get_params()), name
+    assert "mlp" in space_families("classification")
+    assert set(space_for("mlp", "regression")) == {"hidden_sizes", "dropout", "lr", "weight_decay", "batch_size"}
+
+
+def test_narrowing_replaces_and_narrows():
+    space = space_for("hist_gradient_boosting", "classification",
+                      {"learning_rate": {"low": 0.05}, "max_leaf_nodes": [8, 16], "l2_regularization": 1.0})
+    assert space["learning_rate"] == {"low": 0.05, "high": 0.3, "log": True, "int": False}
+    assert space["max_leaf_nodes"] == [8, 16] and space["l2_regularization"] == [1.0]
+    assert space_for("mlp", "classification", {"hidden_sizes": [[32], [64, 32]]})["hidden_sizes"] == [(32,), (64, 32)]
+    assert SPACES[("hist_gradient_boosting", "classification")]["max_leaf_nodes"]["low"] == 4  # declared untouched
+
+
+@pytest.mark.parametrize("narrowing, message", [
+    ({"learnin_rate": [0.1]}, "learnin_rate: not a searched hyperparameter.*did you mean 'learning_rate'"),
+    ({"learning_rate": {"low": 0.5, "high": 0.1}}, "low 0.5 is above high 0.1"),
+    ({"learning_rate": {"low": 0, "high": 0.1}}, "log range needs low > 0"),
+    ({"learning_rate": {"lo": 0.1}}, "unknown range key 'lo'"),
+    ({"learning_rate": []}, "empty list"),
+    ({"learning_rate": {"low": "a"}}, "low must be a finite number"),
+])
+def test_bad_narrowing_is_refused_in_one_line(narrowing, message):
+    with pytest.raises(ValueError, match=message):
+        space_for("hist_gradient_boosting", "classification", narrowing)
+    reason = check_narrowing("hist_gradient_boosting", "classification", narrowing)
+    assert reason.startswith("train.search.spaces.hist_gradient_boosting.") and "\n" not in reason
+
+
+def test_no_space_for_unknown_family():
+    assert "no search space declared for 'xgboost'" in check_narrowing("xgboost", "classification", {})
+    assert check_narrowing("ridge", "regression", None) is None
+
+
+def test_grid_of_ranges():
+    grid = grid_of(space_for("hist_gradient_boosting", "regression"))
+    assert grid["max_leaf_nodes"] == [4, 16, 64] and grid["learning_rate"] == [0.01, 0.0548, 0.3]
+    assert grid_of({"a": {"low": 1, "high": 2, "int": True}}, points_per_range=5) == {"a": [1, 2]}
+    with pytest.raises(ValueError, match="points_per_range"):
+        grid_of({}, points_per_range=0)
+
+
+def test_spaces_module_does_not_import_sklearn():
+    import subprocess
+    import sys
+
+    code = "import sys, nblib.ml.spaces; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
