@@ -79,6 +79,8 @@ TRUSTED_TYPES = (
     "nblib.ml.imbalance.SlimADASYN",
     "nblib.ml.imbalance.SlimSMOTE",
     "nblib.ml.labels.MergeRareVariants",
+    "nblib.ml.nn.MLPClassifier",
+    "nblib.ml.nn.MLPRegressor",
     "nblib.ml.preprocess.as_float",
     "nblib.ml.preprocess.as_str",
     "numpy.dtype",

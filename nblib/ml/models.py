@@ -22,7 +22,13 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from nblib.ml.nn import MLPClassifier, MLPRegressor  # imports no torch until fit
+
 __all__ = ["ModelFamily", "FAMILIES", "DEFAULT_FAMILIES", "family_names", "make_model", "check_hyperparameters"]
+
+#: The multilayer perceptron's defaults (both tasks); opt-in through ``train.models``.
+_MLP_DEFAULTS = {"hidden_sizes": (64,), "dropout": 0.1, "batch_size": 128, "lr": 1e-3, "max_epochs": 60,
+                 "patience": 8, "lr_schedule": "cosine", "weight_decay": 1e-4}
 
 #: What ``train.models`` compares when the params name no models.
 DEFAULT_FAMILIES = {
@@ -54,6 +60,7 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
         ModelFamily("hist_gradient_boosting", "classification", HistGradientBoostingClassifier, False,
                     {"learning_rate": 0.03, "max_iter": 600, "max_leaf_nodes": 8, "l2_regularization": 1.0,
                      "early_stopping": True}),
+        ModelFamily("mlp", "classification", MLPClassifier, False, dict(_MLP_DEFAULTS)),
         ModelFamily("dummy", "classification", DummyClassifier, True, {"strategy": "prior"}),
         ModelFamily("ridge", "regression", Ridge, True, {"alpha": 3.0}),
         # sklearn's regression forests try every feature at each split; with thousands of
@@ -65,6 +72,7 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
                     {"n_estimators": 300, "min_samples_leaf": 3, "max_features": "sqrt"}, parallel=True),
         ModelFamily("hist_gradient_boosting", "regression", HistGradientBoostingRegressor, False,
                     {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 15, "early_stopping": True}),
+        ModelFamily("mlp", "regression", MLPRegressor, False, dict(_MLP_DEFAULTS)),
         ModelFamily("dummy", "regression", DummyRegressor, True, {"strategy": "mean"}),
     ]
     return {(f.name, f.task): f for f in specs}

@@ -39,7 +39,7 @@ DEFAULT_FAMILIES = {
 #: Every model family by task, sorted.
 FAMILY_NAMES = {
     "classification": (
-        "dummy", "extra_trees", "hist_gradient_boosting", "logistic_regression", "random_forest"
+        "dummy", "extra_trees", "hist_gradient_boosting", "logistic_regression", "mlp", "random_forest"
     ),
-    "regression": ("dummy", "extra_trees", "hist_gradient_boosting", "random_forest", "ridge"),
+    "regression": ("dummy", "extra_trees", "hist_gradient_boosting", "mlp", "random_forest", "ridge"),
 }
