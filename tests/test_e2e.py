@@ -203,3 +203,35 @@ def test_sigterm_marks_the_run_interrupted(reports):
     manifest = json.loads(manifests[0].read_text())
     assert manifest["status"] == "interrupted" and manifest["finished"]
     assert "running" not in {s["status"] for s in manifest["stages"]}
+
+
+def test_training_options_end_to_end(reports, tmp_path):
+    """Search, in-fold resampling, ensembles, the neural net and a cost threshold, through the notebooks."""
+    result = run_cli(
+        "run", "params/smoke.yaml", "-p", "train.search.method=halving", "-p", "train.search.n_trials=4",
+        "-p", "train.ensemble=both", "-p", "imbalance.strategy=smote", "-p", "evaluate.threshold_by=cost",
+        "-p", "evaluate.cost={fp: 1, fn: 4}",
+        "-p", "train.models={logistic_regression: {}, hist_gradient_boosting: {max_iter: 30}, mlp: {max_epochs: 4}}",
+        reports=reports)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = run_folders(reports)
+    cv = json.loads((run / "artifacts" / "cv_results.json").read_text())
+    assert set(cv["search"]) == {"logistic_regression", "hist_gradient_boosting", "mlp"}
+    assert all(r["method"] == "halving" and r["trials"] for r in cv["search"].values())
+    assert {"voting", "stacking"} <= set(cv["ensemble"]["candidates"])
+    assert cv["threshold"]["by"] == "cost" and 0 < cv["threshold"]["threshold"] < 1
+    metrics = json.loads((run / "artifacts" / "metrics.json").read_text())
+    assert metrics["threshold"] == cv["threshold"]["threshold"] and "at_threshold_0.5" in metrics
+    figures = {p.stem for p in (run / "artifacts" / "figures" / "04_train").glob("*.png")}
+    assert {"cv_comparison", "threshold", "learning_curve", "search_score_vs_time"} <= figures
+    summary = (run / "summary.html").read_text()
+    assert "Hyperparameter search" in summary and "Ensembles" in summary and "At the usual 0.5 threshold" in summary
+    from nblib.ml.datasets import make_product_launches
+
+    new = tmp_path / "new.csv"
+    make_product_launches(60, random_state=5).frame.drop(columns=["is_hit"]).to_csv(new, index=False)
+    scored = tmp_path / "scored.csv"
+    res = run_cli("predict", str(run), str(new), "-o", str(scored), reports=reports)
+    assert res.returncode == 0, res.stderr
+    table = pd.read_csv(scored)
+    assert ((table["proba"] >= metrics["threshold"]) == (table["prediction"] == 1)).all()

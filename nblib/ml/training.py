@@ -122,6 +122,7 @@ def train(
     time_budget_s: float | None = None,
     screen_rows: int | None = 20_000,
     learning_curve: bool = True,
+    tensorboard_dir: str | None = None,
     groups: pd.Series | None = None,
     random_state: int = 0,
     n_jobs: int | None = None,
@@ -141,6 +142,7 @@ def train(
     time_budget_s : cap for the whole call; families not started when it runs out are skipped.
     screen_rows : families are compared (and searched) on at most this many rows; the winner is
         refit on all of them.
+    tensorboard_dir : where the final refit of a neural net writes TensorBoard event files.
     """
     say = progress or (lambda text: None)
     budget = Budget(time_budget_s)
@@ -189,7 +191,10 @@ def train(
                                    n_jobs, random_state, say)
     say(f"refitting {winner} on {len(X):,} rows")
     started = time.perf_counter()
-    model = clone(final).fit(X, y)
+    final = clone(final)
+    if tensorboard_dir and "model__tensorboard_dir" in final.get_params():
+        final.set_params(model__tensorboard_dir=str(tensorboard_dir))
+    model = final.fit(X, y)
     cv.refit_seconds = time.perf_counter() - started
 
     if task == "classification" and n_classes == 2 and threshold:
