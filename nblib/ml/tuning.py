@@ -64,7 +64,8 @@ class SearchResult:
         One row per trial: ``trial``, one column per hyperparameter, ``mean``, ``std``,
         ``fit_seconds`` (summed over folds), ``elapsed_s`` (since the search began, when the
         trial ended), ``state`` (``complete``, ``pruned`` or ``failed``); halving adds
-        ``rounds`` and ``rows`` (training rows per fit in the trial's last round).
+        ``rounds`` and ``rows`` (training rows per fit in the trial's last round). A pruned
+        trial's ``mean`` is over the folds (bayes) or rows (halving) it got before it was stopped.
     cut_short : bool
         The time budget stopped the search before all trials ran.
     seconds : float
@@ -135,8 +136,8 @@ def search_family(
         Trials (random, bayes) or candidates of the first round (halving); grid ignores it.
     space : dict
         From :func:`nblib.ml.spaces.space_for`.
-    cv : splitter
-        A scikit-learn splitter; split once, with ``groups``.
+    cv : splitter or int
+        A scikit-learn splitter (an int means (Stratified)KFold); split once, with ``groups``.
     scoring : str
         A scikit-learn scorer name (greater is better).
     groups : array-like, optional
@@ -161,8 +162,11 @@ def search_family(
         raise ValueError(f"n_trials must be at least 1; got {n_trials}")
     if not space:
         raise ValueError(f"{family}: the search space is empty")
+    from sklearn.model_selection import check_cv
+
     run = _Run(family, method, time_budget_s, progress, n_jobs)
-    folds = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
+    splitter = check_cv(cv, y, classifier=task == "classification")
+    folds = [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(X, y, groups)]
     if method == "bayes":
         study = _bayes(run, pipeline, X, y, folds, space, n_trials, scoring, random_state)
     else:
