@@ -283,6 +283,18 @@ class Params(_Section):
             problem = check_hyperparameters(name, task, hyper)
             if problem:
                 raise ValueError(f"train.models.{name}.{problem}")
+        from nblib.ml.spaces import check_narrowing
+
+        for name, narrowing in self.train.search.spaces.items():
+            if name not in self.train.models:
+                raise ValueError(f"train.search.spaces.{shorten(name)}: not a family in train.models"
+                                 f"{suggest(name, list(self.train.models))}")
+            problem = check_narrowing(name, task, narrowing)
+            if problem:
+                raise ValueError(problem)
+        if self.data.task == "regression" and self.imbalance.strategy not in ("none",):
+            raise ValueError(f"imbalance.strategy: {self.imbalance.strategy} is for classification; "
+                             f"this task is regression")
         return self
 
     def training_settings(self) -> dict[str, Any]:
