@@ -51,8 +51,13 @@ def bench(params: Path, jobs: int | None) -> dict:
         "oracle": metrics.get("oracle"),
         "oracle_gap": metrics.get("oracle_gap"),
         "best_model": metrics["best_model"],
+        "threshold": metrics.get("threshold"),
+        "threshold_by": metrics.get("threshold_by"),
+        "at_threshold_0.5": metrics.get("at_threshold_0.5"),
         "cv": {k: {"mean": round(v["mean"], 4), "fit_seconds_per_fold": v["fit_seconds"]}
                for k, v in cv["models"].items()},
+        "training_seconds": cv.get("seconds"),
+        "training_notes": cv.get("notes", []),
     }
 
 
