@@ -225,7 +225,8 @@ def train(
     result.curves = iteration_curves(model)
     if learning_curve and not budget.exhausted(reserve=5.0):
         say(f"learning curve of {winner}")
-        result.learning_curve = learning_curve_frame(final, Xs, ys, cv=splitter, scoring=scoring, groups=gs,
+        lc_splitter = make_splitter(task, min(3, folds_n), random_state, grouped)  # 5 sizes × 3 folds
+        result.learning_curve = learning_curve_frame(final, Xs, ys, cv=lc_splitter, scoring=scoring, groups=gs,
                                                      n_jobs=n_jobs, random_state=random_state)
     elif learning_curve:
         notes.append("learning curve skipped: the time budget was spent")
