@@ -330,7 +330,8 @@ class _Run:
             best_params, best, std = {}, math.nan, math.nan
         else:
             row = complete.loc[complete["mean"].idxmax()]
-            best_params = {n: _native(row[n]) for n in names}
+            raw = self.rows[int(row["trial"])]  # the values as tried: a frame column of None and ints holds floats
+            best_params = {n: _native(raw[n]) for n in names}
             best, std = float(row["mean"]), float(row["std"])
         return SearchResult(self.family, self.method, best_params, best, std, trials, self.cut_short,
                             self.elapsed(), self.n_fits, study)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
@@ -207,3 +208,36 @@ def test_spaces_module_does_not_import_sklearn():
     code = "import sys, nblib.ml.spaces; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+class _DepthProbe(ClassifierMixin, BaseEstimator):
+    """Predicts the truth only when max_depth is exactly the int 8 (so the best trial is known)."""
+
+    def __init__(self, max_depth=None):
+        self.max_depth = max_depth
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        signal = np.asarray(X)[:, 0] if self.max_depth == 8 and type(self.max_depth) is int else 0.0
+        p = 1 / (1 + np.exp(-np.asarray(signal) * np.ones(len(X))))
+        return np.column_stack([1 - p, p])
+
+
+def test_best_params_keep_their_types_through_the_trials_table():
+    """max_depth in [None, 8, 16]: the trials frame turns 8 into 8.0; the estimator must get the int 8."""
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
+
+    from nblib.ml.tuning import search_family
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(120, 2)), columns=["a", "b"])
+    y = pd.Series((X["a"] > 0).astype(int))
+    pipe = Pipeline([("model", _DepthProbe())])
+    found = search_family(pipe, X, y, family="random_forest", task="classification", method="grid", n_trials=3,
+                          space={"max_depth": [None, 8, 16]}, cv=StratifiedKFold(3, shuffle=True, random_state=0),
+                          scoring="roc_auc")
+    assert found.best_params == {"max_depth": 8} and type(found.best_params["max_depth"]) is int
