@@ -7,8 +7,6 @@ all training data.
 
 from __future__ import annotations
 
-import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
-from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold, cross_validate
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from nblib.ml.features import densify_for
@@ -137,6 +135,9 @@ def compare_models(
 ) -> tuple[CVResult, BaseEstimator]:
     """Cross-validate each model family, then refit the best on all of ``X``.
 
+    The plain case of :func:`nblib.ml.training.train`: no search, resampling,
+    ensembles or threshold.
+
     Parameters
     ----------
     X, y : training data only.
@@ -152,34 +153,11 @@ def compare_models(
     result : CVResult
     best : fitted Pipeline of the best family.
     """
-    n_classes = int(pd.Series(np.asarray(y)).nunique()) if task == "classification" else 0
-    scoring = scoring or default_scoring(task, n_classes)
-    grouped = groups is not None and pd.Series(np.asarray(groups)).nunique() < len(y)
-    folds, note = adapt_folds(y, cv_folds, task=task, groups=groups if grouped else None)
-    splitter = make_splitter(task, folds, random_state, grouped)
-    result = CVResult(scoring=scoring, folds=folds, grouped=grouped, notes=[note] if note else [])
-    pipelines = {
-        name: build_pipeline(features, name, task, params, svd_components=svd_components,
-                             random_state=random_state, class_weight=class_weight)
-        for name, params in models.items()
-    }
-    bar = _bar(len(pipelines), progress)
-    for name, pipe in pipelines.items():
-        bar.set_description(name)
-        cv = cross_validate(pipe, X, y, cv=splitter, scoring=scoring, n_jobs=n_jobs, error_score="raise",
-                            groups=np.asarray(groups) if grouped else None)
-        result.scores[name] = [float(v) for v in cv["test_score"]]
-        result.fit_seconds[name] = float(np.mean(cv["fit_time"]))
-        bar.update(1)
-    bar.close()
-    result.best_model = max(result.scores, key=lambda n: np.mean(result.scores[n]))
-    started = time.perf_counter()
-    best = clone(pipelines[result.best_model]).fit(X, y)
-    result.refit_seconds = time.perf_counter() - started
-    return result, best
+    from nblib.ml.training import train
 
-
-def _bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, disable=not enabled, unit="model", leave=True, file=sys.stdout)
+    trained = train(X, y, features, models, task=task, cv_folds=cv_folds, scoring=scoring,
+                    svd_components=svd_components, class_weight=class_weight, screen_rows=None,
+                    learning_curve=False, groups=groups, random_state=random_state, n_jobs=n_jobs,
+                    progress=print if progress else None)
+    trained.cv.notes = list(dict.fromkeys(trained.cv.notes + trained.notes))
+    return trained.cv, trained.model
