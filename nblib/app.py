@@ -42,7 +42,7 @@ def reports_dir() -> Path:
     return Path(os.environ.get("NBLIB_REPORTS", project_root() / "reports")).resolve()
 
 
-def make_runner(*, progress: bool = True) -> Runner:
+def make_runner(*, progress: bool = True, cell_timeout_s: float | None = None) -> Runner:
     return Runner(
         pipeline=PIPELINE,
         notebooks_dir=project_root() / "notebooks",
@@ -51,6 +51,7 @@ def make_runner(*, progress: bool = True) -> Runner:
         progress=progress,
         warmup_code=WARMUP,
         code_paths=(Path(__file__).resolve().parent,),
+        cell_timeout_s=cell_timeout_s,
     )
 
 
@@ -59,18 +60,23 @@ def start_run(
     *,
     run_dir: Path | None = None,
     stages: list[str] | None = None,
-    force: bool = True,
+    force: bool | list[str] = False,
     progress: bool = True,
+    label: str | None = None,
 ) -> RunResult:
     """Run ``stages`` (default all) of ``params`` in ``run_dir`` (default: a new dated folder).
+
+    Stages whose result is in the cache are reused unless ``force`` is ``True``
+    (run everything) or names them (or a stage upstream of them).
 
     The folder that will be written (``run_dir``, else the reports folder) is
     checked for writability first: a read-only one is one line, exit 2, before
     anything is made or run.
     """
-    runner = make_runner(progress=progress)
+    runner = make_runner(progress=progress, cell_timeout_s=params.compute.cell_timeout_s)
     check_writable(run_dir or runner.reports_dir)
-    run_dir = run_dir or new_run_dir(runner.reports_dir, params.name or "run")
+    label = label or params.name or "run"
+    run_dir = run_dir or new_run_dir(runner.reports_dir, _folder_name(label))
     return runner.run(
         run_dir,
         dump_params(params),
@@ -79,7 +85,21 @@ def start_run(
         data_sha256=data_fingerprint(params),
         stages=stages,
         force=force,
+        label=label,
     )
+
+
+def run_label(params: Params, overrides: list[str] = ()) -> str:
+    """How a run is told apart from its siblings: ``default · train.cv_folds=3``."""
+    shown = [o.strip() for o in overrides if not o.strip().startswith("compute.")]  # n_jobs changes no result
+    return " · ".join([params.name or "run", *shown])
+
+
+def _folder_name(label: str, limit: int = 60) -> str:
+    """``default · train.cv_folds=3`` -> ``default-cv_folds=3`` (the runner makes it a safe slug)."""
+    name, *overrides = label.split(" · ")
+    short = [o.split("=", 1)[0].rsplit(".", 1)[-1] + "=" + o.split("=", 1)[-1] for o in overrides]
+    return "-".join([name, *short])[:limit]
 
 
 def data_fingerprint(params: Params) -> str:

@@ -216,6 +216,11 @@ class ComputeParams(_Section):
     """The one place where parallelism is configured."""
 
     n_jobs: int = Field(-1, description="workers; -1 for all cores")
+    cell_timeout_s: float | None = Field(
+        None, gt=0, le=7 * 24 * 3600,
+        description="a notebook cell that runs longer fails its stage (seconds; default: no limit)")
+    parallel_stages: int = Field(
+        2, ge=1, le=64, description="stages that do not depend on each other run this many at a time")
 
     @field_validator("n_jobs")
     @classmethod

@@ -12,7 +12,7 @@ upstream stages it needs, so every notebook runs top to bottom in JupyterLab.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ class StageContext:
     stage: Stage
     run_dir: Path
     params: Params
+    lab_key: str | None = field(default=None, repr=False)  # set when run in JupyterLab on the scratch run
 
     @property
     def artifacts(self) -> Path:
@@ -78,13 +79,25 @@ class StageContext:
         if name not in self.stage.outputs:
             raise KeyError(f"{self.stage.name} does not write {name!r}; its outputs are {list(self.stage.outputs)}")
         path = self.path(name)
-        if path.suffix == ".parquet":
-            return io.write_frame(path, value)
-        if path.suffix == ".json":
-            return io.write_json(path, value)
-        if path.suffix == ".skops":
-            return io.write_model(path, value)
-        raise ValueError(f"no writer for {path.name}")
+        writers = {".parquet": io.write_frame, ".json": io.write_json, ".skops": io.write_model}
+        if path.suffix not in writers:
+            raise ValueError(f"no writer for {path.name}")
+        writers[path.suffix](path, value)
+        if self.lab_key is not None:
+            self._record_lab_run()
+        return path
+
+    def _record_lab_run(self) -> None:
+        """Once every declared output is written, record the stage as done in the scratch run,
+        with its cache key and output hashes: the next notebook reuses it instead of running it again."""
+        from nblib.engine.integrity import hash_outputs
+        from nblib.engine.manifest import record_stage
+
+        if missing_artifacts(self.stage.outputs, self.stage.optional_outputs, self.run_dir):
+            return
+        record_stage(self.run_dir, {"name": self.stage.name, "title": self.stage.title, "status": "succeeded",
+                                    "executed_in": "JupyterLab", "seconds": None, "cache_key": self.lab_key,
+                                    "outputs": hash_outputs(self.stage, self.run_dir)}, PIPELINE.names())
 
     def outputs(self) -> Any:
         """Table of this stage's declared outputs: file, whether written, size."""
@@ -156,7 +169,22 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
         raise StageFailed(name, f"{run}: missing input artifacts {missing}; run the upstream stages first "
                                 f"(nblib run PARAMS) or leave run_dir empty for a scratch run")
     (run / "artifacts").mkdir(parents=True, exist_ok=True)
-    return StageContext(stage=stage, run_dir=run, params=params)
+    ctx = StageContext(stage=stage, run_dir=run, params=params)
+    if scratch:
+        ctx.lab_key = _lab_key(stage, run, params)
+    return ctx
+
+
+def _lab_key(stage: Stage, run: Path, params: Params) -> str | None:
+    """The cache key the runner would give this stage now; the stage's old record is withdrawn
+    (its outputs are about to be rewritten)."""
+    from nblib.app import data_fingerprint, make_runner
+    from nblib.engine.manifest import record_stage
+
+    key = make_runner(progress=False).cache_key(stage, run, params.sections(stage.sections), data_fingerprint(params))
+    record_stage(run, {"name": stage.name, "title": stage.title, "status": "running", "executed_in": "JupyterLab",
+                       "seconds": None, "cache_key": key}, PIPELINE.names())
+    return key
 
 
 def _resolve(path: str | Path) -> Path:

@@ -22,18 +22,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the notebook pipeline into a dated report folder")
-    run.add_argument("params", nargs="*", type=Path, help="params YAML file(s); later files win")
+    run = sub.add_parser("run", help="run the notebook pipeline into a dated report folder",
+                         description="Run the pipeline. Stages whose inputs did not change are reused from "
+                                     "the cache (reports/.cache). Several params files, or --sweep, make "
+                                     "one run each and a sweep page comparing them.")
+    run.add_argument("params", nargs="*", type=Path, help="params YAML file(s): one run per file")
     run.add_argument("-p", "--param", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override one param, e.g. -p train.cv_folds=3 (repeatable)")
-    run.add_argument("--jobs", type=int, default=None, help="parallel workers (sets compute.n_jobs)")
+    run.add_argument("--sweep", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
+                     help="one run per value (repeatable: every combination), e.g. --sweep train.cv_folds=3,5")
+    run.add_argument("--jobs", type=int, default=None,
+                     help="one run: parallel workers (sets compute.n_jobs); several runs: runs at a time")
     run.add_argument("--stages", default=None, help="comma-separated stage names to run (default: all)")
     run.add_argument("--run-dir", type=Path, default=None,
                      help="re-run in an existing run folder, reusing stages whose inputs did not change")
-    run.add_argument("--force", action="store_true", help="with --run-dir: re-run every stage")
+    run.add_argument("--force", action="append", nargs="?", const="*", default=[], metavar="STAGE",
+                     help="run every stage, or (with a name) STAGE and every stage after it, "
+                          "even if cached (repeatable)")
     run.add_argument("--resume", type=Path, default=None, metavar="RUN",
                      help="pick up an interrupted or abandoned run with its own params, reusing finished stages")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("--label", default=None, help=argparse.SUPPRESS)  # set by a sweep for its runs
+
+    cache = sub.add_parser("cache", help="the cache of stage results shared by runs (reports/.cache)")
+    cache.add_argument("action", choices=["info", "prune"], help="info: what it holds; prune: make it smaller")
+    cache.add_argument("--max-size", default=None, metavar="SIZE",
+                       help="prune: keep at most SIZE (e.g. 500M, 2G; 0 empties it), least recently used go first")
 
     sub.add_parser("list", help="list runs, newest first")
 
@@ -63,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    commands = {"run": _run, "list": _list, "diff": _diff, "predict": _predict, "verify": _verify}
+    commands = {"run": _run, "list": _list, "diff": _diff, "predict": _predict, "verify": _verify,
+                "cache": _cache}
     try:
         return commands[args.command](args)
     except NblibError as exc:
@@ -78,6 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     from nblib import app
     from nblib.engine.errors import ParamsError
 
+    force = _force_arg(args)
     if args.resume is not None:
         if args.run_dir is not None:
             raise ParamsError("--resume RUN already names the run folder; drop --run-dir")
@@ -85,20 +101,19 @@ def _run(args: argparse.Namespace) -> int:
         args.params = args.params or [args.run_dir / "params.yaml"]
     if not args.params:
         raise ParamsError("run: give a params file, e.g. nblib run params/default.yaml (or --resume RUN)")
-    params = app.load(args.params, args.param, jobs=args.jobs)
-    stages = args.stages.split(",") if args.stages else None
-    if stages:
-        known = app.PIPELINE.names()
-        for name in stages:
-            if name not in known:
-                from nblib.engine.params import suggest
+    stages = _stages_arg(args.stages)
+    if len(args.params) > 1 or args.sweep:
+        if args.run_dir is not None:
+            raise ParamsError("--run-dir names one run folder; a sweep makes one folder per run")
+        from nblib.sweep import run_sweep
 
-                raise ParamsError(f"--stages: unknown stage {name!r}{suggest(name, known)}; "
-                                  f"stages: {', '.join(known)}")
+        return run_sweep(args.params, args.param, args.sweep, jobs=args.jobs, stages=stages, force=force,
+                         quiet=args.quiet)
+    params = app.load(args.params, args.param, jobs=args.jobs)
     if args.run_dir is not None and not (args.run_dir / "manifest.json").exists():
         raise ParamsError(f"--run-dir: {args.run_dir} is not a run folder (no manifest.json)")
-    result = app.start_run(params, run_dir=args.run_dir, stages=stages,
-                           force=args.force or args.run_dir is None, progress=not args.quiet)
+    result = app.start_run(params, run_dir=args.run_dir, stages=stages, force=force, progress=not args.quiet,
+                           label=args.label or app.run_label(params, args.param))
     from nblib.engine.report import digest_lines
 
     for line in digest_lines(result.run_dir):  # what was done to the user's data, leak suspects, warnings
@@ -110,6 +125,67 @@ def _run(args: argparse.Namespace) -> int:
     if result.error is not None:
         print(f"nblib: error: {result.error}", file=sys.stderr)
     return result.exit_code
+
+
+def _force_arg(args: argparse.Namespace) -> bool | list[str]:
+    """``--force`` alone: everything; ``--force STAGE``: that stage and those after it.
+
+    ``nblib run --force params.yaml`` reads as a bare ``--force`` followed by a params file.
+    """
+    from nblib import app
+    from nblib.engine.errors import ParamsError
+
+    names = []
+    for value in args.force:
+        if value == "*":
+            return True
+        if value not in app.PIPELINE.names() and (Path(value).suffix in (".yaml", ".yml") or Path(value).exists()):
+            args.params.append(Path(value))
+            return True
+        names.append(value)
+    _stages_arg(",".join(names), option="--force")
+    return names
+
+
+def _stages_arg(text: str | None, option: str = "--stages") -> list[str] | None:
+    from nblib import app
+    from nblib.engine.errors import ParamsError
+
+    if not text:
+        return None
+    known = app.PIPELINE.names()
+    for name in text.split(","):
+        if name not in known:
+            from nblib.engine.params import suggest
+
+            raise ParamsError(f"{option}: unknown stage {name!r}{suggest(name, known)}; stages: {', '.join(known)}")
+    return text.split(",")
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from nblib.app import reports_dir
+    from nblib.engine.cache import StageCache, human_size, parse_size
+    from nblib.engine.errors import ParamsError
+
+    store = StageCache(reports_dir() / ".cache")
+    if args.action == "prune":
+        if args.max_size is None:
+            raise ParamsError("cache prune: give --max-size, e.g. --max-size 2G (0 empties the cache)")
+        try:
+            limit = parse_size(args.max_size)
+        except ValueError as exc:
+            raise ParamsError(f"--max-size: {exc}") from None
+        removed, freed, left = store.prune(limit)
+        print(f"removed {removed} cached stage results ({human_size(freed)}); {human_size(left)} left in {store.root}")
+        return 0
+    entries = store.entries()
+    by_stage: dict[str, list[int]] = {}
+    for folder, _, size in entries:
+        by_stage.setdefault(folder.parent.name, []).append(size)
+    print(f"{store.root}: {len(entries)} cached stage results, {human_size(sum(s for _, _, s in entries))}")
+    for stage, sizes in sorted(by_stage.items()):
+        print(f"  {stage:<20} {len(sizes):>4} results  {human_size(sum(sizes)):>10}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

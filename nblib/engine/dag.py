@@ -30,6 +30,10 @@ class Stage:
     optional_inputs, optional_outputs : tuple of str
         Artifact names that may be absent (e.g. the oracle, only known for
         generated data).
+    cacheable : bool, default=True
+        ``False`` for a stage whose result must never be reused (it reads
+        something outside its declared inputs, e.g. the clock or a live
+        service): it runs in every run.
     """
 
     name: str
@@ -39,6 +43,7 @@ class Stage:
     optional_inputs: tuple[str, ...] = ()
     optional_outputs: tuple[str, ...] = ()
     title: str = ""
+    cacheable: bool = True
 
     @property
     def notebook(self) -> str:
@@ -89,6 +94,20 @@ class Pipeline:
                     needed.add(producer.name)
                     todo.append(producer)
         return [s for s in self.stages if s.name in needed]
+
+    def downstream(self, name: str) -> list[Stage]:
+        """Stages that read, directly or not, what ``name`` writes, in run order."""
+        produced, found = set(self[name].outputs.values()), []
+        for stage in self.stages:
+            if stage.name != name and produced & set(stage.inputs.values()):
+                found.append(stage)
+                produced |= set(stage.outputs.values())
+        return found
+
+    def dependencies(self, name: str) -> set[str]:
+        """Names of the stages whose outputs ``name`` reads directly."""
+        producers = {path: s.name for s in self.stages for path in s.outputs.values()}
+        return {producers[p] for p in self[name].inputs.values() if p in producers}
 
 
 def _topological(stages: list[Stage]) -> list[Stage]:

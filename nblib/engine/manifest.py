@@ -24,7 +24,7 @@ from nblib.engine.errors import NblibError
 from nblib.engine.lock import now, runner_info
 
 __all__ = ["VERSIONED_PACKAGES", "ManifestWriter", "RecordNotWritten", "new_manifest", "read_manifest",
-           "headline_metrics"]
+           "headline_metrics", "package_versions", "record_stage"]
 
 VERSIONED_PACKAGES = (
     "nblib", "papermill", "nbconvert", "nbdime", "jupyterlab", "pandas", "numpy",
@@ -48,12 +48,23 @@ def new_manifest(run_id: str, name: str, *, params_hash: str, data_sha256: str |
         "params_sha256": params_hash,
         "data_sha256": data_sha256,
         "git_commit": _git_commit(code_root),
-        "versions": {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED_PACKAGES}},
+        "versions": package_versions(),
         "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "runner": runner_info(),
         "stages": [],
         "metrics": {},
     }
+
+
+def package_versions() -> dict[str, str]:
+    """Python's version and those of :data:`VERSIONED_PACKAGES` (computed once per process)."""
+    global _VERSIONS
+    if _VERSIONS is None:
+        _VERSIONS = {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED_PACKAGES}}
+    return dict(_VERSIONS)
+
+
+_VERSIONS: dict[str, str] | None = None
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:
@@ -63,6 +74,29 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def record_stage(run_dir: Path, record: dict[str, Any], order: list[str]) -> bool:
+    """Put one stage's record into ``run_dir``'s manifest (made if missing), under the run lock.
+
+    For a stage executed outside the runner (a notebook run in JupyterLab on the
+    scratch run), so the next run reuses it. ``order`` is the pipeline's stage
+    order. Returns ``False`` when a run holds the folder or it cannot be written.
+    """
+    from nblib.engine.lock import RunLock, RunLocked
+
+    run_dir = Path(run_dir)
+    try:
+        with RunLock(run_dir):
+            data = read_manifest(run_dir) or {"run_id": run_dir.name, "name": run_dir.name, "status": "lab",
+                                              "started": now(), "finished": None, "stages": [], "metrics": {}}
+            stages = {r.get("name"): r for r in data.get("stages", []) if isinstance(r, dict)}
+            stages[record["name"]] = record
+            data["stages"] = [stages[n] for n in order if n in stages]
+            io.write_json(run_dir / "manifest.json", data)
+    except (RunLocked, NblibError, OSError):
+        return False
+    return True
 
 
 def headline_metrics(run_dir: Path) -> dict[str, Any]:

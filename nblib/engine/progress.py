@@ -1,7 +1,11 @@
 """The live progress display of a run: one line per stage with status, cells done and seconds.
 
-On a terminal (or with ``NBLIB_PROGRESS=1``) it is a ``rich`` display; otherwise
-plain ``[nblib] ...`` lines on stderr, one when a stage starts and one when it ends.
+While a stage runs its line shows the markdown heading of the running cell and
+whatever the library reports from inside it (folds, trials: see
+:func:`report_progress`). On a terminal (or with ``NBLIB_PROGRESS=1``) it is a
+``rich`` display; otherwise plain ``[nblib] ...`` lines on stderr: one when a
+stage starts (with why it runs), one per section heading it reaches, inner
+progress at most every 15 s, and one when it ends.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ class Progress:
         self.plain = enabled and not self.enabled
         self.names = names
         self._tasks: dict[str, Any] = {}
+        self._started: dict[str, float] = {}
+        self._heading: dict[str, str] = {}
+        self._inner: dict[str, str] = {}
+        self._cell: dict[str, int] = {}
 
     def __enter__(self):
         if self.enabled:
@@ -67,18 +75,46 @@ class Progress:
             self._progress.stop()
         return False
 
-    def start(self, name: str, n_cells: int) -> None:
+    def start(self, name: str, n_cells: int, why: str = "") -> None:
+        self._started[name] = time.monotonic()
         if self.enabled:
             self._progress.start_task(self._tasks[name])
             self._progress.update(self._tasks[name], status="running", total=n_cells)
+            if why:
+                self.note(f"{name} runs: {why}")
         elif self.plain:
-            print(f"[nblib] {name} ...", file=sys.stderr, flush=True)
+            print(f"[nblib] {name} ..." + (f" ({why})" if why else ""), file=sys.stderr, flush=True)
 
-    def cell_callback(self, name: str):
-        def on_cell(cell, cell_index, **_):
+    def cell_hooks(self, name: str) -> dict[str, Any]:
+        """nbclient hooks (``on_cell_start``, ``on_cell_executed``) that follow stage ``name``."""
+        def on_start(cell, cell_index, **_):
+            self._cell[name] = cell_index
+            if cell.get("cell_type") == "markdown":
+                heading = _heading(cell.get("source", ""))
+                if heading and heading != self._heading.get(name):
+                    self._heading[name] = heading
+                    self._show(name, plain_line=True)
+
+        def on_executed(cell, cell_index, **_):
             if self.enabled:
                 self._progress.update(self._tasks[name], completed=cell_index + 1)
-        return on_cell
+
+        return {"on_cell_start": on_start, "on_cell_executed": on_executed}
+
+    def where(self, name: str) -> str:
+        """Where stage ``name`` is: ``cell 7 (under "Search")``, for error messages."""
+        if name not in self._cell:
+            return "before its first cell"
+        heading = self._heading.get(name)
+        return f"cell {self._cell[name]}" + (f" (under \"{heading}\")" if heading else "")
+
+    def _show(self, name: str, *, plain_line: bool = False) -> None:
+        parts = [p for p in (self._heading.get(name), self._inner.get(name)) if p]
+        if self.enabled and name in self._tasks:
+            self._progress.update(self._tasks[name], status=" · ".join(parts) or "running")
+        elif self.plain and plain_line:
+            elapsed = time.monotonic() - self._started.get(name, time.monotonic())
+            print(f"[nblib] {name}: {' · '.join(parts)} ({elapsed:.0f}s)", file=sys.stderr, flush=True)
 
     @contextlib.contextmanager
     def watch(self, name: str, path: Path, every: float = 0.5, plain_every: float = 15.0):
@@ -99,12 +135,11 @@ class Progress:
                     continue
                 if not text or text == last:
                     continue
-                last = text
-                if self.enabled:
-                    self._progress.update(self._tasks[name], status=text)
-                elif self.plain and time.monotonic() - printed >= plain_every:
+                last = self._inner[name] = text
+                due = time.monotonic() - printed >= plain_every
+                if due:
                     printed = time.monotonic()
-                    print(f"[nblib] {name}: {text}", file=sys.stderr, flush=True)
+                self._show(name, plain_line=due)
 
         thread = threading.Thread(target=poll, name=f"progress-{name}", daemon=True)
         if self.enabled or self.plain:
@@ -116,6 +151,7 @@ class Progress:
             if thread.is_alive():
                 thread.join(timeout=2)
             path.unlink(missing_ok=True)
+            self._inner.pop(name, None)
 
     def note(self, text: str) -> None:
         """A one-line message to the user (e.g. why a stage runs again), above the display."""
@@ -125,9 +161,20 @@ class Progress:
             print(f"nblib: {text}", file=sys.stderr, flush=True)
 
     def done(self, name: str, status: str, seconds: float | None) -> None:
+        """Stage ``name`` ended with ``status`` (a word, or e.g. ``cached from RUN``)."""
         if self.enabled:
             task = self._tasks[name]
             self._progress.update(task, status=status, total=self._progress.tasks[task].completed or 1)
             self._progress.stop_task(task)
         elif self.plain:
             print(f"[nblib] {name} {status} ({seconds or 0:.1f}s)", file=sys.stderr, flush=True)
+
+
+def _heading(source: Any) -> str:
+    """The first markdown heading of a cell, without its ``#`` marks (cut to 60 characters)."""
+    text = "".join(source) if isinstance(source, list) else str(source)
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            title = line.strip().lstrip("#").strip()
+            return title if len(title) <= 60 else title[:59] + "…"
+    return ""

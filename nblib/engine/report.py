@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from urllib.parse import quote
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ __all__ = [
     "digest_lines",
     "diff_runs",
     "write_diff_html",
+    "sweep_rows",
+    "write_sweep_html",
 ]
 
 _CSS = """
@@ -196,6 +199,49 @@ def write_diff_html(diff: dict[str, Any], out: str | Path) -> Path:
         + f"<h2>Stage seconds</h2><table><tr><th>stage</th><th>A</th><th>B</th></tr>{rows_s}</table>"
     )
     return io.write_text(out, _page("nblib diff", body))
+
+
+def sweep_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per run of a sweep: its label, swept values, status, primary metric (test and CV),
+    other test metrics, seconds and how many stages came from the cache.
+
+    Each run is ``{"label", "run_dir", "status", "seconds", "swept"}``; ``run_dir`` may be ``None``
+    (the run never started).
+    """
+    rows = []
+    for run in runs:
+        folder = Path(run["run_dir"]) if run.get("run_dir") else None
+        metrics = (_read(folder / "artifacts" / "metrics.json") or {}) if folder else {}
+        manifest = (_read(folder / "manifest.json") or {}) if folder else {}
+        primary, best = metrics.get("primary_metric"), metrics.get("best_model")
+        cv = (metrics.get("cv") or {}).get(best) or {}
+        stages = manifest.get("stages", [])
+        rows.append({
+            "label": run["label"], "run_dir": str(folder) if folder else None,
+            "status": manifest.get("status") or run.get("status"), "swept": run.get("swept", {}),
+            "primary_metric": primary, "best_model": best,
+            "test": (metrics.get("test") or {}).get(primary), "cv_mean": cv.get("mean"), "cv_std": cv.get("std"),
+            "other": {k: v for k, v in (metrics.get("test") or {}).items() if k != primary},
+            "seconds": run.get("seconds"),
+            "cached": sum(s.get("status") == "cached" for s in stages), "stages": len(stages),
+        })
+    return rows
+
+
+def write_sweep_html(out: str | Path, rows: list[dict[str, Any]], keys: list[str], seconds: float) -> Path:
+    """The sweep page (``templates/sweep.html.j2``): runs side by side, the best primary metric marked."""
+    out = Path(out)
+    lower_better = any(r["primary_metric"] in ("rmse", "mae", "brier", "log_loss") for r in rows)
+    scored = [r["test"] for r in rows if isinstance(r["test"], (int, float))]
+    best = (min(scored) if lower_better else max(scored)) if scored else None
+    for row in rows:
+        row["link"] = (quote(os.path.relpath(Path(row["run_dir"]) / "summary.html", out.parent))
+                       if row["run_dir"] else None)
+        row["best"] = best is not None and row["test"] == best
+    others = sorted({k for r in rows for k in r["other"]})
+    page = _template("sweep.html.j2").render(css=_CSS, rows=[_Obj(r) for r in rows], keys=keys, others=others,
+                                             seconds=seconds, lower_better=lower_better)
+    return io.write_text(out, page)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from nblib.engine import artifacts as io
+from nblib.engine.cache import Claim, StageCache, key_of, notebook_source_hash, reasons, values_hash
 from nblib.engine.dag import Pipeline, Stage
 from nblib.engine.errors import GateFailed, InputDataError, NblibError, StageFailed
 from nblib.engine.integrity import changed_outputs, hash_outputs
@@ -80,6 +81,10 @@ class Runner:
         Show a live progress display on the terminal.
     code_paths : tuple of Path
         Source folders whose ``*.py`` files are part of every cache key.
+    cell_timeout_s : float, optional
+        A cell that runs longer fails its stage.
+    cache_dir : Path, optional
+        The cross-run store of stage results (default ``reports_dir/.cache``).
     """
 
     pipeline: Pipeline
@@ -90,7 +95,10 @@ class Runner:
     kernel_name: str = "python3"
     warmup_code: str = "import pandas, numpy, sklearn, matplotlib.pyplot"
     code_paths: tuple[Path, ...] = ()
+    cell_timeout_s: float | None = None
+    cache_dir: Path | None = None
     _code_digest: str | None = field(default=None, init=False, repr=False)
+    _versions_digest: str | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ public
 
@@ -103,14 +111,17 @@ class Runner:
         sections: Callable[[tuple[str, ...]], dict[str, Any]],
         data_sha256: str | None = None,
         stages: list[str] | None = None,
-        force: bool = True,
+        force: bool | list[str] = True,
+        label: str | None = None,
     ) -> RunResult:
         """Execute ``stages`` (default: all, with whatever they need upstream) in ``run_dir``.
 
         ``sections(names)`` returns the params sections a stage depends on, for
-        its cache key. With ``force=False`` a stage whose cache key matches the
-        one recorded in the run's manifest, and whose recorded outputs are
-        unchanged, is reused.
+        its cache key. A stage is reused instead of run when its key matches
+        the one recorded in ``run_dir``'s manifest (and its recorded outputs are
+        unchanged), or an entry of the cross-run cache (:mod:`~nblib.engine.cache`).
+        ``force=True`` runs every stage; a list of stage names runs those and
+        every stage downstream of them.
 
         Raises
         ------
@@ -125,28 +136,42 @@ class Runner:
             previous = read_manifest(run_dir) or {}
             self._prepare(run_dir, params_yaml)
             manifest = ManifestWriter(run_dir / "manifest.json", self._new_manifest(run_dir, params_hash, data_sha256))
+            manifest.data["label"] = label or manifest.data["name"]
             records, kept = self._plan(manifest.data, selected, previous)
             manifest.save()
             try:
                 error = self._run_stages(run_dir, manifest, selected, records, kept,
-                                         lambda stage: self.cache_key(stage, run_dir, sections(stage.sections),
-                                                                      data_sha256), force)
+                                         lambda stage: self.key_parts(stage, run_dir, sections(stage.sections),
+                                                                      data_sha256),
+                                         self._forced(selected, force), sections)
             except KeyboardInterrupt as exc:  # arrived while the kernels were being stopped after the last stage
                 error = Interrupted.from_exception(exc)
                 _mark_running(manifest.data, "interrupted", str(error))
             return self._finalize(run_dir, manifest, error)
 
     def cache_key(self, stage: Stage, run_dir: Path, sections: dict[str, Any], data_sha256: str | None = None) -> str:
-        """Hash of the notebook, the params sections it reads, its input artifacts,
-        the input data and the code of the package."""
-        digest = hashlib.sha256()
-        digest.update(io.sha256_file(self.notebooks_dir / stage.notebook).encode())
-        digest.update(json.dumps(sections, sort_keys=True, default=str).encode())
-        inputs = [run_dir / "artifacts" / p for p in stage.inputs.values()]
-        digest.update(io.sha256_paths([p for p in inputs if p.exists()]).encode())
-        digest.update((data_sha256 or "").encode())
-        digest.update(self._code_hash().encode())
-        return digest.hexdigest()[:16]
+        """The stage's cache key (see :meth:`key_parts`)."""
+        return key_of(self.key_parts(stage, run_dir, sections, data_sha256))
+
+    def key_parts(self, stage: Stage, run_dir: Path, sections: dict[str, Any],
+                  data_sha256: str | None = None) -> dict[str, Any]:
+        """What a stage's result depends on, each part hashed: the notebook's source
+        (not its outputs), each params section it reads, each input artifact, the
+        input data, the package's code and the versions of the packages that matter."""
+        art = Path(run_dir) / "artifacts"
+        return {
+            "notebook": notebook_source_hash(self.notebooks_dir / stage.notebook),
+            "params": {name: values_hash(value) for name, value in sections.items()},
+            "inputs": {name: io.sha256_file(art / rel) if (art / rel).is_file() else None
+                       for name, rel in stage.inputs.items()},
+            "data": data_sha256 or "",
+            "code": self._code_hash(),
+            "versions": self._versions_hash(),
+        }
+
+    @property
+    def cache(self) -> StageCache:
+        return StageCache(self.cache_dir or Path(self.reports_dir) / ".cache")
 
     # ------------------------------------------------------------------ steps
 
@@ -177,26 +202,52 @@ class Runner:
 
     def _run_stages(self, run_dir: Path, manifest: ManifestWriter, selected: list[Stage],
                     records: dict[str, dict], kept: dict[str, dict],
-                    cache_key: Callable[[Stage], str], force: bool) -> NblibError | None:
+                    parts_of: Callable[[Stage], dict[str, Any]], forced: dict[str, str],
+                    sections: Callable[[tuple[str, ...]], dict[str, Any]]) -> NblibError | None:
         """Reuse or run each stage in order; stop at the first failure or interrupt."""
         error: NblibError | None = None
-        with Reaper() as reaper, KernelPool(self.kernel_name, str(self.notebooks_dir), self.warmup_code,
-                                            run_dir / "kernels.log", reaper) as pool, \
-                Progress(self.progress, [s.name for s in selected]) as progress, Heartbeat(manifest.beat):
+        cache = self.cache
+        early = {s.name: parts_of(s) for s in selected}  # inputs not known yet: enough to tell a sure miss
+        may_run = [s.name for s in selected if s.name in forced or not s.cacheable
+                   or not cache.could_hit(s.name, early[s.name])]
+        with Reaper() as reaper, _LazyPool(lambda: KernelPool(
+                self.kernel_name, str(self.notebooks_dir), self.warmup_code, run_dir / "kernels.log", reaper)) as pool, \
+                Progress(self.progress, [s.name for s in selected]) as progress, Heartbeat(manifest.beat), \
+                _Finisher() as finisher:
             try:
+                if may_run:
+                    pool.prestart()  # the first stage that surely runs will not wait for its kernel
                 for i, stage in enumerate(selected):
                     record = records[stage.name]
-                    record["cache_key"] = cache_key(stage)
-                    if not force and self._reuse(stage, run_dir, record, kept.get(stage.name), progress):
-                        progress.done(stage.name, "cached", 0.0)
+                    parts = parts_of(stage)
+                    record["cache_key"] = key_of(parts)
+                    if stage.name not in forced and stage.cacheable and (
+                            self._reuse(stage, run_dir, record, kept.get(stage.name), progress)
+                            or self._restore(stage, run_dir, record, cache, manifest.data["run_id"], progress)):
                         continue
-                    pool.prestart()
+                    claim = cache.claim(stage.name, record["cache_key"], on_wait=lambda: progress.note(
+                        f"{stage.name}: another run is computing it with the same inputs; waiting to reuse it")
+                    ) if stage.cacheable else Claim(None)
+                    if stage.name not in forced and stage.cacheable and self._restore(
+                            stage, run_dir, record, cache, manifest.data["run_id"], progress):
+                        claim.release()
+                        continue
+                    record["why"] = self._why(stage, parts, record, kept.get(stage.name), forced, cache,
+                                              sections(stage.sections))
                     record["status"] = "running"
                     manifest.save()  # observers see what runs now
-                    error = self._run_stage(stage, run_dir, record, progress, pool, more=i + 1 < len(selected))
+                    later = any(name in may_run for name in (s.name for s in selected[i + 1:]))
+                    try:
+                        error = self._run_stage(stage, run_dir, record, progress, pool, more=later)
+                    except BaseException:
+                        claim.release()
+                        raise
                     manifest.save()
+                    finisher.submit(self._finish_stage, stage, run_dir, record, parts, manifest,
+                                    sections(stage.sections), store=error is None, claim=claim)
                     if error is not None:
                         break
+                error = finisher.wait() or error
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (signals.interrupts)
                 pool.close(interrupt=True)
                 reset_event_loop()
@@ -210,7 +261,7 @@ class Runner:
         return error
 
     def _reuse(self, stage: Stage, run_dir: Path, record: dict, old: dict | None, progress: Progress) -> bool:
-        """Mark ``stage`` cached when its key matches and every output it recorded is unchanged."""
+        """Mark ``stage`` cached when its key matches its record in this folder and every output is unchanged."""
         if not old or old.get("cache_key") != record["cache_key"] or old.get("status") not in ("succeeded", "cached"):
             return False
         if missing_artifacts(stage.outputs, stage.optional_outputs, run_dir):
@@ -222,10 +273,62 @@ class Runner:
             record["note"] = f"{'; '.join(changed)}: ran {stage.name} again"
             progress.note(f"{run_dir.name}: {'; '.join(changed)}; running {stage.name} again")
             return False
-        record.update(status="cached", outputs=old["outputs"])
+        record.update(status="cached", outputs=old["outputs"], seconds=0.0,
+                      **{k: old[k] for k in ("cached_from", "saved_seconds", "executed_in") if k in old})
+        progress.done(stage.name, "cached", 0.0)
         return True
 
-    def _run_stage(self, stage: Stage, run_dir: Path, record: dict, progress: Progress, pool: KernelPool,
+    def _restore(self, stage: Stage, run_dir: Path, record: dict, cache: StageCache, run_id: str,
+                 progress: Progress) -> bool:
+        """Link the stage's result from the cross-run cache into ``run_dir``, if the cache holds its key."""
+        entry = cache.get(stage.name, record["cache_key"])
+        if entry is None:
+            return False
+        started = time.perf_counter()
+        _clear_outputs(stage, run_dir)
+        problems = cache.restore(entry, run_dir)
+        if problems:  # a damaged entry (it is gone now): run the stage
+            _clear_outputs(stage, run_dir)
+            record["note"] = f"{problems[0]}: ran {stage.name} again"
+            progress.note(f"cache: {problems[0]}; running {stage.name} again")
+            return False
+        record.update(status="cached", outputs=entry.outputs, cached_from=entry.run_id,
+                      seconds=round(time.perf_counter() - started, 2), saved_seconds=entry.data.get("seconds"))
+        progress.done(stage.name, f"cached from {entry.run_id}", record["seconds"])
+        return True
+
+    def _why(self, stage: Stage, parts: dict[str, Any], record: dict, old: dict | None,
+             forced: dict[str, str], cache: StageCache, values: dict[str, Any]) -> list[str]:
+        """Why ``stage`` runs, in words (the manifest and the progress display show it)."""
+        if stage.name in forced:
+            return [forced[stage.name]]
+        if not stage.cacheable:
+            return ["declared not cacheable: runs every time"]
+        before = (cache.get(stage.name, old["cache_key"]) if old and old.get("cache_key") else None) \
+            or cache.latest(stage.name)
+        why = reasons(parts, before.data.get("parts") if before else None, notebook=stage.notebook,
+                      values=values, values_before=before.data.get("params") if before else None)
+        return ([record["note"]] if record.get("note") else []) + why
+
+    def _finish_stage(self, stage: Stage, run_dir: Path, record: dict, parts: dict[str, Any],
+                      manifest: ManifestWriter, values: dict[str, Any], *, store: bool, claim: Any) -> NblibError | None:
+        """Off the critical path: render the stage's HTML, then keep a successful result in the cache."""
+        try:
+            error = _render_html(stage, run_dir)
+            if error is not None:
+                record.update(status="failed", error=error.reason)
+                manifest.save()
+                return error
+            if store and stage.cacheable and record.get("outputs") is not None:
+                self.cache.store(stage.name, record["cache_key"], run_dir, outputs=record["outputs"],
+                                 extras=[stage.notebook, Path(stage.notebook).with_suffix(".html").as_posix()],
+                                 meta={"stage": stage.name, "run_id": manifest.data["run_id"], "parts": parts,
+                                       "params": values, "seconds": record.get("seconds")})
+            return None
+        finally:
+            claim.release()  # a run waiting for this stage finds it in the cache now
+
+    def _run_stage(self, stage: Stage, run_dir: Path, record: dict, progress: Progress, pool: "_LazyPool",
                    *, more: bool) -> NblibError | None:
         """Run one stage's notebook in a fresh kernel; record its status, seconds and output hashes."""
         missing = missing_artifacts(stage.inputs, stage.optional_inputs, run_dir)
@@ -234,7 +337,7 @@ class Runner:
             return StageFailed(stage.name, f"missing input artifacts: {', '.join(missing)}")
         _clear_outputs(stage, run_dir)
         started = time.perf_counter()
-        progress.start(stage.name, _count_cells(self.notebooks_dir / stage.notebook))
+        progress.start(stage.name, _count_cells(self.notebooks_dir / stage.notebook), "; ".join(record.get("why", [])))
         try:
             km = pool.take()
         except NblibError as exc:  # the kernel did not start
@@ -251,8 +354,6 @@ class Runner:
                 raise
             pool.stop(km)
         error = error or _check_outputs(stage, run_dir)
-        rendered = _render_html(stage, run_dir)  # failed stages too: the HTML shows the traceback
-        error = error or rendered
         record["seconds"] = round(time.perf_counter() - started, 2)
         if error is None:
             try:
@@ -282,16 +383,27 @@ class Runner:
                         progress_bar=False,
                         cwd=str(self.notebooks_dir),
                         km=km,
-                        on_cell_executed=progress.cell_callback(stage.name),
+                        execution_timeout=self.cell_timeout_s,
+                        **progress.cell_hooks(stage.name),
                     )
                 except pm.PapermillExecutionError as exc:  # the notebook (with its traceback) is kept
                     error = _error_from_notebook(stage.name, exc.ename, exc.evalue)
-                except Exception as exc:  # kernel died, disk full, ...: keep what Papermill saved, if whole
-                    error = StageFailed(stage.name, _one_line(exc))
+                except Exception as exc:  # kernel died, a cell timed out, disk full, ...: keep what Papermill saved
+                    error = StageFailed(stage.name, self._fault(exc, km, progress.where(stage.name)))
                 _name_output(tmp, out)  # raises on a partial file: then nothing is kept
         except Exception as exc:  # noqa: BLE001 - the notebook could not be written or renamed
             error = error or StageFailed(stage.name, _one_line(exc))
         return error
+
+    def _fault(self, exc: BaseException, km: Any, where: str) -> str:
+        """One line for a kernel that died or a cell that ran too long, saying where."""
+        kind = type(exc).__name__
+        if kind == "CellTimeoutError" or isinstance(exc, TimeoutError):
+            return (f"{where} ran past compute.cell_timeout_s ({self.cell_timeout_s:g} s) and was stopped"
+                    if self.cell_timeout_s else f"{where} timed out: {_one_line(exc)}")
+        if kind == "DeadKernelError":
+            return f"the kernel died in {where}: {_kernel_exit(km)}"
+        return _one_line(exc)
 
     def _finalize(self, run_dir: Path, manifest: ManifestWriter, error: NblibError | None) -> RunResult:
         data = manifest.data
@@ -316,6 +428,25 @@ class Runner:
             except OSError as exc:
                 _warn(f"{run_dir}: cannot write the run's summary or index ({exc.strerror or exc})")
         return RunResult(run_dir=run_dir, status=data["status"], manifest=data, error=error)
+
+    def _forced(self, selected: list[Stage], force: bool | list[str]) -> dict[str, str]:
+        """Stage name -> why it is forced: all of them, or the named ones and everything downstream."""
+        if force is True:
+            return {s.name: "forced (--force)" for s in selected}
+        forced: dict[str, str] = {}
+        for name in force or []:
+            forced.setdefault(name, f"forced (--force {name})")
+            for stage in self.pipeline.downstream(name):
+                forced.setdefault(stage.name, f"forced: downstream of {name}")
+        return {s.name: forced[s.name] for s in selected if s.name in forced}
+
+    def _versions_hash(self) -> str:
+        if self._versions_digest is None:
+            from nblib.engine.manifest import package_versions
+
+            self._versions_digest = hashlib.sha256(
+                json.dumps(package_versions(), sort_keys=True).encode()).hexdigest()[:16]
+        return self._versions_digest
 
     def _code_hash(self) -> str:
         if self._code_digest is None:
@@ -358,6 +489,94 @@ def missing_artifacts(declared: dict[str, str], optional: tuple[str, ...], run_d
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+class _LazyPool:
+    """The run's :class:`KernelPool`, made only when a stage is about to run (a run that only
+    reuses cached stages starts no kernel)."""
+
+    def __init__(self, make: Callable[[], KernelPool]):
+        self._make = make
+        self._pool: KernelPool | None = None
+
+    def __enter__(self) -> "_LazyPool":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self._pool is not None:
+            self._pool.__exit__(exc_type, exc, tb)
+        return False
+
+    def _get(self) -> KernelPool:
+        if self._pool is None:
+            self._pool = self._make()
+        return self._pool
+
+    def prestart(self) -> None:
+        self._get().prestart()
+
+    def take(self) -> Any:
+        return self._get().take()
+
+    def stop(self, km: Any, *, interrupt: bool = False) -> None:
+        self._get().stop(km, interrupt=interrupt)
+
+    def close(self, *, interrupt: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.close(interrupt=interrupt)
+
+
+class _Finisher:
+    """One background thread for the work after a stage that the next stage need not wait for
+    (rendering HTML, storing in the cache). :meth:`wait` returns the first error."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nblib-finish")
+        self._futures: list[Any] = []
+
+    def __enter__(self) -> "_Finisher":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self._pool.shutdown(wait=True)
+        return False
+
+    def submit(self, func: Callable[..., NblibError | None], *args: Any, **kwargs: Any) -> None:
+        self._futures.append(self._pool.submit(func, *args, **kwargs))
+
+    def wait(self) -> NblibError | None:
+        errors = []
+        for future in self._futures:
+            try:
+                errors.append(future.result())
+            except Exception as exc:  # noqa: BLE001 - a bug while finishing: one line, the run goes on
+                _warn(f"finishing a stage failed: {_one_line(exc)}")
+        return next((e for e in errors if e is not None), None)
+
+
+def _kernel_exit(km: Any) -> str:
+    """How a dead kernel ended: its exit code, or the signal that killed it."""
+    import signal
+
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    code = None
+    if process is not None:
+        try:
+            code = process.wait(timeout=2) if hasattr(process, "wait") else process.poll()
+        except Exception:  # noqa: BLE001 - still running or unknown
+            code = None
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"it exited with code {code}"
 
 
 def _check_outputs(stage: Stage, run_dir: Path) -> NblibError | None:

@@ -61,8 +61,18 @@ def test_unchanged_outputs_are_reused(done):
     assert all(s["outputs"] for s in again.manifest["stages"])
 
 
-def test_a_deleted_downstream_artifact_reruns_only_its_stage(done):
+def test_a_deleted_downstream_artifact_is_restored_from_the_cache(done):
     runner, run_dir, _ = done
+    (run_dir / "artifacts" / "b.json").unlink()
+    again = run(runner, run_dir, force=False)
+    assert [s["status"] for s in again.manifest["stages"]] == ["cached", "cached"]
+    assert json.loads((run_dir / "artifacts" / "b.json").read_text()) == {"value": 2}
+    assert verify_run(run_dir, again.manifest) == (2, [])
+
+
+def test_a_deleted_downstream_artifact_reruns_only_its_stage_when_the_cache_is_empty(done):
+    runner, run_dir, _ = done
+    runner.cache.prune(0)
     (run_dir / "artifacts" / "b.json").unlink()
     again = run(runner, run_dir, force=False)
     assert [s["status"] for s in again.manifest["stages"]] == ["cached", "succeeded"]

@@ -1,0 +1,193 @@
+"""The cross-run cache on a tiny pipeline: hits across runs, misses for the right reasons,
+--force STAGE, stages declared not cacheable, damaged entries, pruning, and taking turns."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import nbformat
+import pytest
+from runner_helpers import write_notebooks
+
+from nblib.engine.cache import StageCache, key_of, notebook_source_hash, parse_size
+from nblib.engine.dag import Pipeline, Stage
+from nblib.engine.integrity import verify_run
+from nblib.engine.runner import Runner
+
+#: ``a`` reads params section ``x``, ``b`` reads ``y`` (and ``a``'s output).
+PIPELINE = Pipeline([
+    Stage("a", outputs={"a": "a.json"}, sections=("x",)),
+    Stage("b", inputs={"a": "a.json"}, outputs={"b": "b.json"}, sections=("y",)),
+])
+
+
+@pytest.fixture
+def project(tmp_path):
+    notebooks = write_notebooks(tmp_path / "notebooks")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "lib.py").write_text("VALUE = 1\n")
+    return tmp_path, notebooks, code
+
+
+def runner(project, pipeline=PIPELINE) -> Runner:
+    root, notebooks, code = project
+    return Runner(pipeline, notebooks_dir=notebooks, reports_dir=root / "reports", progress=False,
+                  warmup_code="import json", code_paths=(code,))
+
+
+def go(runner: Runner, name: str, *, x=1, y=1, force=False):
+    values = {"x": {"k": x}, "y": {"k": y}}
+    run_dir = runner.reports_dir / "day" / name
+    result = runner.run(run_dir, "seed: 1\n", params_hash="h", force=force,
+                        sections=lambda names: {n: values[n] for n in names})
+    assert result.exit_code == 0, result.error
+    return result.manifest
+
+
+def statuses(manifest) -> list[str]:
+    return [s["status"] for s in manifest["stages"]]
+
+
+def test_a_second_run_reuses_every_stage_from_the_first_and_starts_no_kernel(project):
+    r = runner(project)
+    first = go(r, "one")
+    second = go(r, "two")
+    assert statuses(first) == ["succeeded", "succeeded"]
+    assert statuses(second) == ["cached", "cached"]
+    assert {s["cached_from"] for s in second["stages"]} == {"day/one"}
+    run_dir = r.reports_dir / "day" / "two"
+    assert json.loads((run_dir / "artifacts" / "b.json").read_text()) == {"value": 2}
+    assert (run_dir / "a.ipynb").exists() and (run_dir / "b.html").exists(), "rendered notebooks come along"
+    assert verify_run(run_dir, second) == (2, [])
+    assert not (run_dir / "kernels.log").exists(), "a run made only of cached stages starts no kernel"
+    assert [s["why"] for s in first["stages"]] == [["nothing cached for this stage yet"]] * 2
+
+
+def test_a_notebook_edit_misses_and_says_so_but_saved_outputs_do_not(project):
+    r = runner(project)
+    go(r, "one")
+    nb_path = project[1] / "b.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="seen in Lab\n")]
+    nb.cells[1].execution_count = 3
+    nbformat.write(nb, nb_path)
+    assert statuses(go(r, "outputs-only")) == ["cached", "cached"]
+
+    nb.cells[1].source += "\n# edited"
+    nbformat.write(nb, nb_path)
+    edited = go(r, "edited")
+    assert statuses(edited) == ["cached", "succeeded"]
+    assert edited["stages"][1]["why"] == ["notebook b.ipynb changed"]
+
+
+def test_a_source_edit_reruns_everything(project):
+    r = runner(project)
+    go(r, "one")
+    (project[2] / "lib.py").write_text("VALUE = 2\n")
+    again = go(runner(project), "two")  # a new process would see the new source: a new runner
+    assert statuses(again) == ["succeeded", "succeeded"]
+    assert again["stages"][0]["why"] == ["nblib source changed"]
+
+
+def test_a_params_change_reruns_exactly_the_stages_that_read_it(project):
+    r = runner(project)
+    go(r, "one")
+    changed_y = go(r, "y2", y=2)
+    assert statuses(changed_y) == ["cached", "succeeded"]
+    assert changed_y["stages"][1]["why"] == ["params.y.k changed (1 → 2)"]
+    changed_x = go(r, "x2", x=2)
+    assert statuses(changed_x) == ["succeeded", "cached"], "a wrote the same bytes: b's inputs did not change"
+    assert changed_x["stages"][0]["why"] == ["params.x.k changed (1 → 2)"]
+
+
+def test_force_a_stage_runs_it_and_everything_after_it(project):
+    r = runner(project)
+    go(r, "one")
+    only_b = go(r, "fb", force=["b"])
+    assert statuses(only_b) == ["cached", "succeeded"] and only_b["stages"][1]["why"] == ["forced (--force b)"]
+    both = go(r, "fa", force=["a"])
+    assert statuses(both) == ["succeeded", "succeeded"]
+    assert both["stages"][1]["why"] == ["forced: downstream of a"]
+    assert statuses(go(r, "all", force=True)) == ["succeeded", "succeeded"]
+
+
+def test_a_stage_declared_not_cacheable_runs_every_time(project):
+    pipeline = Pipeline([PIPELINE["a"], Stage("b", inputs={"a": "a.json"}, outputs={"b": "b.json"}, cacheable=False)])
+    r = runner(project, pipeline)
+    go(r, "one")
+    again = go(r, "two")
+    assert statuses(again) == ["cached", "succeeded"]
+    assert again["stages"][1]["why"] == ["declared not cacheable: runs every time"]
+    assert not (r.reports_dir / ".cache" / "b").exists()
+
+
+def test_a_damaged_cache_entry_is_a_miss_and_is_removed(project):
+    r = runner(project)
+    first = go(r, "one")
+    key = first["stages"][0]["cache_key"]
+    entry = r.reports_dir / ".cache" / "a" / key
+    stored = entry / "files" / "artifacts" / "a.json"
+    stored.unlink()  # a hard link: the run folder's copy is untouched
+    stored.write_text('{"value": 99}')
+    again = go(r, "two")
+    assert statuses(again) == ["succeeded", "cached"]
+    assert again["stages"][0]["why"][0].startswith("artifacts/a.json in the cache changed since it was stored")
+    assert json.loads((r.reports_dir / "day" / "two" / "artifacts" / "a.json").read_text()) == {"value": 1}
+    assert (r.reports_dir / ".cache" / "a" / key / "entry.json").exists(), "stored again, whole"
+
+
+def test_prune_keeps_the_most_recently_used_entries(project):
+    r = runner(project)
+    go(r, "one")
+    go(r, "y2", y=2)
+    store = StageCache(r.reports_dir / ".cache")
+    sizes = {folder.parent.name + "/" + folder.name: size for folder, _, size in store.entries()}
+    assert len(sizes) == 3
+    newest = store.entries()[-1]
+    removed, freed, left = store.prune(newest[2])
+    assert (removed, left) == (2, newest[2]) and freed > 0
+    assert [e[0] for e in store.entries()] == [newest[0]]
+    assert store.prune(0)[2] == 0 and store.entries() == []
+
+
+def test_runs_computing_the_same_stage_take_turns(tmp_path):
+    store = StageCache(tmp_path / "cache")
+    first = store.claim("a", "k")
+    waited, done = [], threading.Event()
+
+    def second():
+        store.claim("a", "k", on_wait=lambda: waited.append(True)).release()
+        done.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.3)
+    assert waited == [True] and not done.is_set()
+    first.release()
+    assert done.wait(5)
+    thread.join()
+
+
+def test_keys_ignore_outputs_and_order_of_parts(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(nb, tmp_path / "n.ipynb")
+    before = notebook_source_hash(tmp_path / "n.ipynb")
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "1"}, execution_count=1)]
+    nb.metadata["widgets"] = {"anything": 1}
+    nbformat.write(nb, tmp_path / "n.ipynb")
+    assert notebook_source_hash(tmp_path / "n.ipynb") == before
+    assert key_of({"a": 1, "b": {"c": 2, "d": 3}}) == key_of({"b": {"d": 3, "c": 2}, "a": 1})
+
+
+@pytest.mark.parametrize("text, expected", [("0", 0), ("512", 512), ("2k", 2048), ("1.5G", 3 * 2**29),
+                                            ("200 MB", 200 * 2**20), ("3GiB", 3 * 2**30)])
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+def test_parse_size_refuses_nonsense():
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("lots")
