@@ -6,6 +6,13 @@ each kernel to exactly one stage, and stops it afterwards. Every kernel's
 process group is registered with the run's :class:`~nblib.engine.processes.Reaper`,
 so it dies with the runner even when the runner is killed outright.
 
+On Linux each kernel is a fork of one :class:`~nblib.engine.forkserver.ForkServer`
+per run, which imported the warm-up modules once: a kernel is ready in a
+fraction of a second instead of seconds. When forking is not possible (another
+system, a kernel that is not this interpreter's ipykernel, a server that
+failed, ``NBLIB_FORK_KERNELS=0``) kernels start plainly, with a one-line note
+in ``kernels.log``.
+
 Stopping a kernel on an interrupt sends it a kernel interrupt (SIGINT to its
 process group, through the kernel manager), then shuts it down and kills
 whatever of its process tree is left (joblib/loky workers, resource trackers).
@@ -18,8 +25,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from nblib.engine.errors import NblibError
 from nblib.engine.processes import Reaper, descendants, kill_tree
@@ -48,15 +56,34 @@ class KernelPool:
     log : Path
         File that receives what the kernels print outside notebooks.
     reaper : Reaper, optional
-        Told about every kernel's process group.
+        Told about every kernel's process group (and the fork server's).
+    ahead : int, optional
+        How many kernels :meth:`prestart` keeps on their way; default 2 when
+        kernels are forked (a start costs less than a stage), else 1.
+    fork : bool
+        Fork kernels from a server that imported the warm-up modules once
+        (started here, in the background); ``False`` starts each kernel plainly.
     """
 
-    def __init__(self, kernel_name: str, cwd: str, warmup_code: str, log: Path, reaper: Reaper | None = None):
+    def __init__(self, kernel_name: str, cwd: str, warmup_code: str, log: Path, reaper: Reaper | None = None,
+                 *, ahead: int | None = None, fork: bool = True):
+        if ahead is not None and (not isinstance(ahead, int) or ahead < 1):
+            raise ValueError(f"The 'ahead' parameter of KernelPool must be an int >= 1. Got {ahead!r} instead.")
         self._spec = (kernel_name, cwd, warmup_code, Path(log))
         self._reaper = reaper
-        self._pending: _Starter | None = None
+        self._ahead = ahead
+        self._pending: deque[_Starter] = deque()
         self._live: list[Any] = []
         self._closed = False
+        self._server: Any = None  # a ForkServer once started
+        self._server_lock = threading.Lock()
+        self._server_known = threading.Event()  # started, or known not to be
+        self._notes: set[str] = set()
+        if fork:
+            threading.Thread(target=self._start_server, daemon=True, name="nblib-fork-server").start()
+        else:
+            self._note("kernels start without a fork server: fork=False")
+            self._server_known.set()
 
     def __enter__(self) -> "KernelPool":
         return self
@@ -65,10 +92,18 @@ class KernelPool:
         self.close(interrupt=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
         return False
 
+    @property
+    def forking(self) -> bool:
+        """Whether kernels are forked from a server (waits until that is known)."""
+        self._server_known.wait()
+        return self._server is not None
+
     def prestart(self) -> None:
-        """Start a kernel in the background for the next stage (no-op if one is on its way)."""
-        if self._pending is None and not self._closed:
-            self._pending = _Starter(self._spec, self._reaper)
+        """Start kernels in the background for the next stages, up to ``ahead`` on their way."""
+        if self._ahead is None:
+            self._ahead = 2 if self.forking else 1
+        while len(self._pending) < self._ahead and not self._closed:
+            self._pending.append(_Starter(self._spec, self._reaper, self._fork_server, self._note))
 
     def take(self) -> Any:
         """A started kernel manager for one stage; start one now if none is ready.
@@ -78,15 +113,16 @@ class KernelPool:
         KernelStartFailed
             The kernel did not start (its output is in the run's ``kernels.log``).
         """
-        starter, self._pending = self._pending, None
+        starter = self._pending.popleft() if self._pending else _Starter(self._spec, self._reaper,
+                                                                          self._fork_server, self._note)
         try:
-            km = starter.result() if starter is not None else None
+            km = starter.result()
         except BaseException:  # interrupted while waiting: the kernel on its way must not survive
             starter.cancel()
             raise
         if km is None:  # the warm start failed: one plain attempt, reporting why
             try:
-                km = _start_kernel(self._spec, self._reaper, warm=False)
+                km = _start_kernel(self._spec, self._reaper, warm=False, server=None)
             except Exception as exc:  # noqa: BLE001 - any failure to launch is one line
                 raise KernelStartFailed(f"kernel {self._spec[0]!r} did not start: "
                                         f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
@@ -104,9 +140,54 @@ class KernelPool:
         self._closed = True
         for km in list(self._live):
             self.stop(km, interrupt=interrupt)
-        starter, self._pending = self._pending, None
-        if starter is not None:
-            starter.cancel()
+        with self._server_lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.closing()  # a start waiting for the server gives up now
+        while self._pending:
+            self._pending.popleft().cancel()
+        if server is not None:
+            pid = server.pid
+            server.close()
+            if self._reaper is not None and pid:
+                self._reaper.forget(pid)
+
+    # ------------------------------------------------------------------ the fork server
+
+    def _start_server(self) -> None:
+        from nblib.engine.forkserver import ForkFailed, ForkServer, fork_unavailable, preload_modules
+
+        kernel_name, cwd, warmup_code, log = self._spec
+        reason = fork_unavailable() or _not_forkable(kernel_name)
+        if reason is None:
+            server = ForkServer(preload_modules(warmup_code), cwd, log)
+            with self._server_lock:
+                try:
+                    if self._closed:
+                        raise ForkFailed("the pool is closed")
+                    server.start()
+                except (OSError, ForkFailed) as exc:
+                    reason = f"the fork server did not start ({exc})"
+                else:
+                    self._server = server
+                    if self._reaper is not None:
+                        self._reaper.watch(server.pid)
+        if reason is not None:
+            self._note(f"kernels start without a fork server: {reason}")
+        self._server_known.set()
+
+    def _fork_server(self) -> Any:
+        self._server_known.wait(timeout=60)
+        return self._server
+
+    def _note(self, line: str) -> None:
+        if line not in self._notes:
+            self._notes.add(line)
+            try:
+                with open(self._spec[3], "a", encoding="utf-8") as log:
+                    log.write(f"nblib: {line}\n")
+            except OSError:
+                pass
 
 
 def reset_event_loop() -> None:
@@ -140,8 +221,10 @@ def reset_event_loop() -> None:
 class _Starter:
     """Start one kernel in a background thread; hand it out once, or stop it if cancelled."""
 
-    def __init__(self, spec: tuple, reaper: Reaper | None):
+    def __init__(self, spec: tuple, reaper: Reaper | None, server: Callable[[], Any], note: Callable[[str], None]):
         self._km = None
+        self._server = server
+        self._note = note
         self._cancelled = threading.Event()
         self._launched = threading.Event()  # the process exists and is known to the reaper (or failed)
         self._reaper = reaper
@@ -150,8 +233,11 @@ class _Starter:
 
     def _run(self, spec: tuple) -> None:
         try:
+            server = self._server()
+            if self._cancelled.is_set():  # closed while the fork server was being set up
+                return
             km = _start_kernel(spec, self._reaper, warm=True, launched=self._launched,
-                               cancelled=self._cancelled)
+                               cancelled=self._cancelled, server=server, note=self._note)
         except Exception:  # noqa: BLE001 - take() retries plainly and reports the reason
             km = None
         finally:
@@ -175,11 +261,20 @@ class _Starter:
 
 
 def _start_kernel(spec: tuple, reaper: Reaper | None, *, warm: bool,
-                  launched: threading.Event | None = None, cancelled: threading.Event | None = None) -> Any:
+                  launched: threading.Event | None = None, cancelled: threading.Event | None = None,
+                  server: Any = None, note: Callable[[str], None] | None = None) -> Any:
     from jupyter_client.manager import KernelManager
 
     kernel_name, cwd, warmup_code, log = spec
     km = KernelManager(kernel_name=kernel_name)
+    if server is not None:  # launched as a fork of the server (or plainly, if that fails)
+        import uuid
+
+        from nblib.engine.forkserver import ForkProvisioner
+
+        km.kernel_id = str(uuid.uuid4())
+        km.provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+        km.provisioner.server, km.provisioner.log, km.provisioner.note = server, log, note
     try:
         with open(log, "ab") as sink:  # kernel chatter goes to the run's kernels.log
             km.start_kernel(cwd=cwd, stdout=sink, stderr=sink)
@@ -247,6 +342,27 @@ def _stop_kernel(km: Any, reaper: Reaper | None, *, interrupt: bool) -> None:
         reaper.forget(group)
     if pending is not None:
         raise pending
+
+
+def _not_forkable(kernel_name: str) -> str | None:
+    """Why kernel ``kernel_name`` cannot be forked from this interpreter, or ``None``."""
+    import os
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    except Exception as exc:  # noqa: BLE001 - the plain start reports it properly
+        return f"no kernel spec {kernel_name!r} ({type(exc).__name__})"
+    argv = list(spec.argv)
+    pythons = {"python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]}
+    same_python = bool(argv) and (argv[0] in pythons or os.path.abspath(argv[0]) == os.path.abspath(sys.executable))
+    if not same_python or argv[1:3] != ["-m", "ipykernel_launcher"]:
+        return f"kernel {kernel_name!r} is not ipykernel on {sys.executable} ({' '.join(argv)})"
+    if spec.metadata.get("kernel_provisioner"):
+        return f"kernel {kernel_name!r} names its own provisioner"
+    return None
 
 
 def _group(km: Any) -> int | None:
