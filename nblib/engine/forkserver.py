@@ -38,8 +38,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
@@ -289,10 +290,9 @@ class _KeepOut:
     """An import hook that refuses :data:`_KEPT_OUT` while the server imports."""
 
     @staticmethod
-    def find_spec(name, path=None, target=None):
+    def find_spec(name, path=None, target=None):  # None: the other finders look for it
         if any(name == kept or name.startswith(kept + ".") for kept in _KEPT_OUT):
             raise ImportError(f"{name} is left to the kernel")
-        return None
 
 
 def _preload(modules: list[str]) -> None:

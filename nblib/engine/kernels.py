@@ -26,8 +26,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from nblib.engine.errors import NblibError
 from nblib.engine.processes import Reaper, descendants, kill_tree
@@ -95,7 +96,7 @@ class KernelPool:
     @property
     def forking(self) -> bool:
         """Whether kernels are forked from a server (waits until that is known)."""
-        self._server_known.wait()
+        self._server_known.wait(timeout=60)
         return self._server is not None
 
     def prestart(self) -> None:
@@ -155,26 +156,31 @@ class KernelPool:
     # ------------------------------------------------------------------ the fork server
 
     def _start_server(self) -> None:
-        from nblib.engine.forkserver import ForkFailed, ForkServer, fork_unavailable, preload_modules
-
         kernel_name, cwd, warmup_code, log = self._spec
-        reason = fork_unavailable() or _not_forkable(kernel_name)
-        if reason is None:
-            server = ForkServer(preload_modules(warmup_code), cwd, log)
-            with self._server_lock:
-                try:
+        reason: str | None = "unknown"
+        try:
+            from nblib.engine.forkserver import (
+                ForkFailed,
+                ForkServer,
+                fork_unavailable,
+                preload_modules,
+            )
+            reason = fork_unavailable() or _not_forkable(kernel_name)
+            if reason is None:
+                server = ForkServer(preload_modules(warmup_code), cwd, log)
+                with self._server_lock:
                     if self._closed:
                         raise ForkFailed("the pool is closed")
                     server.start()
-                except (OSError, ForkFailed) as exc:
-                    reason = f"the fork server did not start ({exc})"
-                else:
                     self._server = server
                     if self._reaper is not None:
                         self._reaper.watch(server.pid)
-        if reason is not None:
-            self._note(f"kernels start without a fork server: {reason}")
-        self._server_known.set()
+        except Exception as exc:  # noqa: BLE001 - kernels then start plainly
+            reason = f"the fork server did not start ({type(exc).__name__}: {exc})"
+        finally:
+            if reason is not None:
+                self._note(f"kernels start without a fork server: {reason}")
+            self._server_known.set()
 
     def _fork_server(self) -> Any:
         self._server_known.wait(timeout=60)
@@ -356,7 +362,7 @@ def _not_forkable(kernel_name: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 - the plain start reports it properly
         return f"no kernel spec {kernel_name!r} ({type(exc).__name__})"
     argv = list(spec.argv)
-    pythons = {"python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]}
+    pythons = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
     same_python = bool(argv) and (argv[0] in pythons or os.path.abspath(argv[0]) == os.path.abspath(sys.executable))
     if not same_python or argv[1:3] != ["-m", "ipykernel_launcher"]:
         return f"kernel {kernel_name!r} is not ipykernel on {sys.executable} ({' '.join(argv)})"

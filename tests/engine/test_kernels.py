@@ -121,7 +121,7 @@ def test_interrupting_a_forked_kernel_stops_its_long_cell(pool):
         assert time.monotonic() - sent < 5
     finally:
         kc.stop_channels()
-    content, printed = run_code(km, "print('still here')")
+    _, printed = run_code(km, "print('still here')")
     assert printed.strip() == "still here"
     pool.stop(km, interrupt=True)
 
@@ -166,7 +166,7 @@ def test_kernels_start_plainly_when_they_cannot_be_forked(tmp_path, monkeypatch,
     if how == "environment":
         monkeypatch.setenv("NBLIB_FORK_KERNELS", "0")
     if how == "server fails":
-        import nblib.engine.forkserver as forkserver
+        from nblib.engine import forkserver
 
         def fail(self):
             raise OSError("no such interpreter")
