@@ -116,6 +116,7 @@ class ForkServer:
         self._lock = threading.Lock()
         self._buffer = b""
         self._closed = False
+        self._asked = False  # for a fork, ever
 
     @property
     def pid(self) -> int | None:
@@ -142,6 +143,7 @@ class ForkServer:
         with self._lock:
             if self._closed or self._proc is None:
                 raise ForkFailed("the fork server is closed", closed=self._closed)
+            self._asked = True
             self._send({"argv": argv, "cwd": cwd, "env": env, "log": str(log)})
             reply = self._receive(timeout)
         if "pid" not in reply:
@@ -155,7 +157,8 @@ class ForkServer:
     def close(self, timeout: float = 1.0) -> None:
         """Close the pipe: the server kills the kernels it still has and exits (killed if it does not).
 
-        A server still importing is killed after ``timeout`` seconds: it has forked nothing yet.
+        A server never asked for a fork is killed at once (it may still be importing); one still
+        importing after ``timeout`` seconds has forked nothing yet and is killed too.
         """
         self._closed = True
         with self._lock:  # after a fork in progress gave up
@@ -164,6 +167,8 @@ class ForkServer:
             return
         try:
             proc.stdin.close()
+            if not self._asked:
+                proc.kill()
             proc.wait(timeout=timeout)
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()

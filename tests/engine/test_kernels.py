@@ -140,6 +140,16 @@ def test_close_leaves_no_server_and_no_kernel(tmp_path):
         assert wait_gone(processes) == []
 
 
+def test_a_pool_closed_before_any_kernel_ends_its_server_at_once(tmp_path):
+    pool = KernelPool("python3", str(tmp_path), "import pandas", tmp_path / "kernels.log")
+    assert pool.forking
+    server = pool._server.pid
+    started = time.monotonic()
+    pool.close()  # e.g. every stage was cached: the server is still importing pandas
+    assert time.monotonic() - started < 0.5
+    assert wait_gone([server], timeout=1) == []
+
+
 def test_the_server_dies_with_a_killed_runner(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
