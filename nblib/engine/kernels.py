@@ -368,6 +368,8 @@ def _not_forkable(kernel_name: str) -> str | None:
         return f"kernel {kernel_name!r} is not ipykernel on {sys.executable} ({' '.join(argv)})"
     if spec.metadata.get("kernel_provisioner"):
         return f"kernel {kernel_name!r} names its own provisioner"
+    if spec.env:  # modules the server imported would not have seen them
+        return f"kernel {kernel_name!r} sets environment variables ({', '.join(sorted(spec.env))})"
     return None
 
 
