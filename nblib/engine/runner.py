@@ -372,6 +372,9 @@ class Runner:
 
         out = run_dir / stage.notebook
         error: NblibError | None = None
+        # An asynchronous client: a blocking one stalls nbclient's event loop while it waits for
+        # output, so neither a cell timeout nor a dead kernel would ever be noticed.
+        km.client_class = "jupyter_client.asynchronous.AsyncKernelClient"
         try:
             with io.atomic_path(out, suffix=".tmp.ipynb") as tmp:
                 try:
@@ -388,7 +391,7 @@ class Runner:
                     )
                 except pm.PapermillExecutionError as exc:  # the notebook (with its traceback) is kept
                     error = _error_from_notebook(stage.name, exc.ename, exc.evalue)
-                except Exception as exc:  # kernel died, a cell timed out, disk full, ...: keep what Papermill saved
+                except Exception as exc:  # kernel died, disk full, ...: keep what Papermill saved
                     error = StageFailed(stage.name, self._fault(exc, km, progress.where(stage.name)))
                 _name_output(tmp, out)  # raises on a partial file: then nothing is kept
         except Exception as exc:  # noqa: BLE001 - the notebook could not be written or renamed
@@ -398,9 +401,8 @@ class Runner:
     def _fault(self, exc: BaseException, km: Any, where: str) -> str:
         """One line for a kernel that died or a cell that ran too long, saying where."""
         kind = type(exc).__name__
-        if kind == "CellTimeoutError" or isinstance(exc, TimeoutError):
-            return (f"{where} ran past compute.cell_timeout_s ({self.cell_timeout_s:g} s) and was stopped"
-                    if self.cell_timeout_s else f"{where} timed out: {_one_line(exc)}")
+        if kind == "CellTimeoutError" and self.cell_timeout_s:
+            return f"{where} ran past compute.cell_timeout_s ({self.cell_timeout_s:g} s) and was stopped"
         if kind == "DeadKernelError":
             return f"the kernel died in {where}: {_kernel_exit(km)}"
         return _one_line(exc)
