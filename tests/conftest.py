@@ -38,4 +38,7 @@ def run_cli(*args: str, reports: Path, cwd: Path = ROOT, timeout: int = 600) -> 
 
 
 def run_folders(reports: Path) -> list[Path]:
-    return sorted(p for p in reports.glob("*/*") if p.is_dir())
+    """Dated run folders (not the cache, the scratch run or sweep pages)."""
+    import re
+
+    return sorted(p for p in reports.glob("*/*") if p.is_dir() and re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.parent.name))

@@ -57,6 +57,32 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     assert [s["status"] for s in manifest2["stages"]] == ["cached"] * 5
     assert manifest2["metrics"] == manifest["metrics"]
 
+    # a new run of the same params reuses every stage from the cache, into its own folder
+    second = run_cli("run", "params/smoke.yaml", reports=reports)
+    assert second.returncode == 0, second.stderr
+    (run2,) = [f for f in run_folders(reports) if f != run]
+    cached = json.loads((run2 / "manifest.json").read_text())
+    assert [s["status"] for s in cached["stages"]] == ["cached"] * 5
+    assert {s["cached_from"] for s in cached["stages"]} == {manifest["run_id"]}
+    assert cached["metrics"] == manifest["metrics"] and (run2 / "05_evaluate.html").exists()
+    assert not (run2 / "kernels.log").exists(), "nothing ran: no kernel was started"
+
+    # a sweep over an evaluate.* key, two runs at a time: only 05_evaluate runs, in each
+    sweep = run_cli("run", "params/smoke.yaml", "--sweep", "evaluate.bootstrap=40,60", "--jobs", "2",
+                    reports=reports)
+    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    swept = [json.loads((f / "manifest.json").read_text()) for f in run_folders(reports) if f not in (run, run2)]
+    assert sorted(m["label"] for m in swept) == ["smoke · evaluate.bootstrap=40", "smoke · evaluate.bootstrap=60"]
+    for m in swept:
+        assert [s["status"] for s in m["stages"]] == ["cached"] * 4 + ["succeeded"]
+        value = m["label"].rsplit("=", 1)[1]
+        assert m["stages"][-1]["why"] == [f"params.evaluate.bootstrap changed (50 → {value})"]
+    (page,) = reports.glob("sweeps/*/index.html")
+    assert page.read_text().count("evaluate.bootstrap=") >= 2 and (page.parent / "sweep.json").exists()
+    info = run_cli("cache", "info", reports=reports)
+    assert info.returncode == 0 and "05_evaluate" in info.stdout and "7 cached stage results" in info.stdout
+    assert "removed 7 cached stage results" in run_cli("cache", "prune", "--max-size", "0", reports=reports).stdout
+
     # any single notebook runs with the plain papermill CLI given the run folder
     out = tmp_path / "evaluate.ipynb"
     pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/05_evaluate.ipynb"), str(out),
@@ -180,7 +206,16 @@ def test_notebook_defaults_run_as_a_scratch_run(reports, tmp_path):
     scratch = reports / "scratch"
     assert (scratch / "artifacts" / "features.skops").exists()
     manifest = json.loads((scratch / "manifest.json").read_text())
-    assert [s["name"] for s in manifest["stages"]] == ["01_eda", "02_preprocess"]
+    assert [s["name"] for s in manifest["stages"]] == ["01_eda", "02_preprocess", "03_features"]
+    assert manifest["stages"][2]["executed_in"] == "JupyterLab" and manifest["stages"][2]["status"] == "succeeded"
+    # 3. the next notebook reuses the stage run "in Lab" instead of running it again
+    pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/04_train.ipynb"),
+                         str(tmp_path / "04.ipynb"), "-p", "params_path", str(ROOT / "params/smoke.yaml"),
+                         "--cwd", str(ROOT / "notebooks")], capture_output=True, text=True, timeout=300, env=env)
+    assert pm.returncode == 0, pm.stderr[-2000:]
+    manifest = json.loads((scratch / "manifest.json").read_text())
+    assert [s["status"] for s in manifest["stages"]] == ["cached", "cached", "cached", "succeeded"]
+    assert manifest["stages"][2]["executed_in"] == "JupyterLab"
 
 
 def test_sigterm_marks_the_run_interrupted(reports):

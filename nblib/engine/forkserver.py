@@ -33,9 +33,11 @@ import ast
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -117,6 +119,7 @@ class ForkServer:
         self._buffer = b""
         self._closed = False
         self._asked = False  # for a fork, ever
+        self.exit_dir = Path(tempfile.mkdtemp(prefix="nblib-kernels-"))  # the server writes exit codes here
 
     @property
     def pid(self) -> int | None:
@@ -144,7 +147,7 @@ class ForkServer:
             if self._closed or self._proc is None:
                 raise ForkFailed("the fork server is closed", closed=self._closed)
             self._asked = True
-            self._send({"argv": argv, "cwd": cwd, "env": env, "log": str(log)})
+            self._send({"argv": argv, "cwd": cwd, "env": env, "log": str(log), "exit_dir": str(self.exit_dir)})
             reply = self._receive(timeout)
         if "pid" not in reply:
             raise ForkFailed(f"the fork server could not fork: {reply.get('error', reply)}")
@@ -164,6 +167,7 @@ class ForkServer:
         with self._lock:  # after a fork in progress gave up
             proc, self._proc = self._proc, None
         if proc is None:
+            shutil.rmtree(self.exit_dir, ignore_errors=True)
             return
         try:
             proc.stdin.close()
@@ -175,6 +179,7 @@ class ForkServer:
             proc.wait()
         finally:
             proc.stdout.close()
+            shutil.rmtree(self.exit_dir, ignore_errors=True)
 
     def _send(self, message: dict) -> None:
         try:
@@ -206,19 +211,33 @@ class ForkServer:
 class ForkedProcess:
     """A kernel forked by the server, with the part of ``Popen`` that Jupyter and nblib use.
 
-    It is the server's child, not ours: its exit status is unknown (``0`` once gone).
+    It is the server's child, not ours: the server reaps it and writes its exit code
+    (negative: the signal that killed it, as ``Popen`` has it) to ``exit_file``.
     """
 
     stdin = stdout = stderr = None
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, exit_file: Path | None = None):
         self.pid = pid
+        self.exit_file = exit_file
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None and not alive(self.pid):
-            self.returncode = 0
+            self.returncode = self._exit_code()
         return self.returncode
+
+    def _exit_code(self, wait: float = 1.5) -> int:
+        """What the server recorded (it reaps within a fraction of a second); 0 if it never says."""
+        deadline = time.monotonic() + wait
+        while self.exit_file is not None:
+            try:
+                return int(self.exit_file.read_text())
+            except (OSError, ValueError):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        return 0
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -269,7 +288,7 @@ class ForkProvisioner(LocalProvisioner):
                     raise
                 reason = str(exc)
             else:
-                self.process = ForkedProcess(pid)
+                self.process = ForkedProcess(pid, self.server.exit_dir / str(pid))
                 self.pid = self.pgid = pid  # the child leads a new session before the server answers
                 self.cwd = cwd
                 self.forked = True
@@ -328,10 +347,10 @@ def _serve() -> None:
         del sys.path[0]  # as ipykernel_launcher does; IPython adds '' back in the kernel
     requests, answer = sys.stdin.buffer.fileno(), sys.stdout.buffer.fileno()
     sys.stdout = sys.stderr  # stray prints go to the log, never into the answers
-    children: set[int] = set()
+    children: dict[int, str | None] = {}  # pid -> folder for its exit code
     buffer = b""
     while True:
-        ready, _, _ = select.select([requests], [], [], 1.0)
+        ready, _, _ = select.select([requests], [], [], 0.2)
         _reap(children)
         if not ready:
             continue
@@ -350,7 +369,7 @@ def _serve() -> None:
             except OSError as exc:
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
             else:
-                children.add(pid)
+                children[pid] = request.get("exit_dir")
                 reply = {"pid": pid}
             os.write(answer, json.dumps(reply).encode() + b"\n")
     for pid in children:  # the runner is gone: so are its kernels
@@ -361,14 +380,23 @@ def _serve() -> None:
     _reap(children)
 
 
-def _reap(children: set[int]) -> None:
+def _reap(children: dict[int, str | None]) -> None:
+    """Collect kernels that ended; write each one's exit code where its provisioner looks."""
     for pid in list(children):
         try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
+            done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            done = pid
-        if done:
-            children.discard(pid)
+            done, status = pid, None
+        if not done:
+            continue
+        folder = children.pop(pid)
+        if folder and status is not None:
+            try:
+                tmp = Path(folder) / f".{pid}.tmp"
+                tmp.write_text(str(os.waitstatus_to_exitcode(status)))
+                os.replace(tmp, Path(folder) / str(pid))
+            except OSError:
+                pass
 
 
 def _fork(request: dict) -> int:
