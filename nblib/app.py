@@ -42,7 +42,7 @@ def reports_dir() -> Path:
     return Path(os.environ.get("NBLIB_REPORTS", project_root() / "reports")).resolve()
 
 
-def make_runner(*, progress: bool = True, cell_timeout_s: float | None = None) -> Runner:
+def make_runner(*, progress: bool = True, cell_timeout_s: float | None = None, parallel_stages: int = 2) -> Runner:
     return Runner(
         pipeline=PIPELINE,
         notebooks_dir=project_root() / "notebooks",
@@ -52,6 +52,7 @@ def make_runner(*, progress: bool = True, cell_timeout_s: float | None = None) -
         warmup_code=WARMUP,
         code_paths=(Path(__file__).resolve().parent,),
         cell_timeout_s=cell_timeout_s,
+        parallel_stages=parallel_stages,
     )
 
 
@@ -73,7 +74,8 @@ def start_run(
     checked for writability first: a read-only one is one line, exit 2, before
     anything is made or run.
     """
-    runner = make_runner(progress=progress, cell_timeout_s=params.compute.cell_timeout_s)
+    runner = make_runner(progress=progress, cell_timeout_s=params.compute.cell_timeout_s,
+                         parallel_stages=params.compute.parallel_stages)
     check_writable(run_dir or runner.reports_dir)
     label = label or params.name or "run"
     run_dir = run_dir or new_run_dir(runner.reports_dir, _folder_name(label))

@@ -85,6 +85,8 @@ class Runner:
         A cell that runs longer fails its stage.
     cache_dir : Path, optional
         The cross-run store of stage results (default ``reports_dir/.cache``).
+    parallel_stages : int
+        Stages that do not depend on each other run this many at a time.
     """
 
     pipeline: Pipeline
@@ -97,6 +99,7 @@ class Runner:
     code_paths: tuple[Path, ...] = ()
     cell_timeout_s: float | None = None
     cache_dir: Path | None = None
+    parallel_stages: int = 2
     _code_digest: str | None = field(default=None, init=False, repr=False)
     _versions_digest: str | None = field(default=None, init=False, repr=False)
 
@@ -204,7 +207,7 @@ class Runner:
                     records: dict[str, dict], kept: dict[str, dict],
                     parts_of: Callable[[Stage], dict[str, Any]], forced: dict[str, str],
                     sections: Callable[[tuple[str, ...]], dict[str, Any]]) -> NblibError | None:
-        """Reuse or run each stage in order; stop at the first failure or interrupt."""
+        """Reuse or run each stage, independent ones side by side; stop at the first failure or interrupt."""
         error: NblibError | None = None
         cache = self.cache
         early = {s.name: parts_of(s) for s in selected}  # inputs not known yet: enough to tell a sure miss
@@ -214,39 +217,12 @@ class Runner:
                 self.kernel_name, str(self.notebooks_dir), self.warmup_code, run_dir / "kernels.log", reaper)) as pool, \
                 Progress(self.progress, [s.name for s in selected]) as progress, Heartbeat(manifest.beat), \
                 _Finisher() as finisher:
+            loop = _Loop(run_dir, manifest, records, kept, parts_of, forced, sections, cache, pool, progress,
+                         finisher, may_run)
             try:
                 if may_run:
                     pool.prestart()  # the first stage that surely runs will not wait for its kernel
-                for i, stage in enumerate(selected):
-                    record = records[stage.name]
-                    parts = parts_of(stage)
-                    record["cache_key"] = key_of(parts)
-                    if stage.name not in forced and stage.cacheable and (
-                            self._reuse(stage, run_dir, record, kept.get(stage.name), progress)
-                            or self._restore(stage, run_dir, record, cache, manifest.data["run_id"], progress)):
-                        continue
-                    claim = cache.claim(stage.name, record["cache_key"], on_wait=lambda: progress.note(
-                        f"{stage.name}: another run is computing it with the same inputs; waiting to reuse it")
-                    ) if stage.cacheable else Claim(None)
-                    if stage.name not in forced and stage.cacheable and self._restore(
-                            stage, run_dir, record, cache, manifest.data["run_id"], progress):
-                        claim.release()
-                        continue
-                    record["why"] = self._why(stage, parts, record, kept.get(stage.name), forced, cache,
-                                              sections(stage.sections))
-                    record["status"] = "running"
-                    manifest.save()  # observers see what runs now
-                    later = any(name in may_run for name in (s.name for s in selected[i + 1:]))
-                    try:
-                        error = self._run_stage(stage, run_dir, record, progress, pool, more=later)
-                    except BaseException:
-                        claim.release()
-                        raise
-                    manifest.save()
-                    finisher.submit(self._finish_stage, stage, run_dir, record, parts, manifest,
-                                    sections(stage.sections), store=error is None, claim=claim)
-                    if error is not None:
-                        break
+                error = self._schedule(selected, loop)
                 error = finisher.wait() or error
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (signals.interrupts)
                 pool.close(interrupt=True)
@@ -258,6 +234,100 @@ class Runner:
                 traceback.print_exc()
                 error = StageFailed(_running_stage(manifest.data) or "runner", f"{type(exc).__name__}: {exc}")
                 _mark_running(manifest.data, "failed", error.reason)
+        return error
+
+    def _schedule(self, selected: list[Stage], loop: "_Loop") -> NblibError | None:
+        """Start each stage once the stages it reads from are done, up to :attr:`parallel_stages` at a time.
+
+        A stage that is the only one ready runs in this thread (a linear pipeline never starts a
+        thread); stages ready together run in worker threads. After a failure no stage starts;
+        those running finish.
+        """
+        names = {s.name for s in selected}
+        remaining, done, running = list(selected), set(), {}
+        error: NblibError | None = None
+        threads = None
+        try:
+            while remaining or running:
+                ready = [s for s in remaining if self.pipeline.dependencies(s.name) & names <= done]
+                launch = [] if error is not None else ready[:max(0, self.parallel_stages - len(running))]
+                if not launch and not running:
+                    break
+                if len(launch) == 1 and not running and len(ready) == 1:
+                    stage = launch[0]
+                    remaining.remove(stage)
+                    error = self._advance(stage, loop, later=self._more(stage, remaining, loop))
+                    done.add(stage.name)
+                    continue
+                if threads is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    threads = ThreadPoolExecutor(max_workers=self.parallel_stages, thread_name_prefix="nblib-stage")
+                for stage in launch:
+                    remaining.remove(stage)
+                    running[threads.submit(self._advance, stage, loop, self._more(stage, remaining, loop))] = stage
+                error = self._collect(running, done) or error
+        except KeyboardInterrupt:
+            if running:  # the kernels are stopped first, so the stages' threads end
+                loop.pool.close(interrupt=True)
+                for future, stage in running.items():
+                    future.exception()
+                    if loop.records[stage.name]["status"] in ("failed", "succeeded"):
+                        loop.records[stage.name]["status"] = "running"  # marked interrupted by the caller
+            raise
+        finally:
+            if threads is not None:
+                threads.shutdown(wait=True)
+        return error
+
+    @staticmethod
+    def _collect(running: dict[Any, Stage], done: set[str]) -> NblibError | None:
+        """Wait (interruptibly) until a running stage ends; return the first error among those that ended."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        error = None
+        while running:
+            finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+            if finished:
+                for future in finished:
+                    stage = running.pop(future)
+                    done.add(stage.name)
+                    error = error or future.result()
+                return error
+        return None
+
+    @staticmethod
+    def _more(stage: Stage, remaining: list[Stage], loop: "_Loop") -> bool:
+        """Whether a stage after ``stage`` may need a kernel (then one is started ahead)."""
+        return any(s.name in loop.may_run for s in remaining)
+
+    def _advance(self, stage: Stage, loop: "_Loop", later: bool) -> NblibError | None:
+        """Reuse ``stage`` from its folder or the cache, or run it; return its error, if any."""
+        record, run_dir, cache, progress = loop.records[stage.name], loop.run_dir, loop.cache, loop.progress
+        parts = loop.parts_of(stage)
+        record["cache_key"] = key_of(parts)
+        reusable = stage.name not in loop.forced and stage.cacheable
+        if reusable and (self._reuse(stage, run_dir, record, loop.kept.get(stage.name), progress)
+                         or self._restore(stage, run_dir, record, cache, progress)):
+            return None
+        claim = cache.claim(stage.name, record["cache_key"], on_wait=lambda: progress.note(
+            f"{stage.name}: another run is computing it with the same inputs; waiting to reuse it")
+        ) if stage.cacheable else Claim(None)
+        if reusable and self._restore(stage, run_dir, record, cache, progress):  # the other run's result
+            claim.release()
+            return None
+        values = loop.sections(stage.sections)
+        record["why"] = self._why(stage, parts, record, loop.kept.get(stage.name), loop.forced, cache, values)
+        record["status"] = "running"
+        loop.manifest.save()  # observers see what runs now
+        try:
+            error = self._run_stage(stage, run_dir, record, progress, loop.pool, more=later)
+        except BaseException:
+            claim.release()
+            raise
+        loop.manifest.save()
+        loop.finisher.submit(self._finish_stage, stage, run_dir, record, parts, loop.manifest, values,
+                             store=error is None, claim=claim)
         return error
 
     def _reuse(self, stage: Stage, run_dir: Path, record: dict, old: dict | None, progress: Progress) -> bool:
@@ -278,8 +348,7 @@ class Runner:
         progress.done(stage.name, "cached", 0.0)
         return True
 
-    def _restore(self, stage: Stage, run_dir: Path, record: dict, cache: StageCache, run_id: str,
-                 progress: Progress) -> bool:
+    def _restore(self, stage: Stage, run_dir: Path, record: dict, cache: StageCache, progress: Progress) -> bool:
         """Link the stage's result from the cross-run cache into ``run_dir``, if the cache holds its key."""
         entry = cache.get(stage.name, record["cache_key"])
         if entry is None:
@@ -384,8 +453,7 @@ class Runner:
                         parameters={"run_dir": str(run_dir), "params_path": str(run_dir / "params.yaml")},
                         kernel_name=self.kernel_name,
                         progress_bar=False,
-                        cwd=str(self.notebooks_dir),
-                        km=km,
+                        km=km,  # started in the notebooks folder (no cwd=: papermill would chdir the process)
                         execution_timeout=self.cell_timeout_s,
                         **progress.cell_hooks(stage.name),
                     )
@@ -493,13 +561,34 @@ def missing_artifacts(declared: dict[str, str], optional: tuple[str, ...], run_d
 # --------------------------------------------------------------------------- helpers
 
 
+@dataclass
+class _Loop:
+    """What every stage of one run needs while the run loop goes on."""
+
+    run_dir: Path
+    manifest: ManifestWriter
+    records: dict[str, dict]
+    kept: dict[str, dict]
+    parts_of: Callable[[Stage], dict[str, Any]]
+    forced: dict[str, str]
+    sections: Callable[[tuple[str, ...]], dict[str, Any]]
+    cache: StageCache
+    pool: "_LazyPool"
+    progress: Progress
+    finisher: "_Finisher"
+    may_run: list[str]
+
+
 class _LazyPool:
     """The run's :class:`KernelPool`, made only when a stage is about to run (a run that only
     reuses cached stages starts no kernel)."""
 
     def __init__(self, make: Callable[[], KernelPool]):
+        import threading
+
         self._make = make
         self._pool: KernelPool | None = None
+        self._lock = threading.RLock()  # stages running side by side take kernels in turn
 
     def __enter__(self) -> "_LazyPool":
         return self
@@ -510,15 +599,18 @@ class _LazyPool:
         return False
 
     def _get(self) -> KernelPool:
-        if self._pool is None:
-            self._pool = self._make()
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                self._pool = self._make()
+            return self._pool
 
     def prestart(self) -> None:
-        self._get().prestart()
+        with self._lock:
+            self._get().prestart()
 
     def take(self) -> Any:
-        return self._get().take()
+        with self._lock:
+            return self._get().take()
 
     def stop(self, km: Any, *, interrupt: bool = False) -> None:
         self._get().stop(km, interrupt=interrupt)

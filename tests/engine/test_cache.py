@@ -191,3 +191,39 @@ def test_parse_size(text, expected):
 def test_parse_size_refuses_nonsense():
     with pytest.raises(ValueError, match="not a size"):
         parse_size("lots")
+
+
+def _diamond(project) -> Pipeline:
+    """a → (b, c) → d; b and c record when they started and ended, sleeping 1.5 s in between."""
+    notebooks = project[1]
+    template = nbformat.read(notebooks / "b.ipynb", as_version=4)
+    for name, reads, sleep in (("b", ["a"], 1.5), ("c", ["a"], 1.5), ("d", ["b", "c"], 0)):
+        nb = nbformat.from_dict(template)
+        nb.cells[1].source = (
+            "import json, pathlib, time\nstart = time.time()\n"
+            f"time.sleep({sleep})\nart = pathlib.Path(run_dir) / 'artifacts'\n"
+            f"value = sum(json.loads((art / f'{{n}}.json').read_text())['value'] for n in {reads!r})\n"
+            f"(art / '{name}.json').write_text(json.dumps({{'value': value + 1, 'start': start, 'end': time.time()}}))")
+        for i, cell in enumerate(nb.cells):
+            cell.id = f"{name}-{i}"
+        nbformat.write(nb, notebooks / f"{name}.ipynb")
+    return Pipeline([
+        Stage("a", outputs={"a": "a.json"}),
+        Stage("b", inputs={"a": "a.json"}, outputs={"b": "b.json"}),
+        Stage("c", inputs={"a": "a.json"}, outputs={"c": "c.json"}),
+        Stage("d", inputs={"b": "b.json", "c": "c.json"}, outputs={"d": "d.json"}),
+    ])
+
+
+@pytest.mark.parametrize("parallel", [2, 1])
+def test_stages_that_do_not_depend_on_each_other_run_side_by_side(project, parallel):
+    r = runner(project, _diamond(project))
+    r.parallel_stages = parallel
+    manifest = go(r, "one")
+    assert statuses(manifest) == ["succeeded"] * 4
+    art = r.reports_dir / "day" / "one" / "artifacts"
+    assert json.loads((art / "d.json").read_text())["value"] == 5  # a=1, b=c=2, d=b+c+1
+    b, c = (json.loads((art / f"{n}.json").read_text()) for n in "bc")
+    overlap = min(b["end"], c["end"]) - max(b["start"], c["start"])
+    assert (overlap > 0.5) if parallel == 2 else (overlap < 0)
+    assert verify_run(r.reports_dir / "day" / "one", manifest) == (4, [])
