@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nblib.engine import report
-from nblib.engine.artifacts import check_writable
-from nblib.engine.params import dump_params, params_sha256
-from nblib.engine.runner import Runner, RunResult, new_run_dir
 from nblib.params import Params, load_params
 from nblib.pipeline import PIPELINE
+
+if TYPE_CHECKING:  # the runner and the reports are imported when a run starts: refusing bad params stays fast
+    from nblib.engine.runner import Runner, RunResult
 
 __all__ = ["project_root", "reports_dir", "make_runner", "start_run", "load", "data_fingerprint"]
 
@@ -43,6 +42,8 @@ def reports_dir() -> Path:
 
 
 def make_runner(*, progress: bool = True, cell_timeout_s: float | None = None, parallel_stages: int = 2) -> Runner:
+    from nblib.engine.runner import Runner
+
     return Runner(
         pipeline=PIPELINE,
         notebooks_dir=project_root() / "notebooks",
@@ -74,6 +75,10 @@ def start_run(
     checked for writability first: a read-only one is one line, exit 2, before
     anything is made or run.
     """
+    from nblib.engine.artifacts import check_writable
+    from nblib.engine.params import dump_params, params_sha256
+    from nblib.engine.runner import new_run_dir
+
     runner = make_runner(progress=progress, cell_timeout_s=params.compute.cell_timeout_s,
                          parallel_stages=params.compute.parallel_stages)
     check_writable(run_dir or runner.reports_dir)
@@ -127,6 +132,8 @@ def load(paths: list[str | Path], overrides: list[str] = (), jobs: int | None = 
 
 
 def _finish(run_dir: Path, manifest: dict[str, Any]) -> None:
+    from nblib.engine import report
+
     report.write_summary(run_dir, manifest)
     if run_dir.parent.parent == reports_dir():
         report.write_index(reports_dir())

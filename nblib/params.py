@@ -316,8 +316,33 @@ class Params(_Section):
         }
 
     def sections(self, names: tuple[str, ...]) -> dict[str, Any]:
-        """The named sections as plain data (what a stage's cache key depends on)."""
-        return {n: (plain(v) if isinstance(v := getattr(self, n), BaseModel) else v) for n in names}
+        """The named sections (or ``section.key`` parts) as plain data (what a stage's cache key depends on)."""
+        out = {}
+        for name in names:
+            value: Any = self
+            for part in name.split("."):
+                value = getattr(value, part)
+            out[name] = plain(value) if isinstance(value, BaseModel) else value
+        return out
+
+    def declared(self, stage: str, names: tuple[str, ...]) -> "Params":
+        """A copy in which only the sections ``names`` (and ``compute``) can be read.
+
+        Reading any other section raises :class:`UndeclaredParams`: a stage that read params
+        its declaration does not list would be reused from the cache after they changed.
+        """
+        whole = {n for n in names if "." not in n}
+        parts: dict[str, set[str]] = {}
+        for n in names:
+            if "." in n:
+                section, key = n.split(".", 1)
+                parts.setdefault(section, set()).add(key)
+        update = {}
+        for section, field in type(self).model_fields.items():
+            if section in whole or section == "compute" or not isinstance(getattr(self, section), BaseModel):
+                continue
+            update[section] = _SectionView(stage, section, getattr(self, section), parts.get(section, set()))
+        return self.model_copy(update=update)
 
 
 def load_params(
@@ -425,3 +450,24 @@ def _target_problem(y, task: str, positive_class: Any = None, test_size: float =
         return (f"{len(y)} rows give a test split of {n_test} rows, fewer than the {len(shown)} classes; "
                 f"raise preprocess.test_size")
     return None
+
+
+class UndeclaredParams(Exception):
+    """A stage read params its declaration in ``nblib/pipeline.py`` does not list."""
+
+
+class _SectionView:
+    """A params section of which a stage may read only ``allowed`` keys."""
+
+    def __init__(self, stage: str, section: str, value: BaseModel, allowed: set[str]):
+        self._stage, self._section, self._value, self._allowed = stage, section, value, allowed
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._allowed:
+            return getattr(self._value, name)
+        raise UndeclaredParams(
+            f"{self._stage} reads params.{self._section}.{name}, which its declaration in nblib/pipeline.py "
+            f"does not list; add '{self._section}' (or '{self._section}.{name}') to its sections, or its "
+            f"cached result would be reused after that param changed")

@@ -44,7 +44,9 @@ PIPELINE = Pipeline(
             title="Model comparison by cross-validation",
             inputs={"train": "train.parquet", "columns": "columns.json", "features": "features.skops"},
             outputs={"model": "model.skops", "cv": "cv_results.json"},
-            sections=("seed", "data", "features", "imbalance", "train"),  # not compute: n_jobs changes no result
+            # not compute: n_jobs changes no result; the decision threshold is chosen here, on out-of-fold predictions
+            sections=("seed", "data", "features", "imbalance", "train",
+                      "evaluate.threshold_by", "evaluate.threshold", "evaluate.cost"),
         ),
         Stage(
             "05_evaluate",

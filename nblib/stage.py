@@ -169,7 +169,7 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
         raise StageFailed(name, f"{run}: missing input artifacts {missing}; run the upstream stages first "
                                 f"(nblib run PARAMS) or leave run_dir empty for a scratch run")
     (run / "artifacts").mkdir(parents=True, exist_ok=True)
-    ctx = StageContext(stage=stage, run_dir=run, params=params)
+    ctx = StageContext(stage=stage, run_dir=run, params=params.declared(stage.name, stage.sections))
     if scratch:
         ctx.lab_key = _lab_key(stage, run, params)
     return ctx

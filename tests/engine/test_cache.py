@@ -227,3 +227,21 @@ def test_stages_that_do_not_depend_on_each_other_run_side_by_side(project, paral
     overlap = min(b["end"], c["end"]) - max(b["start"], c["start"])
     assert (overlap > 0.5) if parallel == 2 else (overlap < 0)
     assert verify_run(r.reports_dir / "day" / "one", manifest) == (4, [])
+
+
+def test_a_stage_can_read_only_the_params_it_declares():
+    """Else its cached result would be reused after an undeclared param changed."""
+    from nblib.params import UndeclaredParams, load_params
+    from nblib.pipeline import PIPELINE
+
+    from conftest import ROOT
+
+    params = load_params(ROOT / "params" / "smoke.yaml")
+    train = params.declared("04_train", PIPELINE["04_train"].sections)
+    assert train.training_settings()["threshold"]["by"] == params.evaluate.threshold_by
+    assert train.compute.n_jobs == params.compute.n_jobs, "compute is always readable: it changes no result"
+    with pytest.raises(UndeclaredParams, match=r"04_train reads params.evaluate.bootstrap, .* add 'evaluate'"):
+        train.evaluate.bootstrap
+    with pytest.raises(UndeclaredParams, match="params.quality.leaks"):
+        params.declared("03_features", PIPELINE["03_features"].sections).quality.leaks
+    assert params.sections(("evaluate.threshold_by", "seed")) == {"evaluate.threshold_by": "f1", "seed": params.seed}
