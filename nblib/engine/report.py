@@ -233,7 +233,7 @@ def write_sweep_html(out: str | Path, rows: list[dict[str, Any]], keys: list[str
     out = Path(out)
     lower_better = any(r["primary_metric"] in ("rmse", "mae", "brier", "log_loss") for r in rows)
     scored = [r["test"] for r in rows if isinstance(r["test"], (int, float))]
-    best = (min(scored) if lower_better else max(scored)) if scored else None
+    best = (min(scored) if lower_better else max(scored)) if len(set(scored)) > 1 else None  # a tie marks none
     for row in rows:
         row["link"] = (quote(os.path.relpath(Path(row["run_dir"]) / "summary.html", out.parent))
                        if row["run_dir"] else None)
