@@ -1,0 +1,33 @@
+"""Several runs from one command: what runs, how each is labelled, bad params refused before any run."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT
+
+from nblib.engine.errors import ParamsError
+from nblib.sweep import expand, split_values
+
+
+def test_every_combination_of_files_and_values_is_one_labelled_run():
+    files = [ROOT / "params" / "smoke.yaml", ROOT / "params" / "regression.yaml"]
+    variants = expand(files, ["evaluate.bootstrap=40"], ["train.cv_folds=2,3", "seed=1,2"])
+    assert len(variants) == 8
+    first = variants[0]
+    assert first.params_file == files[0]
+    assert first.overrides == ["evaluate.bootstrap=40", "train.cv_folds=2", "seed=1"]
+    assert first.label == "smoke · evaluate.bootstrap=40 · train.cv_folds=2 · seed=1"
+    assert len({v.label for v in variants}) == 8
+
+
+def test_a_bad_value_anywhere_is_refused_before_anything_runs():
+    with pytest.raises(ParamsError, match="train.cv_folds"):
+        expand([ROOT / "params" / "smoke.yaml"], [], ["train.cv_folds=3,one"])
+    with pytest.raises(ParamsError, match="expected SECTION.KEY=V1,V2"):
+        expand([ROOT / "params" / "smoke.yaml"], [], ["train.cv_folds"])
+
+
+def test_values_keep_their_brackets():
+    assert split_values("[logistic_regression, random_forest],[random_forest]") == [
+        "[logistic_regression, random_forest]", "[random_forest]"]
+    assert split_values("'a,b',c") == ["'a,b'", "c"]
