@@ -133,7 +133,6 @@ def _force_arg(args: argparse.Namespace) -> bool | list[str]:
     ``nblib run --force params.yaml`` reads as a bare ``--force`` followed by a params file.
     """
     from nblib import app
-    from nblib.engine.errors import ParamsError
 
     names = []
     for value in args.force:
