@@ -197,6 +197,12 @@ class EvaluateParams(_Section):
     gates: dict[str, float] = Field(
         {}, description="metric -> bound the test metric must meet (minimum; maximum for rmse, mae, brier); "
                         "a miss exits 3 and marks the run 'gated'")
+    slices: list[str] = Field(
+        [], max_length=20, description="columns whose segments get their own test metrics, with counts and intervals")
+    importance_repeats: int = Field(
+        5, ge=0, le=100, description="permutation-importance repeats on the test split (0: no importance)")
+    partial_dependence: int = Field(
+        3, ge=0, le=10, description="partial-dependence plots for the top columns by importance")
 
     @field_validator("gates")
     @classmethod
@@ -405,6 +411,10 @@ def _check_data_source(params: Params, label: str) -> None:
     for column in named:
         if column not in known:
             raise ParamsError(f"{label}: data: column {column!r} not in {where}{suggest(column, known)}")
+    for column in params.evaluate.slices:
+        if column not in known or column == data.target:
+            what = "is the target" if column == data.target else f"not in {where}{suggest(column, known)}"
+            raise ParamsError(f"{label}: evaluate.slices: column {column!r} {what}")
     if not data.is_generated:
         y = load_table(data.source, columns=[data.target])[data.target]
         problem = _target_problem(y, data.task, data.positive_class, params.preprocess.test_size)
