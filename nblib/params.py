@@ -240,6 +240,7 @@ class Params(_Section):
     """A whole params file."""
 
     name: str | None = Field(None, max_length=100, description="names the run folder; default: the params file's stem")
+    description: str = Field("", max_length=2000, description="what the model is for and who uses it (the model card's intended use)")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="seeds every random step (numpy and scikit-learn accept 0 to 2**32 - 1)")
     data: DataParams
     quality: QualityParams = QualityParams()
