@@ -138,8 +138,11 @@ class Runner:
         with interrupts(), RunLock(run_dir):
             previous = read_manifest(run_dir) or {}
             self._prepare(run_dir, params_yaml)
+            history = self._keep_history(run_dir, previous)
             manifest = ManifestWriter(run_dir / "manifest.json", self._new_manifest(run_dir, params_hash, data_sha256))
             manifest.data["label"] = label or manifest.data["name"]
+            if history:
+                manifest.data["history"] = history
             records, kept = self._plan(manifest.data, selected, previous)
             manifest.save()
             try:
@@ -192,6 +195,28 @@ class Runner:
         except OSError as exc:
             raise io.NotWritable(f"{run_dir}: cannot write here ({exc.strerror or exc}); "
                                  f"choose a writable folder") from None
+
+    def _keep_history(self, run_dir: Path, previous: dict[str, Any]) -> list[str]:
+        """A re-run in an existing folder keeps each earlier attempt's manifest (and params) under
+        ``history/``; returns those files, oldest first. Nothing earlier is replaced silently."""
+        history = list(previous.get("history", [])) if isinstance(previous.get("history"), list) else []
+        if not previous.get("started"):
+            return history
+        stamp = "".join(c for c in str(previous["started"])[:19] if c.isalnum())
+        folder = run_dir / "history"
+        kept, n = folder / f"manifest-{stamp}.json", 1
+        while kept.exists():  # two attempts in one second
+            n += 1
+            kept = folder / f"manifest-{stamp}-{n}.json"
+        try:
+            folder.mkdir(exist_ok=True)
+            io.write_json(kept, {k: v for k, v in previous.items() if k != "history"})
+        except OSError as exc:
+            _warn(f"{run_dir}: cannot keep the earlier attempt's manifest ({exc.strerror or exc})")
+            return history
+        note = f"{run_dir.name}: attempt {len(history) + 2}; the earlier attempt's record is kept in {kept.relative_to(run_dir)}"
+        print(f"nblib: {note}", file=sys.stderr, flush=True)
+        return [*history, kept.relative_to(run_dir).as_posix()]
 
     def _plan(self, manifest: dict[str, Any], selected: list[Stage],
               previous: dict[str, Any]) -> tuple[dict[str, dict], dict[str, dict]]:

@@ -173,3 +173,14 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_a_rerun_in_the_same_folder_keeps_each_earlier_attempt(done, capsys):
+    runner, run_dir, first = done
+    second = run(runner, run_dir, force=False).manifest
+    third = run(runner, run_dir, force=True).manifest
+    assert len(third["history"]) == 2 and third["history"][0] == second["history"][0]
+    kept = [json.loads((run_dir / rel).read_text()) for rel in third["history"]]
+    assert [k["started"] for k in kept] == [first["started"], second["started"]]
+    assert [s["status"] for s in kept[1]["stages"]] == ["cached", "cached"]
+    assert "attempt 3; the earlier attempt's record is kept in history/manifest-" in capsys.readouterr().err
