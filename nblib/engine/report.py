@@ -5,9 +5,9 @@ needed to read it.
 
 from __future__ import annotations
 
-import html
 import json
 import os
+import re
 from urllib.parse import quote
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,11 @@ __all__ = [
     "digest_lines",
     "diff_runs",
     "write_diff_html",
+    "run_row",
+    "run_label",
+    "run_seconds",
+    "compare_rows",
+    "write_compare_html",
     "sweep_rows",
     "write_sweep_html",
 ]
@@ -61,11 +66,15 @@ def render_notebook_html(notebook: str | Path, out: str | Path) -> Path:
 def find_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
     """Manifests of every run under ``reports_dir``, newest first; each gets ``path``.
 
-    A run whose manifest says ``running`` but whose runner is gone gets status
-    ``abandoned`` (the manifest's own word is kept as ``recorded_status``).
+    Only dated run folders (``YYYY-MM-DD/HHMMSS-name``) count: the cache, sweep pages
+    and the scratch run are not runs. A run whose manifest says ``running`` but whose
+    runner is gone gets status ``abandoned`` (the manifest's own word is kept as
+    ``recorded_status``).
     """
     runs = []
     for manifest in Path(reports_dir).glob("*/*/manifest.json"):
+        if not _DAY.fullmatch(manifest.parent.parent.name):
+            continue
         try:
             data = io.read_json(manifest)
         except (OSError, ValueError):
@@ -80,8 +89,50 @@ def find_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
     return sorted(runs, key=lambda r: (r.get("started") or "", str(r["path"])), reverse=True)
 
 
+def run_row(run: dict[str, Any]) -> dict[str, Any]:
+    """What a list of runs shows about one run (a manifest from :func:`find_runs`, with ``path``).
+
+    Keys: ``run_id``, ``label``, ``status``, ``started``, ``primary_metric``, ``best_model``,
+    ``cv_mean``, ``cv_std`` (the best model's cross-validation), ``test``, ``test_ci`` (the primary
+    metric on the test split), ``seconds`` (sum of stage seconds, else finished − started),
+    ``cached`` and ``stages`` (counts), ``path``.
+    """
+    folder = Path(run["path"])
+    metrics = _read(folder / "artifacts" / "metrics.json") or {}
+    primary = metrics.get("primary_metric") or headline_metric(run)[0] or None
+    best = metrics.get("best_model")
+    cv = ((metrics.get("cv") or {}).get(best) or {}) if best else {}
+    test = (metrics.get("test") or {}).get(primary, (run.get("metrics") or {}).get(primary))
+    stages = run.get("stages") or []
+    return {
+        "run_id": run.get("run_id") or folder.name, "label": run_label(run), "status": run.get("status") or "?",
+        "started": (run.get("started") or "")[:19].replace("T", " "), "primary_metric": primary,
+        "best_model": best, "cv_mean": cv.get("mean"), "cv_std": cv.get("std"), "test": test,
+        "test_ci": (metrics.get("test_ci") or {}).get(primary), "seconds": run_seconds(run),
+        "cached": sum(s.get("status") == "cached" for s in stages), "stages": len(stages), "path": folder,
+    }
+
+
+def run_label(run: dict[str, Any]) -> str:
+    """A run's label (e.g. ``smoke · train.cv_folds=3``), else its params name, else its folder."""
+    return str(run.get("label") or run.get("name") or Path(run.get("path") or "?").name)
+
+
+def run_seconds(run: dict[str, Any]) -> float | None:
+    """How long a run took: the sum of its stages' seconds, else finished − started."""
+    stages = [s.get("seconds") for s in run.get("stages") or [] if isinstance(s.get("seconds"), (int, float))]
+    if stages:
+        return float(sum(stages))
+    try:
+        from datetime import datetime
+
+        return (datetime.fromisoformat(run["finished"]) - datetime.fromisoformat(run["started"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def write_index(reports_dir: str | Path) -> Path:
-    """``reports/index.html``: every run, newest first.
+    """``reports/index.html``: every run, newest first (``templates/index.html.j2``).
 
     Runs that finish at the same time take turns (a lock file beside the
     index), so each rewrite sees every run finished before it.
@@ -94,24 +145,16 @@ def write_index(reports_dir: str | Path) -> Path:
 def _write_index(reports_dir: Path) -> Path:
     rows = []
     for run in find_runs(reports_dir):
-        rel = run["path"].relative_to(reports_dir).as_posix()
-        metric, value = headline_metric(run)
-        links = [f'<a href="{rel}/summary.html">summary</a>'] * (run["path"] / "summary.html").exists() + [
-            f'<a href="{rel}/{s["name"]}.html">{s["name"][:2]}</a>'
-            for s in run.get("stages", []) if (run["path"] / f'{s["name"]}.html').exists()
-        ]
-        rows.append(
-            f"<tr><td>{_e((run.get('started') or '')[:19].replace('T', ' '))}</td>"
-            f"<td>{_e(run.get('name', ''))}</td><td>{_status(run.get('status', '?'))}</td>"
-            f"<td>{_e(metric)}</td><td class=num>{_fmt(value)}</td>"
-            f"<td class=num>{_total_seconds(run):.1f} s</td><td>{' · '.join(links)}</td></tr>"
-        )
-    table = (
-        "<table><tr><th>started</th><th>params</th><th>status</th><th>metric</th><th>test</th>"
-        "<th>time</th><th>reports</th></tr>" + "".join(rows) + "</table>"
-        if rows else "<p class=muted>No runs yet: <code>make run</code> makes one.</p>"
-    )
-    return io.write_text(reports_dir / "index.html", _page("nblib runs", f"<h1>nblib runs</h1>{table}"))
+        row, folder = run_row(run), run["path"]
+        rel = folder.relative_to(reports_dir).as_posix()
+        links = [{"href": quote(f"{rel}/summary.html"), "text": "summary"}] * (folder / "summary.html").exists()
+        links += [{"href": quote(f"{rel}/{s['name']}.html"), "text": str(s["name"])[:2], "title": s["name"]}
+                  for s in run.get("stages") or [] if (folder / f"{s['name']}.html").exists()]
+        links += [{"href": quote(f"{rel}/model_card.html"), "text": "model card"}] * (folder / "model_card.html").exists()
+        rows.append({**row, "links": links})
+    statuses = sorted({r["status"] for r in rows})
+    page = _template("index.html.j2").render(css=_CSS, rows=[_Obj(r) for r in rows], statuses=statuses)
+    return io.write_text(reports_dir / "index.html", page)
 
 
 def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
@@ -149,56 +192,106 @@ def digest_lines(run_dir: str | Path) -> list[str]:
     return lines
 
 
-def diff_runs(run_a: str | Path, run_b: str | Path) -> dict[str, Any]:
-    """What changed from run A to run B: params, test metrics, best model, stage times."""
+def diff_runs(run_a: str | Path, run_b: str | Path,
+              significance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What changed from run A to run B: params, data, CV, test metrics, best model, stages.
+
+    ``significance`` (computed by the caller: the engine knows no statistics) is
+    ``{"paired": bool, "note": str, "tests": {metric: {"diff", "lo", "hi", "p_value", "test"}}}``;
+    each test metric then carries its paired test as ``test``.
+    """
     a, b = Path(run_a), Path(run_b)
     ma, mb = io.read_json(a / "manifest.json"), io.read_json(b / "manifest.json")
-    pa = _flatten(yaml.safe_load((a / "params.yaml").read_text()) or {})
-    pb = _flatten(yaml.safe_load((b / "params.yaml").read_text()) or {})
+    pa, pb = (_flatten(yaml.safe_load((r / "params.yaml").read_text()) or {}) for r in (a, b))
     params = [
         {"key": k, "a": pa.get(k), "b": pb.get(k)}
         for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)
     ]
     xa, xb = (_read(r / "artifacts" / "metrics.json") or {} for r in (a, b))
-    ta, tb = xa.get("test", {}), xb.get("test", {})
+    ta, tb = xa.get("test") or {}, xb.get("test") or {}
+    cia, cib = xa.get("test_ci") or {}, xb.get("test_ci") or {}
+    tests = (significance or {}).get("tests") or {}
     metrics = [
-        {"metric": k, "a": ta.get(k), "b": tb.get(k),
-         "delta": (tb[k] - ta[k]) if isinstance(ta.get(k), (int, float)) and isinstance(tb.get(k), (int, float)) else None}
-        for k in sorted(set(ta) | set(tb))
+        {"metric": k, "a": ta.get(k), "b": tb.get(k), "delta": _delta(ta.get(k), tb.get(k)),
+         "ci_a": cia.get(k), "ci_b": cib.get(k), "test": tests.get(k),
+         "primary": k == (xb.get("primary_metric") or xa.get("primary_metric"))}
+        for k in list(dict.fromkeys([*ta, *tb]))
+    ]
+    cva, cvb = xa.get("cv") or {}, xb.get("cv") or {}
+    cv = [
+        {"model": k, "a_mean": (cva.get(k) or {}).get("mean"), "a_std": (cva.get(k) or {}).get("std"),
+         "b_mean": (cvb.get(k) or {}).get("mean"), "b_std": (cvb.get(k) or {}).get("std"),
+         "delta": _delta((cva.get(k) or {}).get("mean"), (cvb.get(k) or {}).get("mean"))}
+        for k in list(dict.fromkeys([*cva, *cvb]))
     ]
     sa = {s["name"]: s for s in ma.get("stages", [])}
     sb = {s["name"]: s for s in mb.get("stages", [])}
     stages = [
         {"stage": n, "a": sa.get(n, {}).get("seconds"), "b": sb.get(n, {}).get("seconds"),
          "status_a": sa.get(n, {}).get("status"), "status_b": sb.get(n, {}).get("status")}
-        for n in sorted(set(sa) | set(sb))
+        for n in list(dict.fromkeys([*sa, *sb]))
     ]
+    figs_a = {f.relative_to(a / "artifacts" / "figures").as_posix() for f in (a / "artifacts" / "figures").glob("*/*.png")}
+    figs_b = {f.relative_to(b / "artifacts" / "figures").as_posix() for f in (b / "artifacts" / "figures").glob("*/*.png")}
     return {
-        "a": str(a), "b": str(b), "status": [ma.get("status"), mb.get("status")],
+        "a": str(a), "b": str(b), "label": [run_label({**ma, "path": a}), run_label({**mb, "path": b})],
+        "status": [ma.get("status"), mb.get("status")],
         "best_model": [xa.get("best_model"), xb.get("best_model")],
+        "primary_metric": xb.get("primary_metric") or xa.get("primary_metric"),
+        "cv_metric": (_read(b / "artifacts" / "cv_results.json") or {}).get("scoring") or xb.get("primary_metric"),
         "data_changed": ma.get("data_sha256") != mb.get("data_sha256"),
-        "params": params, "metrics": metrics, "stages": stages,
+        "paired": (significance or {}).get("paired", False), "paired_note": (significance or {}).get("note"),
+        "params": params, "cv": cv, "metrics": metrics, "stages": stages,
+        "seconds": [run_seconds(ma), run_seconds(mb)],
+        "figures": sorted(figs_a & figs_b, key=lambda f: _figure_rank(Path(f))),
     }
 
 
 def write_diff_html(diff: dict[str, Any], out: str | Path) -> Path:
-    """Render :func:`diff_runs` output as a page."""
-    rows_p = "".join(f"<tr><td><code>{_e(p['key'])}</code></td><td class=removed>{_e(p['a'])}</td>"
-                     f"<td class=added>{_e(p['b'])}</td></tr>" for p in diff["params"])
-    rows_m = "".join(f"<tr><td>{_e(m['metric'])}</td><td class=num>{_fmt(m['a'])}</td><td class=num>{_fmt(m['b'])}</td>"
-                     f"<td class=num>{_fmt(m['delta'], signed=True)}</td></tr>" for m in diff["metrics"])
-    rows_s = "".join(f"<tr><td>{_e(s['stage'])}</td><td class=num>{_secs(s['a'])}</td><td class=num>{_secs(s['b'])}</td></tr>"
-                     for s in diff["stages"])
-    body = (
-        f"<h1>Run diff</h1><p>A: <code>{_e(diff['a'])}</code><br>B: <code>{_e(diff['b'])}</code></p>"
-        f"<p>best model: {_e(diff['best_model'][0])} → {_e(diff['best_model'][1])} · data changed: "
-        f"{'yes' if diff['data_changed'] else 'no'}</p>"
-        f"<h2>Params</h2>" + (f"<table><tr><th>key</th><th>A</th><th>B</th></tr>{rows_p}</table>" if rows_p
-                              else "<p class=muted>identical</p>")
-        + f"<h2>Test metrics</h2><table><tr><th>metric</th><th>A</th><th>B</th><th>B − A</th></tr>{rows_m}</table>"
-        + f"<h2>Stage seconds</h2><table><tr><th>stage</th><th>A</th><th>B</th></tr>{rows_s}</table>"
+    """Render :func:`diff_runs` output as a page (``templates/diff.html.j2``): figures present in
+    both runs side by side, links to both summaries (paths relative to ``out``)."""
+    out = Path(out)
+    rel = {side: _relative(Path(diff[side]), out.parent) for side in ("a", "b")}
+    figures = [{"name": f, "a": f"{rel['a']}/artifacts/figures/{quote(f)}", "b": f"{rel['b']}/artifacts/figures/{quote(f)}"}
+               for f in diff.get("figures", [])]
+    page = _template("diff.html.j2").render(
+        css=_CSS, d=_Obj(diff), params=[_Obj(p) for p in diff["params"]], cv=[_Obj(c) for c in diff["cv"]],
+        metrics=[_Obj(m) for m in diff["metrics"]], stages=[_Obj(s) for s in diff["stages"]],
+        summary_a=f"{rel['a']}/summary.html", summary_b=f"{rel['b']}/summary.html", figures=figures,
     )
-    return io.write_text(out, _page("nblib diff", body))
+    return io.write_text(out, page)
+
+
+def compare_rows(run_dirs: list[str | Path]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One :func:`run_row` per run folder, each with ``params`` (flattened), and the param keys
+    whose values differ between the runs."""
+    rows, flat = [], []
+    for folder in map(Path, run_dirs):
+        manifest = io.read_json(folder / "manifest.json")
+        params = _flatten(yaml.safe_load((folder / "params.yaml").read_text()) or {}) \
+            if (folder / "params.yaml").exists() else {}
+        flat.append(params)
+        rows.append({**run_row({**manifest, "path": folder}), "params": params})
+    keys = sorted(k for k in set().union(*flat) if len({json.dumps(p.get(k), sort_keys=True, default=str)
+                                                        for p in flat}) > 1) if flat else []
+    return rows, keys
+
+
+def write_compare_html(rows: list[dict[str, Any]], keys: list[str], out: str | Path,
+                       plot_png: bytes | None = None) -> Path:
+    """The comparison page (``templates/compare.html.j2``): one sortable row per run, the params that
+    differ as columns, and ``plot_png`` (the primary test metric per run) embedded."""
+    import base64
+
+    out = Path(out)
+    shown = [{**r, "link": _relative(Path(r["path"]), out.parent) + "/summary.html", "path": str(r["path"])}
+             for r in rows]
+    page = _template("compare.html.j2").render(
+        css=_CSS, rows=[_Obj(r) for r in shown], keys=keys,
+        plot=base64.b64encode(plot_png).decode("ascii") if plot_png else None,
+        primary=next((r["primary_metric"] for r in rows if r.get("primary_metric")), None),
+    )
+    return io.write_text(out, page)
 
 
 def sweep_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -266,6 +359,7 @@ def _template(name: str):
         )
         _ENV.filters["fmt"] = _fmt_plain
         _ENV.filters["secs"] = _secs
+        _ENV.filters["signed"] = lambda v: "—" if v is None else f"{v:+.4f}"
     return _ENV.get_template(name)
 
 
@@ -273,7 +367,7 @@ _ENV = None
 
 
 def _fmt_plain(value: Any) -> str:
-    """Like :func:`_fmt` without escaping (the template escapes)."""
+    """A value as a page shows it (the template escapes it)."""
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -309,8 +403,17 @@ def headline_metric(run: dict[str, Any]) -> tuple[str, Any]:
     return (next(iter(metrics.items())) if metrics else ("", None))
 
 
-def _total_seconds(run: dict[str, Any]) -> float:
-    return sum(s.get("seconds") or 0 for s in run.get("stages", []))
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _delta(a: Any, b: Any) -> float | None:
+    numbers = (int, float)
+    return float(b - a) if isinstance(a, numbers) and isinstance(b, numbers) else None
+
+
+def _relative(path: Path, start: Path) -> str:
+    """``path`` relative to ``start``, URL-quoted for an ``href`` or ``src``."""
+    return quote(Path(os.path.relpath(path.resolve(), start.resolve())).as_posix())
 
 
 def _read(path: Path) -> Any:
@@ -331,27 +434,5 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _status(status: str) -> str:
-    return f"<span class='status {_e(status)}'>{_e(status)}</span>"
-
-
-def _fmt(value: Any, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:+.4f}" if signed else f"{value:.4g}" if abs(value) >= 1000 else f"{value:.4f}"
-    return _e(value)
-
-
 def _secs(value: Any) -> str:
     return "—" if value is None else f"{value:.1f}"
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
-            f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{_CSS}</style></head>"
-            f"<body>{body}</body></html>\n")

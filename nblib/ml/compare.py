@@ -11,7 +11,7 @@ Every function returns ``(diff, (lo, hi), p_value)`` with ``diff`` = metric(B) â
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats

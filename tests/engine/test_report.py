@@ -1,9 +1,14 @@
 import json
 
+import pytest
+
 from nblib.engine import artifacts as io
 from nblib.engine.report import (
+    compare_rows,
     diff_runs,
     find_runs,
+    run_row,
+    write_compare_html,
     write_diff_html,
     write_index,
     write_summary,
@@ -74,3 +79,70 @@ def test_summary_shows_what_happened_to_the_data_and_escapes_every_value(tmp_pat
     assert "Leak suspects" in page and "What cleaning did" in page and "rows: 10 in" in page
     assert page.count("LEAK SUSPECT") == 0  # suspects have their own table, not a digest line
     assert "hidden info" not in page  # info findings stay in the stage notebook
+
+
+HOSTILE = '<script>alert(1)</script>" onmouseover="x'
+
+
+def test_index_has_the_columns_filters_and_links_and_escapes_labels(tmp_path):
+    run, manifest = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
+    io.write_json(run / "manifest.json", {**manifest, "label": HOSTILE,
+                                          "stages": [{"name": "01_eda", "status": "cached", "seconds": 2.0}]})
+    for name in ("summary.html", "01_eda.html", "model_card.html"):
+        (run / name).write_text("x")
+    (tmp_path / ".cache" / "01_eda" / "k").mkdir(parents=True)
+    io.write_json(tmp_path / ".cache" / "01_eda" / "k" / "manifest.json", {"run_id": "not-a-run"})
+    page = write_index(tmp_path).read_text()
+    assert "<script>alert(1)" not in page and 'onmouseover="x' not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    for column in ("label", "started", "status", "CV mean", "test", "95% CI", "duration", "reports"):
+        assert f"<th>{column}" in page
+    assert 'href="2026-01-01/100000-a/summary.html"' in page and 'href="2026-01-01/100000-a/01_eda.html"' in page
+    assert 'href="2026-01-01/100000-a/model_card.html"' in page
+    assert "0.8000 – 0.8200" in page and "2.0 s" in page and 'id=filter' in page and 'id=status' in page
+    assert "not-a-run" not in page  # the cache holds no runs
+
+
+def test_run_row_reads_cv_of_the_best_model_and_falls_back_to_wall_time(tmp_path):
+    run, manifest = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
+    metrics = io.read_json(run / "artifacts" / "metrics.json")
+    io.write_json(run / "artifacts" / "metrics.json", {**metrics, "cv": {"m": {"mean": 0.7, "std": 0.1}}})
+    row = run_row({**manifest, "path": run, "stages": [], "started": "2026-01-01T10:00:00+00:00",
+                   "finished": "2026-01-01T10:01:30+00:00"})
+    assert (row["cv_mean"], row["test"], row["seconds"]) == (0.7, 0.81, 90.0)
+    assert row["test_ci"] == pytest.approx([0.8, 0.82])
+    assert row["label"] == "a"
+
+
+def test_diff_page_escapes_shows_paired_tests_and_relative_figures(tmp_path):
+    a, _ = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
+    b, _ = make_run(tmp_path, "2026-01-01", "110000-b", "succeeded", 0.83, 3)
+    (b / "params.yaml").write_text(f"train:\n  cv_folds: 3\nlabel: '{HOSTILE}'\n")
+    for run in (a, b):
+        (run / "artifacts" / "figures" / "05_evaluate" / "roc.png").write_bytes(b"png")
+    (a / "artifacts" / "figures" / "05_evaluate" / "only_a.png").write_bytes(b"png")
+    sig = {"paired": True, "note": "10 shared test rows",
+           "tests": {"roc_auc": {"diff": 0.02, "lo": 0.01, "hi": 0.03, "p_value": 0.01, "test": "DeLong"}}}
+    diff = diff_runs(a, b, significance=sig)
+    assert [p["key"] for p in diff["params"]] == ["label", "train.cv_folds"]
+    assert diff["figures"] == ["05_evaluate/roc.png"] and diff["metrics"][0]["test"]["test"] == "DeLong"
+    page = write_diff_html(diff, tmp_path / "out" / "d.html").read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    assert 'src="../2026-01-01/100000-a/artifacts/figures/05_evaluate/roc.png"' in page
+    assert 'href="../2026-01-01/110000-b/summary.html"' in page and "only_a" not in page
+    assert "DeLong" in page and "+0.0100 – +0.0300" in page
+    unpaired = write_diff_html(diff_runs(a, b, {"paired": False, "note": "not paired: the test rows differ"}),
+                               tmp_path / "u.html").read_text()
+    assert "not paired: the test rows differ" in unpaired and "DeLong" not in unpaired
+
+
+def test_compare_page_has_a_row_per_run_and_the_params_that_differ(tmp_path):
+    a, _ = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
+    b, manifest = make_run(tmp_path, "2026-01-01", "110000-b", "failed", 0.83, 3)
+    io.write_json(b / "manifest.json", {**manifest, "label": HOSTILE})
+    rows, keys = compare_rows([a, b])
+    assert keys == ["train.cv_folds"] and [r["params"]["train.cv_folds"] for r in rows] == [5, 3]
+    page = write_compare_html(rows, keys, tmp_path / "c.html", plot_png=b"\x89PNG").read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    assert page.count("<tr>") == 3 and "train.cv_folds" in page and "data:image/png;base64,iVBORw==" in page
+    assert 'href="2026-01-01/100000-a/summary.html"' in page

@@ -68,7 +68,7 @@ def test_paired_bootstrap_finds_a_clear_difference_and_is_seeded():
     a, b = y + rng.normal(scale=1.0, size=300), y + rng.normal(scale=0.5, size=300)
     first = paired_bootstrap(y, a, b, mean_absolute_error, n=300, random_state=4)
     assert first == paired_bootstrap(y, a, b, mean_absolute_error, n=300, random_state=4)
-    diff, (lo, hi), p = first
+    diff, (_, hi), p = first
     assert diff < 0 and hi < 0 and p < 0.01
 
 
