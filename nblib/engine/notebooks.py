@@ -1,0 +1,68 @@
+"""Executed notebooks, made stable: two runs that differ in one param differ only where it shows.
+
+Papermill gives the cells it adds (the injected parameters, the error markers) a random id on every
+run, and Jupyter stamps each executed cell with four kernel timestamps. Neither is read by anything
+(papermill, nbconvert's HTML, nblib), and both turn an nbdiff of two runs into noise. ``stabilize``
+fixes those ids and drops those timestamps; outputs, execution counts and papermill's own records
+(durations, status, exception, parameters, paths) are kept, so the HTML renders as before.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+#: Fixed ids of the cells papermill adds (nbformat 4.5 ids: ``[A-Za-z0-9_-]{1,64}``).
+INJECTED_ID = "papermill-parameters"
+ERROR_ID = "papermill-error"
+ERROR_ANCHOR_ID = "papermill-error-anchor"
+
+_INJECTED_TAG = "injected-parameters"
+_ERROR_TAG = "papermill-error-cell-tag"
+_ANCHOR_MARK = 'id="papermill-error-cell"'  # papermill's anchor cell holds this span
+_VOLATILE_CELL_METADATA = ("execution",)  # iopub/shell timestamps written by nbclient
+
+
+def stabilize(nb: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of the executed notebook ``nb`` (JSON as a dict) that diffs cleanly.
+
+    - the injected parameters cell gets the id ``papermill-parameters``, papermill's error cells
+      ``papermill-error`` and ``papermill-error-anchor`` (a numbered suffix keeps ids unique);
+    - each cell loses ``metadata.execution`` (kernel timestamps) and an empty ``metadata.tags``.
+
+    Pure and idempotent; outputs are never touched. Notebooks older than nbformat 4.5 (no ids)
+    get no ids.
+    """
+    nb = copy.deepcopy(nb)
+    cells = nb.get("cells", [])
+    wants_ids = (nb.get("nbformat", 0), nb.get("nbformat_minor", 0)) >= (4, 5)
+    fixed: dict[int, str] = {}
+    for i, cell in enumerate(cells):
+        tags = cell.get("metadata", {}).get("tags") or []
+        if _INJECTED_TAG in tags:
+            fixed[i] = INJECTED_ID
+        elif _ERROR_TAG in tags:
+            fixed[i] = ERROR_ANCHOR_ID if _ANCHOR_MARK in _source(cell) else ERROR_ID
+    taken = {c.get("id") for i, c in enumerate(cells) if i not in fixed}
+    for i, base in fixed.items():
+        new, n = base, 1
+        while new in taken:
+            n += 1
+            new = f"{base}-{n}"
+        taken.add(new)
+        if wants_ids or "id" in cells[i]:
+            cells[i]["id"] = new
+    for cell in cells:
+        metadata = cell.get("metadata")
+        if not isinstance(metadata, dict):
+            continue
+        for key in _VOLATILE_CELL_METADATA:
+            metadata.pop(key, None)
+        if metadata.get("tags") == []:
+            del metadata["tags"]
+    return nb
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
