@@ -60,7 +60,7 @@ PIPELINE = Pipeline(
                 "oracle": "oracle.parquet",
             },
             optional_inputs=("oracle",),
-            outputs={"metrics": "metrics.json", "predictions": "predictions.parquet"},
+            outputs={"metrics": "metrics.json", "predictions": "predictions.parquet", "explain": "explain.json"},
             sections=("seed", "data", "evaluate"),
         ),
     ]

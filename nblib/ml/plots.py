@@ -31,6 +31,10 @@ __all__ = [
     "predicted_vs_actual",
     "residuals_plot",
     "leak_evidence",
+    "importance_bars",
+    "partial_dependence_grid",
+    "slice_metric_plot",
+    "gain_curve",
     "label",
 ]
 
@@ -335,4 +339,86 @@ def leak_evidence(columns: pd.DataFrame, suspects: list[str] = (), top: int = 15
     ax.set_xlabel("fall in CV score when the column is shuffled")
     shown = f" ({len(table)} of {len(columns)} columns)" if len(columns) > len(table) else ""
     ax.set_title(f"What a quick model leans on{shown}; leak suspects in orange", fontsize=9)
+    return fig
+
+
+def importance_bars(importance: pd.DataFrame) -> Figure:
+    """Permutation importance of raw columns: mean score drop with ± std error bars (largest on top)."""
+    shown = importance.iloc[::-1]
+    fig, axes = _figure(6.4, max(1.8, 0.3 * len(shown) + 1.2))
+    ax = axes[0, 0]
+    attrs = importance.attrs
+    if shown.empty:
+        ax.text(0.5, 0.5, "importance not computed", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    colors = [_BLUE if v > 0 else _GREY for v in shown["mean"]]
+    ax.barh(range(len(shown)), shown["mean"], xerr=shown["std"], color=colors, capsize=3)
+    ax.set_yticks(range(len(shown)), _labels(shown.index))
+    ax.axvline(0, color=_GREY, lw=0.8)
+    ax.set_xlabel(f"drop in test {attrs.get('scoring', 'score')} when the column is shuffled")
+    of = attrs.get("n_columns")
+    part = f"top {len(shown)} of {of} columns, " if of and of > len(shown) else ""
+    ax.set_title(f"Permutation importance ({part}{attrs.get('n_rows', '?')} test rows, "
+                 f"{attrs.get('n_repeats', '?')} repeats)", fontsize=10)
+    return fig
+
+
+def partial_dependence_grid(curves: list[dict[str, Any]], ylabel: str = "average prediction") -> Figure:
+    """Partial dependence small multiples: one panel per column, one line per output."""
+    ncols = min(3, max(1, len(curves)))
+    nrows = max(1, int(np.ceil(len(curves) / ncols)))
+    fig, axes = _figure(3.4 * ncols, 2.8 * nrows, ncols=ncols, nrows=nrows)
+    for ax in axes.ravel()[len(curves):]:
+        ax.set_axis_off()
+    if not curves:
+        axes[0, 0].text(0.5, 0.5, "no numeric column to show", ha="center", va="center")
+        return fig
+    for ax, curve in zip(axes.ravel(), curves, strict=False):
+        for values, name in zip(curve["average"][:10], curve["outputs"], strict=False):
+            ax.plot(curve["grid"], values, lw=1.5, label=label(name, 20))
+        ax.set_xlabel(label(curve["column"], 30))
+        if len(curve["average"]) > 1:
+            ax.legend(fontsize=6)
+    axes[0, 0].set_ylabel(ylabel)
+    fig.suptitle("Partial dependence on the test rows (5th–95th percentile)", fontsize=10)
+    return fig
+
+
+def slice_metric_plot(table: pd.DataFrame, metric: str) -> Figure:
+    """One slice column's segments: ``metric`` with its interval; segments without a value say why."""
+    fig, axes = _figure(6.4, max(1.8, 0.35 * len(table) + 1.2))
+    ax = axes[0, 0]
+    rows = table.iloc[::-1].reset_index(drop=True)
+    names = [f"{label(s, 30)} (n={n})" for s, n in zip(rows["segment"], rows["n"], strict=True)]
+    for i, row in rows.iterrows():
+        if np.isnan(row[metric]):
+            ax.text(0.02, i, label(row.get("note", "no value"), 60), transform=ax.get_yaxis_transform(),
+                    va="center", fontsize=8, color=_GREY)
+            continue
+        low, high = row[f"{metric}_low"], row[f"{metric}_high"]
+        err = None if np.isnan(low) else [[row[metric] - low], [high - row[metric]]]
+        ax.errorbar(row[metric], i, xerr=err, fmt="o", color=_BLUE, capsize=3)
+    ax.set_yticks(range(len(rows)), names)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel(f"test {metric} (bootstrap interval)")
+    column = label(table["slice"].iloc[0]) if len(table) else ""
+    ax.set_title(f"{metric} by {column}")
+    return fig
+
+
+def gain_curve(lift: pd.DataFrame) -> Figure:
+    """Cumulative gain: share of positives captured against share of rows, highest scores first,
+    with the random baseline and the perfect model."""
+    fig, axes = _figure(4.6, 4.2)
+    ax = axes[0, 0]
+    x = np.r_[0, lift["share_rows"].to_numpy()]
+    ax.plot(x, np.r_[0, lift["share_positives"].to_numpy()], "o-", color=_BLUE, label="model")
+    rate = lift["positives"].sum() / max(lift["rows"].sum(), 1)
+    ax.plot([0, rate, 1], [0, 1, 1], color=_ORANGE, ls="--", label="perfect")
+    ax.plot([0, 1], [0, 1], color=_GREY, lw=0.8, label="random")
+    ax.set_xlabel("share of test rows (highest scores first)")
+    ax.set_ylabel("share of positives captured")
+    ax.set_title("Cumulative gain (test)")
+    ax.legend(loc="lower right")
     return fig
