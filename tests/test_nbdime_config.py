@@ -140,3 +140,17 @@ def test_stabilized_runs_diff_only_where_outputs_differ(tmp_path):
     diff = nbdiff(tmp_path / "a.ipynb", tmp_path / "b.ipynb")
     headers = [line for line in diff.splitlines() if line.startswith("## ")]
     assert headers and all(h.endswith(("/source:", "/text:")) for h in headers), headers
+
+
+def test_memory_addresses_in_outputs_are_made_stable():
+    from nblib.engine.notebooks import stabilize
+
+    html = "&lt;function as_str at 0x7f3a1c2b4d60&gt;"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("pipe")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", execution_count=1,
+                                                  data={"text/html": html, "text/plain": ["<f at 0xdeadbeef12>"]}),
+                           nbformat.v4.new_output("stream", name="stdout", text="obj at 0x7ffe00112233\n")]
+    out = stabilize(nb)["cells"][0]["outputs"]
+    assert out[0]["data"]["text/html"] == "&lt;function as_str at 0x…&gt;"
+    assert out[0]["data"]["text/plain"] == ["<f at 0x…>"] and out[1]["text"] == "obj at 0x…\n"
+    assert stabilize(stabilize(nb)) == stabilize(nb)

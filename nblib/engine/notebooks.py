@@ -10,6 +10,7 @@ fixes those ids and drops those timestamps; outputs, execution counts and paperm
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 #: Fixed ids of the cells papermill adds (nbformat 4.5 ids: ``[A-Za-z0-9_-]{1,64}``).
@@ -21,6 +22,9 @@ _INJECTED_TAG = "injected-parameters"
 _ERROR_TAG = "papermill-error-cell-tag"
 _ANCHOR_MARK = 'id="papermill-error-cell"'  # papermill's anchor cell holds this span
 _VOLATILE_CELL_METADATA = ("execution",)  # iopub/shell timestamps written by nbclient
+#: A memory address in a repr (``<function as_str at 0x7f3a...>`` in a pipeline's diagram): it
+#: differs on every run and turns a 2,500-line output into a deletion and an insertion.
+_ADDRESS = re.compile(r"(?<= at )0x[0-9a-fA-F]{6,16}")
 
 
 def stabilize(nb: dict[str, Any]) -> dict[str, Any]:
@@ -30,8 +34,10 @@ def stabilize(nb: dict[str, Any]) -> dict[str, Any]:
       ``papermill-error`` and ``papermill-error-anchor`` (a numbered suffix keeps ids unique);
     - each cell loses ``metadata.execution`` (kernel timestamps) and an empty ``metadata.tags``.
 
-    Pure and idempotent; outputs are never touched. Notebooks older than nbformat 4.5 (no ids)
-    get no ids.
+    - memory addresses in text outputs (`` at 0x7f3a...``) read `` at 0x…``.
+
+    Pure and idempotent; outputs are otherwise untouched. Notebooks older than nbformat 4.5 (no
+    ids) get no ids.
     """
     nb = copy.deepcopy(nb)
     cells = nb.get("cells", [])
@@ -60,7 +66,20 @@ def stabilize(nb: dict[str, Any]) -> dict[str, Any]:
             metadata.pop(key, None)
         if metadata.get("tags") == []:
             del metadata["tags"]
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            for mime, value in (output.get("data") or {}).items():
+                if mime.startswith("text/"):
+                    output["data"][mime] = _no_address(value)
+            if "text" in output:
+                output["text"] = _no_address(output["text"])
     return nb
+
+
+def _no_address(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_ADDRESS.sub("0x…", line) for line in value]
+    return _ADDRESS.sub("0x…", value) if isinstance(value, str) else value
 
 
 def _source(cell: dict[str, Any]) -> str:

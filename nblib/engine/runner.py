@@ -739,15 +739,19 @@ def _render_html(stage: Stage, run_dir: Path) -> NblibError | None:
 
 
 def _name_output(tmp: Path, final: Path) -> None:
-    """Papermill recorded the temporary path as the notebook's ``output_path``: name the real one.
+    """Papermill recorded the temporary path as the notebook's ``output_path``: name the real one;
+    make the notebook diff cleanly (:func:`~nblib.engine.notebooks.stabilize`).
 
     Raises ``ValueError`` when ``tmp`` is not a whole notebook (nothing or half of one was written).
     """
+    from nblib.engine.notebooks import stabilize
+
     nb = json.loads(tmp.read_text(encoding="utf-8"))
     papermill = nb.get("metadata", {}).get("papermill")
     if isinstance(papermill, dict) and papermill.get("output_path") == str(tmp):
         papermill["output_path"] = str(final)
-        tmp.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    nb = stabilize(nb)  # fixed ids, no kernel timestamps: two runs differ only where their outputs do
+    tmp.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _running_stage(manifest: dict[str, Any]) -> str | None:
