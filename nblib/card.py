@@ -126,7 +126,9 @@ def _metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _caveats(metrics: dict[str, Any] | None, manifest: dict[str, Any]) -> list[str]:
     out = []
-    if manifest.get("status") and manifest["status"] != "succeeded":
+    if manifest.get("status") == "gated":
+        out.append("the run was gated: a test metric missed its gate (evaluate.gates); do not ship this model as is")
+    elif manifest.get("status") and manifest["status"] != "succeeded":
         out.append(f"the run did not succeed (status {manifest['status']}): parts of this card may be missing")
     if manifest.get("error"):
         out.append(str(manifest["error"]))
