@@ -132,8 +132,10 @@ def load(paths: list[str | Path], overrides: list[str] = (), jobs: int | None = 
 
 
 def _finish(run_dir: Path, manifest: dict[str, Any]) -> None:
+    from nblib.card import write_model_card
     from nblib.engine import report
 
+    write_model_card(run_dir, manifest)  # before the summary and index, which link to it
     report.write_summary(run_dir, manifest)
     if run_dir.parent.parent == reports_dir():
         report.write_index(reports_dir())
