@@ -103,3 +103,17 @@ def test_record_is_json_ready_and_conclusion_escapes(fitted):
     text = explain.conclusion(metrics, imp, explain.gate_outcome(metrics["test"], {"roc_auc": 0.9}))
     assert "<script>" not in text and "&lt;script&gt;" in text and "\\|" in text
     assert "0.7500–0.8500" in text and "FAILED" in text and "0.300" in text
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_slice_intervals_match_evaluate_bootstrap(task):
+    from nblib.ml.evaluate import bootstrap_intervals
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300) if task == "classification" else rng.normal(size=300)
+    s = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
+    names = explain.SLICE_METRICS[task]
+    fast = explain._slice_intervals(y, s, task, names, 120, 0.9, 0.4, 3)
+    slow = bootstrap_intervals(y, s, task, n_boot=120, confidence=0.9, threshold=0.4, random_state=3)
+    for name in names:
+        assert fast[name] == pytest.approx(slow[name], abs=1e-12)
