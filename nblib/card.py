@@ -60,7 +60,7 @@ def card_context(run_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any
     metrics = metrics or None
     return {
         "manifest": manifest,
-        "name": manifest.get("name") or run_dir.name,
+        "name": manifest.get("label") or manifest.get("name") or run_dir.name,
         "description": (params.get("description") or "").strip(),
         "data": {
             "source": data.get("source"),

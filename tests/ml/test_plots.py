@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from nblib.ml import plots
+from nblib.ml import explain, plots
 
 rng = np.random.default_rng(0)
 y = pd.Series(rng.integers(0, 2, 200), name="is_hit")
@@ -42,6 +42,14 @@ CASES = {
     "leak_evidence": lambda: plots.leak_evidence(
         pd.DataFrame({"permutation": [0.3, 0.01], "score_alone": [0.9, 0.6]}, index=["x", "y"]), ["x"]),
     "hostile_names": lambda: plots.numeric_distributions(hostile, hostile.columns, None),
+    "importance_bars": lambda: plots.importance_bars(
+        pd.DataFrame({"mean": [0.1, 0.0], "std": [0.01, 0.02]}, index=["a$", "b"])),
+    "partial_dependence_grid": lambda: plots.partial_dependence_grid(
+        [{"column": "a", "grid": [0, 1], "average": [[0.1, 0.2]], "outputs": ["prediction"]}]),
+    "slice_metric_plot": lambda: plots.slice_metric_plot(pd.DataFrame({
+        "slice": ["c"] * 2, "segment": ["x", "y|<s>"], "n": [50, 3], "roc_auc": [0.8, np.nan],
+        "roc_auc_low": [0.7, np.nan], "roc_auc_high": [0.9, np.nan], "note": ["", "too few rows"]}), "roc_auc"),
+    "gain_curve": lambda: plots.gain_curve(explain.lift_table(y, proba)),
 }
 
 
