@@ -10,6 +10,8 @@ from tests.conftest import run_cli, run_folders
 
 HOSTILE = "<script>alert(1)</script>|x"
 
+pytestmark = pytest.mark.xdist_group("card")  # one smoke run for the module, on one worker
+
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):

@@ -2,29 +2,51 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli, run_folders
+from conftest import ROOT, run_cli, run_folders
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("review")]  # one pair of runs, on one worker
 
 
-@pytest.fixture
-def two_runs(reports):
-    """Two smoke runs that differ only in ``train.cv_folds`` (the second reuses what it can from the cache)."""
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two smoke runs that differ only in ``train.cv_folds`` (the second reuses 01–03 from the cache),
+    made once for this module: ``(reports, a, b)``."""
+    reports = tmp_path_factory.mktemp("reports")
     first = run_cli("run", "params/smoke.yaml", "--quiet", reports=reports)
     assert first.returncode == 0, first.stderr
     second = run_cli("run", "params/smoke.yaml", "-p", "train.cv_folds=3", "--quiet", reports=reports)
     assert second.returncode == 0, second.stderr
     a, b = sorted(run_folders(reports))
-    return a, b
+    return reports, a, b
 
 
-def test_list_diff_compare_and_index_tell_two_runs_apart(reports, two_runs, tmp_path):
-    a, b = two_runs
+def test_nbdiff_of_two_runs_shows_the_changed_cv_table_in_a_few_hundred_lines(pair):
+    """The runner stabilizes executed notebooks; nbdime's config (nbdime_config.json) does the rest."""
+    _, a, b = pair
+    nbdiff = str(Path(sys.executable).parent / "nbdiff")
+    out = subprocess.run([nbdiff, "--no-color", str(a / "04_train.ipynb"), str(b / "04_train.ipynb")], cwd=ROOT,
+                         capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) < 300, f"{len(lines)} lines:\n" + "\n".join(lines[:80])
+    assert "<th>fold_2</th>" in out.stdout  # the CV table gained a third fold column
+    headers = [line for line in lines if line.startswith("## ")]
+    assert not [h for h in headers if h.endswith(("/id:", "/execution_count:")) or "/metadata" in h], headers
+    assert "iopub" not in out.stdout and "start_time" not in out.stdout
+    assert all(len(line) < 500 for line in lines)  # image/png is snipped to a hash, never printed
+
+
+def test_list_diff_compare_and_index_tell_two_runs_apart(pair, tmp_path):
+    reports, a, b = pair
     ids = [f"{r.parent.name}/{r.name}" for r in (a, b)]
 
     listed = run_cli("list", reports=reports)
@@ -47,8 +69,9 @@ def test_list_diff_compare_and_index_tell_two_runs_apart(reports, two_runs, tmp_
     assert "shared test rows" in out and "DeLong" in out and "p=" in out  # same test rows: paired
     page = (tmp_path / "diff.html").read_text()
     assert "train.cv_folds" in page and "05_evaluate/roc.png" in page
-    assert f'src="reports/{ids[0]}/artifacts/figures/05_evaluate/roc.png"' in page
-    assert f'href="reports/{ids[1]}/summary.html"' in page
+    rel = Path(os.path.relpath(reports, tmp_path)).as_posix()  # links are relative to the page
+    assert f'src="{rel}/{ids[0]}/artifacts/figures/05_evaluate/roc.png"' in page
+    assert f'href="{rel}/{ids[1]}/summary.html"' in page
 
     # other test rows: no paired test, only the intervals
     other = b.parent / (b.name + "-rows")
