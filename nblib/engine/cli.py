@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "even if cached (repeatable)")
     run.add_argument("--resume", type=Path, default=None, metavar="RUN",
                      help="pick up an interrupted or abandoned run with its own params, reusing finished stages")
-    run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     run.add_argument("--label", default=None, help=argparse.SUPPRESS)  # set by a sweep for its runs
 
     cache = sub.add_parser("cache", help="the cache of stage results shared by runs (reports/.cache)")

@@ -83,7 +83,7 @@ class Progress:
             if why:
                 self.note(f"{name} runs: {why}")
         elif self.plain:
-            print(f"[nblib] {name} ..." + (f" ({why})" if why else ""), file=sys.stderr, flush=True)
+            print(f"[nblib] {name} runs: {why}" if why else f"[nblib] {name} ...", file=sys.stderr, flush=True)
 
     def cell_hooks(self, name: str) -> dict[str, Any]:
         """nbclient hooks (``on_cell_start``, ``on_cell_executed``) that follow stage ``name``."""
@@ -93,6 +93,7 @@ class Progress:
                 heading = _heading(cell.get("source", ""))
                 if heading and heading != self._heading.get(name):
                     self._heading[name] = heading
+                    self._inner.pop(name, None)  # what the library said belongs to the section before
                     self._show(name, plain_line=True)
 
         def on_executed(cell, cell_index, **_):

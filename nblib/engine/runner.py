@@ -462,7 +462,13 @@ class Runner:
 
     def _execute(self, stage: Stage, run_dir: Path, km: Any, progress: Progress) -> NblibError | None:
         """Papermill into a temporary notebook, renamed into place once written in full."""
+        import logging
+
         import papermill as pm
+
+        # nbclient logs e.g. "Timeout waiting for execute reply" through papermill's logger, which has no
+        # handler (Python then prints it bare); the stage's error says it in one line instead.
+        logging.getLogger("papermill").addHandler(logging.NullHandler())
 
         out = run_dir / stage.notebook
         error: NblibError | None = None

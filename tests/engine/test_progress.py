@@ -22,7 +22,7 @@ def test_plain_lines_say_why_where_and_how_far(tmp_path, capsys):
         assert progress.where("04_train") == 'cell 4 (under "Search")'
         progress.done("04_train", "succeeded", 1.25)
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == "[nblib] 04_train ... (params.train.cv_folds changed (5 → 3))"
+    assert err[0] == "[nblib] 04_train runs: params.train.cv_folds changed (5 → 3)"
     assert err[1].startswith("[nblib] 04_train: Search (")
     assert any(line.startswith("[nblib] 04_train: Search · trial 3/8 · fold 2/5 (") for line in err)
     assert err[-1] == "[nblib] 04_train succeeded (1.2s)"
