@@ -195,8 +195,7 @@ def _launch(v: Variant, share: int, stages, force) -> subprocess.Popen:
         cmd += ["--force"]
     for name in force if isinstance(force, list) else []:
         cmd += ["--force", name]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=False)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _outcome(output: str, code: int) -> tuple[Path | None, str]:

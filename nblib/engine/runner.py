@@ -147,8 +147,8 @@ class Runner:
             manifest.save()
             try:
                 error = self._run_stages(run_dir, manifest, selected, records, kept,
-                                         lambda stage: self.key_parts(stage, run_dir, sections(stage.sections),
-                                                                      data_sha256),
+                                         lambda stage, inputs=True: self.key_parts(
+                                             stage, run_dir, sections(stage.sections), data_sha256, inputs=inputs),
                                          self._forced(selected, force), sections)
             except KeyboardInterrupt as exc:  # arrived while the kernels were being stopped after the last stage
                 error = Interrupted.from_exception(exc)
@@ -160,20 +160,23 @@ class Runner:
         return key_of(self.key_parts(stage, run_dir, sections, data_sha256))
 
     def key_parts(self, stage: Stage, run_dir: Path, sections: dict[str, Any],
-                  data_sha256: str | None = None) -> dict[str, Any]:
+                  data_sha256: str | None = None, *, inputs: bool = True) -> dict[str, Any]:
         """What a stage's result depends on, each part hashed: the notebook's source
-        (not its outputs), each params section it reads, each input artifact, the
-        input data, the package's code and the versions of the packages that matter."""
+        (not its outputs), each params section it reads, each input artifact (left out
+        with ``inputs=False``), the input data, the package's code and the versions of
+        the packages that matter."""
         art = Path(run_dir) / "artifacts"
-        return {
+        parts = {
             "notebook": notebook_source_hash(self.notebooks_dir / stage.notebook),
             "params": {name: values_hash(value) for name, value in sections.items()},
-            "inputs": {name: io.sha256_file(art / rel) if (art / rel).is_file() else None
-                       for name, rel in stage.inputs.items()},
             "data": data_sha256 or "",
             "code": self._code_hash(),
             "versions": self._versions_hash(),
         }
+        if inputs:
+            parts["inputs"] = {name: io.sha256_file(art / rel) if (art / rel).is_file() else None
+                               for name, rel in stage.inputs.items()}
+        return parts
 
     @property
     def cache(self) -> StageCache:
@@ -230,12 +233,12 @@ class Runner:
 
     def _run_stages(self, run_dir: Path, manifest: ManifestWriter, selected: list[Stage],
                     records: dict[str, dict], kept: dict[str, dict],
-                    parts_of: Callable[[Stage], dict[str, Any]], forced: dict[str, str],
+                    parts_of: Callable[..., dict[str, Any]], forced: dict[str, str],
                     sections: Callable[[tuple[str, ...]], dict[str, Any]]) -> NblibError | None:
         """Reuse or run each stage, independent ones side by side; stop at the first failure or interrupt."""
         error: NblibError | None = None
         cache = self.cache
-        early = {s.name: parts_of(s) for s in selected}  # inputs not known yet: enough to tell a sure miss
+        early = {s.name: parts_of(s, inputs=False) for s in selected}  # enough to tell a sure miss
         may_run = [s.name for s in selected if s.name in forced or not s.cacheable
                    or not cache.could_hit(s.name, early[s.name])]
         with Reaper() as reaper, _LazyPool(lambda: KernelPool(
@@ -600,7 +603,7 @@ class _Loop:
     manifest: ManifestWriter
     records: dict[str, dict]
     kept: dict[str, dict]
-    parts_of: Callable[[Stage], dict[str, Any]]
+    parts_of: Callable[..., dict[str, Any]]
     forced: dict[str, str]
     sections: Callable[[tuple[str, ...]], dict[str, Any]]
     cache: StageCache
