@@ -37,9 +37,12 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
+# the store every run logs to by default (tracking.uri in params to change it)
+MLFLOW_STORE := $(or $(NBLIB_REPORTS),reports)/.mlflow
 ui: $(STAMP)
-	@$(BIN)/python -c "import mlflow" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[tracking]"
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	@mkdir -p $(MLFLOW_STORE)
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(MLFLOW_STORE))/mlflow.db \
+		--default-artifact-root $(abspath $(MLFLOW_STORE))/artifacts --host 127.0.0.1 --port $(or $(PORT),5000)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py

@@ -82,18 +82,43 @@ def start_run(
     runner = make_runner(progress=progress, cell_timeout_s=params.compute.cell_timeout_s,
                          parallel_stages=params.compute.parallel_stages)
     check_writable(run_dir or runner.reports_dir)
+    from nblib import tracking
+
+    if params.tracking.enabled:
+        tracking.prestart()
+    else:
+        tracking.stop_helper()
     label = label or params.name or "run"
     run_dir = run_dir or new_run_dir(runner.reports_dir, _folder_name(label))
     return runner.run(
         run_dir,
         dump_params(params),
         params_hash=params_sha256(params),
-        sections=params.sections,
+        sections=stage_sections(params),
         data_sha256=data_fingerprint(params),
         stages=stages,
         force=force,
         label=label,
     )
+
+
+def stage_sections(params: Params):
+    """What each stage's cache key reads of the params: their sections, plus, for a stage that
+    compares with the registry's champion (``tracking`` declared, ``evaluate.promote`` on),
+    who the champion is now, so that a new champion makes the comparison run again."""
+    champion: list[str] = []
+
+    def sections(names: tuple[str, ...]) -> dict[str, Any]:
+        out = params.sections(names)
+        if "tracking" in names and params.evaluate.promote:
+            if not champion:
+                from nblib.tracking import champion_key
+
+                champion.append(champion_key(params.tracking.model_dump(), {"name": params.name}, reports_dir()))
+            out["tracking"] = {**out["tracking"], "champion": champion[0]}
+        return out
+
+    return sections
 
 
 def run_label(params: Params, overrides: list[str] = ()) -> str:
@@ -135,7 +160,58 @@ def _finish(run_dir: Path, manifest: dict[str, Any]) -> None:
     from nblib.card import write_model_card
     from nblib.engine import report
 
+    tracked = _track(run_dir, manifest)  # first: the summary and model card show the run's MLflow record
     write_model_card(run_dir, manifest)  # before the summary and index, which link to it
     report.write_summary(run_dir, manifest)
+    if tracked:
+        from nblib import tracking
+
+        try:
+            tracking.finish(run_dir, manifest.get("status", "failed"))
+        except tracking.TrackingError as exc:
+            _tracking_warning(run_dir, manifest, str(exc))
+            report.write_summary(run_dir, manifest)
     if run_dir.parent.parent == reports_dir():
         report.write_index(reports_dir())
+
+
+def _track(run_dir: Path, manifest: dict[str, Any]) -> bool:
+    """Log the run to MLflow, register its model and move ``@champion`` if 05 said so; the
+    record goes into the manifest. False when tracking is off or the store failed: then the
+    manifest, the terminal and the summary carry a warning, and the run is complete all the same."""
+    import yaml
+
+    try:
+        params = yaml.safe_load((run_dir / "params.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    if not (params.get("tracking") or {}).get("enabled", True):
+        return False
+    from nblib import tracking
+
+    conf = tracking.settings(params, reports_dir())
+    try:
+        manifest["tracking"] = tracking.log(run_dir, manifest, params, conf)
+    except tracking.TrackingError as exc:
+        manifest["tracking"] = {"uri": tracking.shown_uri(conf["uri"]), "experiment": conf["experiment"]}
+        _tracking_warning(run_dir, manifest, str(exc))
+        return False
+    _save_manifest(run_dir, manifest)
+    return True
+
+
+def _tracking_warning(run_dir: Path, manifest: dict[str, Any], text: str) -> None:
+    import sys
+
+    uri = (manifest.get("tracking") or {}).get("uri", "")
+    line = f"tracking: {text} (store {uri}); the run itself is complete in {run_dir}"
+    manifest.setdefault("tracking", {})["error"] = text
+    manifest.setdefault("warnings", []).append(line)
+    print(f"warning: {line}", file=sys.stderr)
+    _save_manifest(run_dir, manifest)
+
+
+def _save_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    from nblib.engine.manifest import ManifestWriter
+
+    ManifestWriter(run_dir / "manifest.json", manifest).save()

@@ -79,10 +79,25 @@ def card_context(run_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any
         "importance": (((explain or {}).get("importance") or {}).get("columns") or [])[:10] if explain else None,
         "importance_meta": (explain or {}).get("importance") or {},
         "caveats": _caveats(metrics, manifest),
+        "registry": _registry(manifest.get("tracking"), _json(art / "promotion.json")),
         "leaks": leaks,
         "stages": manifest.get("stages", []),
         "na": NOT_AVAILABLE,
     }
+
+
+def _registry(tracking: dict[str, Any] | None, promotion: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where the run is tracked, its registered version, and the champion decision with its evidence."""
+    if not tracking and not (promotion or {}).get("asked"):
+        return None
+    tracking = tracking or {}
+    promoted = (tracking.get("promotion") or {}).get("promoted")
+    champion = None
+    if (promotion or {}).get("asked"):
+        champion = ("promoted to @champion: " if promoted else "") + str((tracking.get("promotion") or {}).get("reason")
+                                                                       or promotion.get("reason", ""))
+    return {"uri": tracking.get("uri"), "experiment": tracking.get("experiment"), "run_id": tracking.get("run_id"),
+            "model": tracking.get("model"), "error": tracking.get("error"), "champion": champion}
 
 
 def _cleaning(cleaning: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -203,6 +203,14 @@ class EvaluateParams(_Section):
         5, ge=0, le=100, description="permutation-importance repeats on the test split (0: no importance)")
     partial_dependence: int = Field(
         3, ge=0, le=10, description="partial-dependence plots for the top columns by importance")
+    promote: bool = Field(
+        False, description="make this run's model the registry's @champion if a paired test on the same "
+                           "test rows says it beats the current champion (needs tracking)")
+    promote_level: float = Field(
+        0.05, gt=0, lt=1, description="significance level of that paired test (DeLong for ROC-AUC, "
+                                      "paired bootstrap otherwise)")
+    require_promotion: bool = Field(
+        False, description="a gate: a run whose model does not become champion exits 3 (needs promote)")
 
     @field_validator("gates")
     @classmethod
@@ -215,7 +223,17 @@ class EvaluateParams(_Section):
 
 
 class TrackingParams(_Section):
-    """MLflow tracking: arrives with its own issue."""
+    """MLflow tracking: each run is one MLflow run; its final pipeline a registered model version."""
+
+    enabled: bool = Field(True, description="log each run to MLflow (false: no tracking, no registry)")
+    uri: str | None = Field(
+        None, min_length=1, max_length=2000,
+        description="MLflow tracking URI; default: a SQLite store in the reports folder (reports/.mlflow/)")
+    experiment: str = Field("nblib", min_length=1, max_length=200, description="MLflow experiment name")
+    model_name: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="registered model name; default: nblib-<params name>")
+    register_model: bool = Field(True, description="register the final pipeline of each succeeded run as a model version")
 
 
 class ComputeParams(_Section):
@@ -304,6 +322,12 @@ class Params(_Section):
             problem = check_narrowing(name, task, narrowing)
             if problem:
                 raise ValueError(problem)
+        if self.evaluate.promote and not self.tracking.enabled:
+            raise ValueError("evaluate.promote: needs tracking.enabled (the champion lives in the MLflow registry)")
+        if self.evaluate.promote and not self.tracking.register_model:
+            raise ValueError("evaluate.promote: needs tracking.register_model (only a registered version can be champion)")
+        if self.evaluate.require_promotion and not self.evaluate.promote:
+            raise ValueError("evaluate.require_promotion: needs evaluate.promote: true")
         if self.data.task == "regression" and self.imbalance.strategy not in ("none",):
             raise ValueError(f"imbalance.strategy: {self.imbalance.strategy} is for classification; "
                              f"this task is regression")

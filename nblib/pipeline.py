@@ -60,8 +60,11 @@ PIPELINE = Pipeline(
                 "oracle": "oracle.parquet",
             },
             optional_inputs=("oracle",),
-            outputs={"metrics": "metrics.json", "predictions": "predictions.parquet", "explain": "explain.json"},
-            sections=("seed", "data", "evaluate"),
+            outputs={"metrics": "metrics.json", "predictions": "predictions.parquet", "explain": "explain.json",
+                     "promotion": "promotion.json"},
+            # tracking: with evaluate.promote, the new model is compared with the registry's champion
+            # (the app adds who the champion is to this stage's cache key)
+            sections=("seed", "data", "evaluate", "tracking"),
         ),
     ]
 )

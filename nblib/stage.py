@@ -178,10 +178,11 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
 def _lab_key(stage: Stage, run: Path, params: Params) -> str | None:
     """The cache key the runner would give this stage now; the stage's old record is withdrawn
     (its outputs are about to be rewritten)."""
-    from nblib.app import data_fingerprint, make_runner
+    from nblib.app import data_fingerprint, make_runner, stage_sections
     from nblib.engine.manifest import record_stage
 
-    key = make_runner(progress=False).cache_key(stage, run, params.sections(stage.sections), data_fingerprint(params))
+    key = make_runner(progress=False).cache_key(stage, run, stage_sections(params)(stage.sections),
+                                                data_fingerprint(params))
     record_stage(run, {"name": stage.name, "title": stage.title, "status": "running", "executed_in": "JupyterLab",
                        "seconds": None, "cache_key": key}, PIPELINE.names())
     return key

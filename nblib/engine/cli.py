@@ -115,6 +115,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_sweep(args.params, args.param, args.sweep, jobs=args.jobs, stages=stages, force=force,
                          quiet=args.quiet)
+    from nblib import tracking
+
+    # MLflow's imports, on the other core, while params load and stages run
+    tracking.prestart(tracking.settings({}, app.reports_dir())["uri"])
     params = app.load(args.params, args.param, jobs=args.jobs)
     if args.run_dir is not None and not (args.run_dir / "manifest.json").exists():
         raise ParamsError(f"--run-dir: {args.run_dir} is not a run folder (no manifest.json)")
@@ -128,6 +132,9 @@ def _run(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
     print(f"{result.status}: {result.run_dir}" + (f" ({shown})" if shown else ""))
     print(f"summary: {result.run_dir / 'summary.html'}")
+    tracked = tracking.describe(result.manifest.get("tracking"))
+    if tracked:
+        print(f"mlflow: {tracked}")
     if result.error is not None:
         print(f"nblib: error: {result.error}", file=sys.stderr)
     return result.exit_code
@@ -286,87 +293,19 @@ def _significance(run_a: Path, run_b: Path) -> dict:
         return {"paired": False, "note": "not paired: a run has no predictions.parquet"}
     xa, xb = (json.loads((r / "artifacts" / "metrics.json").read_text()) if (r / "artifacts" / "metrics.json").exists()
               else {} for r in (run_a, run_b))
-    truth_a = [c for c in pred_a.columns if c != "score" and not str(c).startswith("proba_")]
-    truth_b = [c for c in pred_b.columns if c != "score" and not str(c).startswith("proba_")]
-    if (len(truth_a) != 1 or truth_a != truth_b or not pred_a.index.equals(pred_b.index)
-            or not pred_a[truth_a[0]].equals(pred_b[truth_b[0]])):
+    from nblib.ml.compare import paired_tests, shared_truth
+
+    target = shared_truth(pred_a, pred_b)
+    if target is None:
         return {"paired": False, "note": "not paired: the test rows differ"}
     if xa.get("task") != xb.get("task"):
         return {"paired": False, "note": "not paired: the runs have different tasks"}
     try:
-        tests = _paired_tests(pred_a, pred_b, truth_a[0], xa, xb)
+        tests = paired_tests(pred_a, pred_b, target, xa, xb)
     except (KeyError, ValueError) as exc:
         return {"paired": False, "note": f"not paired: {exc}"}
     return {"paired": True, "note": f"{len(pred_a)} shared test rows; DeLong for ROC-AUC, paired bootstrap "
                                     f"(1000 resamples) for the others", "tests": tests}
-
-
-def _paired_tests(pred_a, pred_b, target: str, xa: dict, xb: dict) -> dict:
-    import numpy as np
-    from sklearn import metrics as skm
-
-    from nblib.ml.compare import delong_test, paired_bootstrap
-
-    y = pred_a[target].to_numpy()
-    out = {}
-
-    def record(name, result, test):
-        diff, (lo, hi), p = result
-        out[name] = {"diff": diff, "lo": lo, "hi": hi, "p_value": None if np.isnan(p) else p, "test": test}
-
-    boot = {"n": 1000, "random_state": 0}
-    if xa.get("task") == "regression":
-        a, b = pred_a["score"].to_numpy(float), pred_b["score"].to_numpy(float)
-        fns = {"rmse": skm.root_mean_squared_error, "mae": skm.mean_absolute_error, "r2": skm.r2_score}
-        for name, fn in fns.items():
-            record(name, paired_bootstrap(y, a, b, fn, **boot), "paired bootstrap")
-        return out
-    if "score" in pred_a and "score" in pred_b:  # two classes
-        positive = xb.get("positive_class", xa.get("positive_class", 1))
-        yb = (y == positive).astype(int)
-        a, b = pred_a["score"].to_numpy(float), pred_b["score"].to_numpy(float)
-        ha, hb = (a >= xa.get("threshold", 0.5)).astype(int), (b >= xb.get("threshold", 0.5)).astype(int)
-        record("roc_auc", delong_test(yb, a, b), "DeLong")
-        record("pr_auc", paired_bootstrap(yb, a, b, skm.average_precision_score, **boot), "paired bootstrap")
-        record("brier", paired_bootstrap(yb, a, b, _brier, **boot), "paired bootstrap")
-        record("f1", paired_bootstrap(yb, ha, hb, _f1, **boot), "paired bootstrap, each run's threshold")
-        record("balanced_accuracy", paired_bootstrap(yb, ha, hb, _balanced_accuracy, **boot),
-               "paired bootstrap, each run's threshold")
-        return out
-    cols = [c for c in pred_a.columns if str(c).startswith("proba_")]
-    if cols != [c for c in pred_b.columns if str(c).startswith("proba_")]:
-        raise ValueError("the runs have different classes")
-    classes = [c[len("proba_"):] for c in cols]
-    codes = np.asarray([classes.index(str(v)) for v in y])
-    a, b = pred_a[cols].to_numpy(float), pred_b[cols].to_numpy(float)
-    auc = lambda t, p: skm.roc_auc_score(t, p, multi_class="ovr", labels=range(len(classes)))
-    record("roc_auc", paired_bootstrap(codes, a, b, auc, **boot), "paired bootstrap")
-    f1 = lambda t, p: skm.f1_score(t, p.argmax(axis=1), average="macro", zero_division=0)
-    record("f1", paired_bootstrap(codes, a, b, f1, **boot), "paired bootstrap")
-    bal = lambda t, p: skm.balanced_accuracy_score(t, p.argmax(axis=1))
-    record("balanced_accuracy", paired_bootstrap(codes, a, b, bal, **boot), "paired bootstrap")
-    return out
-
-
-# Two-class metrics in plain numpy (the same values as scikit-learn's, a hundred times faster per resample).
-
-
-def _brier(y, p):
-    import numpy as np
-
-    return float(np.mean((p - y) ** 2))
-
-
-def _f1(y, pred):
-    tp, fp, fn = int((pred & y).sum()), int((pred & ~y & 1).sum()), int((~pred & 1 & y).sum())
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-def _balanced_accuracy(y, pred):
-    pos, neg = int(y.sum()), int((1 - y).sum())
-    if not pos or not neg:
-        raise ValueError("one class only")
-    return ((pred & y).sum() / pos + ((1 - pred) & (1 - y)).sum() / neg) / 2
 
 
 def _compare_plot(rows: list[dict]) -> bytes | None:

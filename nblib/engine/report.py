@@ -179,7 +179,8 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         findings=[_Obj(f) for f in quality.get("findings", []) if f.get("severity") != "info"],
         warnings=[w for w in metrics.get("warnings", []) if not (metrics.get("cv_vs_test") or {}).get("far")
                   or w != metrics["cv_vs_test"].get("explanation")],
-        figures=figures,
+        figures=figures, tracking=_Obj(manifest.get("tracking") or {}),
+        promotion=_Obj(_read(art / "promotion.json") or {}),
     )
     return io.write_text(run_dir / "summary.html", page)
 

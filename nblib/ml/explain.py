@@ -248,28 +248,39 @@ def explain_record(importance: pd.DataFrame | None, curves: list[dict[str, Any]]
     return record
 
 
-def gate_outcome(test: dict[str, float], gates: dict[str, float]) -> dict[str, Any]:
-    """Whether the test metrics pass their gates, without raising: ``{"passed", "message"}``.
+def gate_outcome(test: dict[str, float], gates: dict[str, float], promotion: dict[str, Any] | None = None,
+                 require_promotion: bool = False) -> dict[str, Any]:
+    """Whether the test metrics pass their gates (and, with ``require_promotion``, whether the
+    model becomes champion), without raising: ``{"passed", "message"}``.
 
     >>> gate_outcome({"roc_auc": 0.8}, {"roc_auc": 0.9})["passed"]
     False
+    >>> gate_outcome({}, {}, {"decision": "keep", "reason": "not better"}, require_promotion=True)["message"]
+    'evaluate.require_promotion: the model does not become champion: not better'
     """
     from nblib.ml.evaluate import GateFailed, check_gates
 
-    if not gates:
+    if not gates and not require_promotion:
         return {"passed": True, "message": "no gates set"}
     try:
         check_gates(test, gates)
+        if require_promotion:
+            from nblib.tracking import check_promotion
+
+            check_promotion(promotion or {}, True)
     except GateFailed as exc:
         return {"passed": False, "message": str(exc)}
-    return {"passed": True, "message": "all gates passed (" + ", ".join(
-        f"{k} {'≤' if k in LOWER_IS_BETTER else '≥'} {v:g}" for k, v in gates.items()) + ")"}
+    passed = [f"{k} {'≤' if k in LOWER_IS_BETTER else '≥'} {v:g}" for k, v in gates.items()]
+    if require_promotion:
+        passed.append("becomes champion")
+    return {"passed": True, "message": "all gates passed (" + ", ".join(passed) + ")"}
 
 
 def conclusion(metrics: dict[str, Any], importance: pd.DataFrame | None = None,
-               gate: dict[str, Any] | None = None) -> str:
+               gate: dict[str, Any] | None = None, promotion: dict[str, Any] | None = None) -> str:
     """The evaluation in a few Markdown sentences: model, threshold, headline metric with its
-    interval, the top 3 columns by importance and the gate result. Names from data are escaped."""
+    interval, the top 3 columns by importance, the champion decision and the gate result.
+    Names from data are escaped."""
     primary = metrics.get("primary_metric", "")
     value = metrics.get("test", {}).get(primary)
     lines = [f"**Model:** {md(metrics.get('best_model', 'unknown'))}, chosen by cross-validation."]
@@ -286,6 +297,10 @@ def conclusion(metrics: dict[str, Any], importance: pd.DataFrame | None = None,
         lines.append(f"**Most important columns** (score drop when shuffled): {top}.")
     else:
         lines.append("**Most important columns:** not computed (evaluate.importance_repeats is 0).")
+    if promotion is not None and promotion.get("asked"):
+        lines.append(f"**Champion:** {md(promotion.get('reason', ''))}.")
+    elif promotion is not None:
+        lines.append("**Champion:** not compared (evaluate.promote is off).")
     if gate is not None:
         lines.append(f"**Gates:** {'passed' if gate['passed'] else 'FAILED'}: {md(gate['message'])}.")
     for warning in metrics.get("warnings", [])[:3]:
