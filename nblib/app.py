@@ -105,12 +105,15 @@ def start_run(
 def stage_sections(params: Params):
     """What each stage's cache key reads of the params: their sections, plus, for a stage that
     compares with the registry's champion (``tracking`` declared, ``evaluate.promote`` on),
-    who the champion is now, so that a new champion makes the comparison run again."""
+    who the champion is now, so that a new champion makes the comparison run again. With
+    ``evaluate.promote`` off the ``tracking`` section is left out of the key."""
     champion: list[str] = []
 
     def sections(names: tuple[str, ...]) -> dict[str, Any]:
         out = params.sections(names)
-        if "tracking" in names and params.evaluate.promote:
+        if "tracking" in names and not params.evaluate.promote:
+            del out["tracking"]  # read only to find the champion: where runs are logged changes no result
+        elif "tracking" in names:
             if not champion:
                 from nblib.tracking import champion_key
 

@@ -370,7 +370,7 @@ class Session:
         with _guard("promote"):
             current = _champion(self.client, model["name"])
             beaten = (decision.get("champion") or {}).get("version")
-            if (current.version if current else None) != (str(beaten) if beaten is not None else None):
+            if (str(current.version) if current else None) != (str(beaten) if beaten is not None else None):
                 out["reason"] = (f"not promoted: the champion changed to version {current.version if current else None} "
                                  f"while this run was compared with version {beaten}; run again to compare")
                 return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import sys
 import time
 import traceback
@@ -816,4 +817,6 @@ def _now() -> str:
 
 
 def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "run"
+    """A folder-safe name: ``smoke-models={dummy: {}}`` -> ``smoke-models-dummy``."""
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+    return re.sub(r"-{2,}", "-", slug).strip("-") or "run"
