@@ -1,0 +1,116 @@
+"""nblib.tracking without a pipeline: a run folder written by hand, logged in this process."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from nblib import tracking
+
+
+def _run_folder(tmp_path, status="succeeded"):
+    run = tmp_path / "2026-01-01" / "120000-demo"
+    art = run / "artifacts"
+    (art / "figures" / "04_train").mkdir(parents=True)
+    (art / "figures" / "04_train" / "history.png").write_bytes(b"\x89PNG fake")
+    (run / "summary.html").write_text("<p>summary</p>")
+    (run / "params.yaml").write_text("name: demo\n")
+    cv = {
+        "best_model": "random_forest", "folds": 2,
+        "models": {"random_forest": {"mean": 0.8, "std": 0.01, "scores": [0.79, 0.81], "fit_seconds": 0.2},
+                   "logistic_regression": {"mean": 0.7, "std": 0.02, "scores": [0.68, 0.72], "fit_seconds": 0.1}},
+        "search": {"random_forest": {"method": "bayes", "best_params": {"max_depth": 7},
+                                     "trials": [{"trial": 0, "max_depth": 3, "mean": 0.75, "std": 0.02,
+                                                 "fit_seconds": 0.3, "elapsed_s": 0.4, "state": "complete"},
+                                                {"trial": 1, "max_depth": 7, "mean": 0.8, "std": 0.01,
+                                                 "fit_seconds": 0.3, "elapsed_s": 0.8, "state": "pruned"}]}},
+        "curves": [{"model": "random_forest", "unit": "iteration", "iteration": i, "train_loss": 1 / (i + 1),
+                    "valid_loss": 1.5 / (i + 1), "train_score": None, "valid_score": math.nan}
+                   for i in range(4)],
+        "learning_curve": [{"train_size": n, "fold": f, "train_score": 0.9, "valid_score": 0.6 + n / 1000}
+                           for n in (50, 100) for f in (0, 1)],
+    }
+    metrics = {"task": "classification", "primary_metric": "roc_auc", "best_model": "random_forest",
+               "test": {"roc_auc": 0.81, "f1": 0.4}, "test_ci": {"roc_auc": [0.75, 0.86]},
+               "cv": {k: {"mean": v["mean"], "std": v["std"]} for k, v in cv["models"].items()}, "threshold": 0.3}
+    (art / "cv_results.json").write_text(json.dumps(cv))
+    (art / "metrics.json").write_text(json.dumps(metrics))
+    manifest = {"run_id": "2026-01-01/120000-demo", "name": "demo", "label": "demo · train.cv_folds=2",
+                "status": status, "started": "2026-01-01T12:00:00+00:00", "finished": "2026-01-01T12:01:00+00:00",
+                "data_sha256": "d" * 64, "params_sha256": "p" * 64, "git_commit": "c" * 40,
+                "stages": [{"name": "04_train", "seconds": 12.5}]}
+    params = {"name": "demo", "seed": 1, "train": {"cv_folds": 2, "models": {"random_forest": {"n_estimators": 50}}},
+              "data": {"drop_columns": ["a", "b"]}, "tracking": {"experiment": "unit"}}
+    return run, manifest, params
+
+
+def test_a_run_folder_is_logged_with_trials_as_grandchildren_and_curves_as_steps(tmp_path):
+    from mlflow import MlflowClient
+
+    run, manifest, params = _run_folder(tmp_path, status="failed")
+    conf = tracking.settings(params, tmp_path)
+    record = tracking.log(run, manifest, params, conf)
+    tracking.finish(run, "failed")
+    client = MlflowClient(tracking_uri=conf["uri"])
+    logged = client.get_run(record["run_id"])
+    assert logged.info.status == "FAILED" and logged.data.tags["nblib.status"] == "failed"
+    assert "model" not in record  # only a succeeded run's pipeline is registered
+    assert logged.data.params["data.drop_columns"] == '["a", "b"]'
+    assert logged.data.params["train.models.random_forest.n_estimators"] == "50"
+    assert logged.data.metrics["seconds.04_train"] == 12.5 and logged.data.metrics["threshold"] == 0.3
+    valid = client.get_metric_history(record["run_id"], "curve.random_forest.valid_loss")
+    assert [(m.step, m.value) for m in valid] == [(i, pytest.approx(1.5 / (i + 1))) for i in range(4)]
+    assert not client.get_metric_history(record["run_id"], "curve.random_forest.valid_score")  # NaN is left out
+    sizes = client.get_metric_history(record["run_id"], "learning_curve.valid_score")
+    assert [(m.step, round(m.value, 3)) for m in sizes] == [(50, 0.65), (100, 0.7)]
+
+    experiment = logged.info.experiment_id
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{record['run_id']}'")
+    assert sorted(c.info.run_name for c in children) == ["logistic_regression", "random_forest"]
+    forest = next(c for c in children if c.info.run_name == "random_forest")
+    assert forest.data.params["model.max_depth"] == "7" and forest.data.tags["nblib.best"] == "true"
+    trials = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{forest.info.run_id}'",
+                                order_by=["attributes.run_name"])
+    assert [t.info.run_name for t in trials] == ["random_forest trial 0", "random_forest trial 1"]
+    assert [t.info.status for t in trials] == ["FINISHED", "KILLED"]  # the pruned trial
+    assert trials[0].data.metrics["cv.mean"] == 0.75 and trials[0].data.params["model.max_depth"] == "3"
+    assert record["children"] == 4
+    assert {a.path for a in client.list_artifacts(record["run_id"], "figures/04_train")} == {"figures/04_train/history.png"}
+
+
+def test_settings_default_to_a_store_in_the_reports_folder(tmp_path):
+    conf = tracking.settings({"name": "a b/c", "tracking": {"uri": "http://u:secret@host:5000"}}, tmp_path)
+    assert conf["model_name"] == "nblib-a-b-c" and conf["artifact_location"] is None
+    assert tracking.shown_uri(conf["uri"]) == "http://u:***@host:5000"
+    assert tracking.settings({}, tmp_path)["uri"] == f"sqlite:///{tmp_path / '.mlflow' / 'mlflow.db'}"
+
+
+def test_decide_refuses_without_a_paired_test_and_reads_lower_is_better_metrics():
+    refused = tracking.decide({"version": 2, "data_sha256": "a"}, None, "roc_auc", 0.05, {"data_sha256": "b"})
+    assert refused["decision"] == "refused" and "other data" in refused["reason"]
+    split = tracking.decide({"version": 2, "data_sha256": "a"}, None, "roc_auc", 0.05, {"data_sha256": "a"})
+    assert "other test rows" in split["reason"]
+    better_rmse = {"diff": -1.5, "lo": -2.0, "hi": -1.0, "p_value": 0.001, "test": "paired bootstrap"}
+    assert tracking.decide({"version": 2}, better_rmse, "rmse", 0.05)["decision"] == "promote"
+    assert tracking.decide({"version": 2}, {**better_rmse, "p_value": None}, "rmse", 0.05)["decision"] == "keep"
+
+
+def test_the_require_promotion_gate_exits_3_unless_promoted():
+    from nblib.ml.evaluate import GateFailed
+
+    tracking.check_promotion({"decision": "keep", "reason": "not better"}, False)
+    tracking.check_promotion({"decision": "promote"}, True)
+    with pytest.raises(GateFailed, match="require_promotion.*not better"):
+        tracking.check_promotion({"decision": "keep", "reason": "not better"}, True)
+
+
+def test_params_refuse_promotion_without_tracking(tmp_path):
+    from nblib.engine.errors import ParamsError
+    from nblib.params import load_params
+
+    with pytest.raises(ParamsError, match="evaluate.promote"):
+        load_params(["params/smoke.yaml"], ["evaluate.promote=true", "tracking.enabled=false"])
+    with pytest.raises(ParamsError, match="require_promotion"):
+        load_params(["params/smoke.yaml"], ["evaluate.require_promotion=true"])
