@@ -673,8 +673,9 @@ def _experiment(client, conf: dict[str, Any]) -> str:
     found = client.get_experiment_by_name(conf["experiment"])
     if found is not None:
         return found.experiment_id
-    try:
-        return client.create_experiment(conf["experiment"], artifact_location=conf.get("artifact_location"))
+    try:  # the kind makes MLflow's UI open on its training runs, not on GenAI traces
+        return client.create_experiment(conf["experiment"], artifact_location=conf.get("artifact_location"),
+                                        tags={"mlflow.experimentKind": "custom_model_development"})
     except Exception:  # created by a concurrent run in the meantime
         found = client.get_experiment_by_name(conf["experiment"])
         if found is None:
