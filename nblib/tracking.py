@@ -194,8 +194,8 @@ class _Helper:
         import sys
 
         self.proc = subprocess.Popen([sys.executable, "-m", "nblib.tracking", *([uri] if uri else [])],
-                                     stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, start_new_session=True)  # Ctrl-C stops the run, not its logging
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -225,6 +225,9 @@ def _serve() -> None:
     """The helper's loop (see :class:`_Helper`)."""
     import sys
 
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run it serves decides when it ends (EOF on stdin)
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -232,8 +235,8 @@ def _serve() -> None:
     with contextlib.suppress(Exception):
         import mlflow.pyfunc  # noqa: F401
 
-        if len(sys.argv) > 1:
-            _client(sys.argv[1])  # the store a run uses by default, opened before it is asked for
+        if len(sys.argv) > 1 and Path(sys.argv[1][len("sqlite:///"):]).is_file():
+            _client(sys.argv[1])  # the store a run uses by default, opened before it is asked for (never made)
         import select
         import threading
 
