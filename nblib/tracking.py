@@ -347,8 +347,14 @@ class Session:
 
     def _register(self, name: str, registered: bool, source: str, rows_hash: str | None, digest: str, primary: str,
                   metrics: dict[str, Any]):
+        if not registered:
+            try:
+                self.client.create_registered_model(name)
+            except Exception:  # registered by a concurrent run (a sweep) in the meantime
+                if not _registered(self.client, name):
+                    raise
         return self.client.create_model_version(
-            name if registered else self.client.create_registered_model(name).name, source, run_id=self.run_id,
+            name, source, run_id=self.run_id,
             tags={"nblib.run_id": self.manifest.get("run_id", ""), "nblib.label": self.manifest.get("label", ""),
                   "nblib.data_sha256": self.manifest.get("data_sha256") or "",
                   "nblib.test_rows_sha256": rows_hash or "", "nblib.model_sha256": digest,
@@ -664,12 +670,29 @@ def _client(uri: str):
     from mlflow import MlflowClient
 
     _quiet()  # again: importing MLflow sets its own logger's level
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.search_experiments(max_results=1)
+    with _store_lock(uri):  # two runs of a sweep creating one new SQLite store would race its migrations
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
     _clients[uri] = client
     return client
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock beside a SQLite store while it is opened (and perhaps created)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    folder = Path(uri[len("sqlite:///"):]).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".nblib-open.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _experiment(client, conf: dict[str, Any]) -> str:
