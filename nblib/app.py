@@ -159,11 +159,21 @@ def load(paths: list[str | Path], overrides: list[str] = (), jobs: int | None = 
     return load_params(paths, overrides)
 
 
-def _finish(run_dir: Path, manifest: dict[str, Any]) -> None:
+def _finish(run_dir: Path, manifest: dict[str, Any]):
+    """After the stages: MLflow, model card, summary, index. Returns the gate error when the
+    model had to become champion (``evaluate.require_promotion``) and did not, after all."""
     from nblib.card import write_model_card
     from nblib.engine import report
 
     tracked = _track(run_dir, manifest)  # first: the summary and model card show the run's MLflow record
+    late = None
+    promotion = (manifest.get("tracking") or {}).get("promotion") or {}
+    if promotion.get("gated") and manifest.get("status") == "succeeded":
+        from nblib.engine.errors import GateFailed
+
+        late = GateFailed(f"evaluate.require_promotion: {promotion.get('reason')}")
+        manifest.update(status="gated", error=str(late))
+        _save_manifest(run_dir, manifest)
     write_model_card(run_dir, manifest)  # before the summary and index, which link to it
     report.write_summary(run_dir, manifest)
     if tracked:
@@ -176,6 +186,7 @@ def _finish(run_dir: Path, manifest: dict[str, Any]) -> None:
             report.write_summary(run_dir, manifest)
     if run_dir.parent.parent == reports_dir():
         report.write_index(reports_dir())
+    return late
 
 
 def _track(run_dir: Path, manifest: dict[str, Any]) -> bool:
@@ -199,16 +210,18 @@ def _track(run_dir: Path, manifest: dict[str, Any]) -> bool:
         manifest["tracking"] = {"uri": tracking.shown_uri(conf["uri"]), "experiment": conf["experiment"]}
         _tracking_warning(run_dir, manifest, str(exc))
         return False
+    if manifest["tracking"].get("model_error"):
+        _tracking_warning(run_dir, manifest, manifest["tracking"]["model_error"], key="model_error")
     _save_manifest(run_dir, manifest)
     return True
 
 
-def _tracking_warning(run_dir: Path, manifest: dict[str, Any], text: str) -> None:
+def _tracking_warning(run_dir: Path, manifest: dict[str, Any], text: str, key: str = "error") -> None:
     import sys
 
     uri = (manifest.get("tracking") or {}).get("uri", "")
     line = f"tracking: {text} (store {uri}); the run itself is complete in {run_dir}"
-    manifest.setdefault("tracking", {})["error"] = text
+    manifest.setdefault("tracking", {})[key] = text
     manifest.setdefault("warnings", []).append(line)
     print(f"warning: {line}", file=sys.stderr)
     _save_manifest(run_dir, manifest)

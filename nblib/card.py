@@ -97,7 +97,8 @@ def _registry(tracking: dict[str, Any] | None, promotion: dict[str, Any] | None)
         champion = ("promoted to @champion: " if promoted else "") + str((tracking.get("promotion") or {}).get("reason")
                                                                        or promotion.get("reason", ""))
     return {"uri": tracking.get("uri"), "experiment": tracking.get("experiment"), "run_id": tracking.get("run_id"),
-            "model": tracking.get("model"), "error": tracking.get("error"), "champion": champion}
+            "model": tracking.get("model"), "error": tracking.get("error") or tracking.get("model_error"),
+            "champion": champion}
 
 
 def _cleaning(cleaning: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -235,6 +235,13 @@ class TrackingParams(_Section):
         description="registered model name; default: nblib-<params name>")
     register_model: bool = Field(True, description="register the final pipeline of each succeeded run as a model version")
 
+    @field_validator("model_name")
+    @classmethod
+    def _a_registry_name(cls, value: str | None) -> str | None:
+        if value is not None and any(c in value for c in "/:%'\"\n"):
+            raise ValueError("a registered model name cannot hold / : % quotes or newlines")
+        return value
+
 
 class ComputeParams(_Section):
     """The one place where parallelism is configured."""

@@ -60,6 +60,7 @@ _LOWER_IS_BETTER = {"rmse", "mae", "brier", "log_loss"}
 _QUIET = ("alembic", "mlflow", "urllib3", "git")
 _KEY = re.compile(r"[^\w\-. /]")
 _MAX_PARAM = 6000
+_EVIDENCE = ("predictions.parquet", "metrics.json")
 _helper: "_Helper | None" = None
 _sessions: dict[str, "Session"] = {}
 _clients: dict[str, Any] = {}
@@ -149,9 +150,13 @@ def describe(record: dict[str, Any] | None) -> str | None:
     text = f"run {str(record.get('run_id', ''))[:12]} in experiment {record.get('experiment')}"
     if record.get("model"):
         text += f" · model {record['model']['name']} version {record['model']['version']}"
+    if record.get("model", {}).get("already_registered"):
+        text += " (already registered)"
     promotion = record.get("promotion")
     if promotion:
-        text += " · now @champion" if promotion.get("promoted") else f" · champion kept ({promotion.get('decision')})"
+        text += " · now @champion" if promotion.get("promoted") else " · " + {
+            "keep": "the champion stays", "refused": "not compared with the champion",
+            "unknown": "no champion decision"}.get(promotion.get("decision"), "not promoted")
     return text
 
 
@@ -164,9 +169,11 @@ def _handle(request: dict[str, Any]) -> Any:
         try:
             with _guard("log the run"):
                 session.start()
-        except TrackingError:
+        except TrackingError as exc:
             session.abandon(request["manifest"].get("status", "failed"))
             _sessions.pop(request["run_dir"], None)
+            if session.run_id:
+                raise TrackingError(f"{exc} (MLflow run {session.run_id} is incomplete)") from None
             raise
         try:
             promotion = session.promote()
@@ -305,8 +312,14 @@ class Session:
         _batch(client, self.run_id, params=flatten_params(self.params), metrics=run_metrics(self.manifest, metrics, cv))
         if cv:
             self.record["children"] = _log_candidates(client, experiment, self.run_id, cv, self.params)
+        for name in _EVIDENCE:  # what a later challenger compares with: in the store before this can be champion
+            if (self.art / name).is_file():
+                client.log_artifact(self.run_id, str(self.art / name), "artifacts")
         if self.manifest.get("status") == "succeeded" and self.conf.get("register_model", True) and (self.art / "model.skops").exists():
-            self.record["model"] = self._log_model(rows_hash, metrics)
+            try:
+                self.record["model"] = self._log_model(rows_hash, metrics)
+            except Exception as exc:  # noqa: BLE001 - the run is logged; only its model is not registered
+                self.record["model_error"] = f"cannot register the model: {_one_line(exc)}"
 
     def _log_model(self, rows_hash: str | None, metrics: dict[str, Any] | None) -> dict[str, Any]:
         """Log the pipeline as a pyfunc model from code and register a new version of it. A pipeline
@@ -322,8 +335,9 @@ class Session:
             found = self.client.search_model_versions(
                 f"name = '{name}' and tags.`nblib.model_sha256` = '{digest}'", max_results=1)
             same = found[0] if found else None
-        if same is not None:
-            source = same.source
+        if same is not None:  # the same pipeline (a cached 04_train): its version, not one more
+            return {"name": name, "version": int(same.version), "uri": f"models:/{name}/{same.version}",
+                    "already_registered": True}
         else:
             import mlflow
 
@@ -340,10 +354,7 @@ class Session:
         primary = str(metrics.get("primary_metric", ""))
         with _fluent(self.conf["uri"]):  # a models:/ source is resolved through MLflow's module-level URI
             version = self._register(name, registered, source, rows_hash, digest, primary, metrics)
-        out = {"name": name, "version": int(version.version), "uri": f"models:/{name}/{version.version}"}
-        if same is not None:
-            out["same_model_as"] = int(same.version)
-        return out
+        return {"name": name, "version": int(version.version), "uri": f"models:/{name}/{version.version}"}
 
     def _register(self, name: str, registered: bool, source: str, rows_hash: str | None, digest: str, primary: str,
                   metrics: dict[str, Any]):
@@ -373,15 +384,23 @@ class Session:
         out = {"decision": decision.get("decision"), "reason": decision.get("reason", ""), "promoted": False}
         if decision.get("decision") != "promote":
             return out
+        required = bool((self.params.get("evaluate") or {}).get("require_promotion"))
         if model is None:
             out["reason"] = "not promoted: this run's model was not registered"
+            out["gated"] = required
             return out
         with _guard("promote"):
             current = _champion(self.client, model["name"])
             beaten = (decision.get("champion") or {}).get("version")
             if (str(current.version) if current else None) != (str(beaten) if beaten is not None else None):
-                out["reason"] = (f"not promoted: the champion changed to version {current.version if current else None} "
-                                 f"while this run was compared with version {beaten}; run again to compare")
+                seen = f"version {beaten}" if beaten is not None else "no champion"
+                now = f"version {current.version}" if current else "none"
+                out["reason"] = (f"not promoted: the champion changed (now {now}) while this run was being "
+                                 f"compared with {seen}; run again to compare")
+                if required and not model.get("already_registered"):  # a gated run's model is not registered
+                    self.client.delete_model_version(model["name"], str(model["version"]))
+                    self.record.pop("model")
+                out["gated"] = required
                 return out
             self.client.set_registered_model_alias(model["name"], CHAMPION, str(model["version"]))
             self.client.set_model_version_tag(model["name"], str(model["version"]), "nblib.promoted", "true")
@@ -559,7 +578,7 @@ def challenge(params, predictions, metrics: dict[str, Any], n_boot: int = 1000) 
                                   f"with this run's (other columns or classes)"}
         return {**base, "champion": champ, **decide(champ, test, primary, evaluate.promote_level, mine)}
     except Exception as exc:  # noqa: BLE001 - never lose the run over the registry
-        return {**base, "decision": "unknown", "reason": f"no decision: the tracking store failed ({_one_line(exc)})"}
+        return {**base, "decision": "unknown", "reason": f"the tracking store failed ({_one_line(exc)})"}
 
 
 def decide(champion: dict[str, Any] | None, test: dict[str, Any] | None, metric: str, level: float,
@@ -591,7 +610,8 @@ def decide(champion: dict[str, Any] | None, test: dict[str, Any] | None, metric:
     better = test["diff"] < 0 if metric in _LOWER_IS_BETTER else test["diff"] > 0
     p = test.get("p_value")
     significant = p is not None and p < level
-    words = (f"{metric} {test['diff']:+.4f} against champion version {version} "
+    direction = "lower" if metric in _LOWER_IS_BETTER else "higher"
+    words = (f"{metric} {test['diff']:+.4f} ({direction} is better) against champion version {version} "
              f"({test.get('test', 'paired test')}, interval {test['lo']:+.4f} to {test['hi']:+.4f}, "
              f"p = {p:.3g} at level {level:g})" if p is not None else f"{metric}: no p-value")
     if better and significant:
@@ -667,7 +687,9 @@ def _client(uri: str):
     if uri in _clients:
         return _clients[uri]
     _quiet()
-    from mlflow import MlflowClient
+    with warnings.catch_warnings():  # e.g. tqdm's "IProgress not found" when imported in a kernel
+        warnings.simplefilter("ignore")
+        from mlflow import MlflowClient
 
     _quiet()  # again: importing MLflow sets its own logger's level
     with _store_lock(uri):  # two runs of a sweep creating one new SQLite store would race its migrations
@@ -686,8 +708,13 @@ def _store_lock(uri: str) -> Iterator[None]:
     import fcntl
 
     folder = Path(uri[len("sqlite:///"):]).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".nblib-open.lock", "a") as handle:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / ".nblib-open.lock", "a")
+    except OSError:  # a read-only store can still be read (who is champion): go on unlocked
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -795,15 +822,13 @@ def _quiet() -> None:
 
 def _files(run_dir: Path) -> list[Path]:
     """What a reviewer wants beside the model: pages, notebooks, records, figures, test predictions."""
-    keep = []
+    keep: list[Path] = []
     for path in sorted(run_dir.iterdir()):
         if path.is_file() and path.suffix in (".html", ".ipynb", ".md", ".json", ".yaml"):
             keep.append(path)
     art = run_dir / "artifacts"
     if art.is_dir():
-        keep += sorted(p for p in art.glob("*.json") if p.is_file())
-        if (art / "predictions.parquet").is_file():
-            keep.append(art / "predictions.parquet")
+        keep += sorted(p for p in art.glob("*.json") if p.is_file() and p.name not in _EVIDENCE)  # those are in
         keep += sorted(p for p in (art / "figures").rglob("*.png") if p.is_file())
     return keep
 
@@ -851,8 +876,9 @@ def shown_uri(uri: str) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
+    """One line, at most 300 characters: the start and the end (where 'Connection refused' is)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+    return text if len(text) <= 300 else text[:170] + " … " + text[-127:]
 
 
 if __name__ == "__main__":

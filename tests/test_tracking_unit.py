@@ -114,3 +114,36 @@ def test_params_refuse_promotion_without_tracking(tmp_path):
         load_params(["params/smoke.yaml"], ["evaluate.promote=true", "tracking.enabled=false"])
     with pytest.raises(ParamsError, match="require_promotion"):
         load_params(["params/smoke.yaml"], ["evaluate.require_promotion=true"])
+
+
+def test_a_challenger_that_lost_the_race_is_not_promoted_and_a_required_promotion_gates_it(tmp_path):
+    """Another run took the champion while this one compared with the old one: no alias move; with
+    ``evaluate.require_promotion`` the version is withdrawn and the run is gated."""
+
+    class Client:
+        def __init__(self):
+            self.deleted, self.aliases = [], []
+
+        def get_model_version_by_alias(self, name, alias):
+            return type("Version", (), {"version": "3", "run_id": "r3"})()
+
+        def delete_model_version(self, name, version):
+            self.deleted.append((name, version))
+
+        def set_registered_model_alias(self, *args):
+            self.aliases.append(args)
+
+    run, manifest, params = _run_folder(tmp_path)
+    (run / "artifacts" / "promotion.json").write_text(json.dumps(
+        {"asked": True, "decision": "promote", "reason": "promote: ...", "champion": {"version": 2}}))
+    for required in (False, True):
+        session = tracking.Session(run, manifest, {**params, "evaluate": {"require_promotion": required}},
+                                   tracking.settings(params, tmp_path))
+        session.client = Client()
+        session.record["model"] = {"name": "nblib-demo", "version": 4}
+        out = session.promote()
+        assert out["promoted"] is False and out["gated"] is required
+        assert "champion changed (now version 3) while this run was being compared with version 2" in out["reason"]
+        assert not session.client.aliases
+        assert session.client.deleted == ([("nblib-demo", "4")] if required else [])
+        assert ("model" in session.record) is not required

@@ -364,7 +364,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise
     except (KeyError, ValueError) as exc:
         where = model if "untrusted" in str(exc) else args.data
-        raise InputDataError(f"{where}: {str(exc).strip(chr(34) + chr(39))}") from None
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError's str is a repr
+        raise InputDataError(f"{where}: {' '.join(str(text).split())}") from None
     print(f"wrote {out}")
     return 0
 

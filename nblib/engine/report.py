@@ -101,7 +101,9 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
     metrics = _read(folder / "artifacts" / "metrics.json") or {}
     primary = metrics.get("primary_metric") or headline_metric(run)[0] or None
     best = metrics.get("best_model")
-    cv = ((metrics.get("cv") or {}).get(best) or {}) if best else {}
+    cv = dict(((metrics.get("cv") or {}).get(best) or {}) if best else {})
+    if str(metrics.get("cv_scoring") or "").startswith("neg_") and isinstance(cv.get("mean"), (int, float)):
+        cv["mean"] = -cv["mean"]  # scikit-learn's neg_root_mean_squared_error, shown as the rmse it is
     test = (metrics.get("test") or {}).get(primary, (run.get("metrics") or {}).get(primary))
     stages = run.get("stages") or []
     return {
@@ -119,9 +121,10 @@ def run_label(run: dict[str, Any]) -> str:
 
 
 def run_seconds(run: dict[str, Any]) -> float | None:
-    """How long a run took: the sum of its stages' seconds, else finished − started."""
+    """How long a run took: the sum of its stages' seconds, else (none, or every stage reused from
+    the cache) finished − started."""
     stages = [s.get("seconds") for s in run.get("stages") or [] if isinstance(s.get("seconds"), (int, float))]
-    if stages:
+    if stages and sum(stages) > 0:
         return float(sum(stages))
     try:
         from datetime import datetime

@@ -529,9 +529,12 @@ class Runner:
                 _warn(manifest.describe_error())
         if self.on_finish is not None:
             try:
-                self.on_finish(run_dir, data)
+                late = self.on_finish(run_dir, data)
             except OSError as exc:
                 _warn(f"{run_dir}: cannot write the run's summary or index ({exc.strerror or exc})")
+            else:  # a gate that could only be judged after the stages (the app sets the status it means)
+                if error is None and isinstance(late, NblibError):
+                    error = late
         return RunResult(run_dir=run_dir, status=data["status"], manifest=data, error=error)
 
     def _forced(self, selected: list[Stage], force: bool | list[str]) -> dict[str, str]:
