@@ -392,6 +392,8 @@ class Session:
         with _guard("promote"):
             current = _champion(self.client, model["name"])
             beaten = (decision.get("champion") or {}).get("version")
+            if current is not None and str(current.version) == str(model["version"]):  # the same pipeline, registered before
+                return {**out, "promoted": True, "reason": f"this pipeline is the champion already (version {current.version})"}
             if (str(current.version) if current else None) != (str(beaten) if beaten is not None else None):
                 seen = f"version {beaten}" if beaten is not None else "no champion"
                 now = f"version {current.version}" if current else "none"
