@@ -86,6 +86,7 @@ def start_run(
 
     if params.tracking.enabled:
         tracking.prestart()
+        tracking.open_store(tracking.settings(params.model_dump(), runner.reports_dir)["uri"])
     else:
         tracking.stop_helper()
     label = label or params.name or "run"

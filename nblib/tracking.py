@@ -41,6 +41,7 @@ __all__ = [
     "TrackingError",
     "settings",
     "prestart",
+    "open_store",
     "stop_helper",
     "log",
     "finish",
@@ -108,6 +109,13 @@ def prestart(uri: str | None = None) -> None:
             _helper = None
         else:
             atexit.register(stop_helper)
+
+
+def open_store(uri: str) -> None:
+    """Have the helper open (and if need be create: about 2 s) the store now, while the stages run;
+    returns at once. Nothing happens without a helper: the store is then opened when logging."""
+    if _helper is not None and _helper.alive():
+        _helper.send("open", uri=uri)
 
 
 def stop_helper() -> None:
@@ -187,6 +195,9 @@ def _handle(request: dict[str, Any]) -> Any:
         if session is not None:
             session.finish(request["status"])
         return None
+    if op == "open":
+        _client(request["uri"])
+        return None
     if op == "champion_key":
         return champion_key(request["tracking"], request["params"], request["reports_dir"])
     raise ValueError(f"unknown request {op!r}")
@@ -200,6 +211,7 @@ class _Helper:
         import subprocess
         import sys
 
+        self.unread = 0
         self.proc = subprocess.Popen([sys.executable, "-m", "nblib.tracking", *([uri] if uri else [])],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, start_new_session=True)  # Ctrl-C stops the run, not its logging
@@ -207,10 +219,22 @@ class _Helper:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def send(self, op: str, **kwargs: Any) -> None:
+        """A request whose reply is not waited for (read and dropped before the next call's)."""
+        try:
+            self.proc.stdin.write(json.dumps({"op": op, **kwargs}, default=str) + "\n")
+            self.proc.stdin.flush()
+            self.unread += 1
+        except (OSError, ValueError):
+            pass
+
     def call(self, op: str, **kwargs: Any) -> Any:
         try:
             self.proc.stdin.write(json.dumps({"op": op, **kwargs}, default=str) + "\n")
             self.proc.stdin.flush()
+            for _ in range(self.unread):  # replies to send(): an error there shows again where it matters
+                self.proc.stdout.readline()
+            self.unread = 0
             line = self.proc.stdout.readline()
         except (OSError, ValueError) as exc:
             raise TrackingError(f"the tracking process is gone ({_one_line(exc)})") from None
