@@ -461,7 +461,7 @@ class Runner:
         record["status"] = "succeeded" if error is None else "failed"
         if error is not None:
             record["error"] = getattr(error, "reason", str(error))
-        progress.done(stage.name, record["status"], record["seconds"])
+        progress.done(stage.name, "gated" if isinstance(error, GateFailed) else record["status"], record["seconds"])
         return error
 
     def _execute(self, stage: Stage, run_dir: Path, km: Any, progress: Progress) -> NblibError | None:
