@@ -185,8 +185,9 @@ def _handle(request: dict[str, Any]) -> Any:
             raise
         try:
             promotion = session.promote()
-        except TrackingError as exc:
-            promotion = {"decision": "promote", "promoted": False, "reason": f"not promoted: {exc}"}
+        except TrackingError as exc:  # only a promote decision reaches the store: the alias did not move
+            required = bool((request["params"].get("evaluate") or {}).get("require_promotion"))
+            promotion = {"decision": "promote", "promoted": False, "reason": f"not promoted: {exc}", "gated": required}
         if promotion is not None:
             session.record["promotion"] = promotion
         return session.record
