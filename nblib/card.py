@@ -14,10 +14,11 @@ a table (:func:`nblib.ml.explain.md`). Values from users' data are untrusted.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
+
+from nblib.engine.artifacts import read_json_or_none
 
 __all__ = ["card_context", "write_model_card"]
 
@@ -35,7 +36,7 @@ def write_model_card(run_dir: str | Path, manifest: dict[str, Any] | None = None
 
     run_dir = Path(run_dir)
     if manifest is None:
-        manifest = _json(run_dir / "manifest.json") or {}
+        manifest = read_json_or_none(run_dir / "manifest.json") or {}
     context = card_context(run_dir, manifest)
     md_path = write_text(run_dir / "model_card.md", _environment(markdown=True)
                          .get_template("model_card.md.j2").render(**context))
@@ -49,13 +50,13 @@ def card_context(run_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any
     run_dir = Path(run_dir)
     art = run_dir / "artifacts"
     params = _yaml(run_dir / "params.yaml") or {}
-    metrics = _json(art / "metrics.json")
-    quality = _json(art / "quality.json")
-    cleaning = _json(art / "cleaning.json")
-    leaks = _json(art / "leaks.json")
-    cv = _json(art / "cv_results.json")
-    explain = _json(art / "explain.json")
-    columns = _json(art / "columns.json")
+    metrics = read_json_or_none(art / "metrics.json")
+    quality = read_json_or_none(art / "quality.json")
+    cleaning = read_json_or_none(art / "cleaning.json")
+    leaks = read_json_or_none(art / "leaks.json")
+    cv = read_json_or_none(art / "cv_results.json")
+    explain = read_json_or_none(art / "explain.json")
+    columns = read_json_or_none(art / "columns.json")
     data = params.get("data") or {}
     metrics = metrics or None
     return {
@@ -79,7 +80,7 @@ def card_context(run_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any
         "importance": (((explain or {}).get("importance") or {}).get("columns") or [])[:10] if explain else None,
         "importance_meta": (explain or {}).get("importance") or {},
         "caveats": _caveats(metrics, manifest),
-        "registry": _registry(manifest.get("tracking"), _json(art / "promotion.json")),
+        "registry": _registry(manifest.get("tracking"), read_json_or_none(art / "promotion.json")),
         "leaks": leaks,
         "stages": manifest.get("stages", []),
         "na": NOT_AVAILABLE,
@@ -188,12 +189,6 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
-
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _yaml(path: Path) -> Any:

@@ -36,6 +36,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from nblib.engine.artifacts import read_json_or_none
+
 __all__ = [
     "CHAMPION",
     "TrackingError",
@@ -307,7 +309,7 @@ class Session:
     def start(self) -> None:
         client = self.client = _client(self.conf["uri"])
         experiment = _experiment(client, self.conf)
-        metrics, cv = _json(self.art / "metrics.json"), _json(self.art / "cv_results.json")
+        metrics, cv = read_json_or_none(self.art / "metrics.json"), read_json_or_none(self.art / "cv_results.json")
         predictions = self.art / "predictions.parquet"
         rows_hash = test_rows_sha256(_read_frame(predictions)) if predictions.exists() else None
         tags = {
@@ -402,7 +404,7 @@ class Session:
     def promote(self) -> dict[str, Any] | None:
         """Move ``@champion`` to this run's version when ``05_evaluate`` decided so and the champion
         it beat is still the champion. Returns what happened, or None when promotion was not asked."""
-        decision = _json(self.art / "promotion.json")
+        decision = read_json_or_none(self.art / "promotion.json")
         model = self.record.get("model")
         if not decision or not decision.get("asked"):
             return None
@@ -598,11 +600,12 @@ def challenge(params, predictions, metrics: dict[str, Any], n_boot: int = 1000) 
                  "test_rows_sha256": current.tags.get("nblib.test_rows_sha256", "")}
         test = None
         if champ["data_sha256"] == mine["data_sha256"] and champ["test_rows_sha256"] == mine["test_rows_sha256"]:
-            test = _paired(client, current.run_id, predictions, metrics, primary, n_boot)
-            if test is None:
+            compared = _paired(client, current.run_id, predictions, metrics, primary, n_boot)
+            if not compared["paired"]:
                 return {**base, "champion": champ, "decision": "refused", "test": None,
                         "reason": f"refused: champion version {champ['version']}'s test predictions do not pair "
-                                  f"with this run's (other columns or classes)"}
+                                  f"with this run's ({compared['note']})"}
+            test = compared["tests"].get(primary)
         return {**base, "champion": champ, **decide(champ, test, primary, evaluate.promote_level, mine)}
     except Exception as exc:  # noqa: BLE001 - never lose the run over the registry
         return {**base, "decision": "unknown", "reason": f"the tracking store failed ({_one_line(exc)})"}
@@ -656,36 +659,30 @@ def check_promotion(promotion: dict[str, Any], required: bool) -> None:
         raise GateFailed(f"evaluate.require_promotion: the model does not become champion: {promotion.get('reason')}")
 
 
-def _paired(client, run_id: str, predictions, metrics: dict[str, Any], primary: str, n_boot: int
-            ) -> dict[str, Any] | None:
-    from nblib.ml.compare import paired_tests, shared_truth
+def _paired(client, run_id: str, predictions, metrics: dict[str, Any], primary: str, n_boot: int) -> dict[str, Any]:
+    """The champion's test predictions, read back from its MLflow run, against this run's
+    (:func:`nblib.ml.compare.paired_comparison`, the primary metric only)."""
+    from nblib.ml.compare import paired_comparison
 
     with tempfile.TemporaryDirectory(prefix="nblib-champion-") as tmp:
         pred = _read_frame(client.download_artifacts(run_id, "artifacts/predictions.parquet", tmp))
-        theirs = _json(Path(client.download_artifacts(run_id, "artifacts/metrics.json", tmp))) or {}
-    target = shared_truth(pred, predictions)
-    if target is None:
-        return None
-    return paired_tests(pred, predictions, target, theirs, metrics, n=n_boot, metrics=(primary,)).get(primary)
+        theirs = read_json_or_none(Path(client.download_artifacts(run_id, "artifacts/metrics.json", tmp))) or {}
+    return paired_comparison(pred, predictions, theirs, metrics, n=n_boot, metrics=(primary,))
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """Dotted keys, text values (lists as JSON), cut to MLflow's 6,000 characters.
+def flatten_params(params: dict[str, Any]) -> dict[str, str]:
+    """Dotted keys (:func:`nblib.engine.params.flatten`), text values (lists as JSON), cut to MLflow's
+    6,000 characters.
 
     >>> flatten_params({"train": {"cv_folds": 5, "models": {"rf": {}}}, "data": {"drop_columns": ["a"]}})
     {'train.cv_folds': '5', 'train.models.rf': '{}', 'data.drop_columns': '["a"]'}
     """
-    out: dict[str, str] = {}
-    for key, value in params.items():
-        name = f"{prefix}{_key(str(key))}"
-        if isinstance(value, dict) and value:
-            out.update(flatten_params(value, name + "."))
-        else:
-            out[name[:250]] = _text(value)
-    return out
+    from nblib.engine.params import flatten
+
+    return {_key(str(key))[:250]: _text(value) for key, value in flatten(params).items()}
 
 
 def _text(value: Any) -> str:
@@ -883,12 +880,6 @@ def _millis(stamp: str | None) -> int:
             return int(dt.datetime.fromisoformat(stamp).timestamp() * 1000)
     return int(time.time() * 1000)
 
-
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _read_frame(path):

@@ -28,6 +28,7 @@ __all__ = [
     "write_text",
     "write_json",
     "read_json",
+    "read_json_or_none",
     "write_frame",
     "read_frame",
     "write_model",
@@ -124,6 +125,14 @@ def read_json(path: str | Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise UnreadableArtifact(f"{path}: not a readable JSON file ({_first_line(exc)})") from None
+
+
+def read_json_or_none(path: str | Path) -> Any:
+    """:func:`read_json`, or None for a file that is missing or unreadable (pages that show what exists)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
 
 
 def write_frame(path: str | Path, frame: Any) -> Path:

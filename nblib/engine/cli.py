@@ -291,21 +291,11 @@ def _significance(run_a: Path, run_b: Path) -> dict:
         pred_a, pred_b = (pd.read_parquet(r / "artifacts" / "predictions.parquet") for r in (run_a, run_b))
     except (OSError, ValueError, ImportError):
         return {"paired": False, "note": "not paired: a run has no predictions.parquet"}
-    xa, xb = (json.loads((r / "artifacts" / "metrics.json").read_text()) if (r / "artifacts" / "metrics.json").exists()
-              else {} for r in (run_a, run_b))
-    from nblib.ml.compare import paired_tests, shared_truth
+    from nblib.engine.artifacts import read_json_or_none
+    from nblib.ml.compare import paired_comparison
 
-    target = shared_truth(pred_a, pred_b)
-    if target is None:
-        return {"paired": False, "note": "not paired: the test rows differ"}
-    if xa.get("task") != xb.get("task"):
-        return {"paired": False, "note": "not paired: the runs have different tasks"}
-    try:
-        tests = paired_tests(pred_a, pred_b, target, xa, xb)
-    except (KeyError, ValueError) as exc:
-        return {"paired": False, "note": f"not paired: {exc}"}
-    return {"paired": True, "note": f"{len(pred_a)} shared test rows; DeLong for ROC-AUC, paired bootstrap "
-                                    f"(1000 resamples) for the others", "tests": tests}
+    xa, xb = (read_json_or_none(r / "artifacts" / "metrics.json") or {} for r in (run_a, run_b))
+    return paired_comparison(pred_a, pred_b, xa, xb)
 
 
 def _compare_plot(rows: list[dict]) -> bytes | None:

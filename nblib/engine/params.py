@@ -38,6 +38,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_VALUES",
     "dump_params",
+    "flatten",
     "load_yaml_params",
     "params_sha256",
     "parse_override",
@@ -424,3 +425,19 @@ def _parse(text: str | bytes, label: str) -> Any:
 
 def _where(mark: Any) -> str:
     return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested params as dotted keys; an empty mapping stays a value.
+
+    >>> flatten({"train": {"cv_folds": 5, "models": {"rf": {}}}, "seed": 1})
+    {'train.cv_folds': 5, 'train.models.rf': {}, 'seed': 1}
+    """
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out

@@ -98,7 +98,7 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
     ``cached`` and ``stages`` (counts), ``path``.
     """
     folder = Path(run["path"])
-    metrics = _read(folder / "artifacts" / "metrics.json") or {}
+    metrics = io.read_json_or_none(folder / "artifacts" / "metrics.json") or {}
     primary = metrics.get("primary_metric") or headline_metric(run)[0] or None
     best = metrics.get("best_model")
     cv = dict(((metrics.get("cv") or {}).get(best) or {}) if best else {})
@@ -165,17 +165,17 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     key plots, timings and links (from ``templates/summary.html.j2``, every value escaped)."""
     run_dir = Path(run_dir)
     art = run_dir / "artifacts"
-    metrics = _read(art / "metrics.json") or {}
-    quality = _read(art / "quality.json") or {}
-    cleaning = _read(art / "cleaning.json") or {}
-    leaks = _read(art / "leaks.json") or {}
+    metrics = io.read_json_or_none(art / "metrics.json") or {}
+    quality = io.read_json_or_none(art / "quality.json") or {}
+    cleaning = io.read_json_or_none(art / "cleaning.json") or {}
+    leaks = io.read_json_or_none(art / "leaks.json") or {}
     figures = [
         {"src": quote(f.relative_to(run_dir).as_posix()), "stage": f.parent.name, "caption": f.stem.replace("_", " ")}
         for f in sorted((art / "figures").glob("*/*.png"), key=_figure_rank)
     ]
     page = _template("summary.html.j2").render(
         css=_CSS, manifest=_Obj(manifest), metrics=_Obj(metrics), ci=metrics.get("test_ci", {}),
-        level=int(round(100 * metrics.get("confidence", 0.95))), cv=_Obj(_read(art / "cv_results.json") or {}),
+        level=int(round(100 * metrics.get("confidence", 0.95))), cv=_Obj(io.read_json_or_none(art / "cv_results.json") or {}),
         leaks=_Obj(leaks), suspects=[_Obj(x) for x in leaks.get("suspects", [])],
         digest=[line for line in cleaning.get("digest", []) if not line.startswith(("LEAK SUSPECT", "POSSIBLE LEAK"))],
         changes=[_Obj(c) for c in cleaning.get("changes", [])],
@@ -183,7 +183,7 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         warnings=[w for w in metrics.get("warnings", []) if not (metrics.get("cv_vs_test") or {}).get("far")
                   or w != metrics["cv_vs_test"].get("explanation")],
         figures=figures, tracking=_Obj(manifest.get("tracking") or {}),
-        promotion=_Obj(_read(art / "promotion.json") or {}),
+        promotion=_Obj(io.read_json_or_none(art / "promotion.json") or {}),
     )
     return io.write_text(run_dir / "summary.html", page)
 
@@ -191,8 +191,8 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
 def digest_lines(run_dir: str | Path) -> list[str]:
     """What the terminal prints after a run: the data digest of ``cleaning.json`` and evaluation warnings."""
     art = Path(run_dir) / "artifacts"
-    lines = list((_read(art / "cleaning.json") or {}).get("digest", []))
-    lines += [f"warning: {w}" for w in (_read(art / "metrics.json") or {}).get("warnings", [])]
+    lines = list((io.read_json_or_none(art / "cleaning.json") or {}).get("digest", []))
+    lines += [f"warning: {w}" for w in (io.read_json_or_none(art / "metrics.json") or {}).get("warnings", [])]
     return lines
 
 
@@ -211,7 +211,7 @@ def diff_runs(run_a: str | Path, run_b: str | Path,
         {"key": k, "a": pa.get(k), "b": pb.get(k)}
         for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)
     ]
-    xa, xb = (_read(r / "artifacts" / "metrics.json") or {} for r in (a, b))
+    xa, xb = (io.read_json_or_none(r / "artifacts" / "metrics.json") or {} for r in (a, b))
     ta, tb = xa.get("test") or {}, xb.get("test") or {}
     cia, cib = xa.get("test_ci") or {}, xb.get("test_ci") or {}
     tests = (significance or {}).get("tests") or {}
@@ -242,7 +242,7 @@ def diff_runs(run_a: str | Path, run_b: str | Path,
         "status": [ma.get("status"), mb.get("status")],
         "best_model": [xa.get("best_model"), xb.get("best_model")],
         "primary_metric": xb.get("primary_metric") or xa.get("primary_metric"),
-        "cv_metric": (_read(b / "artifacts" / "cv_results.json") or {}).get("scoring") or xb.get("primary_metric"),
+        "cv_metric": (io.read_json_or_none(b / "artifacts" / "cv_results.json") or {}).get("scoring") or xb.get("primary_metric"),
         "data_changed": ma.get("data_sha256") != mb.get("data_sha256"),
         "paired": (significance or {}).get("paired", False), "paired_note": (significance or {}).get("note"),
         "params": params, "cv": cv, "metrics": metrics, "stages": stages,
@@ -308,8 +308,8 @@ def sweep_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for run in runs:
         folder = Path(run["run_dir"]) if run.get("run_dir") else None
-        metrics = (_read(folder / "artifacts" / "metrics.json") or {}) if folder else {}
-        manifest = (_read(folder / "manifest.json") or {}) if folder else {}
+        metrics = (io.read_json_or_none(folder / "artifacts" / "metrics.json") or {}) if folder else {}
+        manifest = (io.read_json_or_none(folder / "manifest.json") or {}) if folder else {}
         primary, best = metrics.get("primary_metric"), metrics.get("best_model")
         cv = (metrics.get("cv") or {}).get(best) or {}
         stages = manifest.get("stages", [])
@@ -420,22 +420,10 @@ def _relative(path: Path, start: Path) -> str:
     return quote(Path(os.path.relpath(path.resolve(), start.resolve())).as_posix())
 
 
-def _read(path: Path) -> Any:
-    try:
-        return io.read_json(path)
-    except (OSError, ValueError):
-        return None
+def _flatten(data: dict[str, Any]) -> dict[str, Any]:
+    from nblib.engine.params import flatten
 
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = json.dumps(value) if isinstance(value, dict) else value
-    return out
+    return {k: json.dumps(v) if isinstance(v, dict) else v for k, v in flatten(data).items()}
 
 
 def _secs(value: Any) -> str:

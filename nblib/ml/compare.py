@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-__all__ = ["delong_test", "paired_bootstrap", "paired_tests", "shared_truth"]
+__all__ = ["delong_test", "paired_bootstrap", "paired_comparison", "paired_tests", "shared_truth"]
 
 
 def delong_test(y, p_a, p_b, confidence: float = 0.95) -> tuple[float, tuple[float, float], float]:
@@ -141,6 +141,24 @@ def shared_truth(pred_a, pred_b) -> str | None:
     a, b = pred_a[truth_a[0]], pred_b[truth_b[0]]
     same = a.equals(b) or (len(a) == len(b) and bool((a.astype(str).to_numpy() == b.astype(str).to_numpy()).all()))
     return truth_a[0] if same else None
+
+
+def paired_comparison(pred_a, pred_b, xa: dict, xb: dict, *, n: int = 1000,
+                      metrics: tuple[str, ...] | None = None) -> dict:
+    """B against A when both runs scored the same test rows (same index, same truth, same task):
+    ``{"paired": True, "note", "tests"}`` (see :func:`paired_tests`), else ``{"paired": False, "note"}``
+    saying why not. ``pred_*`` are ``predictions.parquet`` frames, ``x*`` the runs' ``metrics.json``."""
+    target = shared_truth(pred_a, pred_b)
+    if target is None:
+        return {"paired": False, "note": "not paired: the test rows differ"}
+    if xa.get("task") != xb.get("task"):
+        return {"paired": False, "note": "not paired: the runs have different tasks"}
+    try:
+        tests = paired_tests(pred_a, pred_b, target, xa, xb, n=n, metrics=metrics)
+    except (KeyError, ValueError) as exc:
+        return {"paired": False, "note": f"not paired: {exc}"}
+    return {"paired": True, "note": f"{len(pred_a)} shared test rows; DeLong for ROC-AUC, paired bootstrap "
+                                    f"({n} resamples) for the others", "tests": tests}
 
 
 def paired_tests(pred_a, pred_b, target: str, xa: dict, xb: dict, n: int = 1000,

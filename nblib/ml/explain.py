@@ -35,6 +35,7 @@ __all__ = [
     "scoring_for",
     "segments",
     "slice_metrics",
+    "slice_tables",
 ]
 
 #: The two metrics each slice reports: the primary one and one other.
@@ -150,6 +151,17 @@ def segments(values: pd.Series, top: int = 10, bins: int = 4) -> pd.Series:
     text = text.map(lambda v: "missing" if v is None else str(v))
     keep = text[text != "missing"].value_counts().head(top).index
     return text.where(text.isin(keep) | (text == "missing"), "other")
+
+
+def slice_tables(
+    frame: pd.DataFrame, y_true, scores, columns: list[str], *, task: str, threshold: float = 0.5,
+    n_boot: int = 200, confidence: float = 0.95, random_state: int = 0, n_jobs: int | None = None,
+) -> list[pd.DataFrame]:
+    """:func:`slice_metrics` of each of ``columns`` that ``frame`` holds, its rows cut by
+    :func:`segments`: one table per column (``evaluate.slices``), in the order given."""
+    return [slice_metrics(y_true, scores, segments(frame[column]), task=task, column=column, threshold=threshold,
+                          n_boot=n_boot, confidence=confidence, random_state=random_state, n_jobs=n_jobs)
+            for column in columns if column in frame]
 
 
 def slice_metrics(

@@ -80,6 +80,17 @@ def test_slice_metrics_intervals_and_notes(fitted):
     assert isinstance(fig, Figure)
 
 
+def test_slice_tables_one_per_column_the_frame_holds(fitted):
+    model, X, y = fitted
+    proba = model.predict_proba(X)[:, 1]
+    tables = explain.slice_tables(X, y, proba, ["category", "absent", "price"], task="classification",
+                                  n_boot=20, random_state=3)
+    assert [t["slice"].iloc[0] for t in tables] == ["category", "price"]
+    direct = explain.slice_metrics(y, proba, explain.segments(X["price"]), task="classification", column="price",
+                                   n_boot=20, random_state=3)
+    pd.testing.assert_frame_equal(tables[1], direct)
+
+
 def test_lift_table_and_gain_curve():
     y = np.r_[np.ones(10), np.zeros(90)]
     perfect = explain.lift_table(y, np.linspace(1, 0, 100))
