@@ -493,37 +493,39 @@ def run_metrics(manifest: dict[str, Any], metrics: dict[str, Any] | None, cv: di
 
 
 def _log_candidates(client, experiment: str, parent: str, cv: dict[str, Any], params: dict[str, Any]) -> int:
-    """One child run per CV candidate (fold scores as steps), a grandchild per search trial."""
+    """One child run per CV candidate and per ensemble candidate (fold scores as steps), a
+    grandchild per search trial. Returns how many runs were made."""
     count = 0
     hyper = ((params.get("train") or {}).get("models") or {})
     searches = cv.get("search") or {}
-    candidates = dict(cv.get("models") or {})
-    ensemble = cv.get("ensemble") or {}
-    for family, score in candidates.items():
-        tags = {"mlflow.parentRunId": parent, "nblib.kind": "candidate",
-                "nblib.best": str(family == cv.get("best_model")).lower()}
-        child = client.create_run(experiment, run_name=family, tags=tags).info.run_id
+    for family, score in (cv.get("models") or {}).items():
         found = searches.get(family) or {}
         chosen = {**(hyper.get(family) or {}), **(found.get("best_params") or {})}
-        steps = [("cv.fold_score", s, i) for i, s in enumerate(score.get("scores") or [])]
-        _batch(client, child, params={"family": family, **{f"model.{k}": _text(v) for k, v in chosen.items()}},
-               metrics=[("cv.mean", score.get("mean"), 0), ("cv.std", score.get("std"), 0),
-                        ("fit_seconds", score.get("fit_seconds"), 0), *steps])
+        child = _child(client, experiment, parent, family, "candidate", family == cv.get("best_model"), score,
+                       {"family": family, **{f"model.{k}": _text(v) for k, v in chosen.items()}})
         for trial in found.get("trials") or []:
             _log_trial(client, experiment, child, family, found.get("method", ""), trial)
             count += 1
         client.set_terminated(child, "FINISHED")
         count += 1
-    if ensemble and isinstance(ensemble, dict) and ensemble.get("table"):
-        for row in ensemble["table"]:
-            name = str(row.get("name") or row.get("ensemble") or "ensemble")
-            child = client.create_run(experiment, run_name=name, tags={"mlflow.parentRunId": parent,
-                                                                       "nblib.kind": "ensemble"}).info.run_id
-            _batch(client, child, params={k: _text(v) for k, v in row.items() if not _finite(v)},
-                   metrics=[(f"cv.{k}", v, 0) for k, v in row.items() if _finite(v)])
-            client.set_terminated(child, "FINISHED")
-            count += 1
+    for name, row in ((cv.get("ensemble") or {}).get("candidates") or {}).items():
+        child = _child(client, experiment, parent, name, "ensemble", bool(row.get("winner")), row,
+                       {"kind": str(row.get("kind", "")), "verdict": _text(row.get("verdict", ""))},
+                       extra=[("gain", row.get("gain"), 0), ("noise", row.get("noise"), 0)])
+        client.set_terminated(child, "FINISHED")
+        count += 1
     return count
+
+
+def _child(client, experiment: str, parent: str, name: str, kind: str, best: bool, score: dict[str, Any],
+           params: dict[str, str], extra: list | None = None) -> str:
+    """A candidate's child run: CV mean and sd, fit seconds, fold scores as steps (left running)."""
+    child = client.create_run(experiment, run_name=name, tags={"mlflow.parentRunId": parent, "nblib.kind": kind,
+                                                               "nblib.best": str(best).lower()}).info.run_id
+    steps = [("cv.fold_score", s, i) for i, s in enumerate(score.get("scores") or [])]
+    _batch(client, child, params=params, metrics=[("cv.mean", score.get("mean"), 0), ("cv.std", score.get("std"), 0),
+                                                  ("fit_seconds", score.get("fit_seconds"), 0), *steps, *(extra or [])])
+    return child
 
 
 def _log_trial(client, experiment: str, parent: str, family: str, method: str, trial: dict[str, Any]) -> None:
@@ -807,7 +809,7 @@ def _fluent(uri: str) -> Iterator[None]:
     """MLflow's module-level tracking and registry URIs set to ``uri`` for a moment, then restored."""
     import mlflow
 
-    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) if "MLFLOW_TRACKING_URI" in os.environ else None
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -815,9 +817,8 @@ def _fluent(uri: str) -> Iterator[None]:
             warnings.simplefilter("ignore")
             yield
     finally:
-        if before:
-            mlflow.set_tracking_uri(before[0])
-            mlflow.set_registry_uri(before[1])
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
 
 
 @contextlib.contextmanager

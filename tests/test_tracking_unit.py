@@ -26,6 +26,9 @@ def _run_folder(tmp_path, status="succeeded"):
                                                  "fit_seconds": 0.3, "elapsed_s": 0.4, "state": "complete"},
                                                 {"trial": 1, "max_depth": 7, "mean": 0.8, "std": 0.01,
                                                  "fit_seconds": 0.3, "elapsed_s": 0.8, "state": "pruned"}]}},
+        "ensemble": {"winner": "voting", "candidates": {
+            "voting": {"kind": "voting", "mean": 0.82, "std": 0.01, "scores": [0.81, 0.83], "gain": 0.02,
+                       "noise": 0.01, "winner": True, "verdict": "kept: beats the best single model"}}},
         "curves": [{"model": "random_forest", "unit": "iteration", "iteration": i, "train_loss": 1 / (i + 1),
                     "valid_loss": 1.5 / (i + 1), "train_score": None, "valid_score": math.nan}
                    for i in range(4)],
@@ -68,7 +71,10 @@ def test_a_run_folder_is_logged_with_trials_as_grandchildren_and_curves_as_steps
 
     experiment = logged.info.experiment_id
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{record['run_id']}'")
-    assert sorted(c.info.run_name for c in children) == ["logistic_regression", "random_forest"]
+    assert sorted(c.info.run_name for c in children) == ["logistic_regression", "random_forest", "voting"]
+    voting = next(c for c in children if c.info.run_name == "voting")
+    assert voting.data.tags["nblib.kind"] == "ensemble" and voting.data.tags["nblib.best"] == "true"
+    assert voting.data.metrics["cv.mean"] == 0.82 and voting.data.params["kind"] == "voting"
     forest = next(c for c in children if c.info.run_name == "random_forest")
     assert forest.data.params["model.max_depth"] == "7" and forest.data.tags["nblib.best"] == "true"
     trials = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{forest.info.run_id}'",
@@ -76,7 +82,7 @@ def test_a_run_folder_is_logged_with_trials_as_grandchildren_and_curves_as_steps
     assert [t.info.run_name for t in trials] == ["random_forest trial 0", "random_forest trial 1"]
     assert [t.info.status for t in trials] == ["FINISHED", "KILLED"]  # the pruned trial
     assert trials[0].data.metrics["cv.mean"] == 0.75 and trials[0].data.params["model.max_depth"] == "3"
-    assert record["children"] == 4
+    assert record["children"] == 5
     assert {a.path for a in client.list_artifacts(record["run_id"], "figures/04_train")} == {"figures/04_train/history.png"}
 
 
