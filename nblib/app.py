@@ -100,6 +100,7 @@ def start_run(
         stages=stages,
         force=force,
         label=label,
+        lineage=params.name or "run",  # the why-line compares with runs of these params, not another dataset's
     )
 
 
@@ -166,6 +167,7 @@ def _finish(run_dir: Path, manifest: dict[str, Any]):
     from nblib.card import write_model_card
     from nblib.engine import report
 
+    _flag(run_dir, manifest)  # before anything shows the run's score: "leak?" goes wherever the score does
     tracked = _track(run_dir, manifest)  # first: the summary and model card show the run's MLflow record
     late = None
     promotion = (manifest.get("tracking") or {}).get("promotion") or {}
@@ -188,6 +190,27 @@ def _finish(run_dir: Path, manifest: dict[str, Any]):
     if run_dir.parent.parent == reports_dir():
         report.write_index(reports_dir())
     return late
+
+
+def _flag(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Mark the run in its manifest (``flags``, with one line each in ``flag_notes``) when it keeps
+    a likely leak (:func:`nblib.ml.leaks.kept_likely`): the index, ``nblib list``, ``compare``,
+    ``diff`` and the sweep page show the mark beside its score without knowing ML file names."""
+    from nblib.engine.artifacts import read_json_or_none
+    from nblib.ml import leaks
+
+    try:
+        kept = leaks.kept_likely(read_json_or_none(run_dir / "artifacts" / "leaks.json"))
+    except (OSError, ValueError):
+        kept = []
+    flags = [f for f in manifest.get("flags") or [] if f != leaks.MARK]
+    notes = {k: v for k, v in (manifest.get("flag_notes") or {}).items() if k != leaks.MARK}
+    if kept:
+        flags.append(leaks.MARK)
+        notes[leaks.MARK] = leaks.fix_hint(kept)
+    if flags or "flags" in manifest:
+        manifest.update(flags=flags, flag_notes=notes)
+        _save_manifest(run_dir, manifest)
 
 
 def _track(run_dir: Path, manifest: dict[str, Any]) -> bool:

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from nblib.engine.artifacts import read_json_or_none
+from nblib.ml.scoring import shown_score, shown_scoring
 
-__all__ = ["card_context", "write_model_card"]
+__all__ = ["card_context", "write_model_card", "run_next_steps"]
 
 _TEMPLATES = Path(__file__).parent / "engine" / "templates"
 NOT_AVAILABLE = "not available"
@@ -80,11 +81,43 @@ def card_context(run_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any
         "importance": (((explain or {}).get("importance") or {}).get("columns") or [])[:10] if explain else None,
         "importance_meta": (explain or {}).get("importance") or {},
         "caveats": _caveats(metrics, manifest),
+        "next_steps": run_next_steps(run_dir),
         "registry": _registry(manifest.get("tracking"), read_json_or_none(art / "promotion.json")),
         "leaks": leaks,
+        # marks beside the score (e.g. "leak?": keeps a likely leak), with why and how to fix it
+        "flags": [{"mark": str(f), "note": str((manifest.get("flag_notes") or {}).get(f) or "")}
+                  for f in manifest.get("flags") or []],
         "stages": manifest.get("stages", []),
         "na": NOT_AVAILABLE,
     }
+
+
+def run_next_steps(run_dir: str | Path) -> list[dict[str, str]]:
+    """The next steps a run's artifacts support (:func:`nblib.ml.next_steps.next_steps`), as dicts
+    ``{"kind", "why", "action"}``; absent or unreadable files just give no step."""
+    from nblib.ml.next_steps import next_steps
+
+    art = Path(run_dir) / "artifacts"
+    metrics = read_json_or_none(art / "metrics.json") or {}
+    cv = read_json_or_none(art / "cv_results.json") or {}
+    entities = (read_json_or_none(art / "cleaning.json") or {}).get("entities") or {}
+    counts = test_counts = None
+    if metrics.get("task") == "classification" or metrics.get("classes"):
+        target = (read_json_or_none(art / "quality.json") or {}).get("target") or {}
+        counts = target.get("classes") if isinstance(target.get("classes"), dict) else None
+        classes, matrix = metrics.get("classes") or [], metrics.get("confusion_matrix") or []
+        if len(classes) == len(matrix):
+            test_counts = {str(c): sum(row) for c, row in zip(classes, matrix) if isinstance(row, list)}
+    try:
+        steps = next_steps(
+            learning_curve=cv.get("learning_curve") if isinstance(cv.get("learning_curve"), list) else None,
+            leak_suspects=(read_json_or_none(art / "leaks.json") or {}).get("suspects") or [],
+            class_counts=counts, test_class_counts=test_counts,
+            entity_suspects=entities.get("suspects") or [] if isinstance(entities, dict) else [],
+            group=entities.get("group") if isinstance(entities, dict) else None)
+    except (TypeError, ValueError, AttributeError):  # a file of another shape: no advice rather than no page
+        return []
+    return [s.to_dict() for s in steps]
 
 
 def _registry(tracking: dict[str, Any] | None, promotion: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -117,17 +150,30 @@ def _training(params: dict[str, Any], cv: dict[str, Any] | None, metrics: dict[s
     train = params.get("train") or {}
     threshold = cv.get("threshold") or {}
     search = train.get("search")
+    chosen = (metrics or {}).get("chosen") or cv.get("chosen") or {}
     return {
-        "best_model": cv.get("best_model"),
+        "best_model": chosen.get("name") or (metrics or {}).get("best_model") or cv.get("best_model"),
+        "chosen": _chosen(chosen, cv),
         "folds": cv.get("folds"),
-        "scoring": cv.get("scoring"),
+        "scoring": shown_scoring(cv.get("scoring"))[0] or None,  # rmse, not neg_root_mean_squared_error
         "families": sorted((cv.get("models") or {}).keys()),
         "search": search if isinstance(search, str) else (search or {}).get("method", "none") if search else "none",
         "imbalance": ((params.get("imbalance") or {}).get("strategy")) or "none",
-        "ensemble": cv.get("ensemble"),
         "threshold": _first((metrics or {}).get("threshold"), threshold.get("threshold")),
         "threshold_by": _first((metrics or {}).get("threshold_by"), threshold.get("by")),
     }
+
+
+def _chosen(chosen: dict[str, Any], cv: dict[str, Any]) -> dict[str, Any] | None:
+    """What the card says about the saved model: its kind, members, CV and which CV that is."""
+    if not chosen:
+        return None
+    verdict = (((cv.get("ensemble") or {}).get("candidates") or {}).get(chosen.get("name")) or {}).get("verdict")
+    return {"name": chosen.get("name"), "kind": chosen.get("kind", "single"), "label": chosen.get("label"),
+            "members": list(chosen.get("members") or []),
+            "cv_mean": shown_score(chosen.get("cv_mean"), chosen.get("scoring") or cv.get("scoring")),  # rmse positive
+            "cv_std": chosen.get("cv_std"), "scoring": shown_scoring(chosen.get("scoring") or cv.get("scoring"))[0],
+            "cv_note": chosen.get("cv_note") or "", "searched": bool(chosen.get("searched")), "verdict": verdict}
 
 
 def _metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -138,7 +184,8 @@ def _metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
              "primary": k == metrics.get("primary_metric"), "oracle": (metrics.get("oracle") or {}).get(k)}
             for k, v in metrics["test"].items()]
     return {"rows": rows, "n_test": metrics.get("n_test"), "confidence": metrics.get("confidence", 0.95),
-            "best_model": metrics.get("best_model"), "primary": metrics.get("primary_metric")}
+            "best_model": (metrics.get("chosen") or {}).get("label") or metrics.get("best_model"),
+            "primary": metrics.get("primary_metric")}
 
 
 def _caveats(metrics: dict[str, Any] | None, manifest: dict[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ exists and holds the target column *before* anything runs.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +51,15 @@ class ColumnsSpec(_Section):
     ignore: list[str] = []
     post_outcome: list[str] = Field([], description="columns known only after the outcome: always dropped, "
                                                     "listed as leak suspects")
+    known_before_outcome: list[str] = Field([], description="columns known before the outcome: never leak suspects "
+                                                            "(the leak check skips them and says so)")
+
+    @model_validator(mode="after")
+    def _before_or_after(self) -> "ColumnsSpec":
+        both = [c for c in self.known_before_outcome if c in self.post_outcome]
+        if both:
+            raise ValueError(f"column {shorten(both[0])!r} is in both post_outcome and known_before_outcome")
+        return self
 
 
 class DataParams(_Section):
@@ -63,6 +73,9 @@ class DataParams(_Section):
         None, description="the positive label of a two-class target; inferred for yes/no, true/false, 1/0 ...")
     drop_columns: list[str] = []
     columns: ColumnsSpec = ColumnsSpec()
+    group: str | None = Field(
+        None, description="column naming the entity of each row (a patient, a vehicle, a customer): rows sharing "
+                          "a value stay on one side of the train/test split and in one CV fold; not a feature")
 
     @property
     def is_generated(self) -> bool:
@@ -443,6 +456,8 @@ def _check_data_source(params: Params, label: str) -> None:
     for column in named:
         if column not in known:
             raise ParamsError(f"{label}: data: column {column!r} not in {where}{suggest(column, known)}")
+    if data.group is not None:
+        _check_group(data, known, where, label)
     for column in params.evaluate.slices:
         if column not in known or column == data.target:
             what = "is the target" if column == data.target else f"not in {where}{suggest(column, known)}"
@@ -455,6 +470,27 @@ def _check_data_source(params: Params, label: str) -> None:
     elif data.positive_class is not None and str(data.positive_class) not in ("1", "True"):
         raise ParamsError(f"{label}: data.positive_class: the generated target's classes are 0 and 1, "
                           f"got {shorten(data.positive_class)!r}")
+
+
+def _check_group(data: DataParams, known: list[str], where: str, label: str) -> None:
+    """``data.group`` names a column that is kept, is not the target, and has at least two entities."""
+    group = data.group
+    if group not in known:
+        raise ParamsError(f"{label}: data.group: column {shorten(group)!r} not in {where}{suggest(group, known)}")
+    if group == data.target:
+        raise ParamsError(f"{label}: data.group: column {group!r} is the target; name the column of the entity "
+                          f"(patient, vehicle, customer) whose rows belong together")
+    dropped = [key for key, cols in (("data.drop_columns", data.drop_columns),
+                                     ("data.columns.post_outcome", data.columns.post_outcome)) if group in cols]
+    if dropped:
+        raise ParamsError(f"{label}: data.group: column {group!r} is also in {dropped[0]}, which drops it")
+    if not data.is_generated:
+        from nblib.ml.datasets import load_table
+
+        n = load_table(data.source, columns=[group])[group].nunique()
+        if n < 2:
+            raise InputDataError(f"{Path(data.source).name}: column {group!r} (data.group): {n} distinct value(s); "
+                                 f"a split needs at least 2 entities")
 
 
 MAX_CLASSES = 50
@@ -487,10 +523,17 @@ def _target_problem(y, task: str, positive_class: Any = None, test_size: float =
     if rare:
         return (f"class {', '.join(rare)} has fewer than 3 rows: too few to keep one for the test split and "
                 f"two for cross-validation; merge or remove it")
-    n_test = int(round(test_size * len(y)))
+    n_test = math.ceil(test_size * len(y))  # as scikit-learn's train_test_split counts it
     if n_test < len(shown):
         return (f"{len(y)} rows give a test split of {n_test} rows, fewer than the {len(shown)} classes; "
                 f"raise preprocess.test_size")
+    # the stratified split keeps about (1 - test_size) of each class for training; cross-validation (at
+    # least 2 folds, each class in every fold) needs 2 of them
+    thin = [f"{shorten(shown[k])!r} ({n} rows, about {n * (1 - test_size):.1f} for training)"
+            for k, n in counts.items() if n * (1 - test_size) < 2]
+    if thin:
+        return (f"class {', '.join(thin)} leaves fewer than 2 rows for training with preprocess.test_size "
+                f"{test_size:g}; cross-validation needs 2; lower preprocess.test_size, or merge or remove the class")
     return None
 
 

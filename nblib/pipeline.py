@@ -16,7 +16,8 @@ PIPELINE = Pipeline(
             title="Exploratory data analysis and quality checks",
             outputs={"raw": "raw.parquet", "oracle": "oracle.parquet", "quality": "quality.json"},
             optional_outputs=("oracle",),
-            sections=("seed", "data", "quality"),
+            # only the quality keys 01 reads: changing quality.leaks (read by 02) must not rerun 01
+            sections=("seed", "data", "quality.max_missing_fraction", "quality.outlier_iqr_factor"),
         ),
         Stage(
             "02_preprocess",
@@ -58,6 +59,7 @@ PIPELINE = Pipeline(
                 "model": "model.skops",
                 "cv": "cv_results.json",
                 "oracle": "oracle.parquet",
+                "leaks": "leaks.json",  # a model that keeps a likely leak is never promoted
             },
             optional_inputs=("oracle",),
             outputs={"metrics": "metrics.json", "predictions": "predictions.parquet", "explain": "explain.json",

@@ -116,11 +116,12 @@ class StageContext:
 
         report_progress(self.run_dir, self.stage.name, text)
 
-    def show(self, name: str, figure: Any) -> Path:
+    def show(self, name: str, figure: Any) -> None:
         """Save a figure under ``artifacts/figures/<stage>/<name>.png`` and display it.
 
         ``name`` may hold anything (a column name from the user's data): it becomes
-        a safe file name inside the run folder (:func:`safe_name`).
+        a safe file name inside the run folder (:func:`safe_name`). Returns nothing, so
+        a cell ending with it shows the figure, not a ``PosixPath(...)`` echo.
         """
         path = io.write_figure(self.artifacts / self.stage.figures_dir / f"{safe_name(name)}.png", figure)
         try:
@@ -129,7 +130,6 @@ class StageContext:
             display(Image(filename=str(path)))
         except ImportError:  # pragma: no cover - IPython ships with jupyter
             pass
-        return path
 
 
 def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> StageContext:

@@ -133,6 +133,17 @@ def write_sweep_page(reports_dir: Path, variants: list[Variant], sweeps: list[st
 # --------------------------------------------------------------------------- helpers
 
 
+def _marks(run_dir: Path | None) -> str:
+    """`` leak?``: the marks a finished run carries (its manifest's ``flags``), for the progress lines."""
+    from nblib.engine.artifacts import read_json_or_none
+
+    try:
+        manifest = read_json_or_none(Path(run_dir) / "manifest.json") if run_dir else None
+    except (OSError, ValueError):
+        manifest = None
+    return "".join(f" {f}" for f in manifest.get("flags") or []) if isinstance(manifest, dict) else ""
+
+
 def _in_process(variants: list[Variant], stages, force, quiet: bool) -> None:
     from nblib import app
 
@@ -143,7 +154,8 @@ def _in_process(variants: list[Variant], stages, force, quiet: bool) -> None:
                                progress=not quiet, label=v.label)
         v.run_dir, v.status, v.exit_code = result.run_dir, result.status, result.exit_code
         v.seconds = round(time.perf_counter() - t0, 1)
-        print(f"[{i}/{len(variants)}] {v.label}: {v.status} ({v.seconds:.0f} s) {v.run_dir}", flush=True)
+        print(f"[{i}/{len(variants)}] {v.label}: {v.status}{_marks(v.run_dir)} ({v.seconds:.0f} s) {v.run_dir}",
+              flush=True)
         if v.status == "interrupted":
             raise KeyboardInterrupt
 
@@ -167,8 +179,8 @@ def _in_subprocesses(variants: list[Variant], jobs: int, stages, force) -> None:
                 out = proc.stdout.read() if proc.stdout else ""
                 v.exit_code, v.seconds = proc.returncode, round(time.perf_counter() - t0, 1)
                 v.run_dir, v.status = _outcome(out, proc.returncode)
-                print(f"[{i}/{len(variants)}] {v.label}: {v.status} ({v.seconds:.0f} s) {v.run_dir or ''}",
-                      flush=True)
+                print(f"[{i}/{len(variants)}] {v.label}: {v.status}{_marks(v.run_dir)} ({v.seconds:.0f} s) "
+                      f"{v.run_dir or ''}", flush=True)
                 if v.status != "succeeded":
                     tail = [line for line in out.splitlines() if line.startswith("nblib: error")]
                     if tail:

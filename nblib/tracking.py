@@ -17,7 +17,8 @@ A succeeded run's final pipeline is logged as a pyfunc model from code (:mod:`nb
 which loads the skops file with the trusted types) and registered as a new version of
 ``tracking.model_name``. With ``evaluate.promote`` the ``05_evaluate`` stage compares the new
 model with the current ``@champion`` on the same test rows (:func:`challenge`); the alias moves
-only when that paired test says the new one is better.
+only when that paired test says the new one is better. The first version registered under a name
+becomes ``@champion`` by itself (:meth:`Session._first_champion`), unless it keeps a likely leak.
 
 A store that cannot be reached costs a warning (terminal, manifest, summary), never the run.
 """
@@ -51,6 +52,7 @@ __all__ = [
     "challenge",
     "champion_key",
     "decide",
+    "kept_leaks",
     "check_promotion",
     "test_rows_sha256",
     "flatten_params",
@@ -163,9 +165,12 @@ def describe(record: dict[str, Any] | None) -> str | None:
     if record.get("model", {}).get("already_registered"):
         text += " (already registered)"
     promotion = record.get("promotion")
+    if record.get("model", {}).get("champion") == "first" and not (promotion or {}).get("promoted"):
+        text += " · @champion (the first version)"
     if promotion:
         text += " · now @champion" if promotion.get("promoted") else " · " + {
             "keep": "the champion stays", "refused": "not compared with the champion",
+            "leak": "not promoted: keeps a likely leak",
             "unknown": "no champion decision"}.get(promotion.get("decision"), "not promoted")
     return text
 
@@ -301,6 +306,7 @@ class Session:
     def __init__(self, run_dir: Path, manifest: dict[str, Any], params: dict[str, Any], conf: dict[str, Any]):
         self.run_dir, self.manifest, self.params, self.conf = run_dir, manifest, params, conf
         self.art = run_dir / "artifacts"
+        self.leaks = kept_leaks(self.art)  # likely leaks the run keeps: marked, never promoted
         self.client = None
         self.run_id: str | None = None
         self.record: dict[str, Any] = {"uri": shown_uri(conf["uri"]), "experiment": conf["experiment"]}
@@ -328,10 +334,18 @@ class Session:
         if rows_hash:
             tags["nblib.test_rows_sha256"] = rows_hash
         if metrics:
-            tags["nblib.best_model"] = str(metrics.get("best_model", ""))
+            chosen = _chosen(metrics, cv)
+            tags["nblib.best_model"] = chosen.get("name", "")
+            tags["nblib.model_kind"] = chosen.get("kind", "")
+            if chosen.get("members"):
+                tags["nblib.model_members"] = ",".join(chosen["members"])
             tags["nblib.primary_metric"] = str(metrics.get("primary_metric", ""))
         if self.params.get("description"):
             tags["mlflow.note.content"] = str(self.params["description"])[:5000]
+        if (self.art / "leaks.json").is_file():  # a run that keeps a likely leak is marked here too
+            tags["nblib.leak_suspect"] = "true" if self.leaks else "false"
+            if self.leaks:
+                tags["nblib.leak_columns"] = ", ".join(self.leaks)[:5000]
         run = client.create_run(experiment, start_time=_millis(self.manifest.get("started")), tags=tags,
                                 run_name=tags["mlflow.runName"])
         self.run_id = run.info.run_id
@@ -347,6 +361,27 @@ class Session:
                 self.record["model"] = self._log_model(rows_hash, metrics)
             except Exception as exc:  # noqa: BLE001 - the run is logged; only its model is not registered
                 self.record["model_error"] = f"cannot register the model: {_one_line(exc)}"
+        if self.record.get("model"):
+            try:
+                self._first_champion()
+            except Exception as exc:  # noqa: BLE001 - the version is registered; only the alias did not move
+                self.record["champion_error"] = f"cannot make it the first @champion: {_one_line(exc)}"
+
+    def _first_champion(self) -> None:
+        """Make this run's new version ``@champion`` when the model has never had one, so that
+        ``models:/NAME@champion`` resolves after the first run; later versions become champion only
+        through promotion (:meth:`promote`). A run that keeps a likely leak never does (the next clean
+        version becomes the first champion instead), nor does a pipeline registered before."""
+        model = self.record["model"]
+        name = model["name"]
+        if model.get("already_registered") or self.leaks or _champion(self.client, name) is not None:
+            return
+        if "'" in name or self.client.search_model_versions(
+                f"name = '{name}' and tags.`nblib.promoted` = 'true'", max_results=1):
+            return  # a champion existed and its alias was removed on purpose: only a promotion sets one again
+        self.client.set_registered_model_alias(name, CHAMPION, str(model["version"]))
+        self.client.set_model_version_tag(name, str(model["version"]), "nblib.promoted", "true")
+        model["champion"] = "first"
 
     def _log_model(self, rows_hash: str | None, metrics: dict[str, Any] | None) -> dict[str, Any]:
         """Log the pipeline as a pyfunc model from code and register a new version of it. A pipeline
@@ -396,8 +431,9 @@ class Session:
             tags={"nblib.run_id": self.manifest.get("run_id", ""), "nblib.label": self.manifest.get("label", ""),
                   "nblib.data_sha256": self.manifest.get("data_sha256") or "",
                   "nblib.test_rows_sha256": rows_hash or "", "nblib.model_sha256": digest,
-                  "nblib.primary_metric": primary, "nblib.test_value": str((metrics.get("test") or {}).get(primary, ""))},
-            description=f"{self.manifest.get('label', '')}: {metrics.get('best_model', '')} "
+                  "nblib.primary_metric": primary, "nblib.test_value": str((metrics.get("test") or {}).get(primary, "")),
+                  "nblib.leak_suspect": "true" if self.leaks else "false"},
+            description=f"{self.manifest.get('label', '')}: {_chosen(metrics).get('label', '')} "
                         f"from nblib run {self.manifest.get('run_id', '')}")
 
     # champion -------------------------------------------------------------------------------------------
@@ -409,9 +445,11 @@ class Session:
         if not decision or not decision.get("asked"):
             return None
         out = {"decision": decision.get("decision"), "reason": decision.get("reason", ""), "promoted": False}
+        required = bool((self.params.get("evaluate") or {}).get("require_promotion"))
+        if self.leaks:  # whatever 05 decided: a model built on a likely leak never becomes champion
+            return {**out, **_leak_decision(self.leaks), "gated": required}
         if decision.get("decision") != "promote":
             return out
-        required = bool((self.params.get("evaluate") or {}).get("require_promotion"))
         if model is None:
             out["reason"] = "not promoted: this run's model was not registered"
             out["gated"] = required
@@ -477,7 +515,8 @@ def run_metrics(manifest: dict[str, Any], metrics: dict[str, Any] | None, cv: di
         if stage.get("seconds") is not None:
             out.append((f"seconds.{stage['name']}", stage["seconds"], 0))
     cv = cv or {}
-    best = (cv.get("models") or {}).get(cv.get("best_model")) or {}
+    chosen = _chosen(metrics, cv)
+    best = {"mean": chosen.get("cv_mean"), "std": chosen.get("cv_std")}
     if best.get("mean") is not None:
         out += [("cv.best.mean", best["mean"], 0), ("cv.best.std", best.get("std"), 0)]
     for size, group in _groups(cv.get("learning_curve") or [], "train_size"):
@@ -571,13 +610,15 @@ def champion_key(tracking: dict[str, Any], params: dict[str, Any], reports_dir: 
     return f"{conf['model_name']} v{current.version} ({current.run_id})" if current else "none"
 
 
-def challenge(params, predictions, metrics: dict[str, Any], n_boot: int = 1000) -> dict[str, Any]:
+def challenge(params, predictions, metrics: dict[str, Any], n_boot: int = 1000,
+              leaks: dict[str, Any] | None = None) -> dict[str, Any]:
     """Should this run's model replace the registry's ``@champion``? The evidence, as a record.
 
     The champion's test predictions are read back from its MLflow run; the comparison is paired
     on the same rows (DeLong for ROC-AUC, a paired bootstrap for other metrics) at
     ``evaluate.promote_level``. Refused, with the reason, when the champion was scored on other
-    data or other test rows. Never raises: an unreachable store is a ``"decision": "unknown"``.
+    data or other test rows, and never promoted when the run keeps a likely leak (``leaks``:
+    ``artifacts/leaks.json``). Never raises: an unreachable store is a ``"decision": "unknown"``.
     """
     from nblib.app import data_fingerprint, reports_dir
 
@@ -591,6 +632,9 @@ def challenge(params, predictions, metrics: dict[str, Any], n_boot: int = 1000) 
             "value": (metrics.get("test") or {}).get(primary)}
     base = {"asked": True, "model_name": conf["model_name"], "metric": primary, "level": evaluate.promote_level,
             "challenger": mine}
+    kept = _kept_likely(leaks)
+    if kept:  # not even the first champion: no need to ask the registry
+        return {**base, **decide(None, None, primary, evaluate.promote_level, leak=kept)}
     try:
         client = _client(conf["uri"])
         current = _champion(client, conf["model_name"])
@@ -614,10 +658,12 @@ def challenge(params, predictions, metrics: dict[str, Any], n_boot: int = 1000) 
 
 
 def decide(champion: dict[str, Any] | None, test: dict[str, Any] | None, metric: str, level: float,
-           challenger: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The decision from the evidence: ``{"decision": promote|keep|refused, "reason", "test"}``.
+           challenger: dict[str, Any] | None = None, leak: list[str] = ()) -> dict[str, Any]:
+    """The decision from the evidence: ``{"decision": promote|keep|refused|leak, "reason", "test"}``.
 
     ``test`` is the paired test of challenger − champion (``diff``, ``lo``, ``hi``, ``p_value``).
+    ``leak``: the likely leaks the challenger keeps (:func:`nblib.ml.leaks.kept_likely`); any of them
+    and it is never promoted, not even as the first champion.
 
     >>> decide(None, None, "roc_auc", 0.05)["decision"]
     'promote'
@@ -628,7 +674,11 @@ def decide(champion: dict[str, Any] | None, test: dict[str, Any] | None, metric:
     'keep'
     >>> decide({"version": 3}, {**t, "diff": 0.03, "lo": -0.01, "hi": 0.05, "p_value": 0.2}, "rmse", 0.05)["decision"]
     'keep'
+    >>> decide(None, None, "roc_auc", 0.05, leak=["repaid"])["reason"]
+    "not promoted: keeps a likely leak ('repaid'); set quality.leaks: drop, or list ..."
     """
+    if leak:
+        return {**_leak_decision(list(leak)), "test": None}
     if champion is None:
         return {"decision": "promote", "reason": "no champion yet: this model becomes the first", "test": None}
     version = champion.get("version")
@@ -650,6 +700,24 @@ def decide(champion: dict[str, Any] | None, test: dict[str, Any] | None, metric:
         return {"decision": "promote", "reason": f"promote: {words}", "test": test}
     why = "not better" if not better else "not significantly better"
     return {"decision": "keep", "reason": f"keep the champion: {why}: {words}", "test": test}
+
+
+def kept_leaks(run_art: str | Path) -> list[str]:
+    """The likely leaks a run keeps, from its ``artifacts/leaks.json`` (none when there is none)."""
+    return _kept_likely(read_json_or_none(Path(run_art) / "leaks.json"))
+
+
+def _kept_likely(leaks: dict[str, Any] | None) -> list[str]:
+    from nblib.ml.leaks import kept_likely
+
+    return kept_likely(leaks)
+
+
+def _leak_decision(columns: list[str]) -> dict[str, Any]:
+    names = ", ".join(map(repr, columns[:5])) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")
+    return {"decision": "leak", "leak_columns": list(columns),
+            "reason": f"not promoted: keeps a likely leak ({names}); set quality.leaks: drop, or list the column(s) "
+                      f"in data.columns.known_before_outcome if known before the outcome"}
 
 
 def check_promotion(promotion: dict[str, Any], required: bool) -> None:
@@ -789,11 +857,24 @@ def _model_digest(art: Path, metrics: dict[str, Any]) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
+def _chosen(metrics: dict[str, Any] | None, cv: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The chosen model's record (``metrics.json``'s, else ``cv_results.json``'s ``chosen``); older runs
+    without one give ``{"name", "label", "kind": "single"}`` from ``best_model`` and the CV of that family."""
+    record = (metrics or {}).get("chosen") or (cv or {}).get("chosen")
+    if record:
+        return {"members": [], "label": record.get("name", ""), **record}
+    name = str((metrics or {}).get("best_model") or (cv or {}).get("best_model") or "")
+    family = ((cv or {}).get("models") or {}).get(name) or {}
+    return {"name": name, "label": name, "kind": "single" if name else "", "members": [],
+            "cv_mean": family.get("mean"), "cv_std": family.get("std")}
+
+
 def _requirements(metrics: dict[str, Any] | None) -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
     names = ["mlflow", "scikit-learn", "imbalanced-learn", "skops", "pandas", "numpy", "scipy", "pyarrow"]
-    if str((metrics or {}).get("best_model", "")).startswith("mlp") or "nn" in str((metrics or {}).get("best_model", "")):
+    chosen = _chosen(metrics)
+    if any(name.startswith("mlp") or "nn" in name for name in [chosen.get("name", ""), *chosen.get("members", [])]):
         names += ["torch", "skorch"]
     out = []
     for name in names:

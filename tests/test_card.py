@@ -15,8 +15,10 @@ pytestmark = pytest.mark.xdist_group("card")  # one smoke run for the module, on
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
+    """The smoke params with soft voting on: on this seeded data voting beats every family on both folds."""
     reports = tmp_path_factory.mktemp("reports")
-    result = run_cli("run", "params/smoke.yaml", "-p", "evaluate.slices=[category]", reports=reports)
+    result = run_cli("run", "params/smoke.yaml", "-p", "evaluate.slices=[category]", "-p", "train.ensemble=voting",
+                     reports=reports)
     assert result.returncode == 0, result.stderr
     (run,) = run_folders(reports)
     return run
@@ -39,6 +41,38 @@ def test_card_from_a_smoke_run(smoke_run, tmp_path):
     explain = json.loads((run / "artifacts" / "explain.json").read_text())
     assert explain["importance"]["columns"] and explain["lift"] and explain["slices"]
     assert "not available" not in md.lower()
+
+
+@pytest.mark.e2e
+def test_when_an_ensemble_wins_every_page_and_command_names_it(smoke_run):
+    """The saved estimator, cv_results.json, metrics.json, the summary, the model card and `nblib list` agree."""
+    from sklearn.ensemble import StackingClassifier, VotingClassifier
+
+    from nblib.engine import artifacts as io
+    from nblib.pipeline import TRUSTED_TYPES
+
+    art = smoke_run / "artifacts"
+    cv = json.loads((art / "cv_results.json").read_text())
+    metrics = json.loads((art / "metrics.json").read_text())
+    chosen = cv["chosen"]
+    assert chosen["kind"] == "voting" and cv["ensemble"]["winner"] == "voting"  # the premise of this test
+    assert metrics["chosen"] == chosen and metrics["best_model"] == cv["best_model"] == "voting"
+    assert chosen["cv_scores"] == cv["ensemble"]["candidates"]["voting"]["scores"]
+    assert metrics["cv_vs_test"]["cv"] == chosen["cv_mean"] != cv["models"][cv["best_single"]]["mean"]
+    final = io.read_model(art / "model.skops", TRUSTED_TYPES)
+    while not isinstance(final, (VotingClassifier, StackingClassifier)) and hasattr(final, "estimator"):
+        final = final.estimator  # the decision-threshold wrapper
+    assert isinstance(final, VotingClassifier) and [n for n, _ in final.estimators] == chosen["members"]
+    summary = (smoke_run / "summary.html").read_text()
+    assert f"chosen model <code>{chosen['label']}</code>" in summary and chosen["cv_note"] in summary.replace(
+        "&#39;", "'")
+    card = (smoke_run / "model_card.md").read_text()
+    assert "chosen model: voting, a voting ensemble of logistic\\_regression" in card
+    assert "{'" not in card  # no raw dict
+    listed = run_cli("list", reports=smoke_run.parent.parent)
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [line for line in listed.stdout.splitlines() if smoke_run.name in line]
+    assert " voting " in row and f"{chosen['cv_mean']:.4f}" in row
 
 
 @pytest.mark.e2e
@@ -75,3 +109,27 @@ def test_card_of_a_folder_with_files_missing(tmp_path):
     assert "scores launches" in md and "scores launches" in html
     assert md.count("Not available.") >= 7 and html.count("Not available.") >= 7
     assert "status failed" in md and "02\\_preprocess failed" in md
+
+
+def test_the_card_names_a_chosen_ensemble_with_its_members_and_cv(tmp_path):
+    """An ensemble was saved: the card says so in words (kind, members, its CV and which CV), never a raw dict."""
+    run = tmp_path / "run"
+    (run / "artifacts").mkdir(parents=True)
+    (run / "params.yaml").write_text("name: ens\n")
+    chosen = {"name": "stacking", "kind": "stacking", "label": "stacking of rf, lr", "cv_mean": 0.8123,
+              "cv_std": 0.0101, "cv_scores": [0.80, 0.82], "members": ["rf", "lr"], "searched": True,
+              "cv_note": "2-fold CV; searched members nested", "scoring": "roc_auc", "folds": 2}
+    cv = {"scoring": "roc_auc", "folds": 2, "best_model": "stacking", "best_single": "rf", "chosen": chosen,
+          "models": {"rf": {"mean": 0.79, "std": 0.01}, "lr": {"mean": 0.75, "std": 0.01}},
+          "ensemble": {"winner": "stacking", "candidates": {"stacking": {"verdict": "winner: +0.02 over rf"}}}}
+    metrics = {"task": "classification", "primary_metric": "roc_auc", "test": {"roc_auc": 0.8}, "n_test": 100,
+               "best_model": "stacking", "chosen": chosen}
+    (run / "artifacts" / "cv_results.json").write_text(json.dumps(cv))
+    (run / "artifacts" / "metrics.json").write_text(json.dumps(metrics))
+    md_path, html_path = write_model_card(run, {"run_id": "x", "status": "succeeded"})
+    md, html = md_path.read_text(), html_path.read_text()
+    for page in (md, html):
+        assert "stacking</code>, a stacking ensemble of rf, lr" in page or "stacking, a stacking ensemble of rf, lr" in page
+        assert "0.8123" in page and "searched members nested" in page and "winner: +0.02 over rf" in page
+        assert "{" not in page.split("Training", 1)[1].split("Test metrics", 1)[0]  # no raw dict
+    assert "Chosen model stacking of rf, lr on 100 held-out rows" in md

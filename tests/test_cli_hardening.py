@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import run_cli, run_folders
 
@@ -20,13 +22,13 @@ def one_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def fake_run(reports, *, model: bytes = b"not a zip file", status="succeeded", runner=None):
+def fake_run(reports, *, model: bytes = b"not a zip file", status="succeeded", runner=None, columns=None):
     """A run folder whose manifest records the hashes of its model, columns and metrics."""
     run = reports / "2026-11-29" / "101500-smoke"
     art = run / "artifacts"
     art.mkdir(parents=True)
     (art / "model.skops").write_bytes(model)
-    io.write_json(art / "columns.json", {"task": "classification", "roles": {}})
+    io.write_json(art / "columns.json", columns or {"task": "classification", "roles": {}})
     io.write_json(art / "metrics.json", {"test": {"roc_auc": 0.8}})
     outputs = {f"artifacts/{n}": io.sha256_file(art / n) for n in ("model.skops", "columns.json", "metrics.json")}
     manifest = {"run_id": "2026-11-29/101500-smoke", "name": "smoke", "status": status,
@@ -136,3 +138,59 @@ def test_resume_names_a_run(reports):
     result = run_cli("run", "--resume", "2026-11-29/nope", reports=reports)
     assert result.returncode == 2 and "not a run folder or run id" in one_line(result)
     assert run_folders(reports) == []
+
+
+def _real_model_run(reports, tmp_path, status="succeeded"):
+    """A hand-made run folder holding a real (small) model: a numeric and a categorical column."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = pd.DataFrame({"x": np.arange(40.0), "plan": ["basic", "premium"] * 20})
+    model = make_pipeline(ColumnTransformer([
+        ("numeric", SimpleImputer(), ["x"]),
+        ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                                      OneHotEncoder(handle_unknown="ignore")), ["plan"])]),
+        LogisticRegression()).fit(X, (X["x"] > 20).astype(int))
+    path = io.write_model(tmp_path / "m.skops", model)
+    columns = {"task": "classification", "classes": ["No", "Yes"], "parsers": {},
+               "roles": {"numeric": ["x"], "categorical": ["plan"]}}
+    return fake_run(reports, model=path.read_bytes(), status=status, columns=columns)
+
+
+def test_predict_names_the_bad_cell_and_skips_bad_rows_into_a_rejects_file(reports, tmp_path):
+    run = _real_model_run(reports, tmp_path)
+    data, out = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    data.write_text("id,x,plan\nA,1,basic\nB,abc,basic\nC,30,gold\nD,,premium\n")
+    failed = run_cli("predict", str(run), str(data), "-o", str(out), reports=reports)
+    assert failed.returncode == 2 and not out.exists()
+    assert one_line(failed) == (f"nblib: error: {data}: data row 2, column 'x': 'abc' is not a number; fix the file, "
+                                f"or pass --on-bad-rows skip to score the other rows and write these to a rejects file")
+    skipped = run_cli("predict", str(run), str(data), "-o", str(out), "--on-bad-rows", "skip", reports=reports)
+    assert skipped.returncode == 0, skipped.stderr
+    assert pd.read_csv(out)["id"].tolist() == ["A", "C", "D"]
+    assert pd.read_csv(tmp_path / "scored.rejects.csv")[["row", "reason", "id"]].values.tolist() == [
+        [2, "column 'x': 'abc' is not a number", "B"]]
+    assert ("scored 3 rows, rejected 1 · unseen categories: 'plan' 1 row · ignored columns: 'id'"
+            in skipped.stdout), skipped.stdout
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text("id,x,plan\n")
+    empty = run_cli("predict", str(run), str(header_only), "-o", str(out), reports=reports)
+    assert empty.returncode == 2
+    assert one_line(empty) == f"nblib: error: {header_only}: no rows to score (the file has a header only)"
+
+
+@pytest.mark.parametrize("status", ["gated", "failed"])
+def test_predict_refuses_the_model_of_an_unfinished_run_unless_allowed(reports, tmp_path, status):
+    run = _real_model_run(reports, tmp_path, status=status)
+    data, out = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    data.write_text("x,plan\n1,basic\n")
+    refused = run_cli("predict", str(run), str(data), "-o", str(out), reports=reports)
+    assert refused.returncode == 2 and not out.exists()
+    line = one_line(refused)
+    assert f"this run's status is {status}" in line and "--allow-unfinished" in line
+    allowed = run_cli("predict", str(run), str(data), "-o", str(out), "--allow-unfinished", reports=reports)
+    assert allowed.returncode == 0, allowed.stderr
+    assert len(pd.read_csv(out)) == 1

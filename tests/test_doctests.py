@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["nblib.engine.artifacts", "nblib.engine.params", "nblib.ml.datasets", "nblib.ml.features",
-           "nblib.ml.evaluate"]
+           "nblib.ml.evaluate", "nblib.ml.leaks", "nblib.tracking", "nblib.ml.scoring", "nblib.ml.next_steps",
+           "nblib.ml.labels"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -120,6 +120,9 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     listed = run_cli("list", reports=reports)
     assert manifest["run_id"] in listed.stdout
     by_id = run_cli("predict", manifest["run_id"], str(new), "-o", str(tmp_path / "by_id.csv"), reports=reports)
+    assert by_id.returncode == 2 and "this run's status is gated" in by_id.stderr  # the gate said no: refused
+    by_id = run_cli("predict", manifest["run_id"], str(new), "-o", str(tmp_path / "by_id.csv"), "--allow-unfinished",
+                    reports=reports)
     assert by_id.returncode == 0, by_id.stderr  # the ids `list` prints are accepted too
     other = run.parent / (run.name + "-copy")
     shutil.copytree(run, other)
@@ -254,6 +257,10 @@ def test_training_options_end_to_end(reports, tmp_path):
     assert set(cv["search"]) == {"logistic_regression", "hist_gradient_boosting", "mlp"}
     assert all(r["method"] == "halving" and r["trials"] for r in cv["search"].values())
     assert {"voting", "stacking"} <= set(cv["ensemble"]["candidates"])
+    # searched families are scored by nested CV, and the page says so
+    assert all(r["cv_note"].startswith("nested CV: the halving search") for r in cv["models"].values())
+    chosen = cv["chosen"]
+    assert chosen["name"] == cv["ensemble"]["winner"] == cv["best_model"] and chosen["searched"]
     assert cv["threshold"]["by"] == "cost" and 0 < cv["threshold"]["threshold"] < 1
     metrics = json.loads((run / "artifacts" / "metrics.json").read_text())
     assert metrics["threshold"] == cv["threshold"]["threshold"] and "at_threshold_0.5" in metrics
@@ -261,6 +268,7 @@ def test_training_options_end_to_end(reports, tmp_path):
     assert {"cv_comparison", "threshold", "learning_curve", "search_score_vs_time"} <= figures
     summary = (run / "summary.html").read_text()
     assert "Hyperparameter search" in summary and "Ensembles" in summary and "At the usual 0.5 threshold" in summary
+    assert "nested CV: the halving search" in summary and metrics["chosen"] == chosen
     from nblib.ml.datasets import make_product_launches
 
     new = tmp_path / "new.csv"

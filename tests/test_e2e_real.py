@@ -62,6 +62,10 @@ def test_a_yes_no_table_runs_with_two_keys_and_nothing_escapes(reports, tmp_path
     leaks = json.loads((art / "leaks.json").read_text())
     assert leaks["policy"] == "warn"
     assert any(s["columns"] == ["refund_total"] and s["action"] == "kept" for s in leaks["suspects"])
+    from nblib.ml.leaks import kept_likely
+
+    flags = json.loads((run / "manifest.json").read_text()).get("flags") or []
+    assert ("leak?" in flags) == bool(kept_likely(leaks))  # a kept likely leak marks the run, and only then
     assert "LEAK SUSPECT" in result.stdout and "positive class: 'Yes'" in result.stdout
     columns = json.loads((art / "columns.json").read_text())
     assert "monthly_fee" in columns["roles"]["numeric"] and "signup" in columns["roles"]["date"]
@@ -98,13 +102,25 @@ def test_three_classes_and_an_ambiguous_pair(reports, tmp_path):
     x = rng.normal(size=(n, 3))
     species = np.array(["Adelie penguin", "Gentoo", "Chinstrap"])[np.argmax(x + rng.normal(0, 0.7, (n, 3)), 1)]
     frame = pd.DataFrame(x, columns=["bill", "flipper", "mass"]).assign(species=species)
+    # R's row names kept as a column, and birds of one colony (an entity, data.group) that must stay together
+    frame.insert(0, "rownames", np.arange(1, n + 1))
+    frame["colony"] = [f"col{i:02d}" for i in rng.integers(0, 40, n)]
     data = tmp_path / "penguins.parquet"
     frame.to_parquet(data)
     params = tmp_path / "penguins.yaml"
-    params.write_text(f"data: {{source: {data}, target: species}}\nevaluate: {{bootstrap: 50}}\n")
+    params.write_text(f"data: {{source: {data}, target: species, group: colony}}\nevaluate: {{bootstrap: 50}}\n")
     result = run_cli("run", str(params), reports=reports)
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = run_folders(reports)
+    roles = json.loads((run / "artifacts" / "columns.json").read_text())["roles"]
+    assert {"rownames", "colony"} <= set(roles["ignore"]) and roles["numeric"] == ["bill", "flipper", "mass"]
+    entities = json.loads((run / "artifacts" / "cleaning.json").read_text())["entities"]
+    assert entities["group"] == "colony" and entities["overlap_rows"] == 0 and entities["index_columns"] == ["rownames"]
+    train = pd.read_parquet(run / "artifacts" / "train.parquet")
+    test = pd.read_parquet(run / "artifacts" / "test.parquet")
+    assert not set(train["colony"]) & set(test["colony"])
+    assert (train.groupby("colony")["__nblib_group__"].nunique() == 1).all()  # what 04's folds group by
+    assert "'rownames' is a row number (" in result.stdout and "data.group 'colony'" in result.stdout
     metrics = json.loads((run / "artifacts" / "metrics.json").read_text())
     assert sorted(metrics["classes"]) == sorted(set(species)) and metrics["positive_class"] is None
     assert np.array(metrics["confusion_matrix"]).shape == (3, 3) and metrics["test"]["roc_auc"] > 0.7
@@ -120,3 +136,24 @@ def test_three_classes_and_an_ambiguous_pair(reports, tmp_path):
     result = run_cli("run", str(params), reports=reports)
     assert result.returncode == 2 and "data.positive_class" in result.stderr and "'good'" in result.stderr
     assert len(run_folders(reports)) == 1
+
+
+def test_a_class_with_11_rows_runs_to_the_end(reports, tmp_path):
+    """Issue 14: a rare class (11 rows, 2 in the test split) once crashed evaluation after the whole run."""
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
+    frame["cultivar"] = np.asarray(["barolo", "grignolino", "barbera"], dtype=object)[frame["cultivar"]]
+    rare = frame.index[frame["cultivar"] == "barbera"][::4][:11]
+    frame = frame[(frame["cultivar"] != "barbera") | frame.index.isin(rare)]
+    data = tmp_path / "wine.csv"
+    frame.to_csv(data, index=False)
+    result = run_cli("run", "params/smoke.yaml", "--quiet", "-p", f"data.source={data}", "-p", "data.target=cultivar",
+                     "-p", "data.drop_columns=[]", "-p", "evaluate.slices=[alcohol]", reports=reports)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = run_folders(reports)
+    metrics = json.loads((run / "artifacts" / "metrics.json").read_text())
+    assert sorted(metrics["classes"]) == ["barbera", "barolo", "grignolino"]
+    assert np.array(metrics["confusion_matrix"]).sum(axis=1)[metrics["classes"].index("barbera")] == 2
+    explained = json.loads((run / "artifacts" / "explain.json").read_text())
+    assert explained["importance"]["columns"] and explained["slices"]

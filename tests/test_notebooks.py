@@ -61,3 +61,31 @@ def test_reads_and_writes_only_declared_artifacts(notebook):
     writes = set(re.findall(r'ctx\.write\("(\w+)"', source))
     assert reads <= set(stage.inputs), reads - set(stage.inputs)
     assert writes == set(stage.outputs), writes ^ set(stage.outputs)
+
+
+def test_showing_a_figure_echoes_no_path(tmp_path):
+    """A cell ending with ``ctx.show(...)`` (04's CV comparison) shows the figure, not ``PosixPath(...)``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nblib.params import load_params
+    from nblib.stage import StageContext
+
+    ctx = StageContext(PIPELINE["04_train"], tmp_path, load_params(ROOT / "params" / "smoke.yaml"))
+    fig, _ = plt.subplots()
+    assert ctx.show("cv comparison", fig) is None
+    assert list((tmp_path / "artifacts" / "figures").glob("*/*.png"))
+
+
+def test_no_cell_ends_by_echoing_an_artifact_path(notebook):
+    """``ctx.write``/``ctx.path`` return a Path: as a cell's last expression it would print ``PosixPath(...)``."""
+    _, nb = notebook
+    for cell in code_cells(nb):
+        body = ast.parse(cell.source).body
+        last = body[-1] if body else None
+        if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+            func = last.value.func
+            assert not (isinstance(func, ast.Attribute) and func.attr in ("write", "path")
+                        and isinstance(func.value, ast.Name) and func.value.id == "ctx"), cell.source

@@ -52,7 +52,7 @@ def test_list_diff_compare_and_index_tell_two_runs_apart(pair, tmp_path):
     listed = run_cli("list", reports=reports)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert lines[0].split() == ["RUN", "LABEL", "STATUS", "CV", "TEST", "DURATION", "CACHED"]
+    assert lines[0].split() == ["RUN", "LABEL", "STATUS", "MODEL", "CV", "TEST", "DURATION", "CACHED"]
     assert len(lines) == 3 and ids[1] in lines[1] and ids[0] in lines[2]  # newest first
     assert "smoke · train.cv_folds=3" in lines[1] and re.search(r"\bsmoke\s+succeeded", lines[2])
     assert len({line.index("succeeded") for line in lines[1:]}) == 1  # aligned columns

@@ -2,7 +2,7 @@
 
 One module-scoped sequence of smoke runs in one reports folder (so one store):
 
-1. a ``dummy`` model with ``evaluate.promote``: the first champion (nothing to beat);
+1. a ``dummy`` model, no promotion asked: the first registered version is champion by itself;
 2. the default families with ``evaluate.promote``: significantly better on the same test rows, promoted;
 3. ``dummy`` again with ``evaluate.require_promotion``: not better, the champion stays, exit 3 (gated).
 """
@@ -28,7 +28,7 @@ def runs(tmp_path_factory):
     """``(reports, [run folders], [CompletedProcess])`` of the three runs above."""
     reports = tmp_path_factory.mktemp("reports")
     done = []
-    for extra in (DUMMY + PROMOTE, PROMOTE, DUMMY + PROMOTE + ["-p", "evaluate.require_promotion=true"]):
+    for extra in (DUMMY, PROMOTE, DUMMY + PROMOTE + ["-p", "evaluate.require_promotion=true"]):
         done.append(run_cli("run", "params/smoke.yaml", "--quiet", *extra, reports=reports))
     assert [d.returncode for d in done] == [0, 0, 3], [d.stderr[-2000:] for d in done]
     folders = run_folders(reports)
@@ -50,7 +50,7 @@ def _manifest(folder: Path) -> dict:
 
 def test_each_run_is_one_mlflow_run_with_params_metrics_steps_children_artifacts_and_tags(runs, client):
     reports, folders, done = runs
-    for folder, proc in zip(folders[:2], done[:2]):
+    for folder, proc, promote in zip(folders[:2], done[:2], ("false", "true")):
         manifest = _manifest(folder)
         record = manifest["tracking"]
         assert "error" not in record
@@ -59,7 +59,7 @@ def test_each_run_is_one_mlflow_run_with_params_metrics_steps_children_artifacts
         assert run.info.status == "FINISHED"
         # params: the resolved params, flattened
         assert run.data.params["train.cv_folds"] == "2" and run.data.params["data.target"] == "is_hit"
-        assert run.data.params["evaluate.promote"] == "true"
+        assert run.data.params["evaluate.promote"] == promote
         # metrics: the test metrics of the run with their interval, CV per family
         metrics = json.loads((folder / "artifacts" / "metrics.json").read_text())
         assert run.data.metrics["test.roc_auc"] == pytest.approx(manifest["metrics"]["roc_auc"])
@@ -100,8 +100,9 @@ def test_champion_moves_only_for_a_significantly_better_model_on_the_same_rows(r
     records = [_manifest(f)["tracking"] for f in (first, second, third)]
     evidence = [json.loads((f / "artifacts" / "promotion.json").read_text()) for f in (first, second, third)]
 
-    assert evidence[0]["decision"] == "promote" and "no champion yet" in evidence[0]["reason"]
-    assert records[0]["promotion"]["promoted"] is True
+    # no promotion asked: the first registered version is @champion all the same (issue 14)
+    assert not evidence[0]["asked"] and "promotion" not in records[0]
+    assert records[0]["model"]["champion"] == "first" and "@champion (the first version)" in done[0].stdout
 
     assert evidence[1]["decision"] == "promote" and evidence[1]["champion"]["version"] == records[0]["model"]["version"]
     test = evidence[1]["test"]

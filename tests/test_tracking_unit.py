@@ -153,3 +153,65 @@ def test_a_challenger_that_lost_the_race_is_not_promoted_and_a_required_promotio
         assert not session.client.aliases
         assert session.client.deleted == ([("nblib-demo", "4")] if required else [])
         assert ("model" in session.record) is not required
+
+
+def test_the_first_registered_version_becomes_champion_unless_it_keeps_a_likely_leak(tmp_path):
+    """Issue 14: ``models:/NAME@champion`` must resolve after the first run; later versions only by promotion,
+    and a version built on a kept likely leak never (the next clean one is the first champion instead)."""
+    from mlflow import MlflowClient
+
+    run, manifest, params = _run_folder(tmp_path)
+    conf = tracking.settings(params, tmp_path)
+    client = MlflowClient(tracking_uri=conf["uri"], registry_uri=conf["uri"])
+    name = "nblib-demo"
+    client.create_registered_model(name)
+
+    def register(leaks=None):
+        (run / "artifacts" / "leaks.json").write_text(json.dumps({"policy": "warn", "suspects": leaks or []}))
+        version = client.create_model_version(name, "file:///nowhere", tags={"nblib.model_sha256": "x"})
+        session = tracking.Session(run, manifest, params, conf)
+        session.client = client
+        session.record["model"] = {"name": name, "version": int(version.version)}
+        session._first_champion()
+        return session.record
+
+    leak = [{"columns": ["refund_total"], "confidence": "likely", "action": "kept"}]
+    first = register(leaks=leak)  # version 1 keeps a likely leak: not champion
+    assert "champion" not in first["model"]
+    with pytest.raises(Exception, match="alias"):
+        client.get_model_version_by_alias(name, tracking.CHAMPION)
+    possible = [{"columns": ["x"], "confidence": "possible", "action": "kept"}]
+    second = register(leaks=possible)  # version 2: the first clean one (a possible suspect is no bar)
+    assert second["model"]["champion"] == "first"
+    assert str(client.get_model_version_by_alias(name, tracking.CHAMPION).version) == "2"
+    assert tracking.describe({**second, "run_id": "r" * 16}).endswith("· model nblib-demo version 2 · "
+                                                                     "@champion (the first version)")
+    third = register()  # version 3: only a promotion moves the champion now
+    assert "champion" not in third["model"]
+    assert str(client.get_model_version_by_alias(name, tracking.CHAMPION).version) == "2"
+    client.delete_registered_model_alias(name, tracking.CHAMPION)  # removed on purpose: not set again by itself
+    assert "champion" not in register()["model"]
+
+
+def test_tags_metrics_and_requirements_read_the_chosen_model():
+    """A stacking with an mlp member was saved: the MLflow records name it, its CV, and torch is required."""
+    from nblib.tracking import _chosen, _requirements, run_metrics
+
+    chosen = {"name": "stacking", "kind": "stacking", "label": "stacking of mlp, lr", "cv_mean": 0.83,
+              "cv_std": 0.01, "members": ["mlp", "lr"]}
+    metrics = {"best_model": "stacking", "chosen": chosen, "test": {"roc_auc": 0.8},
+               "cv": {"mlp": {"mean": 0.8, "std": 0.02}}}
+    cv = {"best_model": "stacking", "best_single": "mlp", "models": {"mlp": {"mean": 0.8, "std": 0.02}}}
+    assert _chosen(metrics, cv)["name"] == "stacking" and _chosen(metrics, cv)["members"] == ["mlp", "lr"]
+    logged = {key: value for key, value, _ in run_metrics({}, metrics, cv)}
+    assert logged["cv.best.mean"] == 0.83 and logged["cv.best.std"] == 0.01
+    names = [line.split("==")[0] for line in _requirements(metrics)]
+    assert "torch" in names or "skorch" in names or not _installed("torch")
+    old = _chosen({"best_model": "mlp"}, cv)  # a run from before the record: the family and its CV
+    assert (old["name"], old["kind"], old["cv_mean"]) == ("mlp", "single", 0.8)
+
+
+def _installed(name):
+    from importlib.util import find_spec
+
+    return find_spec(name) is not None

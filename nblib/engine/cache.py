@@ -19,7 +19,8 @@ compared with the hash recorded when it was stored, so a damaged entry is a
 miss (and is removed), never a wrong result.
 
 When a stage does run, :func:`reasons` compares its parts with the stage's
-latest entry (or its earlier record in the same folder) and says why in words:
+latest entry of the same lineage (runs of the same params, else on the same data; or its
+earlier record in the same folder) and says why in words:
 ``params.train.cv_folds changed (5 → 3)``, ``upstream features changed``,
 ``nblib source changed``.
 """
@@ -113,19 +114,36 @@ class StageCache:
             return None
         return Entry(folder, data)
 
-    def latest(self, stage: str) -> Entry | None:
-        """The stage's most recently stored or used entry (to explain a miss)."""
-        best: tuple[float, Path] | None = None
+    def latest(self, stage: str, *, lineage: str | None = None, data: str | None = None) -> Entry | None:
+        """The stage's most recently stored or used entry (to explain a miss).
+
+        With ``lineage`` (runs of the same params, e.g. their name) or ``data`` (the input
+        data's fingerprint), only a related entry will do: the newest of the same lineage,
+        else the newest on the same data, else ``None`` — a run of another dataset's params
+        is no baseline for saying what changed.
+        """
+        related = lineage is not None or data is not None
+        best: tuple[int, float, Path] | None = None
         for entry_file in (self.root / stage).glob(f"*/{ENTRY}"):
             try:
                 mtime = entry_file.stat().st_mtime
-            except OSError:
+                stored = json.loads(entry_file.read_text(encoding="utf-8")) if related else {}
+            except (OSError, ValueError):
                 continue
-            if best is None or mtime > best[0]:
-                best = (mtime, entry_file.parent)
+            stored = stored if isinstance(stored, dict) else {}
+            if not related:
+                rank = 0
+            elif lineage is not None and stored.get("lineage") == lineage:
+                rank = 0
+            elif data is not None and (stored.get("parts") or {}).get("data") == data:
+                rank = 1
+            else:
+                continue
+            if best is None or (rank, -mtime) < (best[0], -best[1]):
+                best = (rank, mtime, entry_file.parent)
         if best is None:
             return None
-        return self.get(stage, best[1].name)
+        return self.get(stage, best[2].name)
 
     def could_hit(self, stage: str, parts: dict[str, Any]) -> bool:
         """Whether some entry matches ``parts`` in everything but the input artifacts.

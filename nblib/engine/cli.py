@@ -69,10 +69,57 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", type=Path, help="a run folder or a model.skops file")
     predict.add_argument("data", type=Path, help="CSV or Parquet file with the training columns")
     predict.add_argument("-o", "--output", type=Path, required=True, help="output .csv or .parquet")
+    predict.add_argument("--on-bad-rows", choices=["fail", "skip"], default="fail",
+                         help="a row with a cell that cannot be read as its column's number or date: refuse the "
+                              "file (fail, the default) or score the other rows and write it, with the reason, "
+                              "to OUT.rejects.csv beside -o (skip)")
+    predict.add_argument("--allow-unfinished", action="store_true",
+                         help="score with the model of a run that did not succeed (failed, gated, interrupted)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``nblib`` command; returns its exit code.
+
+    A reader that goes away early (``nblib list | head``) ends the command quietly with
+    141 (128 + SIGPIPE, as a shell tool killed by it), never with a traceback.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # buffered output meets a closed pipe here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        if not _stdout_gone():  # another pipe or socket broke: a real error
+            raise
+        _silence_stdout()
+        return 141
+
+
+def _stdout_gone() -> bool:
+    """Whether nobody reads stdout any more (the reading end of its pipe was closed)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing what is left at exit raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured, closed): nothing to silence
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -123,14 +170,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.run_dir is not None and not (args.run_dir / "manifest.json").exists():
         raise ParamsError(f"--run-dir: {args.run_dir} is not a run folder (no manifest.json)")
     result = app.start_run(params, run_dir=args.run_dir, stages=stages, force=force, progress=not args.quiet,
-                           label=args.label or app.run_label(params, args.param))
+                           label=args.label or _kept_label(args.run_dir, params, args.param)
+                           or app.run_label(params, args.param))
     from nblib.engine.report import digest_lines
 
     for line in digest_lines(result.run_dir):  # what was done to the user's data, leak suspects, warnings
         print(f"  {line}")
     metrics = result.manifest.get("metrics", {})
     shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-    print(f"{result.status}: {result.run_dir}" + (f" ({shown})" if shown else ""))
+    print(f"{result.status}: {result.run_dir}" + (f" ({shown})" if shown else "")
+          + _marks(result.manifest.get("flags") or []))
     print(f"summary: {result.run_dir / 'summary.html'}")
     tracked = tracking.describe(result.manifest.get("tracking"))
     if tracked:
@@ -138,6 +187,22 @@ def _run(args: argparse.Namespace) -> int:
     if result.error is not None:
         print(f"nblib: error: {result.error}", file=sys.stderr)
     return result.exit_code
+
+
+def _kept_label(run_dir: Path | None, params, overrides: list[str]) -> str | None:
+    """The label of the run already in ``run_dir`` (``--resume``, ``--run-dir``), so that a re-run keeps
+    ``hotel · seed=4`` rather than becoming ``hotel``; new ``-p`` overrides are added after it.
+    ``None`` when there is no such folder, or it holds a run of other params (another name)."""
+    if run_dir is None:
+        return None
+    from nblib import app
+    from nblib.engine.manifest import read_manifest
+
+    label = (read_manifest(run_dir) or {}).get("label")
+    if not isinstance(label, str) or not label or label.split(" · ")[0] != (params.name or "run"):
+        return None
+    kept = label.split(" · ")
+    return " · ".join([*kept, *(o for o in app.run_label(params, overrides).split(" · ")[1:] if o not in kept)])
 
 
 def _force_arg(args: argparse.Namespace) -> bool | list[str]:
@@ -208,22 +273,35 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         print("no runs yet")
         return 0
-    table = [["RUN", "LABEL", "STATUS", "CV", "TEST", "DURATION", "CACHED"]]
+    table = [["RUN", "LABEL", "STATUS", "MODEL", "CV", "TEST", "DURATION", "CACHED"]]
     for r in rows:
         metric = f"{r['primary_metric']} " if r["primary_metric"] else ""
         table.append([
-            r["run_id"], r["label"], r["status"],
+            r["run_id"], r["label"], r["status"], r["best_model"] or "—",
             f"{metric}{r['cv_mean']:.4f}" if isinstance(r["cv_mean"], float) else "—",
-            f"{metric}{_show(r['test'])}" if r["test"] is not None else "—",
+            f"{metric}{_show(r['test'])}{_marks(r['flags'])}" if r["test"] is not None else "—" + _marks(r["flags"]),
             f"{r['seconds']:.1f} s" if r["seconds"] is not None else "—",
             f"{r['cached']}/{r['stages']}",
         ])
     widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
-    right = {3, 4, 5, 6}
+    right = {4, 5, 6, 7}
     for row in table:
         print("  ".join(str(v).rjust(w) if i in right else str(v).ljust(w)
                         for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+    for flag, note in dict.fromkeys((f, _flag_note(r, f)) for r in rows for f in r["flags"]):
+        print(f"{flag}: {note}" if note else flag)
     return 0
+
+
+def _marks(flags: list[str]) -> str:
+    """`` leak?``: the marks a run carries beside its score (see :func:`nblib.engine.report.run_flags`)."""
+    return "".join(f" {f}" for f in flags)
+
+
+def _flag_note(row: dict, flag: str) -> str:
+    """What a mark means, without the run's particulars: ``keeps a likely leak``."""
+    note = next((n for n in row.get("flag_note", "").split("; ") if n.startswith(flag + " ")), "")
+    return note[len(flag) + 1:].split(" (", 1)[0] + ": see the run's summary" if note else ""
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -233,7 +311,8 @@ def _diff(args: argparse.Namespace) -> int:
     diff = diff_runs(run_a, run_b, significance=_significance(run_a, run_b))
     print(f"A: {diff['label'][0]}  ({run_a})")
     print(f"B: {diff['label'][1]}  ({run_b})")
-    print(f"status: {diff['status'][0]} -> {diff['status'][1]}; best model: {diff['best_model'][0]} -> "
+    print(f"status: {diff['status'][0]}{_marks(diff['flags'][0])} -> {diff['status'][1]}{_marks(diff['flags'][1])}; "
+          f"best model: {diff['best_model'][0]} -> "
           f"{diff['best_model'][1]}; data: {'different' if diff['data_changed'] else 'same'}")
     print("params:" if diff["params"] else "params: identical")
     for p in diff["params"]:
@@ -250,10 +329,13 @@ def _diff(args: argparse.Namespace) -> int:
     width = max([len(m["metric"]) for m in diff["metrics"]] or [0])
     for m in diff["metrics"]:
         delta = f"  ({m['delta']:+.4f})" if m["delta"] is not None else ""
-        line = f"  {m['metric']:<{width}}  {_show(m['a'])}{_ci(m['ci_a'])} -> {_show(m['b'])}{_ci(m['ci_b'])}{delta}"
+        fa, fb = (_marks(diff["flags"][i]) if m.get("primary") else "" for i in (0, 1))
+        line = (f"  {m['metric']:<{width}}  {_show(m['a'])}{fa}{_ci(m['ci_a'])} -> "
+                f"{_show(m['b'])}{fb}{_ci(m['ci_b'])}{delta}")
         t = m.get("test")
         if t:
-            verdict = "significant" if t["p_value"] is not None and t["p_value"] < 0.05 else "not significant"
+            verdict = "not significant" if t["p_value"] is None or t["p_value"] >= 0.05 else \
+                "significant" + {True: ", B better", False: ", B worse"}.get(m.get("better"), "")
             line += f"  {verdict}: p={t['p_value']:.3g}, B-A in [{t['lo']:+.4f}, {t['hi']:+.4f}] ({t['test']})"
         print(line)
     print("stages (status, seconds):")
@@ -276,7 +358,7 @@ def _compare(args: argparse.Namespace) -> int:
     page = write_compare_html(rows, keys, out, plot_png=_compare_plot(rows))
     for r in rows:
         shown = ", ".join(f"{k}={_show(r['params'].get(k))}" for k in keys)
-        print(f"  {r['label']}: {r['status']}, test {r['primary_metric'] or ''} {_show(r['test'])}"
+        print(f"  {r['label']}: {r['status']}, {r['best_model'] or '?'}, test {r['primary_metric'] or ''} {_show(r['test'])}{_marks(r['flags'])}"
               + (f" ({shown})" if shown else ""))
     print(f"html: {page}")
     return 0
@@ -327,7 +409,7 @@ def _compare_plot(rows: list[dict]) -> bytes | None:
 
 def _predict(args: argparse.Namespace) -> int:
     from nblib.engine.errors import InputDataError, ParamsError
-    from nblib.ml.predict import check_output_path, predict_file
+    from nblib.ml.predict import BadRows, check_output_path, predict_file, rejects_path
 
     if args.model.suffix == ".skops":
         model = args.model
@@ -342,6 +424,7 @@ def _predict(args: argparse.Namespace) -> int:
     if not (model.parent / "columns.json").exists():
         raise ParamsError(f"{model}: no columns.json beside the model (use a run's artifacts/ folder)")
     _check_recorded_model(model)
+    _check_finished_run(model, args.allow_unfinished)
     if not args.data.exists():
         raise ParamsError(f"{args.data}: data file not found")
     try:
@@ -349,15 +432,36 @@ def _predict(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ParamsError(f"-o {exc}") from None
     try:
-        out = predict_file(model, args.data, args.output)
+        result = predict_file(model, args.data, args.output, on_bad_rows=args.on_bad_rows)
     except NblibError:  # an unreadable model or columns.json: already one line naming the file
         raise
+    except BadRows as exc:
+        if args.on_bad_rows == "skip":  # every row was bad: they are all in the rejects file
+            raise InputDataError(f"{args.data}: {exc} (see {rejects_path(args.output)})") from None
+        raise InputDataError(f"{args.data}: {exc}") from None
     except (KeyError, ValueError) as exc:
         where = model if "untrusted" in str(exc) else args.data
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError's str is a repr
         raise InputDataError(f"{where}: {' '.join(str(text).split())}") from None
-    print(f"wrote {out}")
+    print(f"wrote {args.output} · {result.digest()}")
+    if args.on_bad_rows == "skip":
+        print(f"rejected rows ({len(result.rejects)}), with the reason: {rejects_path(args.output)}")
     return 0
+
+
+def _check_finished_run(model: Path, allow: bool) -> None:
+    """Refuse the model of a run that did not succeed (failed, gated, interrupted, still running) unless ``allow``."""
+    from nblib.engine.errors import ParamsError
+    from nblib.engine.manifest import read_manifest
+
+    artifacts = model.resolve().parent
+    manifest = read_manifest(artifacts.parent) if artifacts.name == "artifacts" else None
+    status = (manifest or {}).get("status", "succeeded")
+    if status != "succeeded" and not allow:
+        why = {"gated": "a quality or evaluation gate said no", "failed": "a stage failed",
+               "interrupted": "it was interrupted", "running": "it has not finished"}.get(status, "it did not succeed")
+        raise ParamsError(f"{artifacts.parent}: this run's status is {status} ({why}), so its model is not for use; "
+                          f"pass --allow-unfinished to score with it anyway")
 
 
 def _verify(args: argparse.Namespace) -> int:

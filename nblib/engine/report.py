@@ -29,6 +29,7 @@ __all__ = [
     "run_row",
     "run_label",
     "run_seconds",
+    "run_flags",
     "compare_rows",
     "write_compare_html",
     "sweep_rows",
@@ -50,6 +51,11 @@ border:1px solid #d0d7de} code{background:#f6f8fa;padding:0 .3rem} .added{backgr
 .note{background:#ddf4ff;padding:.4rem .7rem;border-left:4px solid #54aeff;margin:.3rem 0} .leak-kept td{background:#fff8c5}
 .sev{padding:.05rem .45rem;border-radius:.6rem;font-size:.8rem;color:#fff} .sev.high{background:#cf222e}
 .sev.medium{background:#bc4c00} .sev.low{background:#6e7781} ul.digest li{margin:.15rem 0}
+.scroll{overflow-x:auto;max-width:100%;margin:.5rem 0} .scroll>table{margin:0}
+td.label{min-width:14rem;max-width:22rem;overflow-wrap:anywhere} .param{min-width:7rem;max-width:12rem;overflow-wrap:anywhere}
+.param code{white-space:normal} .runid{font-size:.8rem} ol.next-steps li{margin:.3rem 0}
+.flag{background:#cf222e;color:#fff;padding:.05rem .4rem;border-radius:.6rem;font-size:.8rem;font-weight:600;
+white-space:nowrap;cursor:help}
 """
 
 
@@ -95,15 +101,14 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
     Keys: ``run_id``, ``label``, ``status``, ``started``, ``primary_metric``, ``best_model``,
     ``cv_mean``, ``cv_std`` (the best model's cross-validation), ``test``, ``test_ci`` (the primary
     metric on the test split), ``seconds`` (sum of stage seconds, else finished − started),
-    ``cached`` and ``stages`` (counts), ``path``.
+    ``cached`` and ``stages`` (counts), ``path``, ``flags`` (marks the app set in the manifest, e.g.
+    ``leak?``; shown beside the score) and ``flag_note`` (why, one line).
     """
     folder = Path(run["path"])
     metrics = io.read_json_or_none(folder / "artifacts" / "metrics.json") or {}
     primary = metrics.get("primary_metric") or headline_metric(run)[0] or None
-    best = metrics.get("best_model")
-    cv = dict(((metrics.get("cv") or {}).get(best) or {}) if best else {})
-    if str(metrics.get("cv_scoring") or "").startswith("neg_") and isinstance(cv.get("mean"), (int, float)):
-        cv["mean"] = -cv["mean"]  # scikit-learn's neg_root_mean_squared_error, shown as the rmse it is
+    best, cv = chosen_cv(metrics)
+    cv["mean"] = _shown_score(cv.get("mean"), metrics.get("cv_scoring"))  # rmse positive, as every page shows it
     test = (metrics.get("test") or {}).get(primary, (run.get("metrics") or {}).get(primary))
     stages = run.get("stages") or []
     return {
@@ -112,7 +117,26 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
         "best_model": best, "cv_mean": cv.get("mean"), "cv_std": cv.get("std"), "test": test,
         "test_ci": (metrics.get("test_ci") or {}).get(primary), "seconds": run_seconds(run),
         "cached": sum(s.get("status") == "cached" for s in stages), "stages": len(stages), "path": folder,
+        **run_flags(run),
     }
+
+
+def run_flags(run: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's marks: ``{"flags": [...], "flag_note": "why, one line"}`` (the app writes
+    ``flags`` and ``flag_notes`` at the end of a run; the engine only shows them)."""
+    flags = [str(f) for f in run.get("flags") or [] if f]
+    notes = run.get("flag_notes") if isinstance(run.get("flag_notes"), dict) else {}
+    return {"flags": flags, "flag_note": "; ".join(f"{f} {notes[f]}" for f in flags if notes.get(f))}
+
+
+def chosen_cv(metrics: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The chosen model's name (an ensemble's when one was saved) and its CV ``{"mean", "std"}``, from
+    ``metrics.json``'s ``chosen`` record; older runs without it fall back to ``best_model`` and ``cv``."""
+    chosen = metrics.get("chosen") or {}
+    if chosen.get("name"):
+        return str(chosen["name"]), {"mean": chosen.get("cv_mean"), "std": chosen.get("cv_std")}
+    best = metrics.get("best_model")
+    return best, dict(((metrics.get("cv") or {}).get(best) or {}) if best else {})
 
 
 def run_label(run: dict[str, Any]) -> str:
@@ -175,15 +199,22 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     ]
     page = _template("summary.html.j2").render(
         css=_CSS, manifest=_Obj(manifest), metrics=_Obj(metrics), ci=metrics.get("test_ci", {}),
-        level=int(round(100 * metrics.get("confidence", 0.95))), cv=_Obj(io.read_json_or_none(art / "cv_results.json") or {}),
+        level=int(round(100 * metrics.get("confidence", 0.95))), cv=_Obj(_shown_cv(io.read_json_or_none(art / "cv_results.json") or {})),
         leaks=_Obj(leaks), suspects=[_Obj(x) for x in leaks.get("suspects", [])],
-        digest=[line for line in cleaning.get("digest", []) if not line.startswith(("LEAK SUSPECT", "POSSIBLE LEAK"))],
+        digest=[line for line in cleaning.get("digest", [])
+                if not line.startswith(("LEAK SUSPECT", "POSSIBLE LEAK", "ENTITY KEY?", "LEAK?", *_LABEL_LINES))],
+        label_merges=[_Obj(m) for m in cleaning.get("label_merges", [])],
+        label_proposals=[_Obj(m) for m in cleaning.get("label_proposals", [])],
+        entities=_Obj(cleaning.get("entities") or {}),
+        entity_suspects=[_Obj(s) for s in (cleaning.get("entities") or {}).get("suspects", [])
+                         if s.get("overlap_rows")],
         changes=[_Obj(c) for c in cleaning.get("changes", [])],
         findings=[_Obj(f) for f in quality.get("findings", []) if f.get("severity") != "info"],
         warnings=[w for w in metrics.get("warnings", []) if not (metrics.get("cv_vs_test") or {}).get("far")
                   or w != metrics["cv_vs_test"].get("explanation")],
         figures=figures, tracking=_Obj(manifest.get("tracking") or {}),
         promotion=_Obj(io.read_json_or_none(art / "promotion.json") or {}),
+        next_steps=[_Obj(s) for s in _next_steps(run_dir)],
     )
     return io.write_text(run_dir / "summary.html", page)
 
@@ -218,10 +249,15 @@ def diff_runs(run_a: str | Path, run_b: str | Path,
     metrics = [
         {"metric": k, "a": ta.get(k), "b": tb.get(k), "delta": _delta(ta.get(k), tb.get(k)),
          "ci_a": cia.get(k), "ci_b": cib.get(k), "test": tests.get(k),
-         "primary": k == (xb.get("primary_metric") or xa.get("primary_metric"))}
+         "primary": k == (xb.get("primary_metric") or xa.get("primary_metric")),
+         "better": _b_better(k, _delta(ta.get(k), tb.get(k)))}
         for k in list(dict.fromkeys([*ta, *tb]))
     ]
-    cva, cvb = xa.get("cv") or {}, xb.get("cv") or {}
+    cva, cvb = ({k: {**v, "mean": _shown_score(v.get("mean"), x.get("cv_scoring"))}  # rmse positive
+                 for k, v in {**(x.get("cv") or {}),
+                              **({chosen_cv(x)[0]: chosen_cv(x)[1]} if x.get("chosen") else {})}.items()
+                 if isinstance(v, dict)}
+                for x in (xa, xb))  # an ensemble that was saved gets its own CV row
     cv = [
         {"model": k, "a_mean": (cva.get(k) or {}).get("mean"), "a_std": (cva.get(k) or {}).get("std"),
          "b_mean": (cvb.get(k) or {}).get("mean"), "b_std": (cvb.get(k) or {}).get("std"),
@@ -240,9 +276,12 @@ def diff_runs(run_a: str | Path, run_b: str | Path,
     return {
         "a": str(a), "b": str(b), "label": [run_label({**ma, "path": a}), run_label({**mb, "path": b})],
         "status": [ma.get("status"), mb.get("status")],
-        "best_model": [xa.get("best_model"), xb.get("best_model")],
+        "flags": [run_flags(ma)["flags"], run_flags(mb)["flags"]],
+        "flag_note": [run_flags(ma)["flag_note"], run_flags(mb)["flag_note"]],
+        "best_model": [(x.get("chosen") or {}).get("label") or x.get("best_model") for x in (xa, xb)],
         "primary_metric": xb.get("primary_metric") or xa.get("primary_metric"),
-        "cv_metric": (io.read_json_or_none(b / "artifacts" / "cv_results.json") or {}).get("scoring") or xb.get("primary_metric"),
+        "cv_metric": _shown_scoring((io.read_json_or_none(b / "artifacts" / "cv_results.json") or {}).get("scoring")
+                                    or xb.get("cv_scoring"))[0] or xb.get("primary_metric"),
         "data_changed": ma.get("data_sha256") != mb.get("data_sha256"),
         "paired": (significance or {}).get("paired", False), "paired_note": (significance or {}).get("note"),
         "params": params, "cv": cv, "metrics": metrics, "stages": stages,
@@ -310,8 +349,8 @@ def sweep_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         folder = Path(run["run_dir"]) if run.get("run_dir") else None
         metrics = (io.read_json_or_none(folder / "artifacts" / "metrics.json") or {}) if folder else {}
         manifest = (io.read_json_or_none(folder / "manifest.json") or {}) if folder else {}
-        primary, best = metrics.get("primary_metric"), metrics.get("best_model")
-        cv = (metrics.get("cv") or {}).get(best) or {}
+        primary, (best, cv) = metrics.get("primary_metric"), chosen_cv(metrics)
+        cv["mean"] = _shown_score(cv.get("mean"), metrics.get("cv_scoring"))  # rmse positive
         stages = manifest.get("stages", [])
         rows.append({
             "label": run["label"], "run_dir": str(folder) if folder else None,
@@ -321,6 +360,7 @@ def sweep_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "other": {k: v for k, v in (metrics.get("test") or {}).items() if k != primary},
             "seconds": run.get("seconds"),
             "cached": sum(s.get("status") == "cached" for s in stages), "stages": len(stages),
+            **run_flags(manifest),
         })
     return rows
 
@@ -329,12 +369,15 @@ def write_sweep_html(out: str | Path, rows: list[dict[str, Any]], keys: list[str
     """The sweep page (``templates/sweep.html.j2``): runs side by side, the best primary metric marked."""
     out = Path(out)
     lower_better = any(r["primary_metric"] in ("rmse", "mae", "brier", "log_loss") for r in rows)
-    scored = [r["test"] for r in rows if isinstance(r["test"], (int, float))]
-    best = (min(scored) if lower_better else max(scored)) if len(set(scored)) > 1 else None  # a tie marks none
+    every = [r["test"] for r in rows if isinstance(r["test"], (int, float))]
+    scored = [r["test"] for r in rows if isinstance(r["test"], (int, float)) and not r.get("flags")]  # leak? never wins
+    # a tie marks none; a run beaten only by flagged ones is the best all the same
+    best = (min(scored) if lower_better else max(scored)) if len(set(scored)) > 1 or 0 < len(scored) < len(every) \
+        else None
     for row in rows:
         row["link"] = (quote(os.path.relpath(Path(row["run_dir"]) / "summary.html", out.parent))
                        if row["run_dir"] else None)
-        row["best"] = best is not None and row["test"] == best
+        row["best"] = best is not None and row["test"] == best and not row.get("flags")
     others = sorted({k for r in rows for k in r["other"]})
     page = _template("sweep.html.j2").render(css=_CSS, rows=[_Obj(r) for r in rows], keys=keys, others=others,
                                              seconds=seconds, lower_better=lower_better)
@@ -342,6 +385,9 @@ def write_sweep_html(out: str | Path, rows: list[dict[str, Any]], keys: list[str
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+_LABEL_LINES = ("label typos merged", "look-alike labels proposed")  # digest lines the page shows as two lists
 
 
 class _Obj(dict):
@@ -424,6 +470,40 @@ def _flatten(data: dict[str, Any]) -> dict[str, Any]:
     from nblib.engine.params import flatten
 
     return {k: json.dumps(v) if isinstance(v, dict) else v for k, v in flatten(data).items()}
+
+
+def _b_better(metric: str, delta: float | None) -> bool | None:
+    """Whether B's value of ``metric`` is the better one (lower is better for rmse, mae, brier,
+    log_loss); ``None`` for no change or no numbers."""
+    from nblib.ml.scoring import lower_is_better
+
+    if delta is None or delta == 0:
+        return None
+    return (delta < 0) == lower_is_better(metric)
+
+
+def _next_steps(run_dir: Path) -> list[dict[str, str]]:
+    from nblib.card import run_next_steps
+
+    return run_next_steps(run_dir)
+
+
+def _shown_scoring(scoring: Any) -> tuple[str, float]:
+    from nblib.ml.scoring import shown_scoring
+
+    return shown_scoring(scoring)
+
+
+def _shown_score(value: Any, scoring: Any) -> Any:
+    from nblib.ml.scoring import shown_score
+
+    return shown_score(value, scoring)
+
+
+def _shown_cv(cv: dict[str, Any]) -> dict[str, Any]:
+    from nblib.ml.scoring import shown_cv
+
+    return shown_cv(cv)
 
 
 def _secs(value: Any) -> str:

@@ -117,6 +117,7 @@ class Runner:
         stages: list[str] | None = None,
         force: bool | list[str] = True,
         label: str | None = None,
+        lineage: str | None = None,
     ) -> RunResult:
         """Execute ``stages`` (default: all, with whatever they need upstream) in ``run_dir``.
 
@@ -125,7 +126,9 @@ class Runner:
         the one recorded in ``run_dir``'s manifest (and its recorded outputs are
         unchanged), or an entry of the cross-run cache (:mod:`~nblib.engine.cache`).
         ``force=True`` runs every stage; a list of stage names runs those and
-        every stage downstream of them.
+        every stage downstream of them. ``lineage`` names the runs this one is
+        compared with to say why a stage runs (default: its label): the app passes the
+        params' name, so a run is never explained against another dataset's run.
 
         Raises
         ------
@@ -142,6 +145,7 @@ class Runner:
             history = self._keep_history(run_dir, previous)
             manifest = ManifestWriter(run_dir / "manifest.json", self._new_manifest(run_dir, params_hash, data_sha256))
             manifest.data["label"] = label or manifest.data["name"]
+            manifest.data["lineage"] = lineage or manifest.data["label"]
             if history:
                 manifest.data["history"] = history
             records, kept = self._plan(manifest.data, selected, previous)
@@ -346,7 +350,8 @@ class Runner:
             claim.release()
             return None
         values = loop.sections(stage.sections)
-        record["why"] = self._why(stage, parts, record, loop.kept.get(stage.name), loop.forced, cache, values)
+        record["why"] = self._why(stage, parts, record, loop.kept.get(stage.name), loop.forced, cache, values,
+                                  lineage=loop.manifest.data.get("lineage"))
         record["status"] = "running"
         loop.manifest.save()  # observers see what runs now
         try:
@@ -396,14 +401,18 @@ class Runner:
         return True
 
     def _why(self, stage: Stage, parts: dict[str, Any], record: dict, old: dict | None,
-             forced: dict[str, str], cache: StageCache, values: dict[str, Any]) -> list[str]:
-        """Why ``stage`` runs, in words (the manifest and the progress display show it)."""
+             forced: dict[str, str], cache: StageCache, values: dict[str, Any], *,
+             lineage: str | None = None) -> list[str]:
+        """Why ``stage`` runs, in words (the manifest and the progress display show it), compared
+        with this folder's earlier record, else the newest cached run of the same lineage or data."""
         if stage.name in forced:
             return [forced[stage.name]]
         if not stage.cacheable:
             return ["declared not cacheable: runs every time"]
         before = (cache.get(stage.name, old["cache_key"]) if old and old.get("cache_key") else None) \
-            or cache.latest(stage.name)
+            or cache.latest(stage.name, lineage=lineage, data=parts.get("data"))
+        if before is None and cache.latest(stage.name) is not None:  # only other params' runs are cached
+            return ([record["note"]] if record.get("note") else []) + ["no earlier run of these params"]
         why = reasons(parts, before.data.get("parts") if before else None, notebook=stage.notebook,
                       values=values, values_before=before.data.get("params") if before else None)
         return ([record["note"]] if record.get("note") else []) + why
@@ -420,7 +429,8 @@ class Runner:
             if store and stage.cacheable and record.get("outputs") is not None:
                 self.cache.store(stage.name, record["cache_key"], run_dir, outputs=record["outputs"],
                                  extras=[stage.notebook, Path(stage.notebook).with_suffix(".html").as_posix()],
-                                 meta={"stage": stage.name, "run_id": manifest.data["run_id"], "parts": parts,
+                                 meta={"stage": stage.name, "run_id": manifest.data["run_id"],
+                                       "lineage": manifest.data.get("lineage"), "parts": parts,
                                        "params": values, "seconds": record.get("seconds")})
             return None
         finally:

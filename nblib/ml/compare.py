@@ -207,9 +207,12 @@ def paired_tests(pred_a, pred_b, target: str, xa: dict, xb: dict, n: int = 1000,
     classes = [c[len("proba_"):] for c in cols]
     codes = np.asarray([classes.index(str(v)) for v in y])
     a, b = pred_a[cols].to_numpy(float), pred_b[cols].to_numpy(float)
-    auc = lambda t, p: skm.roc_auc_score(t, p, multi_class="ovr", labels=range(len(classes)))
-    wanted("roc_auc", lambda: paired_bootstrap(codes, a, b, auc, **boot), "paired bootstrap")
-    f1 = lambda t, p: skm.f1_score(t, p.argmax(axis=1), average="macro", zero_division=0)
+    # the same definitions as the headline metrics (nblib.ml.evaluate): macro over the classes present in the
+    # rows, so a rare class missing from the test split or from a resample is left out instead of failing
+    from nblib.ml.evaluate import ovr_roc_auc
+
+    wanted("roc_auc", lambda: paired_bootstrap(codes, a, b, ovr_roc_auc, **boot), "paired bootstrap")
+    f1 = lambda t, p: skm.f1_score(t, p.argmax(axis=1), average="macro", labels=np.unique(t), zero_division=0)
     wanted("f1", lambda: paired_bootstrap(codes, a, b, f1, **boot), "paired bootstrap")
     bal = lambda t, p: skm.balanced_accuracy_score(t, p.argmax(axis=1))
     wanted("balanced_accuracy", lambda: paired_bootstrap(codes, a, b, bal, **boot), "paired bootstrap")

@@ -10,6 +10,9 @@ Two kinds, over the ``top_k`` families by mean CV score:
   ``LogisticRegression`` (classification) or ``RidgeCV`` (regression) learns from
   the members' predictions on its own inner folds. It is cross-validated on the
   same outer folds as the single models, so it needs the training rows ``X``.
+  With ``fold_pipelines`` (searched families), each outer fold's stacking is made
+  of the members with the settings their search chose on that fold's training
+  rows, so the outer fold stays unseen by the search (nested).
 
 **The rule.** For each ensemble and each fold ``f``, ``d_f = ensemble score −
 best single model score`` on that fold (scores as scikit-learn's scorers give
@@ -74,6 +77,7 @@ class EnsembleResult:
     oof: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     notes: list[str] = field(default_factory=list)
     pipelines: dict[str, Any] = field(default_factory=dict, repr=False)
+    fold_pipelines: dict[str, list[Any]] = field(default_factory=dict, repr=False)
     n_jobs: int | None = None
     random_state: int = 0
     stack_folds: int = 3
@@ -90,19 +94,25 @@ class EnsembleResult:
                           "verdict": self._verdict(name, kind)}
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("candidate")
 
-    def build(self, name: str):
+    def build(self, name: str, fold: int | None = None):
         """The unfitted estimator of candidate ``name``, to refit on all training rows.
 
         A family gives a clone of its pipeline; ``"voting"`` a soft ``VotingClassifier``
         (or ``VotingRegressor``) over the member pipelines; ``"stacking"`` the
         ``StackingClassifier`` (or ``StackingRegressor``) that was cross-validated.
+        With ``fold``, members that have per-fold pipelines (``fold_pipelines``) use that
+        outer fold's one.
         """
-        if name in self.pipelines:
-            return clone(self.pipelines[name])
+        pipelines = self.pipelines
+        if fold is not None:
+            pipelines = {n: (self.fold_pipelines[n][fold] if n in self.fold_pipelines else p)
+                         for n, p in self.pipelines.items()}
+        if name in pipelines:
+            return clone(pipelines[name])
         if name == "voting":
-            return _voting(self.members, self.pipelines, self.task, self.n_jobs)
+            return _voting(self.members, pipelines, self.task, self.n_jobs)
         if name == "stacking":
-            return _stacking(self.members, self.pipelines, self.task, self.n_jobs, self.random_state,
+            return _stacking(self.members, pipelines, self.task, self.n_jobs, self.random_state,
                              self.stack_folds)
         raise ValueError(f"unknown candidate {name!r}; choose from {', '.join([*self.pipelines, 'voting', 'stacking'])}")
 
@@ -165,6 +175,7 @@ def evaluate_ensembles(
     X: pd.DataFrame | None = None,
     groups=None,
     stack_folds: int = 3,
+    fold_pipelines: dict[str, list[Any]] | None = None,
 ) -> EnsembleResult:
     """Score soft voting and stacking over the best ``top_k`` families and decide whether to keep one.
 
@@ -200,6 +211,9 @@ def evaluate_ensembles(
         inner folds cannot (its refit gets no groups), which a note says.
     stack_folds : int
         Inner folds of the stacking's final estimator.
+    fold_pipelines : dict, optional
+        ``family -> one unfitted pipeline per outer fold`` for families whose settings a
+        nested search chose per fold: the stacking scored on fold ``k`` uses them.
 
     Returns
     -------
@@ -221,6 +235,9 @@ def evaluate_ensembles(
     for name, s in fold_scores.items():
         if len(s) != len(folds):
             raise ValueError(f"{name}: {len(s)} fold scores for {len(folds)} folds")
+    for name, per_fold in (fold_pipelines or {}).items():
+        if len(per_fold) != len(folds):
+            raise ValueError(f"{name}: {len(per_fold)} per-fold pipelines for {len(folds)} folds")
 
     y = np.asarray(y)
     ranked = sorted(fold_scores, key=lambda n: -np.mean(fold_scores[n]))
@@ -228,7 +245,7 @@ def evaluate_ensembles(
     result = EnsembleResult(scoring=scoring, task=task, members=members,
                             scores={n: [float(v) for v in fold_scores[n]] for n in ranked},
                             best_single=ranked[0], winner=ranked[0], pipelines=dict(pipelines),
-                            n_jobs=n_jobs, random_state=random_state, stack_folds=stack_folds)
+                            fold_pipelines=dict(fold_pipelines or {}), n_jobs=n_jobs, random_state=random_state, stack_folds=stack_folds)
     if len(members) < 2:
         result.notes.append(f"only {len(members)} family cross-validated: no ensemble to build")
         return result
@@ -291,8 +308,8 @@ def _cross_validate_stacking(result: EnsembleResult, X, y, folds) -> tuple[list[
     from sklearn.metrics import check_scoring
 
     scores, parts = [], []
-    for train, test in folds:
-        model = result.build("stacking").fit(X.iloc[train], y[train])
+    for k, (train, test) in enumerate(folds):
+        model = result.build("stacking", fold=k).fit(X.iloc[train], y[train])
         scorer = check_scoring(model, scoring=result.scoring)
         scores.append(float(scorer(model, X.iloc[test], y[test])))
         if result.task == "classification":

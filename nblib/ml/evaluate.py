@@ -36,6 +36,7 @@ __all__ = [
     "per_class_metrics",
     "cv_vs_test",
     "predictions_frame",
+    "ovr_roc_auc",
 ]
 
 PRIMARY_METRIC = {"classification": "roc_auc", "regression": "rmse"}
@@ -94,13 +95,33 @@ def classification_metrics(y_true, proba, threshold: float = 0.5) -> dict[str, f
     }
 
 
+def ovr_roc_auc(y_true, proba) -> float:
+    """Macro one-vs-rest ROC-AUC over the classes present in ``y_true``.
+
+    ``proba`` has one column per class code ``0 .. k-1``; a class with no row in
+    ``y_true`` (a rare class absent from a test sample or a resample) has no
+    one-vs-rest ROC-AUC and is left out of the average instead of failing, as
+    scikit-learn's ``roc_auc_score(multi_class="ovr")`` does. Needs at least two
+    classes present.
+
+    >>> ovr_roc_auc([0, 0, 1, 1], [[.9, .1, 0], [.6, .3, .1], [.2, .7, .1], [.3, .5, .2]])
+    1.0
+    """
+    y_true, proba = np.asarray(y_true).astype(int), np.asarray(proba, dtype=float)
+    onehot = np.eye(proba.shape[1])[y_true]
+    present = onehot.sum(axis=0) > 0
+    if present.sum() < 2:
+        raise ValueError("one class only: ROC-AUC undefined")
+    return float(roc_auc_score(onehot[:, present], proba[:, present], average="macro"))
+
+
 def _multiclass_metrics(y_true, proba) -> dict[str, float]:
     k = proba.shape[1]
     onehot = np.eye(k)[y_true.astype(int)]
     present = onehot.sum(axis=0) > 0
     pred = proba.argmax(axis=1)
     return {
-        "roc_auc": float(roc_auc_score(onehot[:, present], proba[:, present], average="macro")),
+        "roc_auc": ovr_roc_auc(y_true, proba),
         "pr_auc": float(average_precision_score(onehot[:, present], proba[:, present], average="macro")),
         "f1": float(f1_score(y_true, pred, average="macro", labels=np.flatnonzero(present), zero_division=0)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, pred)),
@@ -218,7 +239,7 @@ def evaluation_report(
     scores: np.ndarray,
     *,
     task: str,
-    best_model: str,
+    best_model: str | None = None,
     cv: dict[str, Any],
     oracle_proba: pd.Series | None = None,
     oracle_train: tuple[Any, Any] | None = None,
@@ -237,15 +258,24 @@ def evaluation_report(
     ``best_model``, ``n_test``, ``confidence``, ``oracle`` (generated data only),
     ``classes``, ``positive_class``, ``threshold`` (two classes),
     ``confusion_matrix`` (classification), ``cv_vs_test`` and ``warnings``.
+
+    ``cv`` is ``cv_results.json``. Its ``chosen`` record (the saved model: a family or an
+    ensemble, with the CV of that model) is copied as ``chosen``; ``best_model`` is its name,
+    and the CV-versus-test check compares the test score with *its* CV. ``best_model`` as an
+    argument is only used for older results without ``chosen``.
     """
     if task == "classification":
         test = classification_metrics(y_true, scores, threshold)
     else:
         test = regression_metrics(y_true, scores)
+    chosen = cv.get("chosen") or None
+    if chosen:
+        best_model = chosen["name"]
     report: dict[str, Any] = {
         "task": task,
         "primary_metric": PRIMARY_METRIC[task],
         "best_model": best_model,
+        "chosen": chosen,
         "n_test": int(len(y_true)),
         "confidence": confidence,
         "test": test,
@@ -268,6 +298,13 @@ def evaluation_report(
         else:
             predicted = scores_arr.argmax(axis=1)
         labels = list(range(len(report["classes"])))
+        counts = np.bincount(np.asarray(y_true).astype(int), minlength=len(labels))
+        absent = [str(report["classes"][c]) for c in labels if counts[c] == 0]
+        if absent:
+            report["warnings"].append(
+                f"class {', '.join(map(repr, absent))} has no row in the test split: its scores are not measured "
+                f"(the macro averages leave it out); with so few rows, merge or remove it, or raise "
+                f"preprocess.test_size")
         report["confusion_matrix"] = confusion_matrix(np.asarray(y_true).astype(int), predicted, labels=labels).tolist()
     if oracle_proba is not None and task == "classification":
         oracle = classification_metrics(y_true, oracle_proba, threshold)
@@ -280,13 +317,21 @@ def evaluation_report(
         if gap > 0.03:
             report["warnings"].append(f"test ROC-AUC is {gap:.3f} below the oracle (Bayes) ROC-AUC "
                                       f"{oracle['roc_auc']:.3f}: there is signal left to learn")
-    best_cv = report["cv"].get(best_model, {})
+    if chosen and chosen.get("cv_mean") is not None:
+        best_cv = {"mean": chosen["cv_mean"], "std": chosen.get("cv_std") or 0.0}
+    else:
+        best_cv = report["cv"].get(best_model, {})
     primary = PRIMARY_METRIC[task]
     same_metric = {"roc_auc", "roc_auc_ovr"} if task == "classification" else {"neg_root_mean_squared_error"}
     if best_cv and cv.get("scoring") in same_metric:  # same metric on both sides
         cv_value = -best_cv["mean"] if task == "regression" else best_cv["mean"]
         report["cv_vs_test"] = cv_vs_test(cv_value, best_cv.get("std", 0.0), cv.get("folds", 5), test[primary],
                                           report["test_ci"].get(primary), primary, report.get("oracle_split"))
+        report["cv_vs_test"]["model"] = best_model
+        if chosen and chosen.get("cv_note"):
+            report["cv_vs_test"]["cv_note"] = chosen["cv_note"]
+            report["cv_vs_test"]["explanation"] += (f"; the CV is that of the chosen model, "
+                                                    f"{chosen.get('label') or best_model} ({chosen['cv_note']})")
         if report["cv_vs_test"]["far"]:
             report["warnings"].append(report["cv_vs_test"]["explanation"])
     return report

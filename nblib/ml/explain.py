@@ -54,12 +54,25 @@ def scoring_for(task: str, n_classes: int = 2) -> str:
     return _SCORING[PRIMARY_METRIC[task]]
 
 
-def sample_rows(X: pd.DataFrame, y, max_rows: int | None, random_state: int = 0) -> tuple[pd.DataFrame, Any]:
-    """At most ``max_rows`` rows of ``X`` and ``y``, drawn without replacement (seeded); all when fewer."""
+def sample_rows(X: pd.DataFrame, y, max_rows: int | None, random_state: int = 0, *,
+                stratify: bool = False) -> tuple[pd.DataFrame, Any]:
+    """At most ``max_rows`` rows of ``X`` and ``y``, drawn without replacement (seeded); all when fewer.
+
+    With ``stratify`` (classification) each class keeps its share of the rows and
+    every class of ``y`` keeps at least one row (when ``max_rows`` allows), so a
+    rare class is never dropped from the sample.
+
+    >>> X = pd.DataFrame({"x": range(1000)}); y = pd.Series([1] * 3 + [0] * 997)
+    >>> int(sample_rows(X, y, 100, stratify=True)[1].sum())
+    1
+    """
     if max_rows is None or len(X) <= max_rows:
         return X, y
     rng = np.random.default_rng(random_state)
-    idx = np.sort(rng.choice(len(X), size=max_rows, replace=False))
+    if stratify:
+        idx = _stratified_choice(np.asarray(y), max_rows, rng)
+    else:
+        idx = np.sort(rng.choice(len(X), size=max_rows, replace=False))
     return X.iloc[idx], (y.iloc[idx] if isinstance(y, pd.Series) else np.asarray(y)[idx])
 
 
@@ -72,7 +85,10 @@ def grouped_permutation_importance(
     ``model`` is the whole fitted pipeline and ``X_test`` the raw frame, so each
     original column (text, date, category, number) is permuted as a whole and
     goes through the pipeline's own preprocessing: a one-hot or TF-IDF column
-    group counts once, under the user's column name.
+    group counts once, under the user's column name. With ``scoring="roc_auc_ovr"``
+    (three or more classes) the score is the macro one-vs-rest ROC-AUC over the
+    classes present in ``y_test`` (:func:`nblib.ml.evaluate.ovr_roc_auc`), so a rare
+    class missing from the rows does not fail the whole evaluation.
 
     Returns
     -------
@@ -86,7 +102,8 @@ def grouped_permutation_importance(
     if n_repeats <= 0 or X_test.shape[1] == 0:
         result = empty
     else:
-        r = permutation_importance(model, X_test, np.asarray(y_test), scoring=scoring, n_repeats=n_repeats,
+        scorer = _present_classes_auc if scoring == "roc_auc_ovr" else scoring
+        r = permutation_importance(model, X_test, np.asarray(y_test), scoring=scorer, n_repeats=n_repeats,
                                    random_state=random_state, n_jobs=n_jobs)
         result = (pd.DataFrame({"mean": r.importances_mean, "std": r.importances_std},
                                index=pd.Index([str(c) for c in X_test.columns], name="column"))
@@ -295,7 +312,13 @@ def conclusion(metrics: dict[str, Any], importance: pd.DataFrame | None = None,
     Names from data are escaped."""
     primary = metrics.get("primary_metric", "")
     value = metrics.get("test", {}).get(primary)
-    lines = [f"**Model:** {md(metrics.get('best_model', 'unknown'))}, chosen by cross-validation."]
+    chosen = metrics.get("chosen") or {}
+    if chosen:
+        what = md(chosen.get("label") or chosen.get("name", "unknown"))
+        lines = [f"**Model:** {what}, chosen by cross-validation ({md(chosen.get('scoring', ''))} "
+                 f"{_num(chosen.get('cv_mean'))} ± {_num(chosen.get('cv_std'))}; {md(chosen.get('cv_note', ''))})."]
+    else:
+        lines = [f"**Model:** {md(metrics.get('best_model', 'unknown'))}, chosen by cross-validation."]
     if "threshold" in metrics:
         lines.append(f"**Threshold:** {metrics['threshold']:.3f}, chosen by `{metrics.get('threshold_by', 'fixed')}` "
                      "on out-of-fold training predictions (never on the test split).")
@@ -318,6 +341,10 @@ def conclusion(metrics: dict[str, Any], importance: pd.DataFrame | None = None,
     for warning in metrics.get("warnings", [])[:3]:
         lines.append(f"*Warning:* {md(warning)}")
     return "## Conclusion\n\n" + "\n\n".join(lines)
+
+
+def _num(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "?"
 
 
 def _slice_intervals(y, s, task: str, names, n_boot: int, confidence: float, threshold: float,
@@ -356,6 +383,37 @@ def _resample_metrics(yb, sb, task: str, threshold: float) -> dict[str, np.ndarr
     denom = pred.sum(axis=1) + pos
     return {"roc_auc": ((ranks * yb).sum(axis=1) - pos * (pos + 1) / 2) / (pos * (n - pos)),
             "f1": np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)}
+
+
+def _present_classes_auc(estimator, X, y) -> float:
+    """Scorer: macro one-vs-rest ROC-AUC of ``estimator`` on ``X`` over the classes present in ``y``."""
+    from nblib.ml.evaluate import ovr_roc_auc
+
+    proba = estimator.predict_proba(X)
+    known = np.asarray(estimator.classes_)
+    codes = np.searchsorted(known, np.asarray(y))
+    if (codes >= len(known)).any() or not (known[np.minimum(codes, len(known) - 1)] == np.asarray(y)).all():
+        raise ValueError("y holds a class the model was not trained on")
+    return ovr_roc_auc(codes, proba)
+
+
+def _stratified_choice(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions of ``size`` rows drawn per class in proportion, at least one per class."""
+    values, inverse, counts = np.unique(y.astype(str), return_inverse=True, return_counts=True)
+    share = counts * size / len(y)
+    take = np.minimum(counts, np.maximum(1, np.floor(share).astype(int)))
+    order = np.argsort(-(share - np.floor(share)), kind="stable")  # largest remainders first
+    while take.sum() < size:
+        for k in order:
+            if take.sum() >= size:
+                break
+            if take[k] < counts[k]:
+                take[k] += 1
+    while take.sum() > size:  # more classes than rows asked, or the minimum of one tipped it over
+        k = int(np.argmax(take))
+        take[k] -= 1
+    picked = [rng.choice(np.flatnonzero(inverse == k), size=int(n), replace=False) for k, n in enumerate(take) if n]
+    return np.sort(np.concatenate(picked))
 
 
 def md(value: Any) -> str:

@@ -25,10 +25,16 @@ and for the strongest few, with the columns most correlated with them (a group):
 A group is a *likely* leak when the user declared it (``data.columns.post_outcome``),
 when a column alone nearly copies the target, or when the model loses at least
 40 % of its skill or its error doubles without it; a *possible* leak when the
-model leans on it for a quarter of its skill (``lean``): statistics cannot tell
-a strong honest feature from a post-outcome one of the same strength, so those
-are listed for a person to confirm and never dropped by the policy. Every
-suspect comes with this evidence; what happens to likely ones is the policy's call.
+model leans on it for a quarter of its skill (``lean``) *and* a refit without it
+still loses a tenth of its skill (or its error grows by half): statistics cannot
+tell a strong honest feature from a post-outcome one of the same strength, so
+those are listed for a person to confirm and never dropped by the policy. A
+column the model leans on but can do without (a refit loses next to nothing: it
+has stand-ins) is not a suspect, so the evidence of every suspect points one way.
+Columns the user declares known before the outcome
+(``data.columns.known_before_outcome``) are not checked. Every suspect comes with
+this evidence; what happens to likely ones is the policy's call
+(:func:`enforce`), and a run that keeps one is marked (:func:`kept_likely`).
 """
 
 from __future__ import annotations
@@ -38,15 +44,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import r2_score, roc_auc_score
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
 
-__all__ = ["LeakReport", "find_leaks", "enforce", "POLICIES", "single_column_scores"]
+# scikit-learn is imported where the check runs: the pages and the registry read :func:`kept_likely` cheaply
+
+__all__ = ["LeakReport", "find_leaks", "enforce", "POLICIES", "single_column_scores", "kept_likely", "MARK",
+           "fix_hint"]
 
 POLICIES = ("warn", "drop", "fail")
+
+#: The mark a run that keeps a likely leak carries wherever its score appears.
+MARK = "leak?"
 
 
 @dataclass
@@ -55,6 +62,7 @@ class LeakReport:
 
     policy: str
     suspects: list[dict[str, Any]] = field(default_factory=list)
+    known_before: list[str] = field(default_factory=list)
     columns: pd.DataFrame = field(default_factory=pd.DataFrame)
     model_score: float | None = None
     metric: str = ""
@@ -73,7 +81,16 @@ class LeakReport:
     def to_dict(self) -> dict[str, Any]:
         cols = self.columns.reset_index().to_dict("records") if not self.columns.empty else []
         return {"policy": self.policy, "metric": self.metric, "model_score": self.model_score, "rows": self.rows,
-                "suspects": self.suspects, "columns": _json_ready(cols)}
+                "suspects": self.suspects, "known_before_outcome": list(self.known_before),
+                "kept_likely": kept_likely({"suspects": self.suspects}), "columns": _json_ready(cols)}
+
+    @property
+    def notes(self) -> list[str]:
+        """What the check did not look at, and why (one line each)."""
+        if not self.known_before:
+            return []
+        return [f"not checked: {', '.join(map(repr, self.known_before))}: declared known before the outcome "
+                f"(data.columns.known_before_outcome)"]
 
 
 def find_leaks(
@@ -84,10 +101,12 @@ def find_leaks(
     task: str,
     policy: str = "warn",
     declared: list[str] = (),
+    known_before: list[str] = (),
     near_copy: float = 0.99,
     min_skill_share: float = 0.4,
     min_error_ratio: float = 2.0,
     min_lean: float = 0.25,
+    min_refit_share: float = 0.1,
     top: int = 5,
     max_rows: int = 5000,
     folds: int = 3,
@@ -109,6 +128,9 @@ def find_leaks(
         (the caller raises). Declared columns are always dropped.
     declared : list of str
         Columns the user says are known only after the outcome.
+    known_before : list of str
+        Columns the user says are known before the outcome: never suspects, not checked
+        (:attr:`LeakReport.notes` says so); they still count as stand-ins for other columns.
     near_copy : float, default=0.99
         A column scoring this alone (ROC-AUC, or R² for regression) is a suspect outright.
     min_skill_share, min_error_ratio : float
@@ -117,7 +139,10 @@ def find_leaks(
         *likely* leak.
     min_lean : float, default=0.25
         A column (or columns named alike) whose shuffling costs this share of the
-        model's skill is a *possible* leak: listed for a person to confirm, kept.
+        model's skill is a *possible* leak (listed for a person to confirm, kept) ...
+    min_refit_share : float, default=0.1
+        ... provided a refit without it also costs this share of the skill, or grows the
+        error by half: a column the model can do without is not a suspect.
     top : int, default=5
         How many of the most relied-on columns are refit without.
     max_rows : int, default=5000
@@ -129,24 +154,30 @@ def find_leaks(
 
     # many small fits: one thread each is faster than OpenMP threads fighting over a busy machine
     with threadpool_limits(limits=1, user_api="openmp"):
-        return _find_leaks(frame, y, roles, task=task, policy=policy, declared=declared, near_copy=near_copy,
-                           min_skill_share=min_skill_share, min_error_ratio=min_error_ratio, min_lean=min_lean, top=top,
-                           max_rows=max_rows, folds=folds, random_state=random_state)
+        return _find_leaks(frame, y, roles, task=task, policy=policy, declared=declared, known_before=known_before,
+                           near_copy=near_copy, min_skill_share=min_skill_share, min_error_ratio=min_error_ratio,
+                           min_lean=min_lean, min_refit_share=min_refit_share, top=top, max_rows=max_rows,
+                           folds=folds, random_state=random_state)
 
 
-def _find_leaks(frame, y, roles, *, task, policy, declared, near_copy, min_skill_share, min_error_ratio,
-                min_lean, top, max_rows, folds, random_state, _second_round=False) -> LeakReport:
+def _find_leaks(frame, y, roles, *, task, policy, declared, known_before, near_copy, min_skill_share,
+                min_error_ratio, min_lean, min_refit_share, top, max_rows, folds, random_state,
+                _second_round=False) -> LeakReport:
     classification = task == "classification"
     data, y = _sample(frame, y, max_rows, classification, random_state)
     features = [c for role in ("numeric", "boolean", "categorical", "high_cardinality", "date", "text")
                 for c in roles.get(role, []) if c in data.columns]
-    report = LeakReport(policy=policy, metric=_metric_name(y, classification), rows=len(data))
+    exempt = set(known_before)  # in the model (a stand-in for others), never a candidate
+    report = LeakReport(policy=policy, metric=_metric_name(y, classification), rows=len(data),
+                        known_before=[c for c in features if c in exempt])
     suspects: list[dict[str, Any]] = [
         {"columns": [c], "evidence": f"{c!r}: declared known only after the outcome (data.columns.post_outcome)",
          "action": "dropped", "reason": "declared", "confidence": "declared"} for c in declared]
     if not features or y.nunique() < 2:
         report.suspects = suspects
         return report
+
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     cv = (StratifiedKFold if classification else KFold)(folds, shuffle=True, random_state=random_state)
     encoded, owner = _encode(data, y, roles, features, classification, cv, random_state)
@@ -163,13 +194,14 @@ def _find_leaks(frame, y, roles, *, task, policy, declared, near_copy, min_skill
     table["error_ratio"] = np.nan
     report.model_score = round(float(full), 4)
 
-    ranked = sorted(units, key=lambda u: -perm[u])
+    checked = {u: cols for u, cols in units.items() if not exempt & set(cols)}
+    ranked = sorted(checked, key=lambda u: -perm[u])
     candidates = [u for u in ranked[:top] if perm[u] > 0.002 * max(skill, 1e-9)]
-    candidates += [u for u in units if u not in candidates and max(alone[c] for c in units[u]) >= near_copy]
+    candidates += [u for u in checked if u not in candidates and max(alone[c] for c in units[u]) >= near_copy]
     correlated = _correlated_groups(encoded, owner)
     seen: set[tuple[str, ...]] = set()
     for unit in candidates:
-        members = set(units[unit]) | {p for c in units[unit] for p in correlated.get(c, ())}
+        members = set(units[unit]) | {p for c in units[unit] for p in correlated.get(c, ()) if p not in exempt}
         group = tuple(sorted(members, key=features.index))
         if group in seen or skill <= 0.02:
             continue
@@ -187,8 +219,8 @@ def _find_leaks(frame, y, roles, *, task, policy, declared, near_copy, min_skill
             reason, confidence = "skill", "likely"
         elif ratio >= min_error_ratio and full - without >= 0.03:
             reason, confidence = "error", "likely"
-        elif lean >= min_lean:
-            reason, confidence = "leaned-on", "possible"
+        elif lean >= min_lean and (share >= min_refit_share or (ratio >= 1.5 and full - without >= 0.01)):
+            reason, confidence = "leaned-on", "possible"  # shuffling and refitting both say it matters
         else:
             continue
         action = {"warn": "kept", "drop": "dropped", "fail": "stopped"}[policy] if confidence == "likely" else "kept"
@@ -202,9 +234,10 @@ def _find_leaks(frame, y, roles, *, task, policy, declared, near_copy, min_skill
     likely = [c for x in suspects if x["confidence"] == "likely" for c in x["columns"]]
     if likely and not _second_round:  # a strong leak can hide the next one: look again without it
         rest = {role: [c for c in cols if c not in likely] for role, cols in roles.items()}
-        again = _find_leaks(data, y, rest, task=task, policy=policy, declared=(), near_copy=near_copy,
-                            min_skill_share=min_skill_share, min_error_ratio=min_error_ratio, min_lean=min_lean,
-                            top=top, max_rows=max_rows, folds=folds, random_state=random_state, _second_round=True)
+        again = _find_leaks(data, y, rest, task=task, policy=policy, declared=(), known_before=known_before,
+                            near_copy=near_copy, min_skill_share=min_skill_share, min_error_ratio=min_error_ratio,
+                            min_lean=min_lean, min_refit_share=min_refit_share, top=top, max_rows=max_rows,
+                            folds=folds, random_state=random_state, _second_round=True)
         known = {tuple(x["columns"]) for x in suspects}
         for extra in again.suspects:
             if tuple(extra["columns"]) not in known and extra["reason"] != "leaned-on":
@@ -259,6 +292,8 @@ def _n_outputs(y, classification):
 
 
 def _score(y, pred, classification) -> float:
+    from sklearn.metrics import r2_score, roc_auc_score
+
     y = np.asarray(y)
     if not classification:
         return float(max(r2_score(y, pred.ravel()), 0.0))
@@ -294,6 +329,10 @@ def _encode(data, y, roles, features, classification, cv, random_state):
 
 
 def _text_scores(s, y, classification, cv, random_state):
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.pipeline import make_pipeline
+
     from nblib.ml.features import TextTfidf
 
     model = LogisticRegression(C=1.0, max_iter=500) if classification else Ridge(alpha=1.0)
@@ -341,6 +380,8 @@ def _bin_keys(train: pd.DataFrame, test: pd.DataFrame, bins: int):
 
 
 def _model(classification, random_state):
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
     cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
     return cls(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, early_stopping=True, random_state=random_state)
 
@@ -428,7 +469,8 @@ def _json_ready(rows):
 
 
 def enforce(report: LeakReport) -> None:
-    """Stop the run (exit 3) when the policy is ``fail`` and a column is suspected (declared ones are dropped).
+    """Stop the run (exit 3) when the policy is ``fail`` and a column is a *likely* leak. Declared
+    columns are dropped anyway; *possible* ones are only listed for a person to confirm.
 
     Raises
     ------
@@ -436,8 +478,43 @@ def enforce(report: LeakReport) -> None:
     """
     from nblib.ml.evaluate import GateFailed
 
-    found = [s for s in report.suspects if s.get("reason") != "declared"]
+    found = [s for s in report.suspects if s.get("confidence") == "likely"]
     if report.policy == "fail" and found:
         names = "; ".join(", ".join(map(repr, s["columns"])) for s in found)
-        raise GateFailed(f"leak suspects {names} (quality.leaks: fail); drop them with data.drop_columns or "
-                       f"data.columns.post_outcome, or set quality.leaks: warn to keep them")
+        raise GateFailed(f"likely leaks {names} (quality.leaks: fail); drop them with quality.leaks: drop "
+                         f"(or data.columns.post_outcome), or, if known before the outcome, list them in "
+                         f"data.columns.known_before_outcome")
+
+
+def kept_likely(leaks: dict[str, Any] | LeakReport | None) -> list[str]:
+    """The columns of *likely* leaks a run keeps (``quality.leaks: warn``): the one place that
+    decides whether a run carries the :data:`MARK` and may never be promoted.
+
+    ``leaks`` is ``artifacts/leaks.json`` (:meth:`LeakReport.to_dict`), or None (no check ran).
+    Declared columns (dropped), *possible* suspects and columns declared known before the
+    outcome do not count.
+
+    >>> kept_likely({"suspects": [{"columns": ["repaid"], "confidence": "likely", "action": "kept"},
+    ...                           {"columns": ["age"], "confidence": "possible", "action": "kept"},
+    ...                           {"columns": ["gate"], "confidence": "declared", "action": "dropped"}]})
+    ['repaid']
+    >>> kept_likely(None)
+    []
+    """
+    if isinstance(leaks, LeakReport):
+        leaks = {"suspects": leaks.suspects}
+    suspects = (leaks or {}).get("suspects") or []
+    return list(dict.fromkeys(str(c) for s in suspects if isinstance(s, dict) and s.get("confidence") == "likely"
+                              and s.get("action") == "kept" for c in s.get("columns") or []))
+
+
+def fix_hint(columns: list[str]) -> str:
+    """One line: what a run that keeps likely leaks ``columns`` should do about them.
+
+    >>> fix_hint(["repaid"])
+    "keeps a likely leak ('repaid'): set quality.leaks: drop, or, if it is known before the outcome, list it in ..."
+    """
+    names = ", ".join(map(repr, columns[:5])) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")
+    it = "it is" if len(columns) == 1 else "they are"
+    return (f"keeps a likely leak ({names}): set quality.leaks: drop, or, if {it} known before the outcome, "
+            f"list {'it' if len(columns) == 1 else 'them'} in data.columns.known_before_outcome")

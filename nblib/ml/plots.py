@@ -181,9 +181,14 @@ def top_terms(terms: pd.Series, title: str = "Top TF-IDF terms (training data)")
 
 
 def cv_comparison(cv: dict[str, Any]) -> Figure:
-    """Per-fold CV scores of each model family; the best is highlighted."""
+    """Per-fold CV scores of each model family; the best is highlighted. Scores are the metric
+    itself (RMSE positive), as every page shows them."""
+    from nblib.ml.scoring import lower_is_better, shown_cv
+
+    cv = shown_cv(cv)
     models = cv["models"]
-    names = sorted(models, key=lambda n: models[n]["mean"])
+    worse_first = -1.0 if lower_is_better(cv.get("scoring")) else 1.0  # the best at the top
+    names = sorted(models, key=lambda n: worse_first * models[n]["mean"])
     fig, axes = _figure(6.4, 0.6 * len(names) + 1.4)
     ax = axes[0, 0]
     for i, name in enumerate(names):
@@ -270,7 +275,7 @@ def confusion_matrix_plot(matrix, labels=("0", "1"), threshold: float = 0.5) -> 
     ax.set_yticks(range(len(labels)), _labels(labels))
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    ax.set_title(f"Confusion matrix (threshold {threshold})" if threshold is not None and len(labels) == 2
+    ax.set_title(f"Confusion matrix (threshold {float(threshold):.3f})" if threshold is not None and len(labels) == 2
                  else "Confusion matrix (most probable class)")
     return fig
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -30,7 +31,15 @@ from sklearn.preprocessing import (
     TargetEncoder,
 )
 
-from nblib.ml.duplicates import duplicate_groups, duplicate_report, identifier_columns
+from nblib.ml.duplicates import (
+    duplicate_groups,
+    duplicate_report,
+    entity_key_columns,
+    entity_overlap,
+    identifier_columns,
+    index_columns,
+    row_number_note,
+)
 from nblib.ml.labels import MergeRareVariants
 from nblib.ml.parse import apply_parsers, infer_parsers, is_string
 
@@ -43,6 +52,8 @@ __all__ = [
     "clean_frame",
     "normalize_columns",
     "split_train_test",
+    "split_groups",
+    "entity_report",
     "make_preprocessor",
     "split_summary",
     "changes_table",
@@ -52,8 +63,12 @@ __all__ = [
 ]
 
 ROLE_NAMES = ("numeric", "categorical", "high_cardinality", "boolean", "text", "date", "ignore")
-#: Column of train.parquet holding each row's duplicate group (rows of a group stay in one CV fold).
+#: Column of train.parquet holding each row's group: its duplicate group joined with its entity
+#: (``data.group``); rows of a group stay in one CV fold (:func:`split_groups`).
 GROUP_COLUMN = "__nblib_group__"
+#: Why the ``data.group`` column has no role.
+GROUP_NOTE = ("the entity of each row (data.group): keeps an entity's rows on one side of the split and in one "
+              "CV fold; not a feature")
 
 
 @dataclass
@@ -138,8 +153,12 @@ def infer_column_roles(
     *,
     high_cardinality_threshold: int = 30,
     text_min_tokens: float = 4.0,
+    group: str | None = None,
 ) -> ColumnRoles:
     """Assign each column a role from its dtype and content.
+
+    Row numbers (:func:`nblib.ml.duplicates.index_columns`), identifiers unique per row and
+    the entity column ``group`` are never features: they are ignored with a note saying why.
 
     Parameters
     ----------
@@ -153,11 +172,14 @@ def infer_column_roles(
         String columns with more distinct values are encoded by target encoding.
     text_min_tokens : float, default=4.0
         String columns whose values have at least this many words on average are text.
+    group : str, optional
+        The entity column (``data.group``): ignored unless ``overrides`` give it a role.
     """
     overrides = {k: list(v) for k, v in (overrides or {}).items() if v and k in ROLE_NAMES}
     fixed = {c: role for role, cols in overrides.items() for c in cols}
-    ids = set(identifier_columns(frame.drop(columns=[c for c in fixed if c in frame.columns] + [target]
-                                            + ([GROUP_COLUMN] if GROUP_COLUMN in frame.columns else []))))
+    candidates = frame.drop(columns=[c for c in [*fixed, target, GROUP_COLUMN, group] if c in frame.columns])
+    ids = set(identifier_columns(candidates))
+    rows = set(index_columns(candidates))
     roles = ColumnRoles()
     for column in frame.columns:
         if column in (target, GROUP_COLUMN):
@@ -165,6 +187,12 @@ def infer_column_roles(
         if column in fixed:
             role = fixed[column]
             roles.notes[column] = "set in data.columns"
+        elif column == group:
+            role = "ignore"
+            roles.notes[column] = GROUP_NOTE
+        elif column in rows:
+            role = "ignore"
+            roles.notes[column] = row_number_note(frame[column])
         elif column in ids:
             role = "ignore"
             roles.notes[column] = "an identifier: unique per row, nothing to learn"
@@ -308,8 +336,9 @@ def split_train_test(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split once, first: the test part is not looked at again until evaluation.
 
-    With ``groups`` (duplicate groups), whole groups go to one side, stratified
-    on each group's most common target value.
+    With ``groups`` (duplicate groups and entities: :func:`split_groups`), whole
+    groups go to one side, stratified on each group's most common target value
+    (unstratified when some value is the mode of a single group: too few to share).
     """
     if groups is None or groups.nunique() == len(frame):
         train, test = train_test_split(
@@ -318,12 +347,82 @@ def split_train_test(
         return train.sort_index(), test.sort_index()
     groups = groups.loc[frame.index]
     per_group = frame[target].groupby(groups).agg(lambda s: s.mode().iloc[0])
+    counts = per_group.value_counts()
+    n_test = int(np.ceil(test_size * len(per_group)))
+    can_stratify = stratify and counts.min() >= 2 and len(counts) <= min(n_test, len(per_group) - n_test)
     train_groups, _ = train_test_split(
         per_group.index.to_numpy(), test_size=test_size,
-        stratify=per_group.to_numpy() if stratify else None, random_state=random_state,
+        stratify=per_group.to_numpy() if can_stratify else None, random_state=random_state,
     )
     in_train = groups.isin(train_groups).to_numpy()
     return frame[in_train].sort_index(), frame[~in_train].sort_index()
+
+
+def split_groups(frame: pd.DataFrame, duplicates: pd.Series | None = None, group: str | None = None) -> pd.Series:
+    """Each row's group for the split and the CV folds: its duplicate group joined with its entity.
+
+    Two rows share a group when they are duplicates (``duplicates``, from
+    :func:`clean_frame`) or share a value of the column ``group`` (``data.group``),
+    directly or through other rows (connected components). A row with no value in
+    ``group`` is its own entity. The id is the position of the group's first row.
+
+    Raises
+    ------
+    ValueError
+        ``group`` is not a column of ``frame`` (cleaning dropped it, being empty or constant).
+    """
+    n = len(frame)
+    links = [np.arange(n)]
+    if duplicates is not None:
+        links.append(pd.Series(np.arange(n)).groupby(duplicates.loc[frame.index].to_numpy()).transform("min")
+                     .to_numpy())
+    if group is not None:
+        if group not in frame.columns:
+            raise ValueError(f"data.group: column {group!r} is not in the cleaned table (it was dropped: "
+                             f"empty or one value in every row); choose another column")
+        values = frame[group].reset_index(drop=True)
+        first = pd.Series(np.arange(n)).groupby(values, dropna=True).transform("min")
+        links.append(first.fillna(pd.Series(np.arange(n))).to_numpy(dtype=np.int64))
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rows = np.concatenate([np.arange(n)] * len(links))
+    cols = np.concatenate(links)
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    first = pd.Series(np.arange(n)).groupby(labels).transform("min").to_numpy()
+    return pd.Series(first, index=frame.index, name="group")
+
+
+def entity_report(
+    train: pd.DataFrame, test: pd.DataFrame, *, target: str, roles: ColumnRoles, group: str | None = None,
+) -> dict[str, Any]:
+    """Row numbers, the declared entity and columns that look like entity keys, with the split's overlap.
+
+    Returns
+    -------
+    dict
+        ``group`` (``data.group`` or None); ``overlap_rows`` and ``overlap_values``: test rows
+        (and distinct values) of ``group`` whose value also occurs in training (0 when the
+        split kept entities apart; 0 without a group); ``index_columns``: row numbers left out
+        of the features; ``suspects``: columns that look like entity keys but are not declared
+        (``column``, ``values``, ``rows_per_value``, ``overlap_rows``, ``overlap_values``,
+        ``why``, ``role``); ``test_rows``.
+    """
+    overlap_rows, overlap_values = entity_overlap(train[group], test[group]) if group else (0, 0)
+    present = [c for c in train.columns if c not in (target, GROUP_COLUMN)]
+    rows = [c for c in index_columns(train[present]) if c in roles.ignore]
+    ids = set(identifier_columns(train[present]))
+    role_of = {c: role for role in ROLE_NAMES for c in getattr(roles, role)}
+    suspects = []
+    for found in entity_key_columns(train[present], [*rows, *ids, *([group] if group else [])]):
+        column = found["column"]
+        rows_in, values_in = entity_overlap(train[column], test[column])
+        suspects.append({"column": column, "values": found["values"], "rows_per_value": found["rows_per_value"],
+                         "overlap_rows": rows_in, "overlap_values": values_in, "why": found["why"],
+                         "role": role_of.get(column)})
+    return {"group": group, "overlap_rows": overlap_rows, "overlap_values": overlap_values,
+            "index_columns": rows, "suspects": suspects, "test_rows": len(test)}
 
 
 def split_summary(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nblib.ml.duplicates import duplicate_report
+from nblib.ml.duplicates import duplicate_report, entity_key_columns, index_columns
 from nblib.ml.labels import MergeRareVariants
 from nblib.ml.parse import infer_parsers
 
@@ -60,6 +60,7 @@ def check_quality(
     task: str,
     max_missing_fraction: float = 0.5,
     outlier_iqr_factor: float = 3.0,
+    group: str | None = None,
 ) -> dict[str, Any]:
     """Run the checks that need no fitting and collect findings.
 
@@ -76,6 +77,8 @@ def check_quality(
         missing-value indicator).
     outlier_iqr_factor : float
         Values beyond ``factor * IQR`` outside the quartiles count as outliers.
+    group : str, optional
+        The entity column (``data.group``); other columns that look like entity keys are findings.
     """
     findings: list[dict[str, Any]] = []
     n = len(frame)
@@ -116,6 +119,22 @@ def check_quality(
             details=[{"column": c, **o} for c, o in outliers.items()]))
 
     parsers = infer_parsers(features)
+    rows = index_columns(features)
+    dated = [c for c, p in parsers.items() if p["kind"] == "date"]  # a date repeats too, but names no entity
+    keys = entity_key_columns(features, [*dated, *rows, *([group] if group else [])])
+    if rows:
+        findings.append(finding("entities", "info", "row numbers kept as a column, not used as features: "
+                                + _names(rows), columns=rows))
+    if keys:
+        findings.append(finding(
+            "entities", "medium" if group is None else "low",
+            "column(s) that look like the key of an entity seen in several rows (a patient, a vehicle): "
+            + "; ".join(f"{k['column']!r} ({k['values']:,} values, {k['rows_per_value']:.1f} rows each)" for k in keys)
+            + ": a random split puts rows of one entity in both training and test, so the test score flatters "
+            + (f"the model; set data.group: {keys[0]['column']} (02_preprocess reports the overlap)" if group is None
+               else f"the model; data.group is {group!r}"),
+            columns=[k["column"] for k in keys], details=keys))
+
     dates = {c: list(p["formats"]) for c, p in parsers.items() if p["kind"] == "date"}
     numbers = [c for c, p in parsers.items() if p["kind"] == "number" and p["examples"]]
     mixed = {c: f for c, f in dates.items() if len([x for x in f if x != "unreadable"]) > 1}
@@ -126,11 +145,17 @@ def check_quality(
         findings.append(finding("numbers", "low", "numbers written as text (separators, currency, percent), read "
                                 "as numbers: " + _names(numbers), columns=numbers))
 
-    labels = _label_variants(features.drop(columns=list(parsers)))
-    if labels:
+    labels, label_proposals = _label_variants(features.drop(columns=list(parsers)))
+    if labels or label_proposals:
         examples = "; ".join(f"{c!r}: {' / '.join(map(repr, next(iter(g.values()))))}" for c, g in labels.items())
-        findings.append(finding("labels", "low", f"labels written several ways in {len(labels)} column(s), "
-                                f"merged: {examples}", columns=list(labels)))
+        looks = "; ".join(f"{c!r}: {p['variant']!r} ~ {p['merged_into']!r}" for c, ps in label_proposals.items()
+                          for p in ps[:3])
+        parts = [f"labels written several ways in {len(labels)} column(s), merged: {examples}"] if labels else []
+        if label_proposals:
+            parts.append(f"look-alike labels NOT merged (they may be distinct categories; merge them in the data if "
+                         f"they are typos): {looks}")
+        findings.append(finding("labels", "low", "; ".join(parts),
+                                columns=list(dict.fromkeys([*labels, *label_proposals]))))
 
     target_info = _target_summary(frame[target], task)
     if target_info["missing"]:
@@ -154,6 +179,7 @@ def check_quality(
         "date_formats": dates,
         "numbers_as_text": numbers,
         "label_variants": labels,
+        "label_proposals": label_proposals,
         "target": target_info,
         "findings": findings,
         "warnings": warnings_of(findings),
@@ -192,9 +218,11 @@ def _names(columns: list[str], limit: int = 8) -> str:
     return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
 
 
-def _label_variants(frame: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
-    """Labels written several ways: case and spacing, and rare typos of a frequent label."""
-    out = {}
+def _label_variants(frame: pd.DataFrame) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[dict[str, Any]]]]:
+    """Labels written several ways: case and spacing, and rare typos of a frequent label (the rule of
+    :class:`nblib.ml.labels.MergeRareVariants`, which the preprocessor applies); and, apart, the
+    look-alikes that rule only proposes (listed for a person to check, never merged)."""
+    out, proposals = {}, {}
     for column in frame.columns:
         s = frame[column]
         if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
@@ -207,12 +235,15 @@ def _label_variants(frame: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
             key = re.sub(r"\s+", " ", label).strip().casefold()
             groups.setdefault(key, set()).add(label)
         normalized = values.str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
-        for variant, label in MergeRareVariants().fit(normalized.to_frame()).mapping_[0].items():
+        fitted = MergeRareVariants().fit(normalized.to_frame())
+        for variant, label in fitted.mapping_[0].items():
             groups.setdefault(label, set()).update(groups.pop(variant, {variant}))
         multi = {k: sorted(v) for k, v in groups.items() if len(v) > 1}
         if multi:
             out[column] = multi
-    return out
+        if fitted.proposals_[0]:
+            proposals[column] = fitted.proposals_[0]
+    return out, proposals
 
 
 def _target_summary(y: pd.Series, task: str) -> dict[str, Any]:

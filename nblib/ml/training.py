@@ -5,6 +5,16 @@ cross-validate with out-of-fold predictions → (ensembles of the best) → refi
 the winner on every training row → choose the decision threshold on the
 out-of-fold predictions → (compare imbalance strategies) → curves.
 
+**Searched families are scored by nested CV.** A search's best score was picked
+on the folds it is measured on, so it is optimistic. When ``search`` is on, each
+family's search is re-run on the training part of every outer fold (with its own
+inner folds, :data:`INNER_FOLDS` at most) and the settings it picks there are
+scored on the outer fold it never saw. Those outer-fold scores (and out-of-fold
+predictions, which feed the ensembles and the threshold) are what families,
+ensembles and the test score are compared with. The settings that are refit are
+those of one more search on all the rows. Each family's ``cv_note`` says which
+CV its score is; :class:`~nblib.ml.search.ChosenModel` records the saved model.
+
 Every candidate is a whole pipeline (features → [sampler] → model), so every
 fitted step is fitted inside the CV folds only, and resampling touches only
 the training part of each fold. Duplicate groups stay in one fold.
@@ -24,9 +34,13 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.metrics import check_scoring
 
-from nblib.ml.search import CVResult, adapt_folds, build_pipeline, default_scoring, make_splitter
+from nblib.ml.search import ChosenModel, CVResult, adapt_folds, build_pipeline, default_scoring, make_splitter
 
-__all__ = ["Budget", "TrainResult", "train", "cross_validate_oof", "threshold_line", "FAMILY_COST"]
+__all__ = ["Budget", "TrainResult", "train", "cross_validate_oof", "threshold_line", "FAMILY_COST", "INNER_FOLDS",
+           "choose_model"]
+
+#: Inner folds of a nested search (fewer when the outer CV has fewer folds or the rarest class is too small).
+INNER_FOLDS = 3
 
 #: Rough cost rank of each family: cheaper families are cross-validated first, so a budget
 #: that runs out cuts the expensive ones.
@@ -70,6 +84,11 @@ class TrainResult:
     screened_rows: int | None = None
     seconds: float = 0.0
 
+    @property
+    def chosen(self) -> ChosenModel | None:
+        """The saved model's record (see :func:`choose_model`)."""
+        return self.cv.chosen
+
     def to_dict(self) -> dict[str, Any]:
         out = self.cv.to_dict()
         out["notes"] = list(dict.fromkeys(self.cv.notes + self.notes))
@@ -90,12 +109,14 @@ def cross_validate_oof(pipe, X: pd.DataFrame, y: pd.Series, folds: list[tuple[np
     """Per-fold scores, mean fit seconds and out-of-fold predictions of ``pipe``.
 
     Out-of-fold predictions are the positive-class probability (two classes), a
-    probability matrix (three or more) or the prediction (regression).
+    probability matrix (three or more) or the prediction (regression). ``pipe`` may be
+    a list of one pipeline per fold (the settings a nested search chose on that fold).
     """
     from joblib import Parallel, delayed
 
-    results = Parallel(n_jobs=n_jobs)(delayed(_fit_fold)(clone(pipe), X, y, train, test, scoring, task)
-                                      for train, test in folds)
+    pipes = pipe if isinstance(pipe, list) else [pipe] * len(folds)  # one per fold: nested search
+    results = Parallel(n_jobs=n_jobs)(delayed(_fit_fold)(clone(p), X, y, train, test, scoring, task)
+                                      for p, (train, test) in zip(pipes, folds, strict=True))
     n_classes = int(pd.Series(np.asarray(y)).nunique()) if task == "classification" else 1
     oof = np.zeros((len(y), n_classes)) if n_classes > 2 else np.zeros(len(y))
     for (_, test), (_, _, pred) in zip(folds, results, strict=True):
@@ -165,6 +186,7 @@ def train(
 
     strategy = imbalance.get("strategy", "none")
     pipelines: dict[str, Any] = {}
+    fold_pipelines: dict[str, list[Any]] = {}
     order = sorted(models, key=lambda name: (FAMILY_COST.get(name, 5), name))
     for i, name in enumerate(order):
         if cv.scores and budget.exhausted():
@@ -173,11 +195,14 @@ def train(
             break
         pipe = _pipeline(features, name, task, models[name], svd_components, class_weight, strategy,
                          imbalance, random_state)
+        scored = pipe
         if search.get("method", "none") != "none":
-            pipe = _search(result, pipe, name, task, search, Xs, ys, gs, splitter, scoring, budget, n_jobs,
-                           random_state, say)
+            pipe, scored = _nested_search(result, pipe, name, task, search, Xs, ys, gs, folds, grouped, scoring,
+                                          budget, n_jobs, random_state, say)
+            fold_pipelines[name] = scored
         say(f"{name}: cross-validating ({folds_n} folds)")
-        scores, fit_seconds, oof = cross_validate_oof(pipe, Xs, ys, folds, scoring=scoring, task=task, n_jobs=n_jobs)
+        scores, fit_seconds, oof = cross_validate_oof(scored, Xs, ys, folds, scoring=scoring, task=task,
+                                                      n_jobs=n_jobs)
         cv.scores[name], cv.fit_seconds[name] = scores, fit_seconds
         result.oof[name], pipelines[name] = oof, pipe
         best = max(cv.scores, key=lambda n: np.mean(cv.scores[n]))
@@ -188,7 +213,12 @@ def train(
 
     if ensemble != "none" and len(pipelines) >= 2 and not budget.exhausted():
         winner, final = _ensembles(result, pipelines, folds, ys, Xs, gs, task, scoring, ensemble, ensemble_top_k,
-                                   n_jobs, random_state, say)
+                                   n_jobs, random_state, say, fold_pipelines)
+    elif ensemble != "none":
+        notes.append("ensembles not evaluated: " + ("the time budget was spent" if len(pipelines) >= 2
+                                                    else "only one family was cross-validated"))
+    cv.chosen = choose_model(cv, result.ensemble, searched=set(result.searches))
+    say(f"chosen: {cv.chosen.label}, CV {cv.chosen.cv_mean:.4f} ± {cv.chosen.cv_std:.4f} ({cv.chosen.cv_note})")
     say(f"refitting {winner} on {len(X):,} rows")
     started = time.perf_counter()
     final = clone(final)
@@ -232,6 +262,41 @@ def train(
         notes.append("learning curve skipped: the time budget was spent")
     result.seconds = budget.spent
     return result
+
+
+def choose_model(cv: CVResult, ensemble=None, *, searched: set[str] | frozenset[str] = frozenset()) -> ChosenModel:
+    """The record of the model that is saved: the ensemble's winner when ensembles were evaluated, else the
+    best single family, with the CV of *that* model and which CV it is.
+
+    Parameters
+    ----------
+    cv : CVResult
+        Per-family fold scores, ``best_model`` (best single family) and ``cv_notes``.
+    ensemble : EnsembleResult, optional
+        From :func:`nblib.ml.ensemble.evaluate_ensembles`; its ``winner`` may be ``"voting"`` or ``"stacking"``.
+    searched : set of str
+        Families whose hyperparameters were searched.
+    """
+    if not cv.scores:
+        raise ValueError("no family was cross-validated: nothing to choose")
+    winner = ensemble.winner if ensemble is not None else cv.best_model
+    if winner in cv.scores:
+        scores = cv.scores[winner]
+        return ChosenModel(name=winner, kind="single", cv_mean=float(np.mean(scores)), cv_std=float(np.std(scores)),
+                           cv_scores=[float(v) for v in scores], searched=winner in searched,
+                           cv_note=cv.cv_note(winner), scoring=cv.scoring, folds=cv.folds)
+    members = list(ensemble.members)
+    scores = ensemble.scores[winner]
+    searched_members = [m for m in members if m in searched]
+    how = ("soft average of the members' out-of-fold predictions" if winner == "voting"
+           else "the stacking refit on each outer training fold")
+    note = f"{cv.folds}-fold CV on the same folds as the families ({how})"
+    if searched_members:
+        note += (f"; searched members ({', '.join(searched_members)}) use the settings their search chose on "
+                 f"each outer training fold only (nested)")
+    return ChosenModel(name=winner, kind=winner, cv_mean=float(np.mean(scores)), cv_std=float(np.std(scores)),
+                       cv_scores=[float(v) for v in scores], members=members, searched=bool(searched_members),
+                       cv_note=note, scoring=cv.scoring, folds=cv.folds)
 
 
 def threshold_line(choice) -> str:
@@ -291,30 +356,58 @@ def _model_of(pipe):
     return clone(pipe.named_steps["model"])
 
 
-def _search(result, pipe, name, task, search, X, y, groups, splitter, scoring, budget, n_jobs, random_state, say):
+def _nested_search(result, pipe, name, task, search, X, y, groups, folds, grouped, scoring, budget, n_jobs,
+                   random_state, say):
+    """Search ``name`` on every outer training fold (nested CV) and once on all rows.
+
+    Returns the pipeline with the all-rows settings (what is refit) and one pipeline per outer
+    fold with the settings its own search chose (what that fold scores). The family's share of
+    the time budget (half of what is left) is split evenly over the searches still to run.
+    """
     from nblib.ml.spaces import space_for
     from nblib.ml.tuning import search_family
 
+    method = search["method"]
+    space = space_for(name, task, (search.get("spaces") or {}).get(name))
     left = budget.left()
     share = None if left is None else left / 2  # leave time for the families after this one
-    found = search_family(pipe, X, y, family=name, task=task, method=search["method"], n_trials=search.get("n_trials", 20),
-                          space=space_for(name, task, (search.get("spaces") or {}).get(name)), cv=splitter,
-                          scoring=scoring, groups=None if groups is None else np.asarray(groups), n_jobs=n_jobs,
-                          random_state=random_state, time_budget_s=share, progress=say)
-    result.searches[name] = found
-    if found.cut_short:
-        result.notes.append(f"{name}: the time budget cut the {search['method']} search short after "
-                            f"{len(found.trials)} trials")
-    return clone(pipe).set_params(**{f"model__{k}": v for k, v in found.best_params.items()})
+    started = time.perf_counter()
+    parts = [*[(train, f"outer fold {k + 1}/{len(folds)}") for k, (train, _) in enumerate(folds)],
+             (np.arange(len(y)), "all rows")]
+    chosen, inner_used, cut = [], set(), 0
+    for i, (rows, where) in enumerate(parts):
+        Xi, yi = X.iloc[rows], y.iloc[rows]
+        gi = None if groups is None else groups.iloc[rows]
+        inner, _ = adapt_folds(yi, min(INNER_FOLDS, len(folds)), task=task, groups=gi)
+        inner_used.add(inner)
+        each = None if share is None else max(0.0, share - (time.perf_counter() - started)) / (len(parts) - i)
+        say(f"{name}: {method} search on {where} ({inner}-fold inner CV)")
+        found = search_family(pipe, Xi, yi, family=name, task=task, method=method,
+                              n_trials=search.get("n_trials", 20), space=space,
+                              cv=make_splitter(task, inner, random_state, grouped), scoring=scoring,
+                              groups=None if gi is None else np.asarray(gi), n_jobs=n_jobs, random_state=random_state,
+                              time_budget_s=each, progress=say)
+        cut += bool(found.cut_short)
+        chosen.append(clone(pipe).set_params(**{f"model__{k}": v for k, v in found.best_params.items()}))
+    result.searches[name] = found  # the all-rows search: its settings are refit
+    if cut:
+        result.notes.append(f"{name}: the time budget cut {cut} of its {len(parts)} {method} searches short "
+                            f"(the all-rows search after {len(found.trials)} trials)")
+    inner_text = "/".join(str(n) for n in sorted(inner_used))
+    result.cv.cv_notes[name] = (f"nested CV: the {method} search re-run on each of the {len(folds)} outer training "
+                                f"folds ({inner_text}-fold inner CV), scored on the outer fold it never saw"
+                                + (", duplicate groups kept in one fold" if grouped else ""))
+    return chosen[-1], chosen[:-1]
 
 
-def _ensembles(result, pipelines, folds, y, X, groups, task, scoring, kind, top_k, n_jobs, random_state, say):
+def _ensembles(result, pipelines, folds, y, X, groups, task, scoring, kind, top_k, n_jobs, random_state, say,
+               fold_pipelines=None):
     from nblib.ml.ensemble import evaluate_ensembles
 
     say(f"ensembles ({kind}) of the top {top_k}")
     found = evaluate_ensembles(pipelines, result.cv.scores, result.oof, folds, y, task=task, scoring=scoring,
                                kind=kind, top_k=top_k, n_jobs=n_jobs, random_state=random_state, X=X,
-                               groups=None if groups is None else np.asarray(groups))
+                               groups=None if groups is None else np.asarray(groups), fold_pipelines=fold_pipelines)
     result.ensemble = found
     if found.winner in pipelines:
         return found.winner, pipelines[found.winner]

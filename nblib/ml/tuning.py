@@ -354,7 +354,18 @@ def _evaluate(run: _Run, pipeline, X, y, folds, candidates, scoring, **extra) ->
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*fits failed.*")
             warnings.filterwarnings("ignore", message=".*test scores are non-finite.*")
-            search.fit(X, y)
+            try:
+                search.fit(X, y)
+            except ValueError as exc:  # every fit of the chunk failed: failed trials, not a failed search
+                if "fits failed" not in str(exc):
+                    raise
+                warnings.warn(f"{run.family}: {len(part)} trial(s) failed on every fold: "
+                              f"{str(exc).strip().splitlines()[-1][:300]}", stacklevel=2)
+                for params in part:
+                    run.n_fits += len(folds)
+                    run.add(params, [math.nan] * len(folds), 0.0, "failed", **extra)
+                    rows.append(run.rows[-1])
+                continue
         res = search.cv_results_
         for i, params in enumerate(part):
             scores = [res[f"split{k}_test_score"][i] for k in range(len(folds))]

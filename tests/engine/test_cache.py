@@ -245,3 +245,49 @@ def test_a_stage_can_read_only_the_params_it_declares():
     with pytest.raises(UndeclaredParams, match="params.quality.leaks"):
         params.declared("03_features", PIPELINE["03_features"].sections).quality.leaks
     assert params.sections(("evaluate.threshold_by", "seed")) == {"evaluate.threshold_by": "f1", "seed": params.seed}
+
+
+def test_01_eda_key_ignores_the_quality_keys_it_does_not_read():
+    """Changing quality.leaks (read by 02 only) must not rerun 01_eda; a key 01 reads still does."""
+    from nblib.app import stage_sections
+    from nblib.params import load_params
+    from nblib.pipeline import PIPELINE
+
+    from conftest import ROOT
+
+    def key01(*overrides):
+        params = load_params(ROOT / "params" / "smoke.yaml", list(overrides))
+        return stage_sections(params)(PIPELINE["01_eda"].sections), stage_sections(params)(PIPELINE["02_preprocess"].sections)
+
+    (eda, pre), (eda_drop, pre_drop) = key01("quality.leaks=warn"), key01("quality.leaks=fail")
+    assert eda == eda_drop and pre != pre_drop
+    assert key01("quality.outlier_iqr_factor=5")[0] != eda
+    # 01 can read what it declares (the notebook would raise UndeclaredParams otherwise)
+    view = load_params(ROOT / "params" / "smoke.yaml").declared("01_eda", PIPELINE["01_eda"].sections)
+    assert view.quality.max_missing_fraction and view.quality.outlier_iqr_factor
+
+
+def _go_as(runner: Runner, name: str, *, lineage: str, data: str, y=1):
+    values = {"x": {"k": 1}, "y": {"k": y}}
+    result = runner.run(runner.reports_dir / "day" / name, "seed: 1\n", params_hash="h", force=False,
+                        sections=lambda names: {n: values[n] for n in names}, data_sha256=data,
+                        lineage=lineage, label=f"{lineage} · {name}")
+    assert result.exit_code == 0, result.error
+    return result.manifest
+
+
+def test_why_a_stage_runs_compares_with_runs_of_the_same_params_not_another_dataset(project):
+    r = runner(project)
+    _go_as(r, "hotel", lineage="hotel", data="hotel-data", y=1)
+    _go_as(r, "wages", lineage="wages", data="wage-data", y=5)  # newest entry: another dataset's run
+    hotel = _go_as(r, "hotel-y2", lineage="hotel", data="hotel-data", y=2)
+    assert hotel["stages"][1]["why"] == ["params.y.k changed (1 → 2)"], "compared with hotel, not wages"
+    # a new file for the same params: still explained against its own lineage
+    moved = _go_as(r, "hotel-new-data", lineage="hotel", data="hotel-data-v2", y=2)
+    assert moved["stages"][0]["why"] == ["input data changed"]
+    # params of their own on the same data as an earlier run: compared with that run
+    same_data = _go_as(r, "wages-y7", lineage="wages-tuned", data="wage-data", y=7)
+    assert same_data["stages"][1]["why"] == ["params.y.k changed (5 → 7)"]
+    # nothing of these params and data in the cache: said so, no diff against strangers
+    stranger = _go_as(r, "crashes", lineage="crashes", data="crash-data", y=3)
+    assert [s["why"] for s in stranger["stages"]] == [["no earlier run of these params"]] * 2

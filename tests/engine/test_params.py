@@ -133,6 +133,26 @@ def test_target_values_checked_before_anything_runs(tmp_path, values, task, mess
     assert "d.parquet: column 'y' (data.target)" in str(err.value) and err.value.exit_code == 2
 
 
+def test_a_rare_class_that_leaves_too_few_training_rows_is_refused_naming_it(tmp_path):
+    import pandas as pd
+
+    from nblib.engine.errors import InputDataError
+    from nblib.params import _target_problem
+
+    y = pd.Series(["common"] * 40 + ["other"] * 20 + ["rare"] * 3)
+    assert _target_problem(y, "classification", test_size=0.2) is None  # 2.4 rows left for training: 2 folds
+    assert _target_problem(pd.Series(["a"] * 40 + ["b"] * 20 + ["c"] * 11), "classification") is None
+    message = _target_problem(y, "classification", test_size=0.5)
+    assert message.startswith("class 'rare' (3 rows, about 1.5 for training) leaves fewer than 2 rows") and \
+        "preprocess.test_size 0.5" in message
+    # 23 rows at 0.1: scikit-learn's split holds ceil(2.3) = 3 test rows, enough for the 3 classes
+    assert _target_problem(pd.Series(["a"] * 10 + ["b"] * 10 + ["c"] * 3), "classification", test_size=0.1) is None
+    pd.DataFrame({"x": range(len(y)), "y": y}).to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(InputDataError, match="class 'rare' .* leaves fewer than 2 rows for training") as err:
+        load_params(write(tmp_path, "data: {source: d.parquet, target: y}\npreprocess: {test_size: 0.5}"))
+    assert err.value.exit_code == 2 and "\n" not in str(err.value)
+
+
 def test_default_models_follow_the_task(tmp_path):
     params = load_params(write(tmp_path, "data: {target: revenue_k, task: regression}"))
     assert "ridge" in params.train.models and "logistic_regression" not in params.train.models
@@ -335,3 +355,53 @@ def test_light_name_lists_match_the_implementations():
 def test_name_fits_a_folder_name(tmp_path):
     assert "name: too long for a folder name" in refused(write(tmp_path, SMALL + "name: " + "名" * 90))
     assert load_params(write(tmp_path, SMALL + "name: " + "é" * 100)).name == "é" * 100
+
+
+def test_known_before_outcome_is_validated_like_the_other_column_lists(tmp_path):
+    params = load_params(write(tmp_path, "data: {target: is_hit, columns: {known_before_outcome: [reviews_first_week]}}"))
+    assert params.data.columns.known_before_outcome == ["reviews_first_week"]
+    with pytest.raises(ParamsError, match=r"column 'reviews_first_wek' not in the generated dataset \(did you mean"):
+        load_params(write(tmp_path, "data: {target: is_hit, columns: {known_before_outcome: [reviews_first_wek]}}"))
+    with pytest.raises(ParamsError, match="data.columns.known_before_outcome: Input should be a valid list"):
+        load_params(write(tmp_path, "data: {target: is_hit, columns: {known_before_outcome: reviews_first_week}}"))
+    with pytest.raises(ParamsError, match="'reviews_first_week' is in both post_outcome and known_before_outcome"):
+        load_params(write(tmp_path, "data: {target: is_hit, columns: {known_before_outcome: [reviews_first_week], "
+                                    "post_outcome: [reviews_first_week]}}"))
+
+
+def test_data_group_names_a_kept_column_other_than_the_target(tmp_path, launches):
+    frame = launches.frame.head(100).assign(patient_id=[f"P{i % 30:03d}" for i in range(100)])
+    frame.to_csv(tmp_path / "mine.csv", index=False)
+    assert load_params(write(tmp_path, "data: {source: mine.csv, target: is_hit, group: patient_id}")).data.group \
+        == "patient_id"
+    assert load_params(write(tmp_path, "data: {source: mine.csv, target: is_hit}")).data.group is None
+    for group, message in [
+        ("patient", r"data.group: column 'patient' not in mine.csv \(did you mean 'patient_id'\?\)"),
+        ("is_hit", "data.group: column 'is_hit' is the target"),
+    ]:
+        with pytest.raises(ParamsError, match=message) as err:
+            load_params(write(tmp_path, f"data: {{source: mine.csv, target: is_hit, group: {group}}}"))
+        assert "\n" not in str(err.value) and err.value.exit_code == 2
+    with pytest.raises(ParamsError, match="data.group: column 'patient_id' is also in data.drop_columns"):
+        load_params(write(tmp_path, "data: {source: mine.csv, target: is_hit, group: patient_id, "
+                                    "drop_columns: [patient_id]}"))
+    with pytest.raises(ParamsError, match="data.group: Input should be a valid string"):
+        load_params(write(tmp_path, "data: {source: mine.csv, target: is_hit, group: [patient_id]}"))
+    frame.assign(site="one").to_csv(tmp_path / "one.csv", index=False)
+    from nblib.engine.errors import InputDataError
+
+    with pytest.raises(InputDataError, match=r"column 'site' \(data.group\): 1 distinct value"):
+        load_params(write(tmp_path, "data: {source: one.csv, target: is_hit, group: site}"))
+
+
+def test_a_bad_data_group_exits_2_with_one_line_before_anything_runs(tmp_path, reports):
+    import subprocess
+    import sys
+
+    path = write(tmp_path, "data: {target: is_hit, group: launch_idd}")
+    done = subprocess.run([sys.executable, "-m", "nblib", "run", str(path)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "data.group: column 'launch_idd' not in the generated dataset (did you mean 'launch_id'?)")
+    assert not any(reports.glob("*/*/manifest.json"))

@@ -81,6 +81,27 @@ def test_summary_shows_what_happened_to_the_data_and_escapes_every_value(tmp_pat
     assert "hidden info" not in page  # info findings stay in the stage notebook
 
 
+def test_summary_warns_about_entities_in_both_parts_and_reports_the_group_overlap(tmp_path):
+    run, manifest = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
+    hostile = 'pid" onerror="alert(7)'
+    suspect = {"column": hostile, "values": 900, "rows_per_value": 3.1, "overlap_rows": 4519, "overlap_values": 749,
+               "why": "id-like name <b>", "role": "high_cardinality"}
+    entities = {"group": None, "overlap_rows": 0, "overlap_values": 0, "index_columns": ["rownames"],
+                "suspects": [suspect], "test_rows": 5244}
+    io.write_json(run / "artifacts" / "cleaning.json", {"entities": entities, "digest": [
+        f"ENTITY KEY? {hostile!r}: 749 values in both train and test", "'rownames' is a row number (1..9, "
+        "increasing, unique): not used as a feature"]})
+    page = write_summary(run, manifest).read_text()
+    assert 'onerror="' not in page and "id-like name &lt;b&gt;" in page
+    assert "Entities in the split" in page and "749 of its values are in both train and test" in page
+    assert "4,519 of 5,244 test rows" in page and "data.group: pid&#34; onerror=&#34;alert(7)" in page
+    assert "ENTITY KEY?" not in page  # the warning above, not a digest line
+    assert "rownames&#39; is a row number (1..9" in page
+    io.write_json(run / "artifacts" / "cleaning.json", {"entities": {**entities, "group": "pid", "suspects": []}})
+    page = write_summary(run, manifest).read_text()
+    assert "<code>data.group: pid</code> keeps each entity" in page and "<b>0</b> test rows share" in page
+
+
 HOSTILE = '<script>alert(1)</script>" onmouseover="x'
 
 

@@ -167,3 +167,91 @@ def test_voting_over_our_pipelines_with_sparse_tfidf_fits_and_saves(launches, tm
     loaded = io.read_model(path, TRUSTED_TYPES)
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+# --------------------------------------------------------------------------- the chosen model, one record
+
+
+def test_chosen_model_round_trips_and_refuses_an_unknown_kind():
+    from nblib.ml.search import ChosenModel
+
+    chosen = ChosenModel("voting", "voting", 0.81, 0.02, [0.8, 0.82], members=["a", "b"], searched=True,
+                         cv_note="5-fold CV", scoring="roc_auc", folds=2)
+    data = json.loads(json.dumps(chosen.to_dict(), allow_nan=False))
+    assert data["label"] == "voting of a, b"
+    assert ChosenModel.from_dict(data) == chosen
+    with pytest.raises(ValueError, match="single, voting, stacking"):
+        ChosenModel("x", "bagging", 0.5, 0.0)
+
+
+def test_the_chosen_record_is_the_ensemble_that_won_with_its_own_cv(binary):
+    from nblib.ml.search import CVResult
+    from nblib.ml.training import choose_model
+
+    X, y, folds = binary
+    pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"])}
+    scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
+    found = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="voting")
+    cv = CVResult(scoring="roc_auc", folds=5, scores=scores, best_model=found.best_single,
+                  fit_seconds=dict.fromkeys(scores, 0.1))
+    chosen = choose_model(cv, found, searched={"left"})
+    assert (chosen.name, chosen.kind, chosen.members) == ("voting", "voting", ["left", "right"])
+    assert chosen.cv_scores == found.scores["voting"] and chosen.cv_mean == pytest.approx(np.mean(found.scores["voting"]))
+    assert chosen.cv_mean > np.mean(scores[found.best_single])  # not the best single family's CV
+    assert chosen.searched and "nested" in chosen.cv_note
+    cv.chosen = chosen
+    saved = cv.to_dict()
+    assert saved["best_model"] == "voting" and saved["best_single"] == found.best_single
+    assert saved["chosen"]["kind"] == "voting"
+    # without an ensemble win the chosen model is the best single family, with that family's CV
+    single = choose_model(cv, None)
+    assert (single.name, single.kind, single.members) == (found.best_single, "single", [])
+    assert single.cv_scores == scores[found.best_single]
+
+
+def test_a_training_run_won_by_voting_saves_and_names_the_voting_model(monkeypatch):
+    """Whatever the ensemble rule decides, the saved estimator, the record and the JSON agree."""
+    from sklearn.ensemble import VotingClassifier
+
+    from nblib.ml import ensemble, training
+
+    real = ensemble.evaluate_ensembles
+
+    def voting_wins(*args, **kwargs):
+        found = real(*args, **kwargs)
+        found.winner = "voting"  # force the outcome: this test is about what follows the decision
+        return found
+
+    monkeypatch.setattr(ensemble, "evaluate_ensembles", voting_wins)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    y = pd.Series((X.a + rng.normal(size=300) > 0).astype(int))
+    features = ColumnTransformer([("num", "passthrough", ["a", "b", "c"])])
+    result = training.train(X, y, features, {"logistic_regression": {}, "dummy": {}}, task="classification",
+                            cv_folds=3, ensemble="voting", threshold={"by": "f1"}, learning_curve=False)
+    final = result.model
+    while not isinstance(final, VotingClassifier):  # unwrap the decision-threshold wrapper
+        final = final.estimator
+    assert result.chosen.kind == "voting" and result.chosen.members == ["logistic_regression", "dummy"]
+    assert [name for name, _ in final.estimators] == result.chosen.members
+    assert result.chosen.cv_scores == result.ensemble.scores["voting"]
+    saved = result.to_dict()
+    assert saved["best_model"] == "voting" and saved["chosen"]["name"] == "voting"
+    assert saved["best_single"] == "logistic_regression"
+    assert "soft average of the members' out-of-fold predictions" in saved["chosen"]["cv_note"]
+
+
+def test_stacking_on_each_outer_fold_uses_that_folds_searched_settings(binary):
+    X, y, folds = binary
+    pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"])}
+    scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
+    per_fold = {"left": [_on(["a", "b"], LogisticRegression(C=0.1 * (k + 1))) for k in range(len(folds))]}
+    found = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc",
+                               kind="stacking", X=X, fold_pipelines=per_fold)
+    for k in range(len(folds)):
+        members = dict(found.build("stacking", fold=k).estimators)
+        assert members["left"].named_steps["model"].C == pytest.approx(0.1 * (k + 1))
+    assert dict(found.build("stacking").estimators)["left"].named_steps["model"].C == 1.0  # the refit: all rows
+    with pytest.raises(ValueError, match="per-fold pipelines"):
+        evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="voting",
+                           fold_pipelines={"left": per_fold["left"][:2]})

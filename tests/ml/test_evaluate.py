@@ -109,3 +109,30 @@ def test_cv_vs_test_says_when_the_gap_is_beyond_noise():
     assert "easier by 0.0300" in far["explanation"] and "50% of the gap" in far["explanation"]
     worse = cv_vs_test(3.0, 0.05, 5, 3.5, (3.4, 3.6), "rmse")
     assert worse["far"] and "worse than the CV mean" in worse["explanation"]
+
+
+def test_the_report_names_the_chosen_ensemble_and_checks_its_own_cv():
+    """An ensemble was saved: metrics.json names it and compares the test score with its CV, not the best single's."""
+    rng = np.random.default_rng(2)
+    y = pd.Series(rng.integers(0, 2, 400))
+    scores = np.clip(y * 0.3 + rng.random(400) * 0.7, 0, 1)
+    chosen = {"name": "voting", "kind": "voting", "label": "voting of m, n", "cv_mean": 0.91, "cv_std": 0.004,
+              "cv_scores": [0.907, 0.913], "members": ["m", "n"], "searched": False,
+              "cv_note": "2-fold CV on the same folds as the families", "scoring": "roc_auc", "folds": 2}
+    cv = {"scoring": "roc_auc", "folds": 2, "best_model": "voting", "best_single": "m", "chosen": chosen,
+          "models": {"m": {"mean": 0.60, "std": 0.004}, "n": {"mean": 0.58, "std": 0.01}}}
+    report = evaluation_report(y, scores, task="classification", best_model="m", cv=cv, n_boot=30)
+    assert report["best_model"] == "voting" and report["chosen"] == chosen
+    assert report["cv_vs_test"]["cv"] == 0.91 and report["cv_vs_test"]["model"] == "voting"
+    assert report["cv_vs_test"]["cv_note"] == chosen["cv_note"]
+    assert set(report["cv"]) == {"m", "n"}  # the per-family table stays as it was
+
+
+def test_the_conclusion_names_the_chosen_ensemble_and_which_cv():
+    from nblib.ml.explain import conclusion
+
+    chosen = {"name": "voting", "kind": "voting", "label": "voting of m, n", "cv_mean": 0.91, "cv_std": 0.004,
+              "cv_note": "2-fold CV on the same folds as the families", "scoring": "roc_auc"}
+    text = conclusion({"best_model": "voting", "chosen": chosen, "primary_metric": "roc_auc",
+                       "test": {"roc_auc": 0.9}, "n_test": 10})
+    assert "**Model:** voting of m, n, chosen by cross-validation (roc\\_auc 0.9100 ± 0.0040; 2-fold CV" in text

@@ -6,7 +6,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from nblib.ml.evaluate import GateFailed
-from nblib.ml.leaks import enforce, find_leaks
+from nblib.ml.leaks import LeakReport, enforce, find_leaks, fix_hint, kept_likely
 
 
 def _roles(frame, target):
@@ -77,3 +77,75 @@ def test_columns_named_alike_are_one_unit_and_a_strong_leak_does_not_hide_the_ne
     assert ["copy"] in cols and ["r1", "r2", "r3", "r4", "r5"] in cols
     second = next(s for s in report.suspects if s["columns"][0] == "r1")
     assert "set aside" in second["evidence"]
+
+
+def _sum_of_parts(seed=5, n=3000):
+    """``total`` = ``u`` + ``v``: a model leans on it, yet does as well without it (it has stand-ins)."""
+    rng = np.random.default_rng(seed)
+    u, v = rng.normal(size=n), rng.normal(size=n)
+    y = pd.Series((u + v + rng.normal(0, 0.5, n) > 0.5).astype(int))
+    return pd.DataFrame({"total": u + v, "u": u, "v": v, "c": rng.normal(size=n)}), y
+
+
+def test_a_column_the_model_can_do_without_is_not_a_suspect():
+    """Shuffling 'total' costs ~94 % of the skill, a refit without it ~0 %: no suspect, so no
+    evidence that contradicts itself ("costs 94 % ... 0 % of its skill, error ×1.0")."""
+    frame, y = _sum_of_parts()
+    report = find_leaks(frame, y, _roles(frame, None), task="classification", random_state=0)
+    assert report.columns.loc["total", "lean"] > 0.5 and abs(report.columns.loc["total", "skill_share"]) < 0.05
+    assert report.suspects == []
+
+
+def _partly_replaceable(noise, n=2000):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=n)
+    frame = pd.DataFrame({"a": a, "b": a + rng.normal(0, noise, n), "c": rng.normal(size=n)})
+    return frame, pd.Series(a + rng.normal(0, 0.5, n))
+
+
+def test_possible_suspects_have_consistent_evidence_and_are_never_acted_on():
+    """A refit without 'a' loses ~20 % of the skill: a possible leak, kept by drop, not stopping fail."""
+    frame, y = _partly_replaceable(0.5)
+    for policy in ("drop", "fail"):
+        report = find_leaks(frame, y, _roles(frame, None), task="regression", policy=policy, random_state=0)
+        [suspect] = report.suspects
+        assert suspect["confidence"] == "possible" and suspect["action"] == "kept" and report.dropped == []
+        assert suspect["lean"] >= 0.25 and suspect["skill_share"] >= 0.1  # both measures point the same way
+        enforce(report)  # possible ones never stop the run
+        assert kept_likely(report.to_dict()) == []
+
+
+def test_fail_stops_only_on_likely_suspects():
+    possible = {"columns": ["age"], "confidence": "possible", "action": "kept", "reason": "leaned-on"}
+    enforce(LeakReport(policy="fail", suspects=[possible]))
+    likely = {"columns": ["repaid"], "confidence": "likely", "action": "stopped", "reason": "skill"}
+    with pytest.raises(GateFailed, match="'repaid'.*known_before_outcome"):
+        enforce(LeakReport(policy="fail", suspects=[possible, likely]))
+
+
+def test_known_before_outcome_columns_are_not_checked():
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = rng.normal(size=(n, 4))
+    y = pd.Series((x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 1.5, n) > 1).astype(int))
+    frame = pd.DataFrame(x, columns=list("abcd"))
+    frame["repaid_total"] = y * rng.gamma(2, 0.5, n) + rng.normal(0, 0.5, n)
+    report = find_leaks(frame, y, _roles(frame, None), task="classification", policy="drop",
+                        known_before=["repaid_total"], random_state=0)
+    assert report.suspects == [] and report.dropped == []
+    assert report.to_dict()["known_before_outcome"] == ["repaid_total"]
+    assert report.notes == ["not checked: 'repaid_total': declared known before the outcome "
+                            "(data.columns.known_before_outcome)"]
+    assert "repaid_total" in report.columns.index  # measured all the same, for the record
+
+
+def test_kept_likely_decides_the_leak_mark():
+    frame, y = _partly_replaceable(0.8)  # 'a' likely; 'b', once 'a' is set aside, only possible
+    warn = find_leaks(frame, y, _roles(frame, None), task="regression", policy="warn", random_state=0).to_dict()
+    assert kept_likely(warn) == ["a"] == warn["kept_likely"]
+    assert "'a'" in fix_hint(kept_likely(warn)) and "quality.leaks: drop" in fix_hint(["a"])
+    drop = find_leaks(frame, y, _roles(frame, None), task="regression", policy="drop", random_state=0).to_dict()
+    assert kept_likely(drop) == [] and [s["action"] for s in drop["suspects"]] == ["dropped", "kept"]
+    assert kept_likely(None) == [] and kept_likely({}) == []
+    declared = {"suspects": [{"columns": ["gate"], "confidence": "declared", "action": "dropped"}]}
+    assert kept_likely(declared) == []

@@ -55,3 +55,79 @@ def test_output_paths_refused(tmp_path):
                          (tmp_path / "nope" / "o.csv", "does not exist")):
         with pytest.raises(ValueError, match=message):
             check_output_path(data, out)
+
+
+# --------------------------------------------------------------------------- bad cells, rejects, digest (issue 14)
+
+
+def _mixed_model():
+    """A fitted pipeline shaped like nblib's: a numeric column and a categorical one, by role name."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"x": rng.normal(size=60), "plan": rng.choice(["basic", "premium"], 60)})
+    features = ColumnTransformer([
+        ("numeric", SimpleImputer(), ["x"]),
+        ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                                      OneHotEncoder(handle_unknown="ignore")), ["plan"])])
+    model = make_pipeline(features, LogisticRegression()).fit(X, (X["x"] > 0).astype(int))
+    columns = {"task": "classification", "classes": ["No", "Yes"],
+               "roles": {"numeric": ["x"], "categorical": ["plan"]}, "parsers": {}}
+    return model, columns
+
+
+def test_an_unreadable_cell_is_named_by_column_and_row():
+    from nblib.ml.predict import BadRows
+
+    model, columns = _mixed_model()
+    frame = pd.DataFrame({"x": ["0.5", "abc", "1,200", None, "  ", "x9"], "plan": ["basic"] * 6})
+    with pytest.raises(BadRows, match=r"^data row 2, column 'x': 'abc' is not a number \(2 bad cells in 2 rows: "
+                                      r"2, 6\); .*--on-bad-rows skip"):
+        predict_frame(model, frame, columns)
+
+
+def test_skip_scores_the_other_rows_and_returns_the_rejects_with_the_reason():
+    from nblib.ml.predict import BadRows, predict_rows
+
+    model, columns = _mixed_model()
+    frame = pd.DataFrame({"x": ["0.5", "abc", "-2", None], "plan": ["basic", "premium", "gold", "basic"],
+                          "reason": ["mine"] * 4, "customer": ["a", "b", "c", "d"]})
+    result = predict_rows(model, frame, columns, on_bad_rows="skip")
+    assert result.scored["customer"].tolist() == ["a", "c", "d"] and result.scored["proba"].notna().all()
+    assert result.rejects[["row", "reason_1", "customer"]].values.tolist() == [
+        [2, "column 'x': 'abc' is not a number", "b"]]
+    assert result.unseen == {"plan": 1} and result.ignored == ["reason", "customer"]
+    assert result.digest() == ("scored 3 rows, rejected 1 · unseen categories: 'plan' 1 row · "
+                               "ignored columns: 'reason', 'customer'")
+    all_bad = pd.concat([frame.iloc[1:2]] * 2)
+    with pytest.raises(BadRows, match=r"^no row left to score: every one of the 2 rows has a cell that cannot be "
+                                      r"read \(first: data row 1, column 'x': 'abc' is not a number\)$") as err:
+        predict_rows(model, all_bad, columns, on_bad_rows="skip")
+    assert err.value.rejects["row"].tolist() == [1, 2]
+
+
+def test_a_header_only_frame_is_one_clear_error():
+    model, columns = _mixed_model()
+    with pytest.raises(ValueError, match=r"^no rows to score \(the file has a header only\)$"):
+        predict_frame(model, pd.DataFrame({"x": [], "plan": []}), columns)
+
+
+def test_predict_file_writes_rejects_beside_the_output(tmp_path):
+    from nblib.engine import artifacts as io
+    from nblib.ml.predict import predict_file, rejects_path
+
+    model, columns = _mixed_model()
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    io.write_model(art / "model.skops", model)
+    io.write_json(art / "columns.json", columns)
+    data = tmp_path / "new.csv"
+    data.write_text("x,plan\n1.5,basic\nabc,premium\n-1,basic\n")
+    out = tmp_path / "scored.parquet"
+    result = predict_file(art / "model.skops", data, out, on_bad_rows="skip")
+    assert rejects_path(out) == tmp_path / "scored.rejects.csv"
+    assert len(pd.read_parquet(out)) == 2 and len(result.rejects) == 1
+    assert pd.read_csv(rejects_path(out))[["row", "reason"]].values.tolist() == [
+        [2, "column 'x': 'abc' is not a number"]]

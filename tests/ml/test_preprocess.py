@@ -1,14 +1,19 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from nblib.ml import digest
 from nblib.ml.preprocess import (
     GROUP_COLUMN,
     ColumnRoles,
     clean_frame,
+    entity_report,
     infer_column_roles,
     make_preprocessor,
     normalize_columns,
+    split_groups,
     split_summary,
     split_train_test,
 )
@@ -173,3 +178,112 @@ def test_numbers_given_a_label_role_are_encoded(cleaned):
     roles = infer_column_roles(frame, "is_hit", {"categorical": ["n_competitors"], "high_cardinality": ["price"]})
     out = make_preprocessor(roles, target_type="binary").fit_transform(frame[roles.features], frame["is_hit"])
     assert out.shape[0] == len(frame)
+
+
+# --------------------------------------------------------------------------- row numbers and entities
+
+
+def _visits(n_patients=150, seed=0):
+    """A clinical-like table: several visits per patient, the outcome partly a patient trait."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 9, n_patients)
+    patient = np.repeat([f"P{i:04d}" for i in range(n_patients)], sizes)
+    trait = np.repeat(rng.normal(size=n_patients), sizes)
+    lab = rng.normal(size=len(patient))
+    y = (trait + 0.5 * lab + rng.normal(scale=0.5, size=len(patient)) > 0).astype(int)
+    return pd.DataFrame({"rownames": np.arange(1, len(patient) + 1), "patient_id": patient,
+                         "age": np.repeat(rng.integers(20, 90, n_patients), sizes), "lab": lab.round(3), "y": y})
+
+
+def test_row_numbers_are_never_features_named_or_written_by_to_csv(launches, tmp_path):
+    frame = launches.frame.head(400)
+    frame.to_csv(tmp_path / "with_index.csv")  # index=True: 'Unnamed: 0' when read back
+    read = pd.read_csv(tmp_path / "with_index.csv").assign(rownames=lambda f: np.arange(1, len(f) + 1))
+    cleaned = clean_frame(read, target="is_hit", drop_columns=["revenue_k"])
+    train, test = split_train_test(cleaned.frame, "is_hit", test_size=0.25, stratify=True, random_state=0,
+                                   groups=cleaned.groups)
+    roles = infer_column_roles(train, "is_hit")
+    for column in ("Unnamed: 0", "rownames"):
+        assert column in roles.ignore and column not in roles.features
+        assert roles.notes[column].startswith("row number (") and "not used as a feature" in roles.notes[column]
+    assert "n_competitors" in roles.numeric and "price" in roles.numeric  # genuine numbers stay features
+    assert entity_report(train, test, target="is_hit", roles=roles)["index_columns"] == ["Unnamed: 0", "rownames"]
+    # a user who wants the column anyway says so
+    assert "rownames" in infer_column_roles(train, "is_hit", {"numeric": ["rownames"]}).numeric
+
+
+def test_split_groups_join_duplicate_groups_and_entities():
+    frame = pd.DataFrame({"who": ["a", "b", "a", "c", None, "d", None]}, index=[10, 11, 12, 13, 14, 15, 16])
+    duplicates = pd.Series([0, 1, 2, 1, 4, 4, 6], index=frame.index)  # rows 11+13 and 14+15 are duplicates
+    assert split_groups(frame, duplicates).tolist() == [0, 1, 2, 1, 4, 4, 6]
+    # 'a' joins rows 0 and 2; duplicates join 'b' with 'c' and the missing-valued row 4 with 'd'
+    assert split_groups(frame, duplicates, "who").tolist() == [0, 1, 0, 1, 4, 4, 6]
+    assert split_groups(frame, None, "who").tolist() == [0, 1, 0, 3, 4, 5, 6]  # a missing value is its own entity
+    with pytest.raises(ValueError, match="data.group: column 'site' is not in the cleaned table"):
+        split_groups(frame, duplicates, "site")
+
+
+def test_data_group_keeps_each_entity_on_one_side_and_out_of_the_features():
+    cleaned = clean_frame(_visits(), target="y")
+    groups = split_groups(cleaned.frame, cleaned.groups, "patient_id")
+    train, test = split_train_test(cleaned.frame, "y", test_size=0.2, stratify=True, random_state=0, groups=groups)
+    assert not set(train["patient_id"]) & set(test["patient_id"])
+    assert abs(len(test) / len(cleaned.frame) - 0.2) < 0.05
+    roles = infer_column_roles(train, "y", group="patient_id")
+    assert "patient_id" in roles.ignore and "patient_id" not in roles.features
+    assert roles.notes["patient_id"].startswith("the entity of each row (data.group)")
+    report = entity_report(train, test, target="y", roles=roles, group="patient_id")
+    assert report["group"] == "patient_id" and report["overlap_rows"] == 0 and report["overlap_values"] == 0
+    assert report["suspects"] == [] and report["index_columns"] == ["rownames"]
+    assert report["test_rows"] == len(test)
+    json.dumps(report)  # written as is into cleaning.json
+    lines = digest.entity_lines(report, roles.notes)
+    assert any("data.group 'patient_id'" in line and "training: 0;" in line for line in lines)
+    assert "'rownames' is a row number (" in lines[-1]
+
+
+def test_an_undeclared_entity_key_is_a_suspect_with_the_overlap_of_the_random_split():
+    cleaned = clean_frame(_visits(), target="y")
+    train, test = split_train_test(cleaned.frame, "y", test_size=0.2, stratify=True, random_state=0,
+                                   groups=split_groups(cleaned.frame, cleaned.groups))
+    roles = infer_column_roles(train, "y")
+    report = entity_report(train, test, target="y", roles=roles)
+    shared = set(train["patient_id"]) & set(test["patient_id"])
+    assert report["group"] is None and report["overlap_rows"] == 0
+    (suspect,) = report["suspects"]
+    assert suspect["column"] == "patient_id" and suspect["values"] == train["patient_id"].nunique()
+    assert suspect["overlap_values"] == len(shared) > 20
+    assert suspect["overlap_rows"] == int(test["patient_id"].isin(shared).sum())
+    assert suspect["role"] == "high_cardinality" and suspect["rows_per_value"] > 2
+    assert set(suspect) >= {"column", "values", "rows_per_value", "overlap_rows", "overlap_values", "why"}
+    (line,) = [x for x in digest.entity_lines(report, roles.notes) if x.startswith("ENTITY KEY?")]
+    assert f"'patient_id': {len(shared)} values in both train and test" in line
+    assert "set data.group: patient_id" in line and "used as a feature (high_cardinality)" in line
+    assert "age" not in {s["column"] for s in report["suspects"]}  # repeats, but names no entity
+
+
+def test_cv_folds_keep_each_entity_in_one_fold(monkeypatch):
+    from nblib.ml import training
+
+    cleaned = clean_frame(_visits(), target="y")
+    groups = split_groups(cleaned.frame, cleaned.groups, "patient_id")
+    train, _ = split_train_test(cleaned.frame, "y", test_size=0.2, stratify=True, random_state=0, groups=groups)
+    roles = infer_column_roles(train, "y", group="patient_id")
+    stored = train.assign(**{GROUP_COLUMN: groups.loc[train.index]})  # what 02 writes into train.parquet
+    seen = []
+    real = training.make_splitter
+
+    def recording(*args, **kwargs):
+        splitter = real(*args, **kwargs)
+        split = splitter.split
+        splitter.split = lambda X, y=None, g=None: [seen.append((X.index[a], X.index[b])) or (a, b)
+                                                     for a, b in split(X, y, g)]
+        return splitter
+
+    monkeypatch.setattr(training, "make_splitter", recording)
+    result = training.train(stored[roles.features], stored["y"], make_preprocessor(roles, target_type="binary"),
+                            {"dummy": {}}, task="classification", cv_folds=3, learning_curve=False, n_jobs=1,
+                            groups=stored.get(GROUP_COLUMN))
+    assert result.cv.grouped and seen
+    for fit_rows, held_out in seen:
+        assert not set(stored.loc[fit_rows, "patient_id"]) & set(stored.loc[held_out, "patient_id"])

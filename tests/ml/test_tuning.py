@@ -241,3 +241,101 @@ def test_best_params_keep_their_types_through_the_trials_table():
                           space={"max_depth": [None, 8, 16]}, cv=StratifiedKFold(3, shuffle=True, random_state=0),
                           scoring="roc_auc")
     assert found.best_params == {"max_depth": 8} and type(found.best_params["max_depth"]) is int
+
+
+# --------------------------------------------------------------------------- nested CV of searched families
+
+
+def _train_searched(data, monkeypatch, **kwargs):
+    """train() with a random search on one family, recording the rows every search was given."""
+    from nblib.ml import training, tuning
+
+    seen = []
+    real = tuning.search_family
+
+    def recording(pipeline, X, y, **options):
+        seen.append(np.asarray(X.index))
+        return real(pipeline, X, y, **options)
+
+    monkeypatch.setattr(tuning, "search_family", recording)
+    X, y, _ = data
+    features = ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)]),
+                                  ("cat", OneHotEncoder(), ["kind"])])
+    result = training.train(X, y, features, {"logistic_regression": {}}, task="classification", cv_folds=3,
+                            search={"method": "random", "n_trials": 2,
+                                    "spaces": {"logistic_regression": {"C": [0.01, 1.0]}}},
+                            threshold=None, learning_curve=False, random_state=0, **kwargs)
+    return result, seen
+
+
+def test_a_searched_family_is_scored_on_outer_folds_its_search_never_saw(data, monkeypatch):
+    from nblib.ml.search import make_splitter
+
+    result, seen = _train_searched(data, monkeypatch)
+    X, y, _ = data
+    folds = list(make_splitter("classification", 3, 0, False).split(X, y))
+    # one search per outer training fold, then one on all rows (whose settings are refit)
+    assert len(seen) == len(folds) + 1
+    for (train, test), rows in zip(folds, seen, strict=False):
+        assert set(rows) == set(X.index[train]) and not set(rows) & set(X.index[test])
+    assert set(seen[-1]) == set(X.index)
+    table = result.cv.table
+    assert table.loc["logistic_regression", "cv"].startswith("nested CV: the random search re-run on each of "
+                                                                "the 3 outer training folds")
+    cv = result.to_dict()
+    assert cv["search"]["logistic_regression"]["trials"]  # the all-rows search is the one shown
+    assert cv["chosen"]["searched"] and "nested" in cv["chosen"]["cv_note"]
+    json.dumps(cv, allow_nan=False)
+
+
+def test_unsearched_families_say_their_cv_is_plain(data):
+    from nblib.ml import training
+
+    X, y, _ = data
+    features = ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)])])
+    result = training.train(X, y, features, {"logistic_regression": {}}, task="classification", cv_folds=3,
+                            threshold=None, learning_curve=False)
+    note = result.to_dict()["models"]["logistic_regression"]["cv_note"]
+    assert note == "3-fold CV, settings fixed in advance"
+    assert result.chosen.cv_note == note and not result.chosen.searched and result.chosen.kind == "single"
+
+
+def test_the_nested_search_keeps_to_the_time_budget(data, monkeypatch):
+    """A tiny budget still ends in a chosen, saved model; the searches say they were cut short."""
+    result, seen = _train_searched(data, monkeypatch, time_budget_s=0.01)
+    assert result.model is not None and result.chosen is not None
+    assert any("time budget" in note for note in result.to_dict()["notes"])
+
+
+class _NeedsRows(ClassifierMixin, BaseEstimator):
+    """Fails to fit on fewer than 60 rows (as SMOTE does when a subsample holds too few of a class)."""
+
+    def __init__(self, max_depth=None):
+        self.max_depth = max_depth
+
+    def fit(self, X, y):
+        if len(X) < 60:
+            raise ValueError(f"need 60 rows, got {len(X)}")
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        p = 1 / (1 + np.exp(-np.asarray(X)[:, 0]))
+        return np.column_stack([1 - p, p])
+
+
+def test_halving_survives_a_first_round_where_every_fit_fails():
+    """The smaller training folds of a nested search make halving's first rounds tiny: fits failing there
+    are failed trials, and the rounds on more rows still find the best settings."""
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(180, 2)), columns=["a", "b"])
+    y = pd.Series((X["a"] > 0).astype(int))
+    with pytest.warns(UserWarning, match="failed on every fold"):
+        found = search_family(Pipeline([("model", _NeedsRows())]), X, y, family="f", task="classification",
+                              method="halving", n_trials=3, space={"max_depth": [2, 4, 8]},
+                              cv=StratifiedKFold(2, shuffle=True, random_state=0), scoring="roc_auc")
+    assert found.best_params and (found.trials["state"] == "failed").any()
+    assert (found.trials["state"] == "complete").any()
