@@ -138,7 +138,7 @@ def trust_report(run: Path, table: Table) -> dict:
     roles = json.loads((art / "columns.json").read_text())["roles"]
     manifest = json.loads((run / "manifest.json").read_text())
     entities = cleaning.get("entities") or {}
-    features = {c for role, cols in roles.items() if role not in ("ignore", "index", "group") for c in cols}
+    features = {c for role, cols in roles.items() if role not in ("ignore", "notes") and isinstance(cols, list) for c in cols}
     train = pd.read_parquet(art / "train.parquet")
     test = pd.read_parquet(art / "test.parquet")
     overlap = None

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from nblib.engine.artifacts import read_json_or_none
+from nblib.ml.scoring import LOWER_IS_BETTER as _LOWER_IS_BETTER
 
 __all__ = [
     "CHAMPION",
@@ -61,7 +62,6 @@ __all__ = [
 CHAMPION = "champion"
 STORE_DIR = ".mlflow"
 _STATUS = {"succeeded": "FINISHED", "gated": "FAILED", "failed": "FAILED", "interrupted": "KILLED"}
-_LOWER_IS_BETTER = {"rmse", "mae", "brier", "log_loss"}
 _QUIET = ("alembic", "mlflow", "urllib3", "git")
 _KEY = re.compile(r"[^\w\-. /]")
 _MAX_PARAM = 6000

@@ -98,7 +98,7 @@ def _merge_evidence(merge: dict[str, Any]) -> str:
     """' (1 letter dropped ('m'); 2 rows vs 30)': what a label merge rests on, when known."""
     evidence = [str(merge["edit"])] if merge.get("edit") else []
     if merge.get("rows") is not None and merge.get("label_rows") is not None:
-        evidence.append(f"{merge['rows']} rows vs {merge['label_rows']}")
+        evidence.append(f"{merge['rows']} row{'s' if merge['rows'] != 1 else ''} vs {merge['label_rows']}")
     if merge.get("why_not"):
         evidence.append(f"not applied: {merge['why_not']}")
     return f" ({'; '.join(evidence)})" if evidence else ""

@@ -109,14 +109,16 @@ def row_number_note(series: pd.Series) -> str:
     return f"row number ({span}, {direction}unique): not used as a feature"
 
 
-def entity_key_columns(frame: pd.DataFrame, exclude: list[str] = (), *, min_values: int = 10) -> list[dict[str, Any]]:
+def entity_key_columns(frame: pd.DataFrame, exclude: list[str] = (), *, min_values: int = 10,
+                       max_rows_per_code: float = 20) -> list[dict[str, Any]]:
     """Columns that look like the key of an entity seen in several rows (a patient, a vehicle).
 
     Such a column has values repeated in several rows (most rows share their value with
     another row), many distinct values (at least ``min_values``; 50 when only the format
     speaks), and an id-like name (``id``, ``*_id``, ``patient``, ``subject``, ``vehicle``,
     ``customer`` ...) or id-like values (one-token codes with letters and digits, such as
-    ``P0042``). A number counting members within an entity (person 1, 2, 3 of a family:
+    ``P0042``) seen a few times each (at most ``max_rows_per_code`` rows per value: a code
+    shared by dozens of rows, like a brand, is a category). A number counting members within an entity (person 1, 2, 3 of a family:
     small numbers from 0 or 1, the larger the rarer) is not a key. Rows of one entity split
     between training and test make the test score look better than it will be on new entities.
 
@@ -145,7 +147,7 @@ def entity_key_columns(frame: pd.DataFrame, exclude: list[str] = (), *, min_valu
         else:
             text = s.astype(str).str.strip()
             coded = text.str.fullmatch(r"(?=[\w\-.:/#]*[A-Za-z])(?=[\w\-.:/#]*\d)[\w\-.:/#]{2,40}").mean() > 0.98
-            if not (name_says or (coded and n_values >= 50)):
+            if not (name_says or (coded and n_values >= 50 and len(s) / n_values <= max_rows_per_code)):
                 continue
             why = " and ".join(w for w, ok in (("id-like name", name_says), ("codes with letters and digits", coded))
                                if ok)

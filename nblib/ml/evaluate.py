@@ -22,6 +22,8 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from nblib.ml.scoring import LOWER_IS_BETTER
+
 __all__ = [
     "PRIMARY_METRIC",
     "classification_metrics",
@@ -44,7 +46,6 @@ METRICS = {
     "classification": ("roc_auc", "pr_auc", "f1", "balanced_accuracy", "brier"),
     "regression": ("rmse", "mae", "r2"),
 }
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "brier"})
 
 
 class GateFailed(Exception):

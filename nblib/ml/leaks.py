@@ -110,6 +110,7 @@ def find_leaks(
     top: int = 5,
     max_rows: int = 5000,
     folds: int = 3,
+    groups: pd.Series | None = None,
     random_state: int = 0,
 ) -> LeakReport:
     """Look for leaks among the feature columns of the *training* split.
@@ -147,6 +148,10 @@ def find_leaks(
         How many of the most relied-on columns are refit without.
     max_rows : int, default=5000
         Rows sampled for the check (stratified for classification).
+    groups : Series, optional
+        Entity and duplicate groups of the rows (aligned with ``frame``): the check's folds keep
+        each group in one fold, as training does, so a model that recognises a seen entity does not
+        make honest columns look like leaks.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
@@ -157,14 +162,15 @@ def find_leaks(
         return _find_leaks(frame, y, roles, task=task, policy=policy, declared=declared, known_before=known_before,
                            near_copy=near_copy, min_skill_share=min_skill_share, min_error_ratio=min_error_ratio,
                            min_lean=min_lean, min_refit_share=min_refit_share, top=top, max_rows=max_rows,
-                           folds=folds, random_state=random_state)
+                           folds=folds, groups=groups, random_state=random_state)
 
 
 def _find_leaks(frame, y, roles, *, task, policy, declared, known_before, near_copy, min_skill_share,
-                min_error_ratio, min_lean, min_refit_share, top, max_rows, folds, random_state,
+                min_error_ratio, min_lean, min_refit_share, top, max_rows, folds, random_state, groups=None,
                 _second_round=False) -> LeakReport:
     classification = task == "classification"
     data, y = _sample(frame, y, max_rows, classification, random_state)
+    sampled_groups = None if groups is None else pd.Series(np.asarray(groups), index=frame.index).loc[data.index]
     features = [c for role in ("numeric", "boolean", "categorical", "high_cardinality", "date", "text")
                 for c in roles.get(role, []) if c in data.columns]
     exempt = set(known_before)  # in the model (a stand-in for others), never a candidate
@@ -177,9 +183,7 @@ def _find_leaks(frame, y, roles, *, task, policy, declared, known_before, near_c
         report.suspects = suspects
         return report
 
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    cv = (StratifiedKFold if classification else KFold)(folds, shuffle=True, random_state=random_state)
+    cv = _folds(y, sampled_groups, classification, folds, random_state)
     encoded, owner = _encode(data, y, roles, features, classification, cv, random_state)
     units = _units(features)  # a column, or columns named alike (r1 ... r10)
     alone = single_column_scores(encoded, owner, y, classification, cv)
@@ -237,7 +241,7 @@ def _find_leaks(frame, y, roles, *, task, policy, declared, known_before, near_c
         again = _find_leaks(data, y, rest, task=task, policy=policy, declared=(), known_before=known_before,
                             near_copy=near_copy, min_skill_share=min_skill_share, min_error_ratio=min_error_ratio,
                             min_lean=min_lean, min_refit_share=min_refit_share, top=top, max_rows=max_rows,
-                            folds=folds, random_state=random_state, _second_round=True)
+                            folds=folds, random_state=random_state, groups=sampled_groups, _second_round=True)
         known = {tuple(x["columns"]) for x in suspects}
         for extra in again.suspects:
             if tuple(extra["columns"]) not in known and extra["reason"] != "leaned-on":
@@ -279,6 +283,21 @@ def _sample(frame, y, max_rows, classification, random_state):
                               stratify=y if classification and y.value_counts().min() >= 2 else None)
     idx = np.sort(idx)
     return frame.iloc[idx], y.iloc[idx]
+
+
+def _folds(y, groups, classification, folds, random_state):
+    """The check's CV: stratified for classification, each group in one fold when groups are given
+    (as a fixed :class:`~sklearn.model_selection.PredefinedSplit`, so every fit here sees the same folds)."""
+    from sklearn.model_selection import GroupKFold, KFold, PredefinedSplit, StratifiedGroupKFold, StratifiedKFold
+
+    if groups is None or groups.nunique() < folds:
+        return (StratifiedKFold if classification else KFold)(folds, shuffle=True, random_state=random_state)
+    splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=random_state) if classification
+                else GroupKFold(folds))
+    test_fold = np.empty(len(y), dtype=int)
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(y)), np.asarray(y), np.asarray(groups))):
+        test_fold[test] = k
+    return PredefinedSplit(test_fold)
 
 
 def _metric_name(y, classification):

@@ -105,6 +105,14 @@ def test_entity_keys_repeat_have_many_values_and_an_id_like_name_or_codes():
     assert entity_key_columns(frame, ["patient_id", "Subject", "accident_index"]) == []
 
 
+def test_codes_shared_by_dozens_of_rows_are_categories_not_entities():
+    # the embedded data's brand: 'brand_006' codes, ~45 rows each; an id-like name still speaks
+    rng = np.random.default_rng(2)
+    brands = [f"brand_{i:03d}" for i in rng.integers(0, 100, 5000)]
+    assert entity_key_columns(pd.DataFrame({"brand": brands})) == []
+    assert [s["column"] for s in entity_key_columns(pd.DataFrame({"brand_id": brands}))] == ["brand_id"]
+
+
 def test_entity_overlap_counts_test_rows_and_values_seen_in_training():
     train = pd.Series(["a", "a", "b", "c", None])
     test = pd.Series(["a", "b", "b", "d", None])

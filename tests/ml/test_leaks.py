@@ -149,3 +149,20 @@ def test_kept_likely_decides_the_leak_mark():
     assert kept_likely(None) == [] and kept_likely({}) == []
     declared = {"suspects": [{"columns": ["gate"], "confidence": "declared", "action": "dropped"}]}
     assert kept_likely(declared) == []
+
+
+def test_groups_keep_an_entity_in_one_fold_so_memorising_it_is_not_a_leak():
+    # an outcome per patient; 'baseline' is a per-patient measurement with no bearing on it. Folds that
+    # split a patient let a model recognise the patient by it (a 'likely leak', CV ROC-AUC 0.91);
+    # grouped folds keep each patient in one fold, so the check's model has next to no skill.
+    rng = np.random.default_rng(0)
+    patients = np.repeat(np.arange(150), 6)
+    outcome = rng.integers(0, 2, 150)[patients]
+    frame = pd.DataFrame({"baseline": rng.normal(size=150)[patients], "noise": rng.normal(size=len(patients))})
+    roles = {"numeric": ["baseline", "noise"]}
+    y = pd.Series(outcome)
+    ungrouped = find_leaks(frame, y, roles, task="classification", random_state=0)
+    assert "baseline" in {c for s in ungrouped.suspects for c in s["columns"]}
+    assert ungrouped.model_score > 0.85
+    grouped = find_leaks(frame, y, roles, task="classification", random_state=0, groups=pd.Series(patients))
+    assert grouped.model_score < 0.65
