@@ -94,6 +94,13 @@ class EnsembleResult:
                           "verdict": self._verdict(name, kind)}
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("candidate")
 
+    def shown_table(self) -> pd.DataFrame:
+        """:attr:`table` with ``mean`` as the metric itself (RMSE positive), best first; ``gain`` stays
+        the improvement over the best single model (positive = better)."""
+        from nblib.ml.scoring import shown_frame
+
+        return shown_frame(self.table, self.scoring)
+
     def build(self, name: str, fold: int | None = None):
         """The unfitted estimator of candidate ``name``, to refit on all training rows.
 

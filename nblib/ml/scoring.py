@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LOWER_IS_BETTER", "shown_scoring", "shown_score", "lower_is_better", "shown_cv"]
+__all__ = ["LOWER_IS_BETTER", "shown_scoring", "shown_score", "lower_is_better", "shown_cv", "shown_frame"]
 
 #: Metrics (as pages name them) for which a smaller value is better.
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "brier", "log_loss"})
@@ -53,6 +53,27 @@ def shown_score(value: Any, scoring: Any) -> Any:
 def lower_is_better(metric: Any) -> bool:
     """Whether a smaller value of ``metric`` (a page's name or a scorer's) is better."""
     return shown_scoring(metric)[0] in LOWER_IS_BETTER or str(metric or "") in LOWER_IS_BETTER
+
+
+def shown_frame(frame: Any, scoring: Any, columns: tuple[str, ...] = ("mean",)) -> Any:
+    """A copy of a table of CV scores (search trials, ensemble candidates) with ``columns`` as the
+    metric itself, best first: RMSE positive and ascending, a "greater is better" score unchanged
+    and descending.
+
+    >>> import pandas as pd
+    >>> shown_frame(pd.DataFrame({"mean": [-2.0, -1.5]}), "neg_root_mean_squared_error")
+       mean
+    1   1.5
+    0   2.0
+    """
+    _, sign = shown_scoring(scoring)
+    out = frame.copy()
+    for column in columns:
+        if column in out:
+            out[column] = sign * out[column]
+    if columns and columns[0] in out:
+        out = out.sort_values(columns[0], ascending=lower_is_better(scoring), kind="stable")
+    return out
 
 
 def shown_cv(cv: dict[str, Any]) -> dict[str, Any]:

@@ -86,12 +86,20 @@ class SearchResult:
     seconds: float = 0.0
     n_fits: int = 0
     study: Any = field(default=None, repr=False, compare=False)
+    scoring: str = ""
+
+    def shown_trials(self) -> pd.DataFrame:
+        """The trials with ``mean`` as the metric itself (RMSE positive), best first."""
+        from nblib.ml.scoring import shown_frame
+
+        return shown_frame(self.trials, self.scoring)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN as None, tuples as lists, numpy scalars as Python numbers."""
         return {
             "family": self.family,
             "method": self.method,
+            "scoring": self.scoring,
             "best_params": {k: _plain(v) for k, v in self.best_params.items()},
             "best_score": _plain(self.best_score),
             "best_std": _plain(self.best_std),
@@ -182,26 +190,33 @@ def search_family(
         else:
             run.total = len(candidates)
             _evaluate(run, pipeline, X, y, folds, candidates, scoring)
-    return run.result(list(space), study)
+    result = run.result(list(space), study)
+    result.scoring = str(scoring)
+    return result
 
 
 # --------------------------------------------------------------------------- plots
 
 
-def plot_history(trials: pd.DataFrame, title: str = "Search history") -> Figure:
-    """Score of each trial (pruned and failed ones in grey) and the best so far."""
+def plot_history(trials: pd.DataFrame, title: str = "Search history", scoring: str = "") -> Figure:
+    """Score of each trial (pruned and failed ones in grey) and the best so far, as the metric
+    itself (``scoring`` ``neg_root_mean_squared_error`` is drawn as a positive RMSE, best = lowest)."""
+    from nblib.ml.scoring import shown_scoring
+
+    name, sign = shown_scoring(scoring)
     fig = Figure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.subplots()
     frame = trials.reset_index(drop=True)
     x = np.arange(1, len(frame) + 1)
     done = (frame["state"] == "complete").to_numpy()
-    ax.scatter(x[done], frame["mean"][done], s=18, color=_BLUE, label="trial (CV mean)")
+    shown = sign * frame["mean"]
+    ax.scatter(x[done], shown[done], s=18, color=_BLUE, label="trial (CV mean)")
     if (~done).any():
-        ax.scatter(x[~done], frame["mean"][~done], s=14, color=_GREY, marker="x", label="pruned (partial mean)")
-    best = frame["mean"].where(done).cummax()
+        ax.scatter(x[~done], shown[~done], s=14, color=_GREY, marker="x", label="pruned (partial mean)")
+    best = sign * frame["mean"].where(done).cummax()
     ax.step(x, best, where="post", color=_ORANGE, label="best so far")
     ax.set_xlabel("trial")
-    ax.set_ylabel("CV score")
+    ax.set_ylabel(f"CV {label(name, 30)}" if name else "CV score")
     ax.set_title(label(title, 60))
     ax.legend(loc="lower right", fontsize=8)
     return fig
@@ -216,6 +231,8 @@ def plot_score_vs_time(results: list[SearchResult], x: str = "elapsed_s") -> Fig
     x : {"elapsed_s", "fit_seconds"}
         Wall seconds since each search began, or fit seconds summed over its trials (compute).
     """
+    from nblib.ml.scoring import shown_scoring
+
     if x not in ("elapsed_s", "fit_seconds"):
         raise ValueError(f"x must be 'elapsed_s' or 'fit_seconds'; got {x!r}")
     fig = Figure(figsize=(6.4, 3.8), layout="constrained")
@@ -227,11 +244,13 @@ def plot_score_vs_time(results: list[SearchResult], x: str = "elapsed_s") -> Fig
         seconds = frame["elapsed_s"] if x == "elapsed_s" else frame["fit_seconds"].fillna(0).cumsum()
         order = np.argsort(seconds.to_numpy(), kind="stable")
         done = (frame["state"] == "complete").to_numpy()[order]
-        best = pd.Series(frame["mean"].to_numpy()[order]).where(done).cummax()
+        sign = shown_scoring(result.scoring)[1]
+        best = sign * pd.Series(frame["mean"].to_numpy()[order]).where(done).cummax()
         ax.step(seconds.to_numpy()[order], best, where="post", marker=".",
                 label=f"{label(result.family, 30)} · {label(result.method, 12)}")
     ax.set_xlabel("elapsed seconds" if x == "elapsed_s" else "fit seconds (summed over trials)")
-    ax.set_ylabel("best CV score so far")
+    names = {shown_scoring(r.scoring)[0] for r in results if r.scoring}
+    ax.set_ylabel(f"best CV {label(names.pop(), 30)} so far" if len(names) == 1 else "best CV score so far")
     ax.set_title("Search: best score against time")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)

@@ -126,6 +126,9 @@ def test_multiclass_and_regression_voting():
     direct = cross_validate(result.build("voting"), X, y, cv=folds, scoring=scoring)["test_score"]
     np.testing.assert_allclose(result.scores["voting"], direct)
     assert isinstance(result.build("voting"), VotingRegressor)
+    shown = result.shown_table()  # the page's table: RMSE positive, lowest (best) first
+    assert (shown["mean"] > 0).all() and shown["mean"].is_monotonic_increasing
+    assert shown.loc["voting", "mean"] == pytest.approx(-np.mean(result.scores["voting"]))
 
 
 def test_bad_inputs_are_one_line_errors(binary):

@@ -339,3 +339,24 @@ def test_halving_survives_a_first_round_where_every_fit_fails():
                               cv=StratifiedKFold(2, shuffle=True, random_state=0), scoring="roc_auc")
     assert found.best_params and (found.trials["state"] == "failed").any()
     assert (found.trials["state"] == "complete").any()
+
+
+def test_rmse_search_tables_and_plots_show_rmse_positive_best_first():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    y = pd.Series(3 * X["a"] + rng.normal(size=200))
+    result = search_family(Pipeline([("model", HistGradientBoostingRegressor(max_iter=20, random_state=0))]), X, y,
+                           family="hist_gradient_boosting", task="regression", method="random", n_trials=4,
+                           space={"learning_rate": [0.03, 0.1, 0.3], "max_leaf_nodes": [4, 8]},
+                           cv=3, scoring="neg_root_mean_squared_error", n_jobs=1, random_state=0)
+    assert result.scoring == "neg_root_mean_squared_error" and result.to_dict()["scoring"] == result.scoring
+    shown = result.shown_trials()
+    assert (shown["mean"] > 0).all() and shown["mean"].is_monotonic_increasing  # RMSE, lowest (best) first
+    assert shown["mean"].iloc[0] == pytest.approx(-result.best_score)
+    ax = plot_history(result.trials, "rmse search", result.scoring).axes[0]
+    assert ax.get_ylabel() == "CV rmse"
+    assert all((line.get_ydata() > 0).all() for line in ax.get_lines())
+    assert "rmse" in plot_score_vs_time([result]).axes[0].get_ylabel()
