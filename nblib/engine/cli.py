@@ -300,8 +300,8 @@ def _marks(flags: list[str]) -> str:
 
 def _flag_note(row: dict, flag: str) -> str:
     """What a mark means, without the run's particulars: ``keeps a likely leak``."""
-    note = next((n for n in row.get("flag_note", "").split("; ") if n.startswith(flag + " ")), "")
-    return note[len(flag) + 1:].split(" (", 1)[0] + ": see the run's summary" if note else ""
+    note = (row.get("flag_notes") or {}).get(flag, "")
+    return note.split(" (", 1)[0] + ": see the run's summary" if note else ""
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -122,11 +122,12 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_flags(run: dict[str, Any]) -> dict[str, Any]:
-    """A manifest's marks: ``{"flags": [...], "flag_note": "why, one line"}`` (the app writes
-    ``flags`` and ``flag_notes`` at the end of a run; the engine only shows them)."""
+    """A manifest's marks: ``{"flags": [...], "flag_notes": {flag: why}, "flag_note": "all, one line"}``
+    (the app writes ``flags`` and ``flag_notes`` at the end of a run; the engine only shows them)."""
     flags = [str(f) for f in run.get("flags") or [] if f]
-    notes = run.get("flag_notes") if isinstance(run.get("flag_notes"), dict) else {}
-    return {"flags": flags, "flag_note": "; ".join(f"{f} {notes[f]}" for f in flags if notes.get(f))}
+    given = run.get("flag_notes") if isinstance(run.get("flag_notes"), dict) else {}
+    notes = {f: str(given[f]) for f in flags if given.get(f)}
+    return {"flags": flags, "flag_notes": notes, "flag_note": "; ".join(f"{f} {n}" for f, n in notes.items())}
 
 
 def chosen_cv(metrics: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -253,6 +254,7 @@ def diff_runs(run_a: str | Path, run_b: str | Path,
          "better": _b_better(k, _delta(ta.get(k), tb.get(k)))}
         for k in list(dict.fromkeys([*ta, *tb]))
     ]
+    fa, fb = run_flags(ma), run_flags(mb)
     cva, cvb = ({k: {**v, "mean": _shown_score(v.get("mean"), x.get("cv_scoring"))}  # rmse positive
                  for k, v in {**(x.get("cv") or {}),
                               **({chosen_cv(x)[0]: chosen_cv(x)[1]} if x.get("chosen") else {})}.items()
@@ -276,8 +278,8 @@ def diff_runs(run_a: str | Path, run_b: str | Path,
     return {
         "a": str(a), "b": str(b), "label": [run_label({**ma, "path": a}), run_label({**mb, "path": b})],
         "status": [ma.get("status"), mb.get("status")],
-        "flags": [run_flags(ma)["flags"], run_flags(mb)["flags"]],
-        "flag_note": [run_flags(ma)["flag_note"], run_flags(mb)["flag_note"]],
+        "flags": [fa["flags"], fb["flags"]],
+        "flag_note": [fa["flag_note"], fb["flag_note"]],
         "best_model": [(x.get("chosen") or {}).get("label") or x.get("best_model") for x in (xa, xb)],
         "primary_metric": xb.get("primary_metric") or xa.get("primary_metric"),
         "cv_metric": _shown_scoring((io.read_json_or_none(b / "artifacts" / "cv_results.json") or {}).get("scoring")
