@@ -20,7 +20,7 @@ Labelled pairs (``variant -> label``):
   "slips" — a dropped letter, two swapped, a neighbouring key, a doubled letter — half any single edit),
   the real typos listed in ``REAL_TYPOS``, and the typos planted by ``make_product_launches``.
 
-A merge counts when the fitted :class:`nblib.ml.labels.MergeRareVariants` maps the variant to the
+A merge counts when the fitted :class:`nblib.ml.data.labels.MergeRareVariants` maps the variant to the
 label (applied) or lists the pair as a proposal. Precision = correct merges / all merges made on
 labelled pairs (a distinct pair merged in either direction is a false merge).
 """
@@ -44,8 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import real_tables  # noqa: E402
 
-from nblib.ml.datasets import make_product_launches  # noqa: E402
-from nblib.ml.labels import _NEIGHBOURS, MergeRareVariants, single_edit  # noqa: E402
+from nblib.ml.data.datasets import make_product_launches  # noqa: E402
+from nblib.ml.data.labels import _NEIGHBOURS, MergeRareVariants, single_edit  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "labels.json"
 SEED = 14

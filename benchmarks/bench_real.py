@@ -44,7 +44,7 @@ from real_tables import TABLES, Table, write_tables  # noqa: E402
 
 def params_for(table: Table, path: Path) -> dict:
     """What a new user writes: source, target, task, and the positive class only when it is not obvious."""
-    from nblib.ml.target import infer_positive_class
+    from nblib.ml.data.target import infer_positive_class
 
     data = {"source": str(path), "target": table.target, "task": table.task}
     if table.task == "classification" and len(table.classes) == 2 and infer_positive_class(table.classes) is None:

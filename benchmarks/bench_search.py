@@ -38,9 +38,9 @@ def data(rows: int):
     """Training rows of the default data (a stratified subsample of ``rows``), its features and groups."""
     from sklearn.model_selection import train_test_split
 
-    from nblib.ml.datasets import make_product_launches
+    from nblib.ml.data.datasets import make_product_launches
     from nblib.ml.features import make_feature_transformer, make_text_vectorizer
-    from nblib.ml.preprocess import (
+    from nblib.ml.data.preprocess import (
         clean_frame,
         infer_column_roles,
         make_preprocessor,
@@ -71,9 +71,9 @@ def main() -> None:
 
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from nblib.ml.search import build_pipeline
-    from nblib.ml.spaces import grid_of, space_for
-    from nblib.ml.tuning import plot_score_vs_time, search_family
+    from nblib.ml.training.cv import build_pipeline
+    from nblib.ml.training.spaces import grid_of, space_for
+    from nblib.ml.training.search import plot_score_vs_time, search_family
 
     X, y, features, groups = data(args.rows)
     space = space_for("hist_gradient_boosting", "classification")

@@ -2,6 +2,6 @@
 
 import sys
 
-from nblib.engine.cli import main
+from nblib.cli.main import main
 
 sys.exit(main())

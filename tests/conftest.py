@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def launches():
-    from nblib.ml.datasets import make_product_launches
+    from nblib.ml.data.datasets import make_product_launches
 
     return make_product_launches(1500, random_state=3)
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from nblib.card import write_model_card
+from nblib.factory.card import write_model_card
 from tests.conftest import run_cli, run_folders
 
 HOSTILE = "<script>alert(1)</script>|x"
@@ -49,7 +49,7 @@ def test_when_an_ensemble_wins_every_page_and_command_names_it(smoke_run):
     from sklearn.ensemble import StackingClassifier, VotingClassifier
 
     from nblib.engine import artifacts as io
-    from nblib.pipeline import TRUSTED_TYPES
+    from nblib.ml.saved import TRUSTED_TYPES
 
     art = smoke_run / "artifacts"
     cv = json.loads((art / "cv_results.json").read_text())

@@ -10,9 +10,9 @@ import sys
 import pytest
 from conftest import ROOT
 
-from nblib import app
+from nblib.factory import app
 from nblib.engine import artifacts as io
-from nblib.engine import cli
+from nblib.cli import main as cli
 from nblib.engine.params import dump_params
 
 

@@ -5,9 +5,9 @@ import importlib
 
 import pytest
 
-MODULES = ["nblib.engine.artifacts", "nblib.engine.params", "nblib.ml.datasets", "nblib.ml.features",
-           "nblib.ml.evaluate", "nblib.ml.leaks", "nblib.tracking", "nblib.ml.scoring", "nblib.ml.next_steps",
-           "nblib.ml.labels"]
+MODULES = ["nblib.engine.artifacts", "nblib.engine.params", "nblib.ml.data.datasets", "nblib.ml.features.encoders",
+           "nblib.ml.evaluation.metrics", "nblib.ml.data.leaks", "nblib.tracking", "nblib.ml.evaluation.scoring", "nblib.ml.evaluation.next_steps",
+           "nblib.ml.data.labels"]
 
 
 @pytest.mark.parametrize("name", MODULES)

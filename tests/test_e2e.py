@@ -92,7 +92,7 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     assert json.loads((run / "artifacts" / "metrics.json").read_text())["test"] == metrics["test"]
 
     # predict on new rows with the run's model
-    from nblib.ml.datasets import make_product_launches
+    from nblib.ml.data.datasets import make_product_launches
 
     new = tmp_path / "new.csv"
     make_product_launches(60, random_state=99).frame.drop(columns=["is_hit"]).to_csv(new, index=False)
@@ -169,7 +169,7 @@ def test_rejected_params_exit_2_and_make_no_run_folder(reports, args, message):
 
 
 def test_regression_on_a_user_csv(reports, tmp_path):
-    from nblib.ml.datasets import make_product_launches
+    from nblib.ml.data.datasets import make_product_launches
 
     csv = tmp_path / "launches.csv"
     make_product_launches(500, random_state=1).frame.to_csv(csv, index=False)
@@ -269,7 +269,7 @@ def test_training_options_end_to_end(reports, tmp_path):
     summary = (run / "summary.html").read_text()
     assert "Hyperparameter search" in summary and "Ensembles" in summary and "At the usual 0.5 threshold" in summary
     assert "nested CV: the halving search" in summary and metrics["chosen"] == chosen
-    from nblib.ml.datasets import make_product_launches
+    from nblib.ml.data.datasets import make_product_launches
 
     new = tmp_path / "new.csv"
     make_product_launches(60, random_state=5).frame.drop(columns=["is_hit"]).to_csv(new, index=False)

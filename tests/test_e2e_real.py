@@ -62,7 +62,7 @@ def test_a_yes_no_table_runs_with_two_keys_and_nothing_escapes(reports, tmp_path
     leaks = json.loads((art / "leaks.json").read_text())
     assert leaks["policy"] == "warn"
     assert any(s["columns"] == ["refund_total"] and s["action"] == "kept" for s in leaks["suspects"])
-    from nblib.ml.leaks import kept_likely
+    from nblib.ml.data.leaks import kept_likely
 
     flags = json.loads((run / "manifest.json").read_text()).get("flags") or []
     assert ("leak?" in flags) == bool(kept_likely(leaks))  # a kept likely leak marks the run, and only then

@@ -1,7 +1,7 @@
 """A run that keeps a likely leak is marked wherever its score appears and is never promoted.
 
 Run folders are written by hand (no notebook runs): one honest, one that keeps a likely leak.
-The decision is :func:`nblib.ml.leaks.kept_likely`; the app writes it to the manifest
+The decision is :func:`nblib.ml.data.leaks.kept_likely`; the app writes it to the manifest
 (``flags``, ``flag_notes``) and every page and command reads it from there.
 """
 
@@ -11,10 +11,11 @@ import json
 
 import pytest
 
-from nblib import app, tracking
+from nblib import tracking
+from nblib.factory import app
 from nblib.engine import artifacts as io
-from nblib.engine import cli
-from nblib.engine.report import (
+from nblib.cli import main as cli
+from nblib.factory.pages import (
     compare_rows,
     diff_runs,
     sweep_rows,
@@ -120,7 +121,7 @@ def test_the_sweep_marks_the_leaky_run_and_never_calls_it_best(reports, runs):
 
 
 def test_the_summary_opens_with_how_to_fix_it_and_the_card_says_so(reports, runs):
-    from nblib.card import write_model_card
+    from nblib.factory.card import write_model_card
 
     (honest, hm), (leaky, lm) = runs
     page = write_summary(leaky, lm).read_text()
@@ -184,7 +185,7 @@ def test_mlflow_tags_mark_the_leaky_run(reports, runs):
 
 
 def test_the_sweep_progress_line_carries_the_mark(runs, tmp_path):
-    from nblib.sweep import _marks
+    from nblib.factory.sweep import _marks
 
     (honest, _), (leaky, _) = runs
     assert _marks(leaky) == " leak?" and _marks(honest) == "" and _marks(None) == ""

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nblib.pipeline import PIPELINE
+from nblib.factory.pipeline import PIPELINE
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -70,8 +70,8 @@ def test_showing_a_figure_echoes_no_path(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nblib.params import load_params
-    from nblib.stage import StageContext
+    from nblib.factory.params import load_params
+    from nblib.factory.stage import StageContext
 
     ctx = StageContext(PIPELINE["04_train"], tmp_path, load_params(ROOT / "params" / "smoke.yaml"))
     fig, _ = plt.subplots()

@@ -1,6 +1,6 @@
 """Property-based fuzzing of params loading: hostile documents and ``-p`` overrides.
 
-Whatever the text, :func:`nblib.params.load_params` either returns valid params (that
+Whatever the text, :func:`nblib.factory.params.load_params` either returns valid params (that
 survive ``dump_params`` and a reload unchanged, with every number finite) or refuses
 them with :class:`ParamsError` / :class:`InputDataError` carrying one line of bounded
 length; nothing else escapes, and no document takes over 2 s.
@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from nblib.engine.errors import InputDataError, ParamsError
 from nblib.engine.params import dump_params
-from nblib.params import Params, load_params
+from nblib.factory.params import Params, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("NBLIB_FUZZ_EXAMPLES", "0")) or None

@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT
 
 from nblib.engine.errors import ParamsError
-from nblib.sweep import expand, split_values
+from nblib.factory.sweep import expand, split_values
 
 
 def test_every_combination_of_files_and_values_is_one_labelled_run():

@@ -135,9 +135,9 @@ def test_the_registered_model_loads_without_pickle_and_scores_raw_rows_like_nbli
 
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from nblib.engine import artifacts as io
-    from nblib.ml.datasets import make_product_launches
+    from nblib.ml.data.datasets import make_product_launches
     from nblib.ml.predict import predict_frame
-    from nblib.pipeline import TRUSTED_TYPES
+    from nblib.ml.saved import TRUSTED_TYPES
 
     reports, (_, second, _), _ = runs
     uri = f"sqlite:///{reports / '.mlflow' / 'mlflow.db'}"
@@ -164,8 +164,11 @@ def test_the_registered_model_loads_without_pickle_and_scores_raw_rows_like_nbli
 
 
 def test_a_champion_on_other_test_rows_is_refused_with_the_reason(runs, monkeypatch):
-    from nblib.app import load
-    from nblib.tracking import challenge
+    from nblib.factory.app import data_fingerprint, load
+    from nblib.tracking import challenge as _challenge
+
+    def challenge(params, predictions, metrics):
+        return _challenge(params, predictions, metrics, data_sha256=data_fingerprint(params), reports_dir=reports)
 
     reports, (_, second, _), _ = runs
     monkeypatch.setenv("NBLIB_REPORTS", str(reports))

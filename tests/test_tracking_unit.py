@@ -104,7 +104,7 @@ def test_decide_refuses_without_a_paired_test_and_reads_lower_is_better_metrics(
 
 
 def test_the_require_promotion_gate_exits_3_unless_promoted():
-    from nblib.ml.evaluate import GateFailed
+    from nblib.ml.evaluation.metrics import GateFailed
 
     tracking.check_promotion({"decision": "keep", "reason": "not better"}, False)
     tracking.check_promotion({"decision": "promote"}, True)
@@ -114,7 +114,7 @@ def test_the_require_promotion_gate_exits_3_unless_promoted():
 
 def test_params_refuse_promotion_without_tracking(tmp_path):
     from nblib.engine.errors import ParamsError
-    from nblib.params import load_params
+    from nblib.factory.params import load_params
 
     with pytest.raises(ParamsError, match="evaluate.promote"):
         load_params(["params/smoke.yaml"], ["evaluate.promote=true", "tracking.enabled=false"])

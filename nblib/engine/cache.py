@@ -2,10 +2,12 @@
 
 A stage's **key** is a hash of its *parts*: the notebook's source (cells
 without outputs), each params section it reads, each input artifact, the input
-data, the package's source and the versions of the packages that matter. Any
-run whose stage has a key the store already holds gets that stage's artifacts,
-figures, executed notebook and HTML linked into its own folder instead of
-running it again.
+data, the package's source and the Python version. Any run whose stage has a key
+the store already holds gets that stage's artifacts, figures, executed notebook
+and HTML linked into its own folder instead of running it again — as long as the
+distributions its kernel imported (recorded in the entry, see
+:mod:`~nblib.engine.packages`) are still installed at the recorded versions; an
+entry of older versions is a miss, replaced when the stage has run again.
 
 Layout, under ``reports/.cache`` (git-ignored with the rest of ``reports/``)::
 
@@ -22,7 +24,7 @@ When a stage does run, :func:`reasons` compares its parts with the stage's
 latest entry of the same lineage (runs of the same params, else on the same data; or its
 earlier record in the same folder) and says why in words:
 ``params.train.cv_folds changed (5 → 3)``, ``upstream features changed``,
-``nblib source changed``.
+``nblib source changed``, ``package versions changed: optuna 5.0.0 → 5.1.0``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from nblib.engine import artifacts as io
+from nblib.engine import packages as pkgs
 
 __all__ = ["StageCache", "Entry", "Claim", "key_of", "notebook_source_hash", "reasons", "parse_size", "human_size"]
 
@@ -84,6 +87,16 @@ class Entry:
     def outputs(self) -> dict[str, str]:
         return self.data.get("outputs", {})
 
+    @property
+    def packages(self) -> dict[str, str] | None:
+        """``{distribution: version}`` the stage's kernel imported (``None``: not recorded)."""
+        found = self.data.get("packages")
+        return found if isinstance(found, dict) else None
+
+    def outdated(self) -> list[tuple[str, str, str | None]]:
+        """The recorded distributions whose installed version differs now (:func:`~nblib.engine.packages.changed`)."""
+        return pkgs.changed(self.packages)
+
 
 class StageCache:
     """The store under ``root`` (``reports/.cache``).
@@ -99,8 +112,12 @@ class StageCache:
 
     # ------------------------------------------------------------------ lookup
 
-    def get(self, stage: str, key: str) -> Entry | None:
-        """The entry for ``key``, or ``None``; an unreadable entry is removed and is a miss."""
+    def get(self, stage: str, key: str, *, current: bool = True) -> Entry | None:
+        """The entry for ``key``, or ``None``; an unreadable entry is removed and is a miss.
+
+        With ``current`` (the default) an entry recorded with other versions of the
+        distributions its stage imported than those installed now is a miss too (it stays,
+        to say what changed, until the stage's new result replaces it)."""
         folder = self.root / stage / key
         try:
             data = json.loads((folder / ENTRY).read_text(encoding="utf-8"))
@@ -112,7 +129,10 @@ class StageCache:
         if not isinstance(data, dict) or data.get("key") != key:
             self._discard(folder)
             return None
-        return Entry(folder, data)
+        entry = Entry(folder, data)
+        if current and entry.outdated():
+            return None
+        return entry
 
     def latest(self, stage: str, *, lineage: str | None = None, data: str | None = None) -> Entry | None:
         """The stage's most recently stored or used entry (to explain a miss).
@@ -143,7 +163,7 @@ class StageCache:
                 best = (rank, mtime, entry_file.parent)
         if best is None:
             return None
-        return self.get(stage, best[2].name)
+        return self.get(stage, best[2].name, current=False)
 
     def could_hit(self, stage: str, parts: dict[str, Any]) -> bool:
         """Whether some entry matches ``parts`` in everything but the input artifacts.
@@ -158,7 +178,8 @@ class StageCache:
             except (OSError, ValueError):
                 continue
             stored = data.get("parts", {}) if isinstance(data, dict) else {}
-            if {k: v for k, v in stored.items() if k != "inputs"} == wanted:
+            if {k: v for k, v in stored.items() if k != "inputs"} == wanted \
+                    and not pkgs.changed(data.get("packages")):
                 return True
         return False
 
@@ -196,11 +217,13 @@ class StageCache:
         ``outputs`` are the recorded artifact hashes (paths relative to
         ``run_dir``); ``extras`` more files to keep (the executed notebook and
         its HTML). The entry appears at once and whole (a folder renamed into
-        place), or not at all; when two runs store the same key, the first wins.
+        place), or not at all; when two runs store the same key, the first wins. An entry
+        of the same key recorded with distributions since upgraded is replaced.
         """
         final = self.root / stage / key
-        if (final / ENTRY).exists():
-            return self.get(stage, key)
+        existing = self.get(stage, key, current=False) if (final / ENTRY).exists() else None
+        if existing is not None and not existing.outdated():
+            return existing
         tmp = self.root / stage / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             extra_hashes = {}
@@ -214,6 +237,8 @@ class StageCache:
             data = {"key": key, **meta, "outputs": outputs, "extras": extra_hashes,
                     "stored": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             (tmp / ENTRY).write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+            if existing is not None:  # outdated: the new result takes its place
+                self._discard(final)
             os.rename(tmp, final)
         except OSError:  # a full disk, a race with another run storing the same key: the run goes on
             shutil.rmtree(tmp, ignore_errors=True)
@@ -307,8 +332,10 @@ class Claim:
 
 
 def reasons(parts: dict[str, Any], before: dict[str, Any] | None, *, notebook: str,
-            values: dict[str, Any] | None = None, values_before: dict[str, Any] | None = None) -> list[str]:
-    """Why a stage with ``parts`` runs, compared with the parts it had ``before``.
+            values: dict[str, Any] | None = None, values_before: dict[str, Any] | None = None,
+            packages_before: dict[str, str] | None = None) -> list[str]:
+    """Why a stage with ``parts`` runs, compared with the parts it had ``before`` (and the
+    distribution versions its kernel imported then, ``packages_before``, with those installed now).
 
     >>> old = {"notebook": "a", "params": {"train": "1"}, "inputs": {"features": "x"}, "code": "c"}
     >>> new = {"notebook": "a", "params": {"train": "2"}, "inputs": {"features": "y"}, "code": "d"}
@@ -330,9 +357,14 @@ def reasons(parts: dict[str, Any], before: dict[str, Any] | None, *, notebook: s
         if old_inputs.get(name) != new_inputs.get(name):
             why.append(f"upstream {name} changed")
     for part, words in (("data", "input data changed"), ("code", "nblib source changed"),
-                        ("versions", "package versions changed")):
+                        ("versions", "package versions changed")):  # "versions": keys of older nblib
         if parts.get(part) != before.get(part):
             why.append(words)
+    if "python" in before and parts.get("python") != before["python"]:
+        why.append(f"Python changed ({before['python']} → {parts.get('python')})")
+    outdated = pkgs.changed(packages_before)
+    if outdated:
+        why.append(pkgs.describe(outdated))
     return why or ["its cached result was missing or damaged"]
 
 

@@ -62,9 +62,12 @@ class Pipeline:
     earlier stage, when two stages write the same artifact, or on a cycle.
     """
 
-    def __init__(self, stages: list[Stage]):
+    def __init__(self, stages: list[Stage], *, headline: Any = None):
         self.stages = _topological(stages)
         self._by_name = {s.name: s for s in self.stages}
+        #: ``headline(run_dir) -> dict`` of the numbers a finished run's manifest records under
+        #: ``metrics`` (what ``list`` and the index show); the engine knows no file of its own.
+        self.headline = headline
 
     def __iter__(self):
         return iter(self.stages)

@@ -33,7 +33,7 @@ from typing import Any
 from nblib.engine.errors import NblibError
 from nblib.engine.processes import Reaper, descendants, kill_tree
 
-__all__ = ["KernelPool", "KernelStartFailed", "reset_event_loop"]
+__all__ = ["KernelPool", "KernelStartFailed", "imported_modules", "reset_event_loop"]
 
 #: Seconds an interrupted cell gets to stop by itself before its kernel is killed.
 INTERRUPT_GRACE = 0.3
@@ -219,6 +219,53 @@ def reset_event_loop() -> None:
         loop.close()
     except Exception:  # noqa: BLE001 - best effort; nothing else runs in this thread after a CLI interrupt
         pass
+
+
+#: Evaluated in a kernel (as a user expression: no cell, no output, no history): its
+#: top-level modules and their files, as JSON (a string's repr is never abbreviated).
+_MODULES_EXPRESSION = ("__import__('json').dumps({k: getattr(v, '__file__', None) for k, v in "
+                       "list(__import__('sys').modules.items()) if '.' not in k and isinstance(k, str)})")
+
+
+def imported_modules(km: Any, timeout: float = 10.0) -> dict[str, str | None] | None:
+    """The top-level modules a running kernel has imported (name → file), or ``None`` if it cannot say.
+
+    Asks with a silent execute request whose ``user_expressions`` read ``sys.modules``;
+    a kernel that is not IPython, is busy past ``timeout`` or has died gives ``None``.
+    """
+    import ast
+    import json
+
+    import zmq
+    from jupyter_client.blocking import BlockingKernelClient
+
+    kc, context = None, zmq.Context()  # its own, closed here: nothing left open per stage
+    try:
+        kc = BlockingKernelClient(context=context, **km.get_connection_info(session=True))
+        kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        msg_id = kc.execute("", silent=True, store_history=False, user_expressions={"m": _MODULES_EXPRESSION})
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                break
+            if time.monotonic() > deadline:
+                return None
+        found = reply["content"]["user_expressions"]["m"]
+        if found.get("status") != "ok":
+            return None
+        modules = json.loads(ast.literal_eval(found["data"]["text/plain"]))
+        return {str(k): (v if isinstance(v, str) else None) for k, v in modules.items()} \
+            if isinstance(modules, dict) else None
+    except Exception:  # noqa: BLE001 - no answer (timeout, dead kernel, another language): the caller falls back
+        return None
+    finally:
+        try:
+            if kc is not None:
+                kc.stop_channels()
+        except Exception:  # noqa: BLE001
+            pass
+        context.destroy(linger=0)
 
 
 # --------------------------------------------------------------------------- helpers

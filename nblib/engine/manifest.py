@@ -24,7 +24,7 @@ from nblib.engine.errors import NblibError
 from nblib.engine.lock import now, runner_info
 
 __all__ = ["VERSIONED_PACKAGES", "ManifestWriter", "RecordNotWritten", "new_manifest", "read_manifest",
-           "headline_metrics", "package_versions", "record_stage"]
+           "package_versions", "record_stage"]
 
 VERSIONED_PACKAGES = (
     "nblib", "papermill", "nbconvert", "nbdime", "jupyterlab", "pandas", "numpy",
@@ -97,16 +97,6 @@ def record_stage(run_dir: Path, record: dict[str, Any], order: list[str]) -> boo
     except (RunLocked, NblibError, OSError):
         return False
     return True
-
-
-def headline_metrics(run_dir: Path) -> dict[str, Any]:
-    """The numeric test metrics of ``artifacts/metrics.json`` (empty if there are none)."""
-    try:
-        metrics = io.read_json(Path(run_dir) / "artifacts" / "metrics.json")
-    except (OSError, ValueError):
-        return {}
-    test = metrics.get("test", {}) if isinstance(metrics, dict) else {}
-    return {k: v for k, v in test.items() if isinstance(v, (int, float))}
 
 
 class ManifestWriter:

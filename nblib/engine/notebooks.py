@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any
+
+from nblib.engine import artifacts as io
 
 #: Fixed ids of the cells papermill adds (nbformat 4.5 ids: ``[A-Za-z0-9_-]{1,64}``).
 INJECTED_ID = "papermill-parameters"
@@ -85,3 +88,22 @@ def _no_address(value: Any) -> Any:
 def _source(cell: dict[str, Any]) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
+
+
+def render_notebook_html(notebook: str | Path, out: str | Path) -> Path:
+    """Render an executed notebook to standalone HTML (images embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    body, _ = _exporter(HTMLExporter).from_notebook_node(nb)
+    return io.write_text(out, body)
+
+
+_EXPORTERS: dict[type, Any] = {}
+
+
+def _exporter(cls):
+    if cls not in _EXPORTERS:
+        _EXPORTERS[cls] = cls(template_name="lab")
+    return _EXPORTERS[cls]

@@ -2,7 +2,7 @@
 overrides, validation against a pydantic schema, and one-line errors.
 
 The schema itself (which sections and keys exist) belongs to the project, see
-:mod:`nblib.params`; this module knows nothing of ML. Errors name the file and
+:mod:`nblib.factory.params`; this module knows nothing of ML. Errors name the file and
 the key path and suggest the closest valid key::
 
     params/my.yaml: train.cv_fold: unknown key (did you mean 'cv_folds'?)

@@ -17,7 +17,6 @@ interrupt, process trees), :mod:`~nblib.engine.signals` (Ctrl-C / SIGTERM),
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 import sys
@@ -29,17 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from nblib.engine import artifacts as io
+from nblib.engine import packages
 from nblib.engine.cache import Claim, StageCache, key_of, notebook_source_hash, reasons, values_hash
 from nblib.engine.dag import Pipeline, Stage
 from nblib.engine.errors import GateFailed, InputDataError, NblibError, StageFailed
 from nblib.engine.integrity import changed_outputs, hash_outputs
-from nblib.engine.kernels import KernelPool, reset_event_loop
+from nblib.engine.kernels import KernelPool, imported_modules, reset_event_loop
 from nblib.engine.lock import Heartbeat, RunLock
 from nblib.engine.manifest import (
     VERSIONED_PACKAGES,
     ManifestWriter,
     RecordNotWritten,
-    headline_metrics,
     new_manifest,
     read_manifest,
 )
@@ -102,7 +101,6 @@ class Runner:
     cache_dir: Path | None = None
     parallel_stages: int = 2
     _code_digest: str | None = field(default=None, init=False, repr=False)
-    _versions_digest: str | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ public
 
@@ -168,15 +166,18 @@ class Runner:
                   data_sha256: str | None = None, *, inputs: bool = True) -> dict[str, Any]:
         """What a stage's result depends on, each part hashed: the notebook's source
         (not its outputs), each params section it reads, each input artifact (left out
-        with ``inputs=False``), the input data, the package's code and the versions of
-        the packages that matter."""
+        with ``inputs=False``), the input data, the package's code and the Python version.
+
+        The versions of the distributions the stage's kernel imports are not in the key
+        (they are known once it ran): its cache entry records them, and an entry is a
+        hit only while they are still the installed ones (:mod:`~nblib.engine.packages`)."""
         art = Path(run_dir) / "artifacts"
         parts = {
             "notebook": notebook_source_hash(self.notebooks_dir / stage.notebook),
             "params": {name: values_hash(value) for name, value in sections.items()},
             "data": data_sha256 or "",
             "code": self._code_hash(),
-            "versions": self._versions_hash(),
+            "python": _python(),
         }
         if inputs:
             parts["inputs"] = {name: io.sha256_file(art / rel) if (art / rel).is_file() else None
@@ -372,13 +373,15 @@ class Runner:
             return False
         if old.get("outputs") is None:  # recorded before hashes were: nothing vouches for the files
             return False
+        if packages.changed(old.get("packages")):  # an upgrade since: _why says which
+            return False
         changed = changed_outputs(old["outputs"], run_dir)
         if changed:
             record["note"] = f"{'; '.join(changed)}: ran {stage.name} again"
             progress.note(f"{run_dir.name}: {'; '.join(changed)}; running {stage.name} again")
             return False
         record.update(status="cached", outputs=old["outputs"], seconds=0.0,
-                      **{k: old[k] for k in ("cached_from", "saved_seconds", "executed_in") if k in old})
+                      **{k: old[k] for k in ("cached_from", "saved_seconds", "executed_in", "packages") if k in old})
         progress.done(stage.name, "cached", 0.0)
         return True
 
@@ -397,6 +400,8 @@ class Runner:
             return False
         record.update(status="cached", outputs=entry.outputs, cached_from=entry.run_id,
                       seconds=round(time.perf_counter() - started, 2), saved_seconds=entry.data.get("seconds"))
+        if entry.packages is not None:
+            record["packages"] = entry.packages
         progress.done(stage.name, f"cached from {entry.run_id}", record["seconds"])
         return True
 
@@ -409,12 +414,14 @@ class Runner:
             return [forced[stage.name]]
         if not stage.cacheable:
             return ["declared not cacheable: runs every time"]
-        before = (cache.get(stage.name, old["cache_key"]) if old and old.get("cache_key") else None) \
+        before = (cache.get(stage.name, old["cache_key"], current=False)  # outdated too: it says what changed
+                  if old and old.get("cache_key") else None) \
             or cache.latest(stage.name, lineage=lineage, data=parts.get("data"))
         if before is None and cache.latest(stage.name) is not None:  # only other params' runs are cached
             return ([record["note"]] if record.get("note") else []) + ["no earlier run of these params"]
         why = reasons(parts, before.data.get("parts") if before else None, notebook=stage.notebook,
-                      values=values, values_before=before.data.get("params") if before else None)
+                      values=values, values_before=before.data.get("params") if before else None,
+                      packages_before=before.packages if before else None)
         return ([record["note"]] if record.get("note") else []) + why
 
     def _finish_stage(self, stage: Stage, run_dir: Path, record: dict, parts: dict[str, Any],
@@ -431,7 +438,8 @@ class Runner:
                                  extras=[stage.notebook, Path(stage.notebook).with_suffix(".html").as_posix()],
                                  meta={"stage": stage.name, "run_id": manifest.data["run_id"],
                                        "lineage": manifest.data.get("lineage"), "parts": parts,
-                                       "params": values, "seconds": record.get("seconds")})
+                                       "params": values, "seconds": record.get("seconds"),
+                                       "packages": record.get("packages")})
             return None
         finally:
             claim.release()  # a run waiting for this stage finds it in the cache now
@@ -456,6 +464,8 @@ class Runner:
             try:
                 with progress.watch(stage.name, progress_file(run_dir, stage.name)):
                     error = self._execute(stage, run_dir, km, progress)
+                if error is None:
+                    record["packages"] = self._packages(km)
             except KeyboardInterrupt:
                 pool.stop(km, interrupt=True)
                 record["seconds"] = round(time.perf_counter() - started, 2)
@@ -531,7 +541,8 @@ class Runner:
             data["error"] = str(error)
         data["finished"] = _now()
         complete = all(r["status"] in ("succeeded", "cached") for r in data["stages"])
-        data["metrics"] = headline_metrics(run_dir) if complete or isinstance(error, GateFailed) else {}
+        headline = self.pipeline.headline if complete or isinstance(error, GateFailed) else None
+        data["metrics"] = headline(run_dir) if headline else {}
         if not manifest.save():
             if error is None:
                 error = RecordNotWritten(manifest.describe_error())
@@ -558,13 +569,13 @@ class Runner:
                 forced.setdefault(stage.name, f"forced: downstream of {name}")
         return {s.name: forced[s.name] for s in selected if s.name in forced}
 
-    def _versions_hash(self) -> str:
-        if self._versions_digest is None:
-            from nblib.engine.manifest import package_versions
-
-            self._versions_digest = hashlib.sha256(
-                json.dumps(package_versions(), sort_keys=True).encode()).hexdigest()[:16]
-        return self._versions_digest
+    def _packages(self, km: Any) -> dict[str, str]:
+        """``{distribution: version}`` of what the stage's kernel imported (its source in
+        :attr:`code_paths` aside: hashed already); every installed one if the kernel cannot say."""
+        modules = imported_modules(km)
+        if modules is None:
+            return packages.all_installed()
+        return packages.distribution_versions(modules, self.code_paths)
 
     def _code_hash(self) -> str:
         if self._code_digest is None:
@@ -714,6 +725,13 @@ class _Finisher:
         return next((e for e in errors if e is not None), None)
 
 
+def _python() -> str:
+    """The interpreter, a part of every key: ``CPython 3.11.7``."""
+    import platform
+
+    return f"{platform.python_implementation()} {platform.python_version()}"
+
+
 def _kernel_exit(km: Any) -> str:
     """How a dead kernel ended: its exit code, or the signal that killed it."""
     import signal
@@ -749,7 +767,7 @@ def _render_html(stage: Stage, run_dir: Path) -> NblibError | None:
     notebook = run_dir / stage.notebook
     if not notebook.exists():
         return None
-    from nblib.engine.report import render_notebook_html
+    from nblib.engine.notebooks import render_notebook_html
 
     try:
         render_notebook_html(notebook, notebook.with_suffix(".html"))

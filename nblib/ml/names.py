@@ -2,7 +2,7 @@
 
 The params schema checks names against these lists, so that a params file with a
 wrong value is refused in a fraction of a second; the modules that implement the
-names (:mod:`nblib.ml.evaluate`, :mod:`nblib.ml.models`) must agree with them, and a
+names (:mod:`nblib.ml.evaluation.metrics`, :mod:`nblib.ml.training.families`) must agree with them, and a
 test makes sure they do.
 """
 

@@ -12,13 +12,12 @@ number or date its column holds is named by column and row (rows count from 1,
 the header not counted). By default one bad cell refuses the file; with
 ``on_bad_rows="skip"`` the other rows are scored and the bad ones returned with
 the reason (``nblib predict --on-bad-rows skip`` writes them to
-``OUT.rejects.csv``). Categories the model never saw and input columns it does
+``OUT.rejects.csv``, see :mod:`nblib.factory.predict`). Categories the model never saw and input columns it does
 not use are counted for a one-line digest.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nblib.engine import artifacts as io
-from nblib.ml.datasets import load_table
-from nblib.ml.preprocess import ColumnRoles, normalize_columns
-from nblib.pipeline import TRUSTED_TYPES
+from nblib.ml.data.preprocess import ColumnRoles, normalize_columns
 
-__all__ = ["predict_frame", "predict_rows", "predict_file", "check_output_path", "write_table", "rejects_path",
-           "BadRows", "Prediction", "OUTPUT_KINDS", "ON_BAD_ROWS"]
+__all__ = ["predict_frame", "predict_rows", "check_output_path", "BadRows", "Prediction", "OUTPUT_KINDS", "ON_BAD_ROWS"]
 
 OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 ON_BAD_ROWS = ("fail", "skip")
@@ -185,55 +180,6 @@ def check_output_path(data: str | Path, output: str | Path) -> str:
     return kind
 
 
-def write_table(frame: pd.DataFrame, output: str | Path) -> Path:
-    """Write ``frame`` atomically as CSV (every text field quoted) or Parquet, by extension."""
-    output = Path(output)
-    if OUTPUT_KINDS.get(output.suffix.lower()) == "parquet":
-        return io.write_frame(output, frame)
-    with io.atomic_path(output) as tmp:
-        frame.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    return output
-
-
-def rejects_path(output: str | Path) -> Path:
-    """Where the rejected rows of ``output`` go: ``OUT.rejects.csv`` beside it.
-
-    >>> rejects_path("scores/new.parquet").as_posix()
-    'scores/new.rejects.csv'
-    """
-    output = Path(output)
-    return output.with_name(f"{output.stem}.rejects.csv")
-
-
-def predict_file(model_path: str | Path, data_path: str | Path, output: str | Path, *,
-                 on_bad_rows: str = "fail") -> Prediction:
-    """Score ``data_path`` with the model at ``model_path`` into ``output``.
-
-    ``columns.json`` (and, for the decision threshold, ``metrics.json``) of the
-    same run must sit beside the model, as in a run's ``artifacts/``. With
-    ``on_bad_rows="skip"`` the rows left out are written to :func:`rejects_path`
-    (always, so that an older rejects file is never mistaken for this one's).
-    """
-    check_output_path(data_path, output)
-    model_path = Path(model_path)
-    columns = io.read_json(model_path.parent / "columns.json")
-    metrics_path = model_path.parent / "metrics.json"
-    threshold = io.read_json(metrics_path).get("threshold") if metrics_path.exists() else None
-    model = io.read_model(model_path, TRUSTED_TYPES)
-    frame = load_table(data_path)
-    try:
-        result = predict_rows(model, frame, columns, threshold if threshold is not None else 0.5,
-                              on_bad_rows=on_bad_rows)
-    except BadRows as exc:
-        if exc.rejects is not None:
-            write_table(exc.rejects, rejects_path(output))
-        raise
-    if on_bad_rows == "skip":
-        write_table(result.rejects, rejects_path(output))
-    write_table(result.scored, output)
-    return result
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -241,7 +187,7 @@ def _read_cells(X: pd.DataFrame, roles: ColumnRoles, parsers: dict[str, Any] | N
                 ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """The feature frame cleaned like the training data, and the cells that cannot be read:
     ``(position, "column 'x': 'abc' is not a number")``, by row then column."""
-    from nblib.ml.parse import parse_dates, parse_numbers
+    from nblib.ml.data.parse import parse_dates, parse_numbers
 
     parsers = parsers or {}
     out = normalize_columns(X, roles.to_dict(), parsers=parsers)

@@ -5,10 +5,10 @@ import skops.io as sio
 
 from nblib.engine import artifacts as io
 from nblib.ml.features import make_feature_transformer, make_text_vectorizer
-from nblib.ml.models import FAMILIES
-from nblib.ml.preprocess import clean_frame, infer_column_roles, make_preprocessor
-from nblib.ml.search import build_pipeline
-from nblib.pipeline import TRUSTED_TYPES
+from nblib.ml.training.families import FAMILIES
+from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
+from nblib.ml.training.cv import build_pipeline
+from nblib.ml.saved import TRUSTED_TYPES
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):

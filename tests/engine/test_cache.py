@@ -231,8 +231,8 @@ def test_stages_that_do_not_depend_on_each_other_run_side_by_side(project, paral
 
 def test_a_stage_can_read_only_the_params_it_declares():
     """Else its cached result would be reused after an undeclared param changed."""
-    from nblib.params import UndeclaredParams, load_params
-    from nblib.pipeline import PIPELINE
+    from nblib.factory.params import UndeclaredParams, load_params
+    from nblib.factory.pipeline import PIPELINE
 
     from conftest import ROOT
 
@@ -249,9 +249,9 @@ def test_a_stage_can_read_only_the_params_it_declares():
 
 def test_01_eda_key_ignores_the_quality_keys_it_does_not_read():
     """Changing quality.leaks (read by 02 only) must not rerun 01_eda; a key 01 reads still does."""
-    from nblib.app import stage_sections
-    from nblib.params import load_params
-    from nblib.pipeline import PIPELINE
+    from nblib.factory.app import stage_sections
+    from nblib.factory.params import load_params
+    from nblib.factory.pipeline import PIPELINE
 
     from conftest import ROOT
 

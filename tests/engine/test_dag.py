@@ -1,7 +1,7 @@
 import pytest
 
 from nblib.engine.dag import Pipeline, Stage
-from nblib.pipeline import PIPELINE
+from nblib.factory.pipeline import PIPELINE
 
 
 def test_stages_are_ordered_by_their_inputs():

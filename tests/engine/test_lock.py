@@ -10,7 +10,7 @@ import pytest
 
 from nblib.engine import artifacts as io
 from nblib.engine.lock import Heartbeat, RunLock, RunLocked, file_lock
-from nblib.engine.report import find_runs, write_index
+from nblib.factory.pages import find_runs, write_index
 
 
 def test_a_held_folder_is_refused_with_the_holders_pid(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 from nblib.engine.errors import ParamsError
 from nblib.engine.params import dump_params, params_sha256, parse_override
-from nblib.params import Params, load_params
+from nblib.factory.params import Params, load_params
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS_FILES = sorted((ROOT / "params").glob("*.yaml"))
@@ -137,7 +137,7 @@ def test_a_rare_class_that_leaves_too_few_training_rows_is_refused_naming_it(tmp
     import pandas as pd
 
     from nblib.engine.errors import InputDataError
-    from nblib.params import _target_problem
+    from nblib.factory.params import _target_problem
 
     y = pd.Series(["common"] * 40 + ["other"] * 20 + ["rare"] * 3)
     assert _target_problem(y, "classification", test_size=0.2) is None  # 2.4 rows left for training: 2 folds
@@ -335,7 +335,7 @@ def test_bad_params_refused_without_importing_scikit_learn(tmp_path):
     import sys
 
     path = write(tmp_path, "data: {target: is_hit}\ntrain: {cv_folds: many}\n")
-    code = ("import sys; from nblib.engine.cli import main; code = main(['run', sys.argv[1]]); "
+    code = ("import sys; from nblib.cli.main import main; code = main(['run', sys.argv[1]]); "
             "print(code, sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, str(path)], check=False, capture_output=True, text=True,
                          timeout=60)
@@ -344,7 +344,9 @@ def test_bad_params_refused_without_importing_scikit_learn(tmp_path):
 
 
 def test_light_name_lists_match_the_implementations():
-    from nblib.ml import evaluate, models, names
+    from nblib.ml import names
+    from nblib.ml.evaluation import metrics as evaluate
+    from nblib.ml.training import families as models
 
     assert names.METRICS == evaluate.METRICS
     assert names.DEFAULT_FAMILIES == models.DEFAULT_FAMILIES

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from nblib.engine import artifacts as io
-from nblib.engine.report import (
+from nblib.factory.pages import (
     compare_rows,
     diff_runs,
     find_runs,

@@ -1,7 +1,7 @@
 """Lists, diffs, compares and sweeps name the chosen model (an ensemble when one was saved) and show its CV."""
 
 from nblib.engine import artifacts as io
-from nblib.engine.report import diff_runs, run_row, sweep_rows, write_summary
+from nblib.factory.pages import diff_runs, run_row, sweep_rows, write_summary
 
 CHOSEN = {"name": "voting", "kind": "voting", "label": "voting of m, n", "cv_mean": 0.88, "cv_std": 0.01,
           "cv_scores": [0.87, 0.89], "members": ["m", "n"], "searched": True, "scoring": "roc_auc", "folds": 2,

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from nblib.engine import artifacts as io
-from nblib.engine.report import (
+from nblib.factory.pages import (
     compare_rows,
     diff_runs,
     run_row,
@@ -65,14 +65,14 @@ def test_rmse_is_positive_on_every_page(tmp_path):
     compare = write_compare_html(rows, keys, tmp_path / "c.html").read_text()
     assert "11.2500" in compare and "-11.2500" not in compare
 
-    from nblib.card import card_context
+    from nblib.factory.card import card_context
 
     chosen = card_context(a, manifest)["training"]["chosen"]
     assert chosen["cv_mean"] == pytest.approx(11.25) and chosen["scoring"] == "rmse"
 
 
 def test_notebook_cv_table_and_plot_show_rmse_positive():
-    from nblib.ml.search import CVResult
+    from nblib.ml.training.cv import CVResult
 
     cv = CVResult(scoring="neg_root_mean_squared_error", folds=2,
                   scores={"ridge": [-10.0, -12.0], "forest": [-14.0, -16.0]},
@@ -80,12 +80,12 @@ def test_notebook_cv_table_and_plot_show_rmse_positive():
     table = cv.table
     assert list(table.index) == ["ridge", "forest"], "best (lowest RMSE) first"
     assert table.loc["ridge", "mean"] == pytest.approx(11.0) and table.loc["ridge", "fold_0"] == 10.0
-    from nblib.ml.search import ChosenModel
+    from nblib.ml.training.cv import ChosenModel
 
     chosen = ChosenModel(name="ridge", kind="single", cv_mean=-11.0, cv_std=1.0, scoring="neg_root_mean_squared_error")
     assert chosen.shown_cv_mean == 11.0  # what 04's closing line prints
 
-    from nblib.ml import plots
+    from nblib.ml.evaluation import plots
 
     fig = plots.cv_comparison({"scoring": "neg_root_mean_squared_error", "folds": 2, "best_model": "ridge",
                                "models": {n: {"mean": sum(s) / 2, "std": 1.0, "scores": s}
@@ -114,7 +114,7 @@ def test_a_significant_worsening_is_red_and_an_improvement_green(tmp_path):
 
 
 def test_confusion_matrix_title_rounds_the_threshold():
-    from nblib.ml import plots
+    from nblib.ml.evaluation import plots
 
     fig = plots.confusion_matrix_plot([[50, 5], [4, 20]], ["no", "yes"], 0.30000000000000004)
     assert fig.axes[0].get_title() == "Confusion matrix (threshold 0.300)"
@@ -153,7 +153,7 @@ def test_the_summary_ends_with_what_to_do_next(tmp_path):
     assert "data.group: vehicle_id" in steps and "still rising" in steps
     assert "&lt;b&gt;refund&lt;/b&gt;" in steps and "<b>refund</b>" not in steps
 
-    from nblib.card import write_model_card
+    from nblib.factory.card import write_model_card
 
     md, html = write_model_card(run, manifest)
     card = md.read_text()

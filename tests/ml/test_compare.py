@@ -3,7 +3,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
-from nblib.ml.compare import delong_test, paired_bootstrap
+from nblib.ml.evaluation.compare import delong_test, paired_bootstrap
 
 
 def _naive_delong(y, p_a, p_b):

@@ -18,7 +18,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from nblib.ml.curves import (
+from nblib.ml.training.curves import (
     CURVE_COLUMNS,
     iteration_curves,
     learning_curve_frame,
@@ -73,7 +73,7 @@ def test_models_without_curves_give_none(data):
 def test_mlp_curves_and_wrapped_ensembles(data):
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
-    from nblib.ml.nn import MLPClassifier
+    from nblib.ml.training.nn import MLPClassifier
 
     X, y = data
     mlp = MLPClassifier(max_epochs=6, random_state=0).fit(X, y)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from nblib.ml.datasets import (
+from nblib.ml.data.datasets import (
     generated_columns,
     load_dataset,
     load_table,

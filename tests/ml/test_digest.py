@@ -1,6 +1,6 @@
 import pandas as pd
 
-from nblib.ml.digest import cleaning_digest
+from nblib.ml.data.digest import cleaning_digest
 
 
 def test_digest_says_what_changed_and_why_most_important_first():

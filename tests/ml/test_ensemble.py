@@ -11,8 +11,8 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
 from nblib.engine import artifacts as io
-from nblib.ml.ensemble import evaluate_ensembles
-from nblib.pipeline import TRUSTED_TYPES
+from nblib.ml.training.ensembles import evaluate_ensembles
+from nblib.ml.saved import TRUSTED_TYPES
 
 
 def _on(columns, model=None):
@@ -145,9 +145,9 @@ def test_bad_inputs_are_one_line_errors(binary):
 
 def test_voting_over_our_pipelines_with_sparse_tfidf_fits_and_saves(launches, tmp_path):
     from nblib.ml.features import make_feature_transformer, make_text_vectorizer
-    from nblib.ml.preprocess import clean_frame, infer_column_roles, make_preprocessor
-    from nblib.ml.search import build_pipeline
-    from nblib.ml.threshold import with_threshold
+    from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
+    from nblib.ml.training.cv import build_pipeline
+    from nblib.ml.training.threshold import with_threshold
 
     cleaned = clean_frame(launches.frame.iloc[:400], target="is_hit", drop_columns=["revenue_k", "reviews_first_week"])
     frame = cleaned.frame.reset_index(drop=True)
@@ -176,7 +176,7 @@ def test_voting_over_our_pipelines_with_sparse_tfidf_fits_and_saves(launches, tm
 
 
 def test_chosen_model_round_trips_and_refuses_an_unknown_kind():
-    from nblib.ml.search import ChosenModel
+    from nblib.ml.training.cv import ChosenModel
 
     chosen = ChosenModel("voting", "voting", 0.81, 0.02, [0.8, 0.82], members=["a", "b"], searched=True,
                          cv_note="5-fold CV", scoring="roc_auc", folds=2)
@@ -188,8 +188,8 @@ def test_chosen_model_round_trips_and_refuses_an_unknown_kind():
 
 
 def test_the_chosen_record_is_the_ensemble_that_won_with_its_own_cv(binary):
-    from nblib.ml.search import CVResult
-    from nblib.ml.training import choose_model
+    from nblib.ml.training.cv import CVResult
+    from nblib.ml.training.trainer import choose_model
 
     X, y, folds = binary
     pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"])}
@@ -216,7 +216,8 @@ def test_a_training_run_won_by_voting_saves_and_names_the_voting_model(monkeypat
     """Whatever the ensemble rule decides, the saved estimator, the record and the JSON agree."""
     from sklearn.ensemble import VotingClassifier
 
-    from nblib.ml import ensemble, training
+    from nblib.ml.training import trainer as training
+    from nblib.ml.training import ensembles as ensemble
 
     real = ensemble.evaluate_ensembles
 

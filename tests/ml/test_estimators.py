@@ -10,13 +10,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import check_estimator
 
 import nblib.ml
-from nblib.pipeline import TRUSTED_TYPES
+from nblib.ml.saved import TRUSTED_TYPES
 
 
 def _custom_estimators():
     found = {}
-    for info in pkgutil.iter_modules(nblib.ml.__path__):
-        module = importlib.import_module(f"nblib.ml.{info.name}")
+    for info in pkgutil.walk_packages(nblib.ml.__path__, prefix="nblib.ml."):  # sub-packages too
+        module = importlib.import_module(info.name)
         for name, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, BaseEstimator) and obj.__module__ == module.__name__:
                 found[f"{obj.__module__}.{name}"] = obj
@@ -27,7 +27,8 @@ ESTIMATORS = _custom_estimators()
 
 
 def test_the_sweep_finds_our_transformers():
-    assert {"DateFeatures", "TextTfidf", "LSA", "MergeRareVariants"} <= {c.__name__ for c in ESTIMATORS.values()}
+    assert {"DateFeatures", "TextTfidf", "LSA", "MergeRareVariants", "MLPClassifier", "SlimSMOTE"} <= {
+        c.__name__ for c in ESTIMATORS.values()}
 
 
 @pytest.mark.parametrize("path", sorted(ESTIMATORS))
@@ -37,4 +38,4 @@ def test_passes_check_estimator(path):
 
 @pytest.mark.parametrize("path", sorted(ESTIMATORS))
 def test_is_trusted_by_skops(path):
-    assert path in TRUSTED_TYPES, f"{path} ends up inside saved models: add it to nblib.pipeline.TRUSTED_TYPES"
+    assert path in TRUSTED_TYPES, f"{path} ends up inside saved models: add it to nblib.ml.saved.TRUSTED_TYPES"

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nblib.ml.evaluate import (
+from nblib.ml.evaluation.metrics import (
     bootstrap_intervals,
     classification_metrics,
     evaluation_report,
@@ -63,7 +63,7 @@ def test_regression_report_without_oracle():
 
 
 def test_gates():
-    from nblib.ml.evaluate import GateFailed, check_gates
+    from nblib.ml.evaluation.metrics import GateFailed, check_gates
 
     check_gates({"roc_auc": 0.9, "rmse": 1.0}, {"roc_auc": 0.85, "rmse": 2.0})
     with pytest.raises(GateFailed, match="test roc_auc 0.8000 < gate 0.8500"):
@@ -80,7 +80,7 @@ def test_cv_vs_test_only_for_the_same_metric():
 
 
 def test_multiclass_metrics_and_report():
-    from nblib.ml.evaluate import per_class_metrics, predictions_frame
+    from nblib.ml.evaluation.metrics import per_class_metrics, predictions_frame
 
     rng = np.random.default_rng(0)
     y = pd.Series(rng.integers(0, 3, 300))
@@ -100,7 +100,7 @@ def test_multiclass_metrics_and_report():
 
 
 def test_cv_vs_test_says_when_the_gap_is_beyond_noise():
-    from nblib.ml.evaluate import cv_vs_test
+    from nblib.ml.evaluation.metrics import cv_vs_test
 
     near = cv_vs_test(0.85, 0.01, 5, 0.86, (0.84, 0.88), "roc_auc")
     assert not near["far"] and "within noise" in near["explanation"]
@@ -129,7 +129,7 @@ def test_the_report_names_the_chosen_ensemble_and_checks_its_own_cv():
 
 
 def test_the_conclusion_names_the_chosen_ensemble_and_which_cv():
-    from nblib.ml.explain import conclusion
+    from nblib.ml.evaluation.explain import conclusion
 
     chosen = {"name": "voting", "kind": "voting", "label": "voting of m, n", "cv_mean": 0.91, "cv_std": 0.004,
               "cv_note": "2-fold CV on the same folds as the families", "scoring": "roc_auc"}

@@ -1,4 +1,4 @@
-"""nblib.ml.explain on a small fitted pipeline with numeric, categorical, boolean, text and date columns."""
+"""nblib.ml.evaluation.explain on a small fitted pipeline with numeric, categorical, boolean, text and date columns."""
 
 import numpy as np
 import pandas as pd
@@ -11,8 +11,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from nblib.ml import explain, plots
-from nblib.ml.datasets import make_product_launches
+from nblib.ml.evaluation import explain, plots
+from nblib.ml.data.datasets import make_product_launches
 
 NUMERIC = ["price", "marketing_budget", "n_competitors", "rating_preview"]
 
@@ -118,7 +118,7 @@ def test_record_is_json_ready_and_conclusion_escapes(fitted):
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_slice_intervals_match_evaluate_bootstrap(task):
-    from nblib.ml.evaluate import bootstrap_intervals
+    from nblib.ml.evaluation.metrics import bootstrap_intervals
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300) if task == "classification" else rng.normal(size=300)

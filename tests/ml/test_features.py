@@ -14,7 +14,7 @@ from nblib.ml.features import (
     make_text_vectorizer,
     term_associations,
 )
-from nblib.ml.preprocess import clean_frame, infer_column_roles, make_preprocessor
+from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
 
 # The common sweep over every custom transformer lives in test_estimators.py.
 

@@ -20,9 +20,9 @@ from sklearn.model_selection import (
 )
 
 from nblib.engine.artifacts import read_model, write_model
-from nblib.ml.datasets import make_product_launches
+from nblib.ml.data.datasets import make_product_launches
 from nblib.ml.features import make_feature_transformer, make_text_vectorizer
-from nblib.ml.imbalance import (
+from nblib.ml.training.imbalance import (
     STRATEGIES,
     ConditionalGANSampler,
     EncodedSMOTENC,
@@ -33,8 +33,8 @@ from nblib.ml.imbalance import (
     resampling_summary,
     training_pipeline,
 )
-from nblib.ml.preprocess import clean_frame, infer_column_roles, make_preprocessor
-from nblib.pipeline import TRUSTED_TYPES
+from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
+from nblib.ml.saved import TRUSTED_TYPES
 
 # the gan strategy needs torch, which comes with the nn extra that `make test` installs
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")

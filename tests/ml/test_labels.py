@@ -5,10 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from nblib.ml.datasets import make_product_launches
-from nblib.ml.digest import cleaning_digest
-from nblib.ml.labels import MergeRareVariants, label_merges_on, single_edit
-from nblib.ml.quality import check_quality
+from nblib.ml.data.datasets import make_product_launches
+from nblib.ml.data.digest import cleaning_digest
+from nblib.ml.data.labels import MergeRareVariants, label_merges_on, single_edit
+from nblib.ml.data.quality import check_quality
 
 # (variant, label, variant rows, label rows) as a trial found them merged on real tables
 DISTINCT = [
@@ -94,7 +94,7 @@ def test_digest_lists_applied_merges_with_evidence_and_proposals_apart():
 
 
 def test_the_summary_shows_merges_and_proposals_as_two_lists(tmp_path):
-    from nblib.engine.report import write_summary
+    from nblib.factory.pages import write_summary
 
     found = label_merges_on(pd.DataFrame({"c": ["gold"] * 300 + ["bold"] * 4 + ["home"] * 200 + ["hoe"] * 3}), ["c"])
     (tmp_path / "artifacts").mkdir()

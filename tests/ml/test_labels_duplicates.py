@@ -2,7 +2,7 @@ import pandas as pd
 
 import numpy as np
 
-from nblib.ml.duplicates import (
+from nblib.ml.data.duplicates import (
     duplicate_groups,
     duplicate_report,
     entity_key_columns,
@@ -11,7 +11,7 @@ from nblib.ml.duplicates import (
     index_columns,
     row_number_note,
 )
-from nblib.ml.labels import MergeRareVariants, label_merges_on
+from nblib.ml.data.labels import MergeRareVariants, label_merges_on
 
 
 def test_typos_merge_into_frequent_labels_only():

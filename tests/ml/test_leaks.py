@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from nblib.ml.evaluate import GateFailed
-from nblib.ml.leaks import LeakReport, enforce, find_leaks, fix_hint, kept_likely
+from nblib.ml.evaluation.metrics import GateFailed
+from nblib.ml.data.leaks import LeakReport, enforce, find_leaks, fix_hint, kept_likely
 
 
 def _roles(frame, target):

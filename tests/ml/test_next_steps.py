@@ -1,11 +1,11 @@
-"""What to do next, from a run's evidence (nblib.ml.next_steps)."""
+"""What to do next, from a run's evidence (nblib.ml.evaluation.next_steps)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nblib.ml.next_steps import learning_curve_gain, next_steps
+from nblib.ml.evaluation.next_steps import learning_curve_gain, next_steps
 
 
 def curve(means: dict[int, float], metric="roc_auc", folds=3, spread=0.002):
@@ -92,7 +92,7 @@ def test_on_a_real_learning_curve(tmp_path):
     from sklearn.datasets import load_digits
     from sklearn.ensemble import RandomForestClassifier
 
-    from nblib.ml.curves import learning_curve_frame
+    from nblib.ml.training.curves import learning_curve_frame
 
     X, y = load_digits(return_X_y=True, as_frame=True)
     frame = learning_curve_frame(RandomForestClassifier(n_estimators=15, random_state=0), X, y, cv=3,

@@ -11,9 +11,9 @@ from scipy import sparse
 from sklearn.datasets import make_classification, make_regression
 from sklearn.metrics import r2_score, roc_auc_score
 
-from nblib.ml.models import check_hyperparameters, make_model
-from nblib.ml.nn import HISTORY_COLUMNS, MLPClassifier, MLPRegressor
-from nblib.pipeline import TRUSTED_TYPES
+from nblib.ml.training.families import check_hyperparameters, make_model
+from nblib.ml.training.nn import HISTORY_COLUMNS, MLPClassifier, MLPRegressor
+from nblib.ml.saved import TRUSTED_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,7 @@ def test_bad_hyperparameters_are_caught_before_fitting():
 def test_building_and_checking_the_family_imports_no_torch():
     code = (
         "import sys\n"
-        "from nblib.ml.models import check_hyperparameters, make_model\n"
+        "from nblib.ml.training.families import check_hyperparameters, make_model\n"
         "make_model('mlp', 'classification').get_params()\n"
         "make_model('mlp', 'regression', {'hidden_sizes': (8,)}).get_params()\n"
         "assert check_hyperparameters('mlp', 'classification', {'lr': 0.01}) is None\n"

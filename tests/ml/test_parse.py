@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from nblib.ml.parse import apply_parsers, date_format_counts, infer_parsers, parse_dates, parse_numbers
+from nblib.ml.data.parse import apply_parsers, date_format_counts, infer_parsers, parse_dates, parse_numbers
 
 
 @pytest.mark.parametrize("text, value", [("116,270.00", 116270.0), ("$1,200", 1200.0), ("45%", 45.0),

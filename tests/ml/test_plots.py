@@ -1,11 +1,11 @@
-"""Every plot function returns a drawable Figure (a sweep over nblib.ml.plots)."""
+"""Every plot function returns a drawable Figure (a sweep over nblib.ml.evaluation.plots)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from nblib.ml import explain, plots
+from nblib.ml.evaluation import explain, plots
 
 rng = np.random.default_rng(0)
 y = pd.Series(rng.integers(0, 2, 200), name="is_hit")

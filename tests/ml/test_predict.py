@@ -5,7 +5,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from nblib.ml.predict import check_output_path, predict_frame, write_table
+from nblib.factory.predict import write_table
+from nblib.ml.predict import check_output_path, predict_frame
 
 
 def _model(n_classes):
@@ -116,7 +117,7 @@ def test_a_header_only_frame_is_one_clear_error():
 
 def test_predict_file_writes_rejects_beside_the_output(tmp_path):
     from nblib.engine import artifacts as io
-    from nblib.ml.predict import predict_file, rejects_path
+    from nblib.factory.predict import predict_file, rejects_path
 
     model, columns = _mixed_model()
     art = tmp_path / "artifacts"

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nblib.ml import digest
-from nblib.ml.preprocess import (
+from nblib.ml.data import digest
+from nblib.ml.data.preprocess import (
     GROUP_COLUMN,
     ColumnRoles,
     clean_frame,
@@ -263,7 +263,7 @@ def test_an_undeclared_entity_key_is_a_suspect_with_the_overlap_of_the_random_sp
 
 
 def test_cv_folds_keep_each_entity_in_one_fold(monkeypatch):
-    from nblib.ml import training
+    from nblib.ml.training import trainer as training
 
     cleaned = clean_frame(_visits(), target="y")
     groups = split_groups(cleaned.frame, cleaned.groups, "patient_id")

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from nblib.ml.quality import check_quality, findings_table, warnings_of
+from nblib.ml.data.quality import check_quality, findings_table, warnings_of
 
 
 def test_finds_every_planted_problem(launches):

@@ -15,7 +15,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from nblib.ml import compare, evaluate, explain
+from nblib.ml.evaluation import compare, explain
+from nblib.ml.evaluation import metrics as evaluate
 
 RARE = 2
 

@@ -3,14 +3,15 @@ import pandas as pd
 import pytest
 
 from nblib.ml.features import make_feature_transformer, make_text_vectorizer
-from nblib.ml.models import FAMILIES, family_names, make_model
-from nblib.ml.preprocess import (
+from nblib.ml.training.families import FAMILIES, family_names, make_model
+from nblib.ml.data.preprocess import (
     clean_frame,
     infer_column_roles,
     make_preprocessor,
     split_train_test,
 )
-from nblib.ml.search import adapt_folds, build_pipeline, compare_models, default_scoring, make_splitter
+from nblib.ml.training.cv import adapt_folds, build_pipeline, default_scoring, make_splitter
+from nblib.ml.training.trainer import train as train_models
 
 
 def test_families_cover_both_tasks():
@@ -47,6 +48,16 @@ def data(launches):
     features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
                                         text=make_text_vectorizer(max_features=200))
     return train, test, roles, features
+
+
+def compare_models(X, y, features, models, *, task, cv_folds, random_state, n_jobs, progress, svd_components=48,
+                   groups=None):
+    """Plain cross-validation of each family, then the best refit: :func:`train` without search,
+    resampling, ensembles, threshold or learning curve."""
+    trained = train_models(X, y, features, models, task=task, cv_folds=cv_folds, svd_components=svd_components,
+                           screen_rows=None, learning_curve=False, groups=groups, random_state=random_state,
+                           n_jobs=n_jobs, progress=print if progress else None)
+    return trained.cv, trained.model
 
 
 def test_compare_models_picks_best_and_is_reproducible(data):

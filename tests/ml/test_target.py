@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from nblib.ml.target import TargetError, encode_target, infer_positive_class, prepare_target
+from nblib.ml.data.target import TargetError, encode_target, infer_positive_class, prepare_target
 
 
 @pytest.mark.parametrize("labels, positive", [(["Yes", "No"], "Yes"), (["no", "yes"], "yes"), (["y", "n"], "y"),

@@ -13,9 +13,9 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from nblib.ml.models import make_model
-from nblib.ml.spaces import SPACES, check_narrowing, grid_of, space_families, space_for
-from nblib.ml.tuning import (
+from nblib.ml.training.families import make_model
+from nblib.ml.training.spaces import SPACES, check_narrowing, grid_of, space_families, space_for
+from nblib.ml.training.search import (
     METHODS,
     SearchResult,
     plot_history,
@@ -153,7 +153,7 @@ def test_plots_return_figures(data):
 
 
 def test_every_registered_family_has_a_space_of_its_own_hyperparameters():
-    from nblib.ml.models import FAMILIES
+    from nblib.ml.training.families import FAMILIES
 
     for (name, task), family in FAMILIES.items():
         if name == "dummy":
@@ -205,7 +205,7 @@ def test_spaces_module_does_not_import_sklearn():
     import subprocess
     import sys
 
-    code = "import sys, nblib.ml.spaces; print('sklearn' in sys.modules)"
+    code = "import sys, nblib.ml.training.spaces; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -231,7 +231,7 @@ def test_best_params_keep_their_types_through_the_trials_table():
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import Pipeline
 
-    from nblib.ml.tuning import search_family
+    from nblib.ml.training.search import search_family
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(120, 2)), columns=["a", "b"])
@@ -248,7 +248,8 @@ def test_best_params_keep_their_types_through_the_trials_table():
 
 def _train_searched(data, monkeypatch, **kwargs):
     """train() with a random search on one family, recording the rows every search was given."""
-    from nblib.ml import training, tuning
+    from nblib.ml.training import trainer as training
+    from nblib.ml.training import search as tuning
 
     seen = []
     real = tuning.search_family
@@ -269,7 +270,7 @@ def _train_searched(data, monkeypatch, **kwargs):
 
 
 def test_a_searched_family_is_scored_on_outer_folds_its_search_never_saw(data, monkeypatch):
-    from nblib.ml.search import make_splitter
+    from nblib.ml.training.cv import make_splitter
 
     result, seen = _train_searched(data, monkeypatch)
     X, y, _ = data
@@ -289,7 +290,7 @@ def test_a_searched_family_is_scored_on_outer_folds_its_search_never_saw(data, m
 
 
 def test_unsearched_families_say_their_cv_is_plain(data):
-    from nblib.ml import training
+    from nblib.ml.training import trainer as training
 
     X, y, _ = data
     features = ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)])])

@@ -1,0 +1,446 @@
+"""Feature engineering: date parts and TF-IDF text features.
+
+:func:`make_feature_transformer` returns the *unfitted* ColumnTransformer that
+turns a cleaned table into a model matrix. TF-IDF output stays sparse; models
+that need dense input switch on the ``text__svd`` step (latent semantic
+analysis) and set ``sparse_threshold=0`` through :func:`densify_for`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from nblib.ml.data.preprocess import ColumnRoles
+
+__all__ = [
+    "DateFeatures",
+    "TextTfidf",
+    "LSA",
+    "make_text_vectorizer",
+    "make_feature_transformer",
+    "densify_for",
+    "describe_features",
+    "term_associations",
+    "text_branch",
+    "fit_describe",
+    "text_notes",
+    "target_rate",
+]
+
+_PARTS = ("year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend")
+_ACCESSOR = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
+_PERIODS = {"month": 12, "dayofweek": 7, "dayofyear": 366, "quarter": 4}
+
+
+class DateFeatures(TransformerMixin, BaseEstimator):
+    """Expand date columns into numeric parts, optionally with sine/cosine encoding.
+
+    Parameters
+    ----------
+    parts : tuple of str, default=("year", "month", "dayofweek", "dayofyear")
+        Calendar parts to extract; any of year, quarter, month, day, dayofweek,
+        dayofyear, is_weekend.
+    cyclical : bool, default=True
+        Encode periodic parts (month, dayofweek, dayofyear, quarter) as a
+        sine/cosine pair so December sits next to January.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Input column names, when fitted on a DataFrame.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"d": pd.to_datetime(["2024-01-31", "2024-12-01"])})
+    >>> DateFeatures(parts=("year", "month"), cyclical=False).fit_transform(X).tolist()
+    [[2024.0, 1.0], [2024.0, 12.0]]
+    """
+
+    def __init__(self, parts=("year", "month", "dayofweek", "dayofyear"), cyclical=True):
+        self.parts = parts
+        self.cyclical = cyclical
+
+    def fit(self, X, y=None):
+        unknown = sorted(set(self.parts) - set(_PARTS))
+        if unknown or not self.parts:
+            raise ValueError(
+                f"The 'parts' parameter of DateFeatures must be a non-empty subset of {_PARTS}. "
+                f"Got {tuple(self.parts)!r} instead."
+            )
+        X = self._as_frame(X, reset=True)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "n_features_in_")
+        X = self._as_frame(X, reset=False)
+        blocks = []
+        for column in X.columns:
+            dates = _to_datetime(X[column])
+            for part in self.parts:
+                values = _date_part(dates, part)
+                if self.cyclical and part in _PERIODS:
+                    angle = 2 * np.pi * values / _PERIODS[part]
+                    blocks += [np.sin(angle), np.cos(angle)]
+                else:
+                    blocks.append(values)
+        return np.column_stack(blocks).astype(float)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "n_features_in_")
+        if input_features is None:
+            input_features = getattr(
+                self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]
+            )
+        names = []
+        for column in input_features:
+            for part in self.parts:
+                if self.cyclical and part in _PERIODS:
+                    names += [f"{column}_{part}_sin", f"{column}_{part}_cos"]
+                else:
+                    names.append(f"{column}_{part}")
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True  # dates may arrive as strings in any common format
+        return tags
+
+    def _as_frame(self, X, reset: bool) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False,
+                          skip_check_array=True)
+            return X
+        array = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
+        return pd.DataFrame(array)
+
+
+class TextTfidf(TransformerMixin, BaseEstimator):
+    """TF-IDF over free text that adapts to the data it is given.
+
+    Missing values are empty texts; cells longer than ``max_chars`` are cut
+    (memory stays bounded on huge cells); with several input columns their texts
+    are joined. When ``min_df`` leaves no term (few or short documents), the
+    vocabulary is learned again with ``min_df=1``; when no document holds any
+    term at all, the output is one all-zero column instead of an error.
+
+    Parameters
+    ----------
+    max_features : int or None, default=5000
+    ngram_max : int, default=2
+    min_df : int, default=2
+    sublinear_tf : bool, default=True
+    max_chars : int, default=20000
+        Characters of each cell that are read.
+
+    Attributes
+    ----------
+    vectorizer_ : TfidfVectorizer or None
+        The fitted vectorizer (None when the texts hold no term).
+    min_df_ : int
+        The ``min_df`` that was used.
+    n_capped_ : int
+        Training cells cut at ``max_chars``.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"t": ["red wine", "white wine", None]})
+    >>> TextTfidf(min_df=1).fit(X).get_feature_names_out().tolist()
+    ['t__red', 't__red wine', 't__white', 't__white wine', 't__wine']
+    """
+
+    def __init__(self, max_features=5000, ngram_max=2, min_df=2, sublinear_tf=True, max_chars=20_000):
+        self.max_features = max_features
+        self.ngram_max = ngram_max
+        self.min_df = min_df
+        self.sublinear_tf = sublinear_tf
+        self.max_chars = max_chars
+
+    def fit(self, X, y=None):
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        docs, self.n_capped_ = self._documents(X, reset=True)
+        for min_df in dict.fromkeys((min(self.min_df, max(1, len(docs))), 1)):
+            vectorizer = self._vectorizer(min_df)
+            try:
+                Xt = vectorizer.fit_transform(docs)
+            except ValueError:  # no term survives min_df (or no term at all)
+                continue
+            self.vectorizer_, self.min_df_ = vectorizer, min_df
+            return Xt
+        self.vectorizer_, self.min_df_ = None, 1
+        return sp.csr_matrix((len(docs), 1), dtype=np.float32)
+
+    def transform(self, X):
+        check_is_fitted(self, "min_df_")
+        docs, _ = self._documents(X, reset=False)
+        if self.vectorizer_ is None:
+            return sp.csr_matrix((len(docs), 1), dtype=np.float32)
+        return self.vectorizer_.transform(docs)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "min_df_")
+        prefix = "_".join(map(str, getattr(self, "feature_names_in_", ["text"])))
+        terms = self.vectorizer_.get_feature_names_out() if self.vectorizer_ is not None else ["(no terms)"]
+        return np.asarray([f"{prefix}__{t}" for t in terms], dtype=object)
+
+    def terms(self) -> np.ndarray:
+        """The vocabulary, in output order."""
+        check_is_fitted(self, "min_df_")
+        return self.vectorizer_.get_feature_names_out() if self.vectorizer_ is not None else np.array(["(no terms)"])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # TF-IDF weights are float32 whatever comes in
+        return tags
+
+    def _vectorizer(self, min_df: int) -> TfidfVectorizer:
+        return TfidfVectorizer(max_features=self.max_features, ngram_range=(1, self.ngram_max), min_df=min_df,
+                               sublinear_tf=self.sublinear_tf, strip_accents="unicode", dtype=np.float32)
+
+    def _documents(self, X, reset: bool) -> tuple[np.ndarray, int]:
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False, skip_check_array=True)
+            frame = X
+        else:
+            frame = pd.DataFrame(validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False))
+        cells = frame.astype(object).where(frame.notna(), "").astype(str)
+        lengths = cells.apply(lambda c: c.str.len())
+        capped = int((lengths > self.max_chars).to_numpy().sum())
+        if capped:
+            cells = cells.apply(lambda c: c.str.slice(0, self.max_chars))
+        docs = cells.iloc[:, 0] if cells.shape[1] == 1 else cells.agg(" ".join, axis=1)
+        return docs.to_numpy(dtype=object), capped
+
+
+class LSA(TransformerMixin, BaseEstimator):
+    """Latent semantic analysis (TruncatedSVD) that fits the matrix it is given.
+
+    ``n_components`` is an upper bound: a vocabulary of 18 terms gets at most
+    17 components rather than an error. With a single input column the column
+    is passed on as it is (densified).
+
+    Parameters
+    ----------
+    n_components : int, default=48
+    random_state : int, default=None
+
+    Attributes
+    ----------
+    n_components_ : int
+        Components used.
+    svd_ : TruncatedSVD or None
+    n_features_in_ : int
+    """
+
+    def __init__(self, n_components=48, random_state=None):
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        X = validate_data(self, X, accept_sparse="csr", reset=True)
+        k = min(self.n_components, X.shape[1] - 1, X.shape[0] - 1)
+        if k < 1:
+            self.svd_, self.n_components_ = None, X.shape[1]
+            return X.toarray() if sp.issparse(X) else np.asarray(X)
+        self.svd_ = TruncatedSVD(n_components=k, random_state=self.random_state)
+        self.n_components_ = k
+        return self.svd_.fit_transform(X)
+
+    def transform(self, X):
+        check_is_fitted(self, "n_components_")
+        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        if self.svd_ is None:
+            return X.toarray() if sp.issparse(X) else np.asarray(X)
+        return self.svd_.transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "n_components_")
+        return np.asarray([f"lsa{i}" for i in range(self.n_components_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def make_text_vectorizer(
+    *, max_features: int | None = 5000, ngram_max: int = 2, min_df: int = 2, sublinear_tf: bool = True,
+    max_chars: int = 20_000,
+) -> TextTfidf:
+    """TF-IDF over one text column; the vocabulary is learned in ``fit`` only."""
+    return TextTfidf(max_features=max_features, ngram_max=ngram_max, min_df=min_df, sublinear_tf=sublinear_tf,
+                     max_chars=max_chars)
+
+
+def make_feature_transformer(
+    preprocessor: ColumnTransformer,
+    roles: ColumnRoles,
+    *,
+    text: TextTfidf | None = None,
+    date_parts: tuple[str, ...] = ("year", "month", "dayofweek", "dayofyear"),
+    cyclical: bool = True,
+) -> ColumnTransformer:
+    """Add text and date branches to the tabular ``preprocessor``.
+
+    Each text column gets its own TF-IDF pipeline ``text_<column>`` with an
+    ``svd`` slot that is ``"passthrough"`` (sparse output) until
+    :func:`densify_for` switches it on.
+    """
+    transformers = list(clone(preprocessor).transformers)
+    text = text if text is not None else make_text_vectorizer()
+    for i, column in enumerate(roles.text):
+        branch = Pipeline([("tfidf", clone(text)), ("svd", "passthrough")])
+        transformers.append((f"text_{_safe(column)}_{i}", branch, [column]))
+    if roles.date:
+        dates = make_pipeline(
+            DateFeatures(parts=tuple(date_parts), cyclical=cyclical),
+            SimpleImputer(strategy="median", add_indicator=True),
+            StandardScaler(),
+        )
+        transformers.append(("date", dates, list(roles.date)))
+    # sparse_threshold=1: output stays sparse whenever a branch (TF-IDF, one-hot) is sparse
+    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=1.0)
+
+
+def densify_for(features: ColumnTransformer, *, svd_components: int, random_state: int) -> ColumnTransformer:
+    """Return a copy whose text branches end in TruncatedSVD and whose output is dense."""
+    dense = clone(features)
+    updates = {"sparse_threshold": 0.0}
+    for name, _, _ in dense.transformers:
+        if name.startswith("text_"):
+            updates[f"{name}__svd"] = LSA(n_components=svd_components, random_state=random_state)
+    return dense.set_params(**updates)
+
+
+def describe_features(fitted: ColumnTransformer, Xt) -> pd.DataFrame:
+    """Output width and sparsity of each branch of a fitted feature transformer."""
+    import scipy.sparse as sp
+
+    rows = []
+    for name, sl in fitted.output_indices_.items():
+        if sl.stop == sl.start:
+            continue
+        block = Xt[:, sl]
+        nnz = block.nnz if sp.issparse(block) else int(np.count_nonzero(block))
+        rows.append({"branch": name, "features": sl.stop - sl.start,
+                     "nonzero_share": round(nnz / max(1, block.shape[0] * block.shape[1]), 4),
+                     "sparse": sp.issparse(block)})
+    return pd.DataFrame(rows).set_index("branch")
+
+
+def term_associations(fitted: ColumnTransformer, Xt, y, column: str, top: int = 12) -> pd.Series:
+    """Terms whose mean TF-IDF differs most between positive and negative rows.
+
+    Positive values mark words more common in the positive class. Computed on
+    the sparse matrix without densifying it.
+    """
+    branch = text_branch(fitted, column)
+    sl = fitted.output_indices_[branch]
+    terms = fitted.named_transformers_[branch].named_steps["tfidf"].terms()
+    block = Xt[:, sl]
+    y = np.asarray(y)
+    pos = np.asarray(block[y == 1].mean(axis=0)).ravel()
+    neg = np.asarray(block[y != 1].mean(axis=0)).ravel()
+    diff = pd.Series(pos - neg, index=terms)
+    order = diff.abs().sort_values(ascending=False).index[:top]
+    return diff[order]
+
+
+def fit_describe(transformer: ColumnTransformer, X: pd.DataFrame, y) -> tuple[ColumnTransformer, Any]:
+    """A fitted copy of ``transformer`` and its output on ``X`` (to describe it; the original stays unfitted)."""
+    fitted = clone(transformer)
+    return fitted, fitted.fit_transform(X, y)
+
+
+def text_notes(fitted: ColumnTransformer, columns: list[str]) -> list[str]:
+    """What adapted in each fitted text branch: vocabulary size, ``min_df`` lowered, cells cut."""
+    notes = []
+    for column in columns:
+        tfidf = fitted.named_transformers_[text_branch(fitted, column)].named_steps["tfidf"]
+        words = len(tfidf.terms()) if tfidf.vectorizer_ is not None else 0
+        line = f"text {column!r}: {words} terms"
+        if tfidf.min_df_ != tfidf.min_df:
+            line += f" (features.text.min_df {tfidf.min_df} left no term; used {tfidf.min_df_})"
+        if tfidf.n_capped_:
+            line += f"; {tfidf.n_capped_} cells longer than {tfidf.max_chars} characters were cut (features.text.max_chars)"
+        notes.append(line)
+    return notes
+
+
+def target_rate(y: pd.Series, columns: dict[str, Any]) -> pd.Series:
+    """The target as a number whose mean a plot can show per label or month.
+
+    Two classes: 1 for the positive class; three or more: 1 for the rarest class
+    (named in the series); regression: the target itself.
+    """
+    classes = columns.get("classes")
+    if columns.get("task") != "classification" or not classes:
+        return y
+    if len(classes) == 2:
+        return (y == 1).astype(float).rename(f"{columns['target']} = {classes[1]}")
+    rarest = int(y.value_counts().idxmin())
+    return (y == rarest).astype(float).rename(f"{columns['target']} = {classes[rarest]}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fill_text(values):
+    """Kept so that models saved before TextTfidf still load."""
+    series = pd.Series(np.asarray(values, dtype=object).ravel())
+    return series.fillna("").astype(str).to_numpy()
+
+
+def _safe(name: str, limit: int = 40) -> str:
+    """A column name as part of a transformer name (no ``__``, which scikit-learn reserves)."""
+    import re
+
+    return re.sub(r"[^0-9A-Za-z]+", "_", str(name)).strip("_")[:limit] or "col"
+
+
+def text_branch(fitted: ColumnTransformer, column: str) -> str:
+    """Name of the text branch of ``column`` in a fitted feature transformer."""
+    for name, _, cols in fitted.transformers_:
+        if name.startswith("text_") and list(cols) == [column]:
+            return name
+    raise KeyError(f"no text branch for column {column!r}")
+
+
+def _to_datetime(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.to_datetime(values, unit="s", errors="coerce")
+    return pd.to_datetime(values, format="mixed", errors="coerce")
+
+
+def _date_part(dates: pd.Series, part: str) -> np.ndarray:
+    accessor = dates.dt
+    if part == "is_weekend":
+        values = accessor.day_of_week >= 5
+        return np.where(dates.isna(), np.nan, values).astype(float)
+    return getattr(accessor, _ACCESSOR.get(part, part)).astype(float).to_numpy()
