@@ -6,11 +6,13 @@ STAMP  := $(VENV)/.installed
 PARAMS ?= params/default.yaml
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help setup run test lab ui bench bench-real clean-reports clean
+.PHONY: help setup run test test-fast lint lab ui bench bench-real clean-reports clean
 
 help:
 	@echo "make run    run the pipeline on $(PARAMS) into reports/<date>/"
-	@echo "make test   run the test suite"
+	@echo "make test   lint, then the whole test suite (about 10 minutes on 2 cores)"
+	@echo "make test-fast  the unit tests only: no kernels, no CLI runs (about a minute)"
+	@echo "make lint   ruff check, ruff format --check, lint-imports (the layers of DESIGN.md)"
 	@echo "make lab    open JupyterLab on notebooks/"
 	@echo "make ui     MLflow UI on 127.0.0.1:5000"
 	@echo "make bench  run benchmarks/ (JSON into benchmarks/results/)"
@@ -31,8 +33,18 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/nblib run $(PARAMS)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# tests/conftest.py marks tests that start a kernel or run the CLI (under this -m they cannot start one)
+# and the slowest unit tests
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not e2e and not kernel and not slow"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)

@@ -1,8 +1,23 @@
-"""Shared fixtures: small generated data, and a reports folder per test."""
+"""Shared fixtures (small generated data, a reports folder per test) and the marks that sort tests.
+
+Tests that start work outside the test process are marked here from their code, so a new one is
+sorted without anyone remembering to mark it (``make test-fast`` leaves both kinds out, and the
+few unit tests listed in ``SLOW``):
+
+- ``e2e``: runs the ``nblib`` command or ``papermill`` in a subprocess (the five ML stages, usually);
+- ``kernel``: starts a Jupyter kernel in the test process (the engine's runner on tiny notebooks).
+
+A test is marked when its body, a fixture it uses, or a helper in its module that either calls
+contains one of the calls below. Under ``-m "not e2e and not kernel"`` a test that starts a kernel
+or such a subprocess anyway fails and says which mark it needs.
+"""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +25,161 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Unit tests too slow for ``make test-fast`` (marked ``slow``; ``make test`` runs them): a node id, or the start
+#: of one for every parameter. Seconds from one serial run on the shared machine (2026-12-04).
+SLOW = (
+    "tests/ml/test_tuning.py::test_groups_never_straddle_train_and_held_out",  # 26 + 5
+    "tests/ml/test_estimators.py::test_passes_check_estimator[nblib.ml.training.nn.",  # 9 + 7
+    "tests/ml/test_tuning.py::test_plots_return_figures",  # 9
+    "tests/ml/test_search_models.py::test_compare_models_picks_best_and_is_reproducible",  # 9
+    "tests/engine/test_artifacts.py::test_every_fitted_family_loads_with_the_allow_list[mlp-",  # 7 + 3
+    "tests/ml/test_compare.py::test_delong_agrees_with_a_large_bootstrap",  # 7
+    "tests/common/test_common.py::test_no_module_keeps_its_own_did_you_mean_or_file_lock",  # 5
+    "tests/engine/test_params.py::test_bad_params_refused_without_importing_scikit_learn",  # 5
+    "tests/ml/test_tuning.py::test_each_method_finds_params_and_is_reproducible[grid]",  # 5
+    "tests/ml/test_tuning.py::test_n_jobs_changes_no_search_result",  # 4 + 3 + 1
+    "tests/ml/test_evaluate.py::test_bootstrap_interval_contains_point_and_is_seeded",  # 3
+    "tests/ml/test_imbalance.py::test_resampling_before_cv_inflates_the_score",  # 3
+    "tests/ml/test_tuning.py::test_budget_cuts_the_search_short",  # 3
+    "tests/ml/test_ensemble.py::test_voting_over_our_pipelines_with_sparse_tfidf_fits_and_saves",  # 3
+    "tests/test_nbdime_config.py::test_volatile_changes_are_ignored_but_source_changes_are_not",  # 3
+    "tests/test_nbdime_config.py::test_cell_ids_and_output_execution_counts_are_ignored",  # 3
+    "tests/test_leak_marks.py::test_mlflow_tags_mark_the_leaky_run",  # 3
+)
+
+#: Code that makes a test ``e2e`` or ``kernel`` (see the module docstring).
+STARTS = {
+    "e2e": ("run_cli(", '"-m", "nblib"', '"-m", "papermill"', "start_run(", "execute_notebook("),
+    "kernel": ("make_runner(", "Runner(", "KernelPool(", "ForkServer(", "runner_command(", "KernelManager("),
+}
+
+
+def _functions(module) -> dict[str, str]:
+    """Source of each function (at any depth) in ``module``, by name."""
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        return {}
+    return {
+        node.name: ast.get_source_segment(source, node) or ""
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+
+
+def _reaching(functions: dict[str, str], calls: tuple[str, ...]) -> set[str]:
+    """``calls``, plus the name of each function in ``functions`` that reaches one of them (transitively)."""
+    found, grew = set(calls), True
+    while grew:
+        grew = False
+        for name, body in functions.items():
+            if name not in found and _contains(body.replace(f"def {name}(", "", 1), found):
+                found.add(name)
+                grew = True
+    return found
+
+
+def _contains(code: str, calls: set[str]) -> bool:
+    """Whether ``code`` has one of ``calls``: a snippet of code, or the name of a function it calls."""
+    return any(re.search(rf"(?<![\w.]){c}\(", code) if c.isidentifier() else c in code for c in calls)
+
+
+_cache: dict[tuple[str, str], set[str]] = {}
+
+
+def _calls_in(module, kind: str) -> set[str]:
+    key = (getattr(module, "__name__", ""), kind)
+    if key not in _cache:
+        _cache[key] = _reaching(_functions(module), STARTS[kind])
+    return _cache[key]
+
+
+def _starts(item: pytest.Function, kind: str) -> bool:
+    """Whether the test, or a fixture it uses, contains a call that starts a ``kind`` process."""
+    code = [(item.module, item.function)]
+    for name, defs in item._fixtureinfo.name2fixturedefs.items():
+        if name != "_nothing_slow_in_fast_tests":
+            code.append((sys.modules.get(defs[-1].func.__module__), defs[-1].func))
+    for module, func in code:
+        try:
+            body = inspect.getsource(func)
+        except (OSError, TypeError):
+            continue
+        if _contains(body, _calls_in(module, kind)):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        for kind in ("e2e", "kernel"):
+            if not item.get_closest_marker(kind) and _starts(item, kind):
+                item.add_marker(kind)
+        if item.nodeid.startswith(SLOW):
+            item.add_marker("slow")
+    # Modules with e2e tests first, then kernel ones: under xdist the long tests start early and the short
+    # ones fill the gaps at the end, instead of one worker finishing a long run alone. A module stays whole,
+    # so its module-scoped fixtures (one shared smoke run) are still made once.
+    rank: dict[str, int] = {}
+    for item in items:
+        kind = 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("kernel") else 2
+        rank[item.nodeid.split("::")[0]] = min(kind, rank.get(item.nodeid.split("::")[0], 2))
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])  # stable: the order inside a module is kept
+
+
+def _fast(config) -> bool:
+    expression = config.getoption("markexpr") or ""
+    return "not e2e" in expression and "not kernel" in expression
+
+
+@pytest.fixture(autouse=True)
+def _nothing_slow_in_fast_tests(request, monkeypatch):
+    """Under ``make test-fast``: a test that starts a kernel or the CLI fails, naming the mark it needs."""
+    if not _fast(request.config):
+        yield
+        return
+    started: list[str] = []
+
+    def refuse(what: str, mark: str):
+        started.append(f"{what} in a fast test: mark it @pytest.mark.{mark} (see STARTS in tests/conftest.py)")
+        raise RuntimeError(started[-1])
+
+    from jupyter_client.manager import KernelManager
+
+    from nblib.engine.forkserver import ForkServer
+
+    def launch(self, *args, **kwargs):
+        refuse("a Jupyter kernel started", "kernel")
+
+    def fork_server(self, *args, **kwargs):
+        refuse("the kernel fork server started", "kernel")
+
+    popen_init = subprocess.Popen.__init__
+
+    def popen(self, args, *rest, **kwargs):
+        words = [str(a) for a in args] if isinstance(args, (list, tuple)) else str(args).split()
+        for i, word in enumerate(words[:-1]):
+            if word == "-m" and words[i + 1] in ("nblib", "papermill", "nblib.engine.forkserver"):
+                refuse(f"python -m {words[i + 1]} started", "e2e")
+        popen_init(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(KernelManager, "_async_launch_kernel", launch)
+    monkeypatch.setattr(ForkServer, "start", fork_server)
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+    yield
+    if started and not getattr(request.node, "_failed_already", False):  # the error was swallowed: say it here
+        pytest.fail("; ".join(dict.fromkeys(started)), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item._failed_already = True
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +202,11 @@ def run_cli(*args: str, reports: Path, cwd: Path = ROOT, timeout: int = 600) -> 
     """``nblib ARGS`` in a subprocess writing into ``reports``."""
     env = {**os.environ, "NBLIB_REPORTS": str(reports), "PYTHONWARNINGS": "ignore"}
     return subprocess.run(
-        [sys.executable, "-m", "nblib", *args], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "nblib", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 

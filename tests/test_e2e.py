@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 STAGES = ["01_eda", "02_preprocess", "03_features", "04_train", "05_evaluate"]
 
 
+@pytest.mark.timeout(900)  # one run, four reruns from the cache, a sweep, predict, a gate, diff
 def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     result = run_cli("run", "params/smoke.yaml", reports=reports)
     assert result.returncode == 0, result.stderr
@@ -189,6 +190,7 @@ def test_regression_on_a_user_csv(reports, tmp_path):
     assert metrics["test"]["r2"] > 0.1  # better than predicting the mean
 
 
+@pytest.mark.timeout(900)  # 01 on the default 20,000 rows, then 02-04
 def test_notebook_defaults_run_as_a_scratch_run(reports, tmp_path):
     """What a data scientist gets in JupyterLab: empty run_dir → scratch run, upstream stages run first."""
     import os
@@ -243,6 +245,7 @@ def test_sigterm_marks_the_run_interrupted(reports):
     assert "running" not in {s["status"] for s in manifest["stages"]}
 
 
+@pytest.mark.timeout(900)  # a search, ensembles and the neural net
 def test_training_options_end_to_end(reports, tmp_path):
     """Search, in-fold resampling, ensembles, the neural net and a cost threshold, through the notebooks."""
     result = run_cli(

@@ -59,6 +59,7 @@ def test_reads_and_writes_only_declared_artifacts(notebook):
     assert f'stage.start("{stage.name}"' in source
     reads = set(re.findall(r'ctx\.(?:read|has)\("(\w+)"\)', source))
     writes = set(re.findall(r'ctx\.write\("(\w+)"', source))
+    writes |= {n for n in re.findall(r'ctx\.path\("(\w+)"\)', source) if stage.outputs.get(n, "").endswith("/")}
     assert reads <= set(stage.inputs), reads - set(stage.inputs)
     assert writes == set(stage.outputs), writes ^ set(stage.outputs)
 

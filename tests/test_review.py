@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, run_cli, run_folders
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("review")]  # one pair of runs, on one worker
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("review"), pytest.mark.timeout(600)]  # 2 runs, on 1 worker
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from nblib.common.text import one_line
 from nblib.engine.errors import NblibError
 
 __all__ = ["main", "build_parser"]
@@ -233,7 +234,7 @@ def _stages_arg(text: str | None, option: str = "--stages") -> list[str] | None:
     known = app.PIPELINE.names()
     for name in text.split(","):
         if name not in known:
-            from nblib.engine.params import suggest
+            from nblib.common.text import suggest
 
             raise ParamsError(f"{option}: unknown stage {name!r}{suggest(name, known)}; stages: {', '.join(known)}")
     return text.split(",")
@@ -443,7 +444,7 @@ def _predict(args: argparse.Namespace) -> int:
     except (KeyError, ValueError) as exc:
         where = model if "untrusted" in str(exc) else args.data
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError's str is a repr
-        raise InputDataError(f"{where}: {' '.join(str(text).split())}") from None
+        raise InputDataError(f"{where}: {one_line(text)}") from None
     print(f"wrote {args.output} · {result.digest()}")
     if args.on_bad_rows == "skip":
         print(f"rejected rows ({len(result.rejects)}), with the reason: {rejects_path(args.output)}")
@@ -484,7 +485,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _check_recorded_model(model: Path) -> None:
-    """Refuse a run's model, columns or threshold whose bytes differ from what the run recorded."""
+    """Refuse a run's model or columns whose bytes differ from what the run recorded (the threshold is the model's)."""
     from nblib.engine.integrity import check_recorded
     from nblib.engine.manifest import read_manifest
 
@@ -492,7 +493,7 @@ def _check_recorded_model(model: Path) -> None:
     manifest = read_manifest(artifacts.parent) if artifacts.name == "artifacts" else None
     if manifest is not None:
         check_recorded(artifacts.parent, manifest,
-                       [f"artifacts/{name}" for name in (model.name, "columns.json", "metrics.json")])
+                       [f"artifacts/{name}" for name in (model.name, "columns.json")])
 
 
 def _run_folder(arg: Path) -> Path:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from nblib.common.jsonsafe import json_default
+from nblib.common.text import one_line
 from nblib.engine.errors import NblibError
 
 __all__ = [
@@ -115,7 +117,7 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_json(path: str | Path, data: Any) -> Path:
     """Write JSON (sorted keys are not forced: order is meaningful to readers)."""
-    return write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+    return write_text(path, json.dumps(data, indent=2, default=json_default) + "\n")
 
 
 def read_json(path: str | Path) -> Any:
@@ -224,16 +226,4 @@ def _check_readable(path: str | Path) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    reason = text[0] if text else type(exc).__name__
-    return reason if len(reason) <= 200 else reason[:197] + "..."
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return value.as_posix()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+    return one_line(exc, 200, first=True)

@@ -29,6 +29,7 @@ earlier record in the same folder) and says why in words:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nblib.common.locks import file_lock
 from nblib.engine import artifacts as io
 from nblib.engine import packages as pkgs
 
@@ -252,25 +254,9 @@ class StageCache:
         for it (``on_wait()`` is called first): its result is then in the store.
         The claim ends with :meth:`Claim.release`, or when the process ends.
         """
-        import fcntl
-
-        folder = self.root / stage
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(folder / f".{key}.lock", os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError:  # a store we cannot write: no turns to take
-            return Claim(None)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_wait is not None:
-                on_wait()
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except BaseException:
-                os.close(fd)
-                raise
-        return Claim(fd)
+        held = contextlib.ExitStack()  # a store we cannot write holds nothing: no turns to take
+        held.enter_context(file_lock(self.root / stage / f".{key}.lock", on_wait=on_wait))
+        return Claim(held)
 
     # ------------------------------------------------------------------ upkeep
 
@@ -322,13 +308,13 @@ class StageCache:
 class Claim:
     """See :meth:`StageCache.claim`."""
 
-    def __init__(self, fd: int | None):
-        self._fd = fd
+    def __init__(self, held: contextlib.ExitStack | None = None):
+        self._held = held
 
     def release(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)  # closing the descriptor drops the flock
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()  # leaves the file lock
 
 
 def reasons(parts: dict[str, Any], before: dict[str, Any] | None, *, notebook: str,
@@ -382,8 +368,12 @@ def parse_size(text: str) -> int:
 
 
 def human_size(n: int) -> str:
-    """>>> human_size(1536)
+    """``n`` bytes in B, KB, MB or GB (1024 each), one decimal above bytes.
+
+    >>> human_size(1536)
     '1.5 KB'
+    >>> human_size(512)
+    '512 B'
     """
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):

@@ -9,6 +9,7 @@ cache keys and, later, runs independent stages side by side.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Stage", "Pipeline"]
 
@@ -24,7 +25,9 @@ class Stage:
     inputs : dict
         Artifact name -> path under ``artifacts/`` that this stage reads.
     outputs : dict
-        Artifact name -> path under ``artifacts/`` that this stage writes.
+        Artifact name -> path under ``artifacts/`` that this stage writes. A path ending
+        in ``/`` is a folder: every file in it is an output (hashed, cached, restored and
+        cleared one by one, like the stage's figures); no stage may read it as an input.
     sections : tuple of str
         Params sections this stage reads (part of its cache key).
     optional_inputs, optional_outputs : tuple of str
@@ -54,6 +57,15 @@ class Stage:
         """Folder under ``artifacts/`` for this stage's PNG figures."""
         return f"figures/{self.name}"
 
+    @property
+    def output_folders(self) -> tuple[str, ...]:
+        """Folders under ``artifacts/`` whose every file is an output: folder outputs, then figures.
+
+        >>> Stage("s", outputs={"a": "a.json", "logs": "logs/"}).output_folders
+        ('logs', 'figures/s')
+        """
+        return (*(p.rstrip("/") for p in self.outputs.values() if p.endswith("/")), self.figures_dir)
+
 
 class Pipeline:
     """An ordered, validated set of stages.
@@ -79,7 +91,7 @@ class Pipeline:
         try:
             return self._by_name[name]
         except KeyError:
-            from nblib.engine.params import suggest
+            from nblib.common.text import suggest
 
             raise KeyError(f"unknown stage {name!r}{suggest(name, list(self._by_name))}") from None
 
@@ -122,6 +134,9 @@ def _topological(stages: list[Stage]) -> list[Stage]:
             producers[path] = s.name
     deps = {}
     for s in stages:
+        folders = [p for p in s.inputs.values() if p.endswith("/")]
+        if folders:
+            raise ValueError(f"Invalid pipeline: stage {s.name} reads {folders}: a folder output is not an input")
         missing = [p for k, p in s.inputs.items() if p not in producers and k not in s.optional_inputs]
         if missing:
             raise ValueError(f"Invalid pipeline: stage {s.name} reads {missing}, which no stage writes")

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from nblib.common.text import clip
+
 __all__ = ["GateFailed", "InputDataError", "NblibError", "ParamsError", "StageFailed"]
 
 
@@ -27,10 +29,7 @@ class _OneLine(NblibError):
         text = str(message)
         if not text.isprintable():
             text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-        if len(text) > self.max_chars:
-            keep = self.max_chars - 3
-            text = f"{text[: keep * 2 // 3]} … {text[-(keep - keep * 2 // 3):]}"
-        super().__init__(text)
+        super().__init__(clip(text, self.max_chars))
 
 
 class ParamsError(_OneLine, ValueError):

@@ -2,10 +2,10 @@
 
 When a stage succeeds, the runner records the sha256 of every file it wrote
 under ``artifacts/`` (its declared outputs and its figures) in the stage's
-manifest entry, as ``outputs: {"artifacts/metrics.json": "<sha256>", ...}``.
+manifest entry, as ``outputs: {"artifacts/summary.json": "<sha256>", ...}``.
 Before a stage is reused, before ``nblib predict`` loads a model and in
 ``nblib verify``, those files are hashed again: a changed or missing file is
-one line, e.g. ``artifacts/metrics.json changed since it was written``.
+one line, e.g. ``artifacts/summary.json changed since it was written``.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ class ArtifactChanged(NblibError):
 
 
 def hash_outputs(stage: Stage, run_dir: Path) -> dict[str, str]:
-    """``{"artifacts/<file>": sha256}`` for each output and figure ``stage`` left in ``run_dir``."""
+    """``{"artifacts/<file>": sha256}`` for each output (each file of a folder output) and figure
+    ``stage`` left in ``run_dir``."""
     art = Path(run_dir) / "artifacts"
-    files = [art / rel for rel in stage.outputs.values()]
-    figures = art / stage.figures_dir
-    if figures.is_dir():
-        files += sorted(f for f in figures.rglob("*") if f.is_file() and not f.name.startswith("."))
+    files = [art / rel for rel in stage.outputs.values() if not rel.endswith("/")]
+    for folder in stage.output_folders:  # folder outputs and figures: every file in them
+        if (art / folder).is_dir():
+            files += sorted(f for f in (art / folder).rglob("*") if f.is_file() and not f.name.startswith("."))
     return {f.relative_to(run_dir).as_posix(): io.sha256_file(f) for f in files if f.is_file()}
 
 

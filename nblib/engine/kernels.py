@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nblib.common.text import one_line
 from nblib.engine.errors import NblibError
 from nblib.engine.processes import Reaper, descendants, kill_tree
 
@@ -126,7 +127,7 @@ class KernelPool:
                 km = _start_kernel(self._spec, self._reaper, warm=False, server=None)
             except Exception as exc:  # noqa: BLE001 - any failure to launch is one line
                 raise KernelStartFailed(f"kernel {self._spec[0]!r} did not start: "
-                                        f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+                                        f"{one_line(exc, first=True, typed=True)}") from None
         self._live.append(km)
         return km
 

@@ -4,8 +4,8 @@
   run writes the folder. The kernel drops the lock when the process ends, however
   it ends, so a dead runner never blocks the folder. A second run is refused at
   once with one line naming the holder's pid.
-* :func:`file_lock` serializes short critical sections between processes
-  (e.g. rewriting ``reports/index.html``).
+* :func:`file_lock` (from :mod:`nblib.common.locks`) serializes short critical sections
+  between processes (e.g. rewriting ``reports/index.html``).
 * :class:`Heartbeat` calls a function every few seconds from a thread; the
   runner uses it to refresh ``runner.heartbeat`` in the manifest.
 * :func:`effective_status` is what a reader should believe about a manifest
@@ -22,10 +22,11 @@ import fcntl
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nblib.common.locks import file_lock
 from nblib.engine.artifacts import NotWritable
 from nblib.engine.errors import NblibError
 from nblib.engine.processes import alive
@@ -113,25 +114,6 @@ class RunLock:
     def __exit__(self, *exc) -> bool:
         self.release()
         return False
-
-
-@contextlib.contextmanager
-def file_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block.
-
-    Waits for other holders. Where the lock file cannot be created (a read-only
-    folder) the block runs unlocked: whatever it writes will fail on its own.
-    """
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing drops the lock
 
 
 class Heartbeat:

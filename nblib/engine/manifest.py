@@ -23,22 +23,18 @@ from nblib.engine import artifacts as io
 from nblib.engine.errors import NblibError
 from nblib.engine.lock import now, runner_info
 
-__all__ = ["VERSIONED_PACKAGES", "ManifestWriter", "RecordNotWritten", "new_manifest", "read_manifest",
+__all__ = ["ManifestWriter", "RecordNotWritten", "new_manifest", "read_manifest",
            "package_versions", "record_stage"]
-
-VERSIONED_PACKAGES = (
-    "nblib", "papermill", "nbconvert", "nbdime", "jupyterlab", "pandas", "numpy",
-    "scikit-learn", "matplotlib", "pyarrow", "pydantic", "skops",
-)
-
 
 class RecordNotWritten(NblibError):
     """The run's manifest could not be written (its stages may have succeeded)."""
 
 
 def new_manifest(run_id: str, name: str, *, params_hash: str, data_sha256: str | None,
-                 code_root: Path) -> dict[str, Any]:
-    """A fresh manifest for a run that starts now in this process."""
+                 code_root: Path, versioned: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A fresh manifest for a run that starts now in this process; ``versions`` holds Python's version
+    and those of the ``versioned`` distributions (what the application names; each stage's record
+    adds the versions of what its kernel imported)."""
     return {
         "run_id": run_id,
         "name": name,
@@ -48,7 +44,7 @@ def new_manifest(run_id: str, name: str, *, params_hash: str, data_sha256: str |
         "params_sha256": params_hash,
         "data_sha256": data_sha256,
         "git_commit": _git_commit(code_root),
-        "versions": package_versions(),
+        "versions": package_versions(versioned),
         "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "runner": runner_info(),
         "stages": [],
@@ -56,15 +52,15 @@ def new_manifest(run_id: str, name: str, *, params_hash: str, data_sha256: str |
     }
 
 
-def package_versions() -> dict[str, str]:
-    """Python's version and those of :data:`VERSIONED_PACKAGES` (computed once per process)."""
-    global _VERSIONS
-    if _VERSIONS is None:
-        _VERSIONS = {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED_PACKAGES}}
-    return dict(_VERSIONS)
+def package_versions(names: tuple[str, ...] = ()) -> dict[str, str]:
+    """Python's version and those of the distributions ``names`` (each looked up once per process)."""
+    for name in ("python", *names):
+        if name not in _VERSIONS:
+            _VERSIONS[name] = platform.python_version() if name == "python" else _version(name)
+    return {name: _VERSIONS[name] for name in ("python", *names)}
 
 
-_VERSIONS: dict[str, str] | None = None
+_VERSIONS: dict[str, str] = {}
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:

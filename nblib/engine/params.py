@@ -17,7 +17,6 @@ Values echoed in messages are cut to :data:`ECHO_CHARS` characters.
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -30,6 +29,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
+from nblib.common.text import suggest
 from nblib.engine.errors import ParamsError
 
 __all__ = [
@@ -139,14 +139,6 @@ def dump_params(params: BaseModel) -> str:
     loading the text again gives the same params.
     """
     return yaml.safe_dump(params.model_dump(), sort_keys=False)
-
-
-def suggest(word: str, choices: list[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
-    if not isinstance(word, str) or len(word) > 4 * ECHO_CHARS:
-        return ""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def shorten(value: Any, limit: int = ECHO_CHARS) -> str:
@@ -290,7 +282,7 @@ class _Refused(yaml.MarkedYAMLError):
 
 
 try:  # libyaml's parser when present (about 20x faster), composed by PyYAML's Python code
-    from yaml._yaml import CParser as _Parser
+    from yaml.cyaml import CParser as _Parser
 
     def _init_parser(loader: Any, text: str) -> None:
         _Parser.__init__(loader, text)

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nblib.common.text import one_line
+
 __all__ = ["Progress", "progress_file", "report_progress"]
 
 
@@ -32,7 +34,7 @@ def report_progress(run_dir: str | Path, stage: str, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(" ".join(str(text).split())[:200], encoding="utf-8")
+        tmp.write_text(one_line(text, 200), encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         pass

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import sys
 import time
 import traceback
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nblib.common.text import one_line, slug
 from nblib.engine import artifacts as io
 from nblib.engine import packages
 from nblib.engine.cache import Claim, StageCache, key_of, notebook_source_hash, reasons, values_hash
@@ -36,7 +36,6 @@ from nblib.engine.integrity import changed_outputs, hash_outputs
 from nblib.engine.kernels import KernelPool, imported_modules, reset_event_loop
 from nblib.engine.lock import Heartbeat, RunLock
 from nblib.engine.manifest import (
-    VERSIONED_PACKAGES,
     ManifestWriter,
     RecordNotWritten,
     new_manifest,
@@ -46,7 +45,7 @@ from nblib.engine.processes import Reaper
 from nblib.engine.progress import Progress, progress_file
 from nblib.engine.signals import Interrupted, interrupts
 
-__all__ = ["RunResult", "Runner", "new_run_dir", "missing_artifacts", "VERSIONED_PACKAGES"]
+__all__ = ["RunResult", "Runner", "new_run_dir", "missing_artifacts"]
 
 # Exceptions raised inside a notebook (matched by class name, so ML code needs no
 # engine import) that mean "bad input" (exit 2) or "a gate said no" (exit 3).
@@ -95,8 +94,9 @@ class Runner:
     on_finish: Callable[[Path, dict[str, Any]], None] | None = None
     progress: bool = True
     kernel_name: str = "python3"
-    warmup_code: str = "import pandas, numpy, sklearn, matplotlib.pyplot"
+    warmup_code: str = ""
     code_paths: tuple[Path, ...] = ()
+    versioned_packages: tuple[str, ...] = ()
     cell_timeout_s: float | None = None
     cache_dir: Path | None = None
     parallel_stages: int = 2
@@ -518,7 +518,7 @@ class Runner:
                     error = StageFailed(stage.name, self._fault(exc, km, progress.where(stage.name)))
                 _name_output(tmp, out)  # raises on a partial file: then nothing is kept
         except Exception as exc:  # noqa: BLE001 - the notebook could not be written or renamed
-            error = error or StageFailed(stage.name, _one_line(exc))
+            error = error or StageFailed(stage.name, one_line(exc, first=True, typed=True))
         return error
 
     def _fault(self, exc: BaseException, km: Any, where: str) -> str:
@@ -528,7 +528,7 @@ class Runner:
             return f"{where} ran past compute.cell_timeout_s ({self.cell_timeout_s:g} s) and was stopped"
         if kind == "DeadKernelError":
             return f"the kernel died in {where}: {_kernel_exit(km)}"
-        return _one_line(exc)
+        return one_line(exc, first=True, typed=True)
 
     def _finalize(self, run_dir: Path, manifest: ManifestWriter, error: NblibError | None) -> RunResult:
         data = manifest.data
@@ -588,7 +588,7 @@ class Runner:
         return new_manifest(
             f"{run_dir.parent.name}/{run_dir.name}" if in_reports else run_dir.name,
             run_dir.name.split("-", 1)[-1], params_hash=params_hash, data_sha256=data_sha256,
-            code_root=self.notebooks_dir.parent,
+            code_root=self.notebooks_dir.parent, versioned=self.versioned_packages,
         )
 
 
@@ -721,7 +721,7 @@ class _Finisher:
             try:
                 errors.append(future.result())
             except Exception as exc:  # noqa: BLE001 - a bug while finishing: one line, the run goes on
-                _warn(f"finishing a stage failed: {_one_line(exc)}")
+                _warn(f"finishing a stage failed: {one_line(exc, first=True, typed=True)}")
         return next((e for e in errors if e is not None), None)
 
 
@@ -775,7 +775,7 @@ def _render_html(stage: Stage, run_dir: Path) -> NblibError | None:
         return StageFailed(stage.name, f"cannot write {notebook.with_suffix('.html').name} "
                                        f"({exc.strerror or exc})")
     except Exception as exc:  # noqa: BLE001 - an unrenderable notebook fails its stage, not the run
-        return StageFailed(stage.name, f"cannot render {notebook.name}: {_one_line(exc)}")
+        return StageFailed(stage.name, f"cannot render {notebook.name}: {one_line(exc, first=True, typed=True)}")
     return None
 
 
@@ -820,8 +820,10 @@ def _clear_outputs(stage: Stage, run_dir: Path) -> None:
     import shutil
 
     for rel in stage.outputs.values():
-        (run_dir / "artifacts" / rel).unlink(missing_ok=True)
-    shutil.rmtree(run_dir / "artifacts" / stage.figures_dir, ignore_errors=True)
+        if not rel.endswith("/"):
+            (run_dir / "artifacts" / rel).unlink(missing_ok=True)
+    for folder in stage.output_folders:
+        shutil.rmtree(run_dir / "artifacts" / folder, ignore_errors=True)
     for suffix in (".ipynb", ".html"):
         (run_dir / stage.notebook).with_suffix(suffix).unlink(missing_ok=True)
 
@@ -830,13 +832,8 @@ def _error_from_notebook(stage: str, ename: str, evalue: str) -> NblibError:
     """The exception a notebook raised, as the error the CLI exits with."""
     reason = f"{ename}: {evalue}".strip().splitlines()[-1]
     if ename in _NOTEBOOK_ERRORS:
-        return _NOTEBOOK_ERRORS[ename](f"{stage}: {evalue}".splitlines()[0])
+        return _NOTEBOOK_ERRORS[ename](f"{stage}: {one_line(evalue, first=True)}")
     return StageFailed(stage, reason)
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _warn(text: str) -> None:
@@ -849,5 +846,4 @@ def _now() -> str:
 
 def _slug(name: str) -> str:
     """A folder-safe name: ``smoke-models={dummy: {}}`` -> ``smoke-models-dummy``."""
-    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
-    return re.sub(r"-{2,}", "-", slug).strip("-") or "run"
+    return slug(name, allowed=r"\w.", sep="-", default="run")

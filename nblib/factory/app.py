@@ -20,6 +20,12 @@ __all__ = ["project_root", "reports_dir", "make_runner", "start_run", "load", "d
 
 WARMUP = "import pandas, numpy, sklearn, matplotlib.pyplot, nblib.ml.evaluation.metrics, nblib.ml.evaluation.plots, nblib.factory.stage"
 
+#: What every run's manifest records the version of (each stage's record adds what its kernel imported).
+VERSIONED_PACKAGES = (
+    "nblib", "papermill", "nbconvert", "nbdime", "jupyterlab", "pandas", "numpy",
+    "scikit-learn", "matplotlib", "pyarrow", "pydantic", "skops",
+)
+
 
 def project_root() -> Path:
     """The folder holding ``notebooks/`` and ``params/``.
@@ -52,6 +58,7 @@ def make_runner(*, progress: bool = True, cell_timeout_s: float | None = None, p
         progress=progress,
         warmup_code=WARMUP,
         code_paths=(Path(__file__).resolve().parents[1],),  # the whole nblib package
+        versioned_packages=VERSIONED_PACKAGES,
         cell_timeout_s=cell_timeout_s,
         parallel_stages=parallel_stages,
     )

@@ -14,16 +14,15 @@ a table (:func:`nblib.ml.evaluation.explain.md`). Values from users' data are un
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from nblib.engine.artifacts import read_json_or_none
+from nblib.factory.templating import template
 from nblib.ml.evaluation.scoring import shown_score, shown_scoring
 
 __all__ = ["card_context", "write_model_card", "run_next_steps"]
 
-_TEMPLATES = Path(__file__).parent / "templates"
 NOT_AVAILABLE = "not available"
 
 
@@ -39,10 +38,8 @@ def write_model_card(run_dir: str | Path, manifest: dict[str, Any] | None = None
     if manifest is None:
         manifest = read_json_or_none(run_dir / "manifest.json") or {}
     context = card_context(run_dir, manifest)
-    md_path = write_text(run_dir / "model_card.md", _environment(markdown=True)
-                         .get_template("model_card.md.j2").render(**context))
-    html_path = write_text(run_dir / "model_card.html", _environment(markdown=False)
-                           .get_template("model_card.html.j2").render(**context))
+    md_path = write_text(run_dir / "model_card.md", template("model_card.md.j2").render(**context))
+    html_path = write_text(run_dir / "model_card.html", template("model_card.html.j2").render(**context))
     return Path(md_path), Path(html_path)
 
 
@@ -207,30 +204,6 @@ def _caveats(metrics: dict[str, Any] | None, manifest: dict[str, Any]) -> list[s
             out.append(f"oracle gap: the true probabilities of this generated data score ROC-AUC {oracle:.3f} on the "
                        f"test rows, the model {test:.3f} ({'within 0.03 of the ceiling' if gap >= 0 else 'above it: chance on a small test split'})")
     return [c for c in out if c]
-
-
-def _environment(markdown: bool):
-    import jinja2
-
-    if markdown:
-        from nblib.ml.evaluation.explain import md
-
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=False,
-                                 finalize=lambda v: md("" if v is None else v), keep_trailing_newline=True,
-                                 trim_blocks=True, lstrip_blocks=True)
-    else:
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
-                                 trim_blocks=True, lstrip_blocks=True)
-    env.filters["fmt"] = _fmt
-    return env
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def _first(*values: Any) -> Any:

@@ -14,8 +14,10 @@ from typing import Any
 
 import yaml
 
+from nblib.common.locks import file_lock
 from nblib.engine import artifacts as io
-from nblib.engine.lock import effective_status, file_lock
+from nblib.engine.lock import effective_status
+from nblib.factory.templating import template
 
 __all__ = [
     "find_runs",
@@ -170,7 +172,7 @@ def _write_index(reports_dir: Path) -> Path:
         links += [{"href": quote(f"{rel}/model_card.html"), "text": "model card"}] * (folder / "model_card.html").exists()
         rows.append({**row, "links": links})
     statuses = sorted({r["status"] for r in rows})
-    page = _template("index.html.j2").render(css=_CSS, rows=[_Obj(r) for r in rows], statuses=statuses)
+    page = template("index.html.j2").render(css=_CSS, rows=[_Obj(r) for r in rows], statuses=statuses)
     return io.write_text(reports_dir / "index.html", page)
 
 
@@ -187,7 +189,7 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         {"src": quote(f.relative_to(run_dir).as_posix()), "stage": f.parent.name, "caption": f.stem.replace("_", " ")}
         for f in sorted((art / "figures").glob("*/*.png"), key=_figure_rank)
     ]
-    page = _template("summary.html.j2").render(
+    page = template("summary.html.j2").render(
         css=_CSS, manifest=_Obj(manifest), metrics=_Obj(metrics), ci=metrics.get("test_ci", {}),
         level=int(round(100 * metrics.get("confidence", 0.95))), cv=_Obj(_shown_cv(io.read_json_or_none(art / "cv_results.json") or {})),
         leaks=_Obj(leaks), suspects=[_Obj(x) for x in leaks.get("suspects", [])],
@@ -203,7 +205,7 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         warnings=[w for w in metrics.get("warnings", []) if not (metrics.get("cv_vs_test") or {}).get("far")
                   or w != metrics["cv_vs_test"].get("explanation")],
         figures=figures, tracking=_Obj(manifest.get("tracking") or {}),
-        promotion=_Obj(io.read_json_or_none(art / "promotion.json") or {}),
+        promotion=_Obj(_promotion(art / "promotion.json")),
         next_steps=[_Obj(s) for s in _next_steps(run_dir)],
     )
     return io.write_text(run_dir / "summary.html", page)
@@ -288,7 +290,7 @@ def write_diff_html(diff: dict[str, Any], out: str | Path) -> Path:
     rel = {side: _relative(Path(diff[side]), out.parent) for side in ("a", "b")}
     figures = [{"name": f, "a": f"{rel['a']}/artifacts/figures/{quote(f)}", "b": f"{rel['b']}/artifacts/figures/{quote(f)}"}
                for f in diff.get("figures", [])]
-    page = _template("diff.html.j2").render(
+    page = template("diff.html.j2").render(
         css=_CSS, d=_Obj(diff), params=[_Obj(p) for p in diff["params"]], cv=[_Obj(c) for c in diff["cv"]],
         metrics=[_Obj(m) for m in diff["metrics"]], stages=[_Obj(s) for s in diff["stages"]],
         summary_a=f"{rel['a']}/summary.html", summary_b=f"{rel['b']}/summary.html", figures=figures,
@@ -320,7 +322,7 @@ def write_compare_html(rows: list[dict[str, Any]], keys: list[str], out: str | P
     out = Path(out)
     shown = [{**r, "link": _relative(Path(r["path"]), out.parent) + "/summary.html", "path": str(r["path"])}
              for r in rows]
-    page = _template("compare.html.j2").render(
+    page = template("compare.html.j2").render(
         css=_CSS, rows=[_Obj(r) for r in shown], keys=keys,
         plot=base64.b64encode(plot_png).decode("ascii") if plot_png else None,
         primary=next((r["primary_metric"] for r in rows if r.get("primary_metric")), None),
@@ -359,7 +361,9 @@ def sweep_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def write_sweep_html(out: str | Path, rows: list[dict[str, Any]], keys: list[str], seconds: float) -> Path:
     """The sweep page (``templates/sweep.html.j2``): runs side by side, the best primary metric marked."""
     out = Path(out)
-    lower_better = any(r["primary_metric"] in ("rmse", "mae", "brier", "log_loss") for r in rows)
+    from nblib.ml.evaluation.scoring import lower_is_better
+
+    lower_better = any(lower_is_better(r["primary_metric"]) for r in rows)
     every = [r["test"] for r in rows if isinstance(r["test"], (int, float))]
     scored = [r["test"] for r in rows if isinstance(r["test"], (int, float)) and not r.get("flags")]  # leak? never wins
     # a tie marks none; a run beaten only by flagged ones is the best all the same
@@ -370,7 +374,7 @@ def write_sweep_html(out: str | Path, rows: list[dict[str, Any]], keys: list[str
                        if row["run_dir"] else None)
         row["best"] = best is not None and row["test"] == best and not row.get("flags")
     others = sorted({k for r in rows for k in r["other"]})
-    page = _template("sweep.html.j2").render(css=_CSS, rows=[_Obj(r) for r in rows], keys=keys, others=others,
+    page = template("sweep.html.j2").render(css=_CSS, rows=[_Obj(r) for r in rows], keys=keys, others=others,
                                              seconds=seconds, lower_better=lower_better)
     return io.write_text(out, page)
 
@@ -387,33 +391,6 @@ class _Obj(dict):
     def __getattr__(self, name: str) -> Any:
         value = self.get(name)
         return _Obj(value) if isinstance(value, dict) else value
-
-
-def _template(name: str):
-    import jinja2
-
-    global _ENV
-    if _ENV is None:
-        _ENV = jinja2.Environment(
-            loader=jinja2.PackageLoader("nblib.factory", "templates"),
-            autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True,
-        )
-        _ENV.filters["fmt"] = _fmt_plain
-        _ENV.filters["secs"] = _secs
-        _ENV.filters["signed"] = lambda v: "—" if v is None else f"{v:+.4f}"
-    return _ENV.get_template(name)
-
-
-_ENV = None
-
-
-def _fmt_plain(value: Any) -> str:
-    """A value as a page shows it (the template escapes it)."""
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) >= 1000 else f"{value:.4f}"
-    return str(value)
 
 
 # What a reviewer looks for first; any other figure follows in stage order.
@@ -455,8 +432,8 @@ def _flatten(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _b_better(metric: str, delta: float | None) -> bool | None:
-    """Whether B's value of ``metric`` is the better one (lower is better for rmse, mae, brier,
-    log_loss); ``None`` for no change or no numbers."""
+    """Whether B's value of ``metric`` is the better one (lower is better for the registry's
+    ``"min"`` metrics: rmse, mae, brier, log_loss); ``None`` for no change or no numbers."""
     from nblib.ml.evaluation.scoring import lower_is_better
 
     if delta is None or delta == 0:
@@ -482,11 +459,16 @@ def _shown_score(value: Any, scoring: Any) -> Any:
     return shown_score(value, scoring)
 
 
+def _promotion(path: Path) -> dict[str, Any]:
+    """``promotion.json`` read through its record (a missing ``decision`` or ``reason`` fails in a test,
+    not as a blank on the page); ``{}`` when the run has none."""
+    from nblib.ml.evaluation.records import Promotion
+
+    data = io.read_json_or_none(path)
+    return Promotion.from_dict(data).to_dict() if data else {}
+
+
 def _shown_cv(cv: dict[str, Any]) -> dict[str, Any]:
     from nblib.ml.evaluation.scoring import shown_cv
 
     return shown_cv(cv)
-
-
-def _secs(value: Any) -> str:
-    return "—" if value is None else f"{value:.1f}"

@@ -15,12 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nblib.engine.errors import InputDataError, ParamsError
 from nblib.engine.params import load_yaml_params, plain, shorten, suggest
-from nblib.ml.names import DEFAULT_FAMILIES, FAMILY_NAMES, METRIC_RANGES, METRICS
+from nblib.ml.evaluation.registry import METRIC_REGISTRY, TASKS, metric_range, test_metrics
+from nblib.ml.training.families import DEFAULT_FAMILIES, FAMILY_NAMES
 
 # scikit-learn and pandas are imported where they are needed, so that bad params
-# are refused in a fraction of a second
+# are refused in a fraction of a second (the metric and family registries import neither)
 
 __all__ = ["Params", "load_params", "resolve_data_path"]
+
+#: Test metrics by task: what ``evaluate.gates`` may name (from the metric registry).
+METRICS = {task: test_metrics(task) for task in TASKS}
+_LOWER = ", ".join(m.name for m in METRIC_REGISTRY.values() if m.tested and m.lower_is_better)
 
 
 class _Section(BaseModel):
@@ -208,7 +213,7 @@ class EvaluateParams(_Section):
     cost: dict[Literal["fp", "fn"], float] = Field(
         {"fp": 1.0, "fn": 1.0}, description="cost of a false positive and a false negative (threshold_by: cost)")
     gates: dict[str, float] = Field(
-        {}, description="metric -> bound the test metric must meet (minimum; maximum for rmse, mae, brier); "
+        {}, description=f"metric -> bound the test metric must meet (minimum; maximum for {_LOWER}); "
                         "a miss exits 3 and marks the run 'gated'")
     slices: list[str] = Field(
         [], max_length=20, description="columns whose segments get their own test metrics, with counts and intervals")
@@ -229,7 +234,7 @@ class EvaluateParams(_Section):
     @classmethod
     def _bounds_a_metric_can_meet(cls, value: dict[str, float]) -> dict[str, float]:
         for metric, bound in value.items():
-            low, high = METRIC_RANGES.get(metric, (float("-inf"), float("inf")))
+            low, high = metric_range(metric)
             if not low <= bound <= high:
                 raise ValueError(f"{shorten(metric)} lies between {low:g} and {high:g}, got {bound:g}")
         return value

@@ -58,8 +58,12 @@ PIPELINE = Pipeline(
             "04_train",
             title="Model comparison by cross-validation",
             inputs={"train": "train.parquet", "columns": "columns.json", "features": "features.skops"},
-            outputs={"model": "model.skops", "cv": "cv_results.json"},
-            # not compute: n_jobs changes no result; the decision threshold is chosen here, on out-of-fold predictions
+            # tensorboard: the event files of a neural net's final fit (a folder; absent for other models)
+            outputs={"model": "model.skops", "cv": "cv_results.json", "tensorboard": "tensorboard/"},
+            optional_outputs=("tensorboard",),
+            # not compute: n_jobs changes the speed, not the result (folds are seeded; a bayes search asks for
+            # fixed, seeded batches of trials: nblib.ml.training.search.BAYES_BATCH); the decision threshold
+            # is chosen here, on out-of-fold predictions
             sections=("seed", "data", "features", "imbalance", "train",
                       "evaluate.threshold_by", "evaluate.threshold", "evaluate.cost"),
         ),

@@ -23,21 +23,18 @@ def predict_file(model_path: str | Path, data_path: str | Path, output: str | Pa
                  on_bad_rows: str = "fail") -> Prediction:
     """Score ``data_path`` with the model at ``model_path`` into ``output``.
 
-    ``columns.json`` (and, for the decision threshold, ``metrics.json``) of the
-    same run must sit beside the model, as in a run's ``artifacts/``. With
+    ``columns.json`` of the same run must sit beside the model, as in a run's
+    ``artifacts/``; the decision threshold is the model's own. With
     ``on_bad_rows="skip"`` the rows left out are written to :func:`rejects_path`
     (always, so that an older rejects file is never mistaken for this one's).
     """
     check_output_path(data_path, output)
     model_path = Path(model_path)
     columns = io.read_json(model_path.parent / "columns.json")
-    metrics_path = model_path.parent / "metrics.json"
-    threshold = io.read_json(metrics_path).get("threshold") if metrics_path.exists() else None
     model = io.read_model(model_path, TRUSTED_TYPES)
     frame = load_table(data_path)
     try:
-        result = predict_rows(model, frame, columns, threshold if threshold is not None else 0.5,
-                              on_bad_rows=on_bad_rows)
+        result = predict_rows(model, frame, columns, on_bad_rows=on_bad_rows)
     except BadRows as exc:
         if exc.rejects is not None:
             write_table(exc.rejects, rejects_path(output))

@@ -12,10 +12,12 @@ upstream stages it needs, so every notebook runs top to bottom in JupyterLab.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nblib.common.text import slug
 from nblib.engine import artifacts as io
 from nblib.engine.dag import Stage
 from nblib.engine.errors import StageFailed
@@ -51,7 +53,7 @@ class StageContext:
         """Path of a declared input or output artifact."""
         declared = {**self.stage.inputs, **self.stage.outputs}
         if name not in declared:
-            from nblib.engine.params import suggest
+            from nblib.common.text import suggest
 
             raise KeyError(
                 f"{self.stage.name} declares no artifact {name!r}{suggest(name, list(declared))}; "
@@ -61,6 +63,10 @@ class StageContext:
 
     def has(self, name: str) -> bool:
         return self.path(name).exists()
+
+    def read_optional(self, name: str) -> Any | None:
+        """:meth:`read` an optional input (``oracle``), or ``None`` when no earlier stage wrote it."""
+        return self.read(name) if self.has(name) else None
 
     def read(self, name: str) -> Any:
         """Read a declared input: Parquet → DataFrame, JSON → data, skops → estimator."""
@@ -75,10 +81,16 @@ class StageContext:
             return io.read_model(path, TRUSTED_TYPES)
         raise ValueError(f"no reader for {path.name}")
 
-    def write(self, name: str, value: Any) -> Path:
-        """Write a declared output atomically, by its file type."""
+    def write(self, name: str, value: Any) -> Path | None:
+        """Write a declared output atomically, by its file type.
+
+        ``None`` for an *optional* output (the generator's ``oracle``) writes nothing
+        and returns ``None``: the stage has nothing of that kind for this data.
+        """
         if name not in self.stage.outputs:
             raise KeyError(f"{self.stage.name} does not write {name!r}; its outputs are {list(self.stage.outputs)}")
+        if value is None and name in self.stage.optional_outputs:
+            return None
         path = self.path(name)
         writers = {".parquet": io.write_frame, ".json": io.write_json, ".skops": io.write_model}
         if path.suffix not in writers:
@@ -139,6 +151,36 @@ class StageContext:
             display(Image(filename=str(path)))
         except ImportError:  # pragma: no cover - IPython ships with jupyter
             pass
+
+    def show_all(self, figures: Mapping[str, Any], empty: str | None = None) -> None:
+        """:meth:`show` each figure of ``figures`` (name → figure), in order; print ``empty``
+        when there is none (e.g. "no hyperparameter search: ...")."""
+        for name, figure in figures.items():
+            self.show(name, figure)
+        if not figures and empty:
+            print(empty)
+
+    @staticmethod
+    def display_all(items: Iterable[Any], empty: str | None = None) -> None:
+        """Display each table (or other object) of ``items``; print ``empty`` when there is none."""
+        items = list(items)
+        if not items:
+            if empty:
+                print(empty)
+            return
+        try:
+            from IPython.display import display
+        except ImportError:  # pragma: no cover - IPython ships with jupyter
+            display = print
+        for item in items:
+            display(item)
+
+    @staticmethod
+    def say(*lines: str | None) -> None:
+        """Print each line that is not empty or ``None`` (nothing at all when none is)."""
+        for line in lines:
+            if line:
+                print(line)
 
 
 def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> StageContext:
@@ -218,11 +260,4 @@ def safe_name(name: str, limit: int = 80) -> str:
     >>> safe_name("price")
     'price'
     """
-    import hashlib
-    import re
-
-    text = str(name)
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-.")[:limit] or "figure"
-    if slug != text:
-        slug = f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
-    return slug
+    return slug(name, limit=limit, default="figure", unique=True)

@@ -1,7 +1,9 @@
 """Scoring new data with a trained run's model.
 
 The output holds every input column unchanged plus the predictions: for two
-classes ``proba`` (of the positive class) and ``prediction``; for three or more
+classes ``proba`` (of the positive class) and ``prediction``, decided by the model
+itself (at the threshold it carries, :func:`nblib.ml.training.threshold.threshold_of`;
+nothing else holds it); for three or more
 one ``proba_<class>`` column per class and ``prediction``; for regression
 ``prediction``. Labels are written in the user's own values. CSV output quotes
 every text field, so newlines, carriage returns, quotes and commas inside text
@@ -79,28 +81,27 @@ class Prediction:
         return " · ".join(parts)
 
 
-def predict_frame(model, frame: pd.DataFrame, columns: dict[str, Any], threshold: float = 0.5) -> pd.DataFrame:
+def predict_frame(model, frame: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
     """Clean ``frame`` like the training data and add prediction columns (a bad cell raises :class:`BadRows`).
 
     See :func:`predict_rows`, of which this is the scored frame with ``on_bad_rows="fail"``.
     """
-    return predict_rows(model, frame, columns, threshold).scored
+    return predict_rows(model, frame, columns).scored
 
 
-def predict_rows(model, frame: pd.DataFrame, columns: dict[str, Any], threshold: float = 0.5, *,
-                 on_bad_rows: str = "fail") -> Prediction:
+def predict_rows(model, frame: pd.DataFrame, columns: dict[str, Any], *, on_bad_rows: str = "fail") -> Prediction:
     """Check ``frame``'s cells, clean the rows like the training data and add prediction columns.
 
     Parameters
     ----------
     model : fitted Pipeline
+        A binary classifier decides at the threshold it carries (``with_threshold``), or by its
+        own ``predict`` when it carries none.
     frame : DataFrame
         New rows with (at least) the columns the model was trained on.
     columns : dict
         The run's ``columns.json``: ``roles``, ``task``, and for classification
         ``classes``; ``parsers`` says how text was read as numbers or dates.
-    threshold : float, default=0.5
-        Decision threshold on the positive-class probability (two classes).
     on_bad_rows : {"fail", "skip"}, default="fail"
         What a cell that cannot be read as its column's number or date does: refuse
         the whole frame, or leave its row out (in ``rejects``, with the reason).
@@ -143,12 +144,11 @@ def predict_rows(model, frame: pd.DataFrame, columns: dict[str, Any], threshold:
             raise error
         X = X[~bad]
     unseen = _unseen_categories(model, X, roles)
-    out = _add_predictions(model, frame[~bad].copy(), X, columns, threshold)
+    out = _add_predictions(model, frame[~bad].copy(), X, columns)
     return Prediction(scored=out, rejects=rejects, unseen=unseen, ignored=ignored)
 
 
-def _add_predictions(model, out: pd.DataFrame, X: pd.DataFrame, columns: dict[str, Any],
-                     threshold: float) -> pd.DataFrame:
+def _add_predictions(model, out: pd.DataFrame, X: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
     if columns["task"] != "classification":
         out[_free(out, "prediction")] = model.predict(X)
         return out
@@ -156,13 +156,24 @@ def _add_predictions(model, out: pd.DataFrame, X: pd.DataFrame, columns: dict[st
     proba = model.predict_proba(X)
     if proba.shape[1] == 2:
         out[_free(out, "proba")] = proba[:, 1]
-        codes = (proba[:, 1] >= threshold).astype(int)
+        codes = _binary_codes(model, X, proba[:, 1])
     else:
         for j, name in enumerate(classes):
             out[_free(out, f"proba_{name}")] = proba[:, j]
         codes = proba.argmax(axis=1)
     out[_free(out, "prediction")] = np.asarray(classes, dtype=object)[codes]
     return out
+
+
+def _binary_codes(model, X: pd.DataFrame, positive: np.ndarray) -> np.ndarray:
+    """0/1 per row as ``model`` decides: at the threshold it carries, else by its own ``predict``."""
+    from nblib.ml.training.threshold import threshold_of
+
+    threshold = threshold_of(model)
+    if threshold is not None:
+        return (positive >= threshold).astype(int)
+    position = {value: i for i, value in enumerate(model.classes_)}
+    return np.array([position[value] for value in model.predict(X)], dtype=int)
 
 
 def check_output_path(data: str | Path, output: str | Path) -> str:

@@ -26,9 +26,7 @@ class NblibModel(PythonModel):
         from nblib.ml.saved import TRUSTED_TYPES
 
         self.model = io.read_model(context.artifacts["model"], TRUSTED_TYPES)
-        self.columns = io.read_json(context.artifacts["columns"])
-        threshold = io.read_json(context.artifacts["metrics"]).get("threshold")
-        self.threshold = 0.5 if threshold is None else float(threshold)
+        self.columns = io.read_json(context.artifacts["columns"])  # the decision threshold is the model's own
 
     def predict(self, context, model_input, params=None):
         import pandas as pd
@@ -36,7 +34,7 @@ class NblibModel(PythonModel):
         from nblib.ml.predict import predict_frame
 
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        return predict_frame(self.model, frame, self.columns, self.threshold)
+        return predict_frame(self.model, frame, self.columns)
 
 
 mlflow.models.set_model(NblibModel())

@@ -343,15 +343,13 @@ def test_bad_params_refused_without_importing_scikit_learn(tmp_path):
     assert "train.cv_folds: Input should be a valid integer" in out.stderr
 
 
-def test_light_name_lists_match_the_implementations():
-    from nblib.ml import names
+def test_params_name_lists_are_the_registries():
+    from nblib.factory import params
     from nblib.ml.evaluation import metrics as evaluate
     from nblib.ml.training import families as models
 
-    assert names.METRICS == evaluate.METRICS
-    assert names.DEFAULT_FAMILIES == models.DEFAULT_FAMILIES
-    assert {task: tuple(models.family_names(task)) for task in names.FAMILY_NAMES} == names.FAMILY_NAMES
-    assert set(names.METRIC_RANGES) == {m for ms in names.METRICS.values() for m in ms}
+    assert params.METRICS == evaluate.METRICS
+    assert params.DEFAULT_FAMILIES is models.DEFAULT_FAMILIES and params.FAMILY_NAMES is models.FAMILY_NAMES
 
 
 def test_name_fits_a_folder_name(tmp_path):

@@ -11,9 +11,9 @@ from scipy import sparse
 from sklearn.datasets import make_classification, make_regression
 from sklearn.metrics import r2_score, roc_auc_score
 
+from nblib.ml.saved import TRUSTED_TYPES
 from nblib.ml.training.families import check_hyperparameters, make_model
 from nblib.ml.training.nn import HISTORY_COLUMNS, MLPClassifier, MLPRegressor
-from nblib.ml.saved import TRUSTED_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +143,47 @@ def test_tensorboard_event_files(torch, tmp_path):
     MLPClassifier(max_epochs=2, random_state=0, tensorboard_dir=tmp_path / "tb").fit(X, y)
     events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_the_trained_model_keeps_no_run_folder_path(torch, tmp_path):
+    """Issue 15: the final MLP kept the absolute run folder (its tensorboard_dir) inside model.skops.
+    The events are written by the final fit; the saved model names no folder of the run."""
+    pytest.importorskip("tensorboard")
+    import io
+    import zipfile
+
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import StandardScaler
+
+    from nblib.ml.training.trainer import train
+
+    X, y = small()
+    X, y = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]), pd.Series(y)
+    folder = tmp_path / "reports" / "day" / "run" / "artifacts" / "tensorboard"
+    result = train(X, y, ColumnTransformer([("num", StandardScaler(), list(X.columns))]),
+                   {"mlp": {"max_epochs": 2, "hidden_sizes": (8,)}}, task="classification", cv_folds=2,
+                   threshold=None, learning_curve=False, tensorboard_dir=str(folder), random_state=0)
+    assert list(folder.glob("events.out.tfevents.*"))
+    assert result.model.get_params()["model__tensorboard_dir"] is None
+    saved = zipfile.ZipFile(io.BytesIO(sio.dumps(result.model)))
+    assert not [name for name in saved.namelist() if str(tmp_path).encode() in saved.read(name)]
+
+
+def test_fit_logged_sets_the_folder_for_one_fit_only(torch, tmp_path):
+    from sklearn.pipeline import Pipeline
+
+    from nblib.ml.training.nn import fit_logged
+
+    pytest.importorskip("tensorboard")
+    X, y = small()
+    pipe = Pipeline([("model", MLPClassifier(max_epochs=2, random_state=0, tensorboard_dir="kept"))])
+    assert fit_logged(pipe, X, y, tmp_path / "tb") is pipe
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert pipe.get_params()["model__tensorboard_dir"] == "kept"  # what it was before
+    plain = MLPClassifier(max_epochs=2, random_state=0)
+    fit_logged(plain, X, y, None)
+    assert plain.tensorboard_dir is None and plain.n_iter_ == 2
 
 
 def test_skops_round_trip_with_the_allow_list(torch, tmp_path):

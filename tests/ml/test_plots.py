@@ -59,7 +59,8 @@ def test_every_public_plot_is_covered():
     aliases = {"target": "target_distribution", "confusion_matrix": "confusion_matrix_plot",
                "calibration": "calibration_plot", "residuals": "residuals_plot"}
     covered = {aliases.get(c, c) for c in covered}
-    assert set(plots.__all__) - {"label"} <= covered
+    # the ``*_figures`` functions return {name: Figure} of the plots above (tests/ml/test_evaluation_views.py)
+    assert {n for n in plots.__all__ if not n.endswith("_figures")} - {"label"} <= covered
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

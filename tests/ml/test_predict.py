@@ -132,3 +132,76 @@ def test_predict_file_writes_rejects_beside_the_output(tmp_path):
     assert len(pd.read_parquet(out)) == 2 and len(result.rejects) == 1
     assert pd.read_csv(rejects_path(out))[["row", "reason"]].values.tolist() == [
         [2, "column 'x': 'abc' is not a number"]]
+
+
+# --------------------------------------------------------------------------- the threshold is the model's (issue 15)
+
+
+def _thresholded(tmp_path, threshold):
+    """A run's artifacts/ with a binary model that carries ``threshold``, and rows where it matters."""
+    from nblib.engine import artifacts as io
+    from nblib.ml.training.threshold import with_threshold
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=90)})
+    model = with_threshold(LogisticRegression().fit(X, np.arange(90) % 2), threshold)  # saves with skops
+    art = tmp_path / "artifacts"
+    art.mkdir(parents=True)
+    io.write_model(art / "model.skops", model)
+    io.write_json(art / "columns.json", _columns(["No", "Yes"]))
+    io.write_json(art / "metrics.json", {"task": "classification", "threshold": threshold})
+    data = tmp_path / "new.csv"
+    pd.DataFrame({"x": np.linspace(-3, 3, 41)}).to_csv(data, index=False)
+    return art, data
+
+
+def test_predict_uses_the_models_threshold_with_or_without_metrics_json(tmp_path):
+    """predict fell back to 0.5 when metrics.json was missing: the model carries its threshold."""
+    from nblib.factory.predict import predict_file
+
+    art, data = _thresholded(tmp_path, 0.47)
+    with_metrics = predict_file(art / "model.skops", data, tmp_path / "a.csv").scored
+    (art / "metrics.json").unlink()
+    without = predict_file(art / "model.skops", data, tmp_path / "b.csv").scored
+    pd.testing.assert_frame_equal(without, with_metrics)
+    expected = np.where(without["proba"] >= 0.47, "Yes", "No")
+    assert without["prediction"].tolist() == expected.tolist()
+    assert (without["proba"] < 0.5).any() and ((without["proba"] >= 0.47) & (without["proba"] < 0.5)).any()
+
+
+def test_a_model_predicts_at_its_own_threshold_not_at_0_5(tmp_path):
+    from nblib.engine import artifacts as io
+    from nblib.ml.saved import TRUSTED_TYPES
+
+    art, data = _thresholded(tmp_path, 0.53)
+    model = io.read_model(art / "model.skops", TRUSTED_TYPES)
+    frame = pd.read_csv(data)
+    out = predict_frame(model, frame, _columns(["No", "Yes"]))
+    codes = model.predict(frame)  # the wrapped model decides at 0.53
+    assert out["prediction"].tolist() == np.array(["No", "Yes"])[codes].tolist()
+    assert ((out["proba"] >= 0.5) & (out["proba"] < 0.53)).any()
+
+
+def test_a_model_without_a_threshold_decides_by_its_own_predict():
+    model = _model(2)
+    frame = pd.DataFrame({"x": np.linspace(-3, 3, 41)})
+    out = predict_frame(model, frame, _columns(["No", "Yes"]))
+    assert out["prediction"].tolist() == np.array(["No", "Yes"])[model.predict(frame)].tolist()
+
+
+def test_nblib_predict_scores_a_run_whose_metrics_json_is_gone(tmp_path, monkeypatch, capsys):
+    """The command checked metrics.json (the old home of the threshold) against the manifest:
+    the threshold is the model's now, so a run without metrics.json still scores, at that threshold."""
+    from nblib.cli.main import main
+    from nblib.engine import artifacts as io
+
+    run = tmp_path / "reports" / "2026-12-04" / "110000-smoke"
+    art, data = _thresholded(run, 0.47)
+    outputs = {f"artifacts/{n}": io.sha256_file(art / n) for n in ("model.skops", "columns.json", "metrics.json")}
+    io.write_json(run / "manifest.json", {"run_id": "2026-12-04/110000-smoke", "status": "succeeded",
+                                          "stages": [{"name": "04_train", "status": "succeeded", "outputs": outputs}]})
+    (art / "metrics.json").unlink()
+    monkeypatch.setenv("NBLIB_REPORTS", str(tmp_path / "reports"))
+    assert main(["predict", str(run), str(data), "-o", str(tmp_path / "out.csv")]) == 0, capsys.readouterr().err
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["prediction"].tolist() == np.where(out["proba"] >= 0.47, "Yes", "No").tolist()

@@ -14,7 +14,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from nblib.ml.training.families import make_model
-from nblib.ml.training.spaces import SPACES, check_narrowing, grid_of, space_families, space_for
 from nblib.ml.training.search import (
     METHODS,
     SearchResult,
@@ -23,6 +22,7 @@ from nblib.ml.training.search import (
     plot_score_vs_time,
     search_family,
 )
+from nblib.ml.training.spaces import SPACES, check_narrowing, grid_of, space_families, space_for
 
 SPACE = {"learning_rate": {"low": 0.05, "high": 0.3, "log": True, "int": False},
          "max_leaf_nodes": [4, 8]}
@@ -74,6 +74,32 @@ def test_each_method_finds_params_and_is_reproducible(data, method):
     if method == "halving":
         assert len(result.trials) == 6 and (result.trials["state"] == "pruned").sum() >= 3
         assert result.trials["rows"].max() == 200
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_n_jobs_changes_no_search_result(data, method):
+    """Issue 15: bayes trials ran in Optuna's threads, so with n_jobs > 1 the TPE sampler saw
+    whichever trials happened to be done: other trials, another best. Batches fixed in size,
+    sampled in order and told in order give the same search whatever n_jobs is."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, _ = data
+    space = {"C": {"low": 1e-3, "high": 10.0, "log": True, "int": False}, "class_weight": [None, "balanced"]}
+    pipe = Pipeline([("features", ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)])])),
+                     ("model", LogisticRegression())])
+
+    def search(n_jobs):  # 16 trials: past TPE's 10 random start-up trials and the pruner's 5
+        return search_family(pipe, X, y, family="logistic_regression", task="classification", method=method,
+                             n_trials=16, space=space, cv=StratifiedKFold(3, shuffle=True, random_state=0),
+                             scoring="roc_auc", n_jobs=n_jobs, random_state=0)
+
+    one, two = search(1), search(2)
+    columns = ["trial", "C", "class_weight", "mean", "std", "state"]
+    pd.testing.assert_frame_equal(two.trials[columns], one.trials[columns])
+    assert two.best_params == one.best_params and two.best_score == one.best_score
+    assert two.n_fits == one.n_fits
+    if method == "bayes":
+        assert [t.params for t in two.study.trials] == [t.params for t in one.study.trials]
 
 
 def test_bayes_prunes_hopeless_trials(data):
@@ -248,8 +274,8 @@ def test_best_params_keep_their_types_through_the_trials_table():
 
 def _train_searched(data, monkeypatch, **kwargs):
     """train() with a random search on one family, recording the rows every search was given."""
-    from nblib.ml.training import trainer as training
     from nblib.ml.training import search as tuning
+    from nblib.ml.training import trainer as training
 
     seen = []
     real = tuning.search_family

@@ -32,6 +32,7 @@ __all__ = [
     "load_dataset",
     "table_columns",
     "load_table",
+    "oracle_frame",
 ]
 
 CATEGORIES = ("Electronics", "Home", "Toys", "Beauty", "Sports", "Garden")
@@ -295,3 +296,15 @@ def _plant_duplicates(
     frame = pd.concat([frame, frame.iloc[exact], near_rows], ignore_index=True)
     truth = pd.concat([truth, truth.iloc[exact], truth.iloc[near]], ignore_index=True)
     return frame, truth
+
+
+def oracle_frame(true_proba: pd.Series | None) -> pd.DataFrame | None:
+    """The oracle artifact (one ``true_proba`` column) of :func:`load_dataset`'s true
+    probabilities, or ``None`` when the data has none (a user's file).
+
+    >>> oracle_frame(None) is None
+    True
+    >>> list(oracle_frame(pd.Series([0.2], name="true_proba")).columns)
+    ['true_proba']
+    """
+    return None if true_proba is None else true_proba.to_frame()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["cleaning_digest", "entity_lines"]
+__all__ = ["cleaning_digest", "entity_lines", "cleaning_record"]
 
 
 def cleaning_digest(
@@ -133,3 +133,10 @@ def entity_lines(entities: dict[str, Any], notes: dict[str, str] | None = None) 
         note = (notes or {}).get(column) or "row number (unique, monotone): not used as a feature"
         lines.append(f"{column!r} is a {note}")
     return lines
+
+
+def cleaning_record(report: dict[str, Any], changes: list[dict[str, Any]], merges: dict[str, list[dict[str, Any]]],
+                    digest: list[str], entities: dict[str, Any]) -> dict[str, Any]:
+    """What ``cleaning.json`` holds: the cleaning counts (``report``), the ``changes``, the label
+    merges and proposals (``LabelMerges.records()``), the ``digest`` lines and the entity check."""
+    return {**report, "changes": changes, **merges, "digest": digest, "entities": entities}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["overview", "warnings_frame"]
+__all__ = ["overview", "warnings_frame", "numeric_columns"]
 
 
 def overview(frame: pd.DataFrame, examples: int = 2) -> pd.DataFrame:
@@ -26,3 +26,12 @@ def overview(frame: pd.DataFrame, examples: int = 2) -> pd.DataFrame:
 def warnings_frame(warnings: list[str]) -> pd.DataFrame:
     """Warnings as a one-column table (empty table when there are none)."""
     return pd.DataFrame({"warning": warnings}, index=pd.RangeIndex(1, len(warnings) + 1))
+
+
+def numeric_columns(frame: pd.DataFrame, exclude: list[str] = ()) -> list[str]:
+    """Names of the numeric columns of ``frame``, in order, leaving out ``exclude`` (the target).
+
+    >>> numeric_columns(pd.DataFrame({"a": [1], "b": ["x"], "y": [0.5]}), exclude=["y"])
+    ['a']
+    """
+    return list(frame.drop(columns=[c for c in exclude if c in frame.columns]).select_dtypes("number").columns)

@@ -25,7 +25,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["LabelMerges", "MergeRareVariants", "label_merges", "label_merges_on", "single_edit"]
+__all__ = ["LabelMerges", "MergeRareVariants", "label_merges", "label_merges_on", "single_edit", "label_merges_for"]
 
 _KEYBOARD_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
 
@@ -362,3 +362,11 @@ def label_merges_on(frame: pd.DataFrame, columns: list[str], **kwargs: Any) -> L
     labels = frame[columns].astype(object).where(frame[columns].notna(), None)
     labels = labels.map(lambda v: v if v is None or isinstance(v, str) else str(v))
     return label_merges(MergeRareVariants(**kwargs).fit(labels), columns)
+
+
+def label_merges_for(frame: pd.DataFrame, roles: Any, enabled: bool = True) -> LabelMerges:
+    """:func:`label_merges_on` the categorical and high-cardinality columns of ``roles``
+    (a :class:`~nblib.ml.data.preprocess.ColumnRoles`); empty tables when merging is off
+    (``preprocess.merge_label_variants: false``)."""
+    columns = list(roles.categorical) + list(roles.high_cardinality) if enabled else []
+    return label_merges_on(frame, columns)

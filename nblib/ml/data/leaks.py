@@ -45,10 +45,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nblib.common.jsonsafe import jsonable
+
 # scikit-learn is imported where the check runs: the pages and the registry read :func:`kept_likely` cheaply
 
 __all__ = ["LeakReport", "find_leaks", "enforce", "POLICIES", "single_column_scores", "kept_likely", "MARK",
-           "fix_hint"]
+           "fix_hint", "declared_in", "suspect_columns"]
 
 POLICIES = ("warn", "drop", "fail")
 
@@ -82,7 +84,7 @@ class LeakReport:
         cols = self.columns.reset_index().to_dict("records") if not self.columns.empty else []
         return {"policy": self.policy, "metric": self.metric, "model_score": self.model_score, "rows": self.rows,
                 "suspects": self.suspects, "known_before_outcome": list(self.known_before),
-                "kept_likely": kept_likely({"suspects": self.suspects}), "columns": _json_ready(cols)}
+                "kept_likely": kept_likely({"suspects": self.suspects}), "columns": jsonable(cols)}
 
     @property
     def notes(self) -> list[str]:
@@ -483,10 +485,6 @@ def _round(value) -> float | None:
     return None if pd.isna(value) else round(float(value), 4)
 
 
-def _json_ready(rows):
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in rows]
-
-
 def enforce(report: LeakReport) -> None:
     """Stop the run (exit 3) when the policy is ``fail`` and a column is a *likely* leak. Declared
     columns are dropped anyway; *possible* ones are only listed for a person to confirm.
@@ -537,3 +535,17 @@ def fix_hint(columns: list[str]) -> str:
     it = "it is" if len(columns) == 1 else "they are"
     return (f"keeps a likely leak ({names}): set quality.leaks: drop, or, if {it} known before the outcome, "
             f"list {'it' if len(columns) == 1 else 'them'} in data.columns.known_before_outcome")
+
+
+def declared_in(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The declared post-outcome ``columns`` (``data.columns.post_outcome``) that ``frame`` holds.
+
+    >>> declared_in(pd.DataFrame({"a": [1]}), ["a", "gone"])
+    ['a']
+    """
+    return [c for c in columns if c in frame.columns]
+
+
+def suspect_columns(report: LeakReport) -> list[str]:
+    """Every column named by a suspect of ``report``, whatever its action (for the leak plot)."""
+    return [c for s in report.suspects for c in s["columns"]]

@@ -60,6 +60,10 @@ __all__ = [
     "target_type",
     "as_float",
     "as_str",
+    "stratify_for",
+    "with_groups",
+    "groups_of",
+    "columns_record",
 ]
 
 ROLE_NAMES = ("numeric", "categorical", "high_cardinality", "boolean", "text", "date", "ignore")
@@ -556,3 +560,37 @@ def _infer_role(series: pd.Series, high_cardinality_threshold: int, text_min_tok
         # unique per row: names and titles are text, single words are identifiers
         return "text" if tokens >= 1.5 else "ignore"
     return "high_cardinality" if n_unique > high_cardinality_threshold else "categorical"
+
+
+def stratify_for(task: str, asked: bool) -> bool:
+    """Whether the train/test split is stratified: when asked (``preprocess.stratify``) and
+    the task has classes to stratify on.
+
+    >>> stratify_for("classification", True), stratify_for("regression", True)
+    (True, False)
+    """
+    return bool(asked) and task == "classification"
+
+
+def with_groups(train: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
+    """``train`` with each row's group (:func:`split_groups`) in :data:`GROUP_COLUMN`,
+    as ``train.parquet`` stores it for the CV folds of ``04_train``."""
+    return train.assign(**{GROUP_COLUMN: groups.loc[train.index]})
+
+
+def groups_of(train: pd.DataFrame, columns: dict[str, Any]) -> pd.Series | None:
+    """The group column ``columns.json`` names (``group_column``) in ``train``, or ``None``
+    (runs made before groups were stored).
+
+    >>> groups_of(pd.DataFrame({"x": [1]}), {}) is None
+    True
+    """
+    return train.get(columns.get("group_column", ""))
+
+
+def columns_record(*, target: str, task: str, roles: ColumnRoles, parsers: dict[str, Any],
+                   target_info: dict[str, Any]) -> dict[str, Any]:
+    """What ``columns.json`` holds: target, task, roles, parsers, what the target encoding
+    found (``classes``, ``positive_class``, ...) and the group column's name."""
+    return {"target": target, "task": task, "roles": roles.to_dict(), "parsers": parsers, **target_info,
+            "group_column": GROUP_COLUMN}

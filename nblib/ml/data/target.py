@@ -29,6 +29,7 @@ __all__ = [
     "encode_target",
     "label_key",
     "prepare_target",
+    "prepare_target_column",
 ]
 
 # Pairs whose positive member is obvious; compared as normalized text.
@@ -202,3 +203,16 @@ def prepare_target(y: pd.Series, task: str, positive_class: Any = None) -> tuple
     from nblib.ml.data.parse import parse_numbers
 
     return parse_numbers(y), {"read_as_numbers": True}
+
+
+def prepare_target_column(frame: pd.DataFrame, target: str, task: str,
+                          positive_class: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``frame`` with its ``target`` column replaced by :func:`prepare_target`'s encoding,
+    and what the encoding found (classes, positive class); ``frame`` itself is not changed.
+
+    >>> clean, info = prepare_target_column(pd.DataFrame({"y": ["no", "yes", "no"]}), "y", "classification")
+    >>> clean["y"].tolist(), info["positive_class"]
+    ([0, 1, 0], 'yes')
+    """
+    y, info = prepare_target(frame[target], task, positive_class)
+    return frame.assign(**{target: y}), info

@@ -36,6 +36,14 @@ __all__ = [
     "segments",
     "slice_metrics",
     "slice_tables",
+    "importance_sample",
+    "task_scoring",
+    "columns_by_importance",
+    "partial_dependence_note",
+    "decision_threshold",
+    "slices_note",
+    "slices_frame",
+    "lift_for",
 ]
 
 #: The two metrics each slice reports: the primary one and one other.
@@ -425,3 +433,66 @@ def md(value: Any) -> str:
     for ch in "\\`*_[]|#$":
         text = text.replace(ch, "\\" + ch)
     return text
+
+
+def importance_sample(X: pd.DataFrame, y, task: str, random_state: int = 0,
+                      max_rows: int = 2000) -> tuple[pd.DataFrame, Any]:
+    """The rows permutation importance is measured on: at most ``max_rows`` (:func:`sample_rows`),
+    stratified for classification so that a rare class keeps its rows."""
+    return sample_rows(X, y, max_rows, random_state, stratify=task == "classification")
+
+
+def task_scoring(task: str, classes: list[Any] | None = None) -> str:
+    """:func:`scoring_for` the task and its classes (``None`` for regression).
+
+    >>> task_scoring("classification", ["a", "b", "c"]), task_scoring("regression")
+    ('roc_auc_ovr', 'neg_root_mean_squared_error')
+    """
+    return scoring_for(task, len(classes or []))
+
+
+def columns_by_importance(importance: pd.DataFrame, columns: list[str]) -> list[str]:
+    """``columns`` ranked by ``importance`` (its index, most important first), then the columns
+    it does not list, in their order: the order partial dependence curves are drawn in.
+
+    >>> imp = pd.DataFrame({"mean": [0.2, 0.1]}, index=["b", "c"])
+    >>> columns_by_importance(imp, ["a", "b", "c", "d"])
+    ['b', 'c', 'a', 'd']
+    """
+    ranked = [str(c) for c in importance.index]
+    return ranked + [c for c in columns if c not in ranked]
+
+
+def partial_dependence_note(curves: list[dict[str, Any]]) -> str:
+    """One line: how many columns the partial dependence shows, or why none.
+
+    >>> partial_dependence_note([])
+    'no partial dependence: no numeric column or 0 asked'
+    """
+    return f"{len(curves)} numeric column(s) shown" if curves else "no partial dependence: no numeric column or 0 asked"
+
+
+def decision_threshold(metrics: dict[str, Any], default: float = 0.5) -> float:
+    """The decision threshold the evaluation used (``metrics.json``'s ``threshold``), else ``default``.
+
+    >>> decision_threshold({"threshold": 0.3}), decision_threshold({})
+    (0.3, 0.5)
+    """
+    return metrics.get("threshold", default)
+
+
+def slices_note(asked: list[str]) -> str | None:
+    """What to print when no slice column was asked (``evaluate.slices``); ``None`` otherwise."""
+    return None if asked else "no slices: set evaluate.slices (a list of columns) to see metrics per segment"
+
+
+def slices_frame(slices: list[pd.DataFrame]) -> pd.DataFrame | None:
+    """Every slice table as one frame (``None`` when there is none)."""
+    return pd.concat(slices, ignore_index=True) if slices else None
+
+
+def lift_for(task: str, classes: list[Any] | None, y_true, scores) -> pd.DataFrame | None:
+    """:func:`lift_table` of two-class scores; ``None`` for regression or three or more classes."""
+    if task != "classification" or classes is None or len(classes) != 2:
+        return None
+    return lift_table(y_true, scores)

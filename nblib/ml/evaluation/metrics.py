@@ -22,6 +22,8 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from nblib.ml.evaluation.gates import GateFailed, check_gates, check_promotion  # noqa: F401 (re-exported: notebooks call them here)
+from nblib.ml.evaluation.registry import TASKS, primary_metric, test_metrics
 from nblib.ml.evaluation.scoring import LOWER_IS_BETTER
 
 __all__ = [
@@ -42,45 +44,12 @@ __all__ = [
     "ovr_roc_auc",
 ]
 
-PRIMARY_METRIC = {"classification": "roc_auc", "regression": "rmse"}
-METRICS = {
-    "classification": ("roc_auc", "pr_auc", "f1", "balanced_accuracy", "brier"),
-    "regression": ("rmse", "mae", "r2"),
-}
+#: The headline metric of each task (from :data:`nblib.ml.evaluation.registry.METRIC_REGISTRY`).
+PRIMARY_METRIC = {task: primary_metric(task) for task in TASKS}
+#: The test metrics each task computes, in the order :func:`classification_metrics` and
+#: :func:`regression_metrics` return them (what ``evaluate.gates`` may name).
+METRICS = {task: test_metrics(task) for task in TASKS}
 
-
-class GateFailed(Exception):
-    """A test metric missed its gate (the runner exits 3 and marks the run ``gated``)."""
-
-
-def check_gates(test: dict[str, float], gates: dict[str, float]) -> None:
-    """Raise :class:`GateFailed` naming every metric that misses its gate.
-
-    A gate is a minimum for scores and a maximum for errors (rmse, mae, brier).
-
-    >>> check_gates({"roc_auc": 0.8}, {"roc_auc": 0.75})
-    >>> check_gates({"rmse": 5.0}, {"rmse": 4.0})
-    Traceback (most recent call last):
-    ...
-    nblib.ml.evaluation.metrics.GateFailed: test rmse 5.0000 > gate 4.0000
-    """
-    misses = []
-    for metric, bound in gates.items():
-        value = test[metric]
-        if metric in LOWER_IS_BETTER and value > bound:
-            misses.append(f"test {metric} {value:.4f} > gate {bound:.4f}")
-        elif metric not in LOWER_IS_BETTER and value < bound:
-            misses.append(f"test {metric} {value:.4f} < gate {bound:.4f}")
-    if misses:
-        raise GateFailed("; ".join(misses))
-
-
-
-def check_promotion(promotion: dict[str, Any], required: bool) -> None:
-    """The ``evaluate.require_promotion`` gate: raise :class:`GateFailed` (exit 3)
-    unless this run's model is to become champion."""
-    if required and promotion.get("decision") != "promote":
-        raise GateFailed(f"evaluate.require_promotion: the model does not become champion: {promotion.get('reason')}")
 
 def classification_metrics(y_true, proba, threshold: float = 0.5) -> dict[str, float]:
     """ROC-AUC, PR-AUC, F1, balanced accuracy and Brier score.

@@ -36,6 +36,12 @@ __all__ = [
     "slice_metric_plot",
     "gain_curve",
     "label",
+    "evaluation_figures",
+    "term_figures",
+    "target_rate_figures",
+    "slice_figures",
+    "partial_dependence_figures",
+    "gain_figures",
 ]
 
 _BLUE, _ORANGE, _GREY = "#1f77b4", "#ff7f0e", "#8c959f"
@@ -427,3 +433,68 @@ def gain_curve(lift: pd.DataFrame) -> Figure:
     ax.set_title("Cumulative gain (test)")
     ax.legend(loc="lower right")
     return fig
+
+
+# --------------------------------------------------------------------------- what a notebook shows
+# Each returns ``{name: Figure}``: the name is the figure's file (``figures/<stage>/<name>.png``);
+# a figure that does not apply is left out, so a notebook shows the dict without branching.
+
+
+def evaluation_figures(task: str, y_true, scores, *, classes: list[Any] | None = None, oracle_proba=None,
+                       confusion=None, threshold: float | None = None) -> dict[str, Figure]:
+    """The test-split plots for ``task``.
+
+    Classification: ``roc`` (with the oracle's curve when ``oracle_proba`` is known) and
+    ``confusion_matrix`` (of ``confusion`` at ``threshold``), and for two classes ``pr`` and
+    ``calibration``. Regression: ``predicted_vs_actual`` and ``residuals``.
+    """
+    if task != "classification":
+        return {"predicted_vs_actual": predicted_vs_actual(y_true, scores), "residuals": residuals_plot(y_true, scores)}
+    figures = {"roc": roc_curves(y_true, scores, oracle_proba, classes)}
+    if confusion is not None:
+        figures["confusion_matrix"] = confusion_matrix_plot(confusion, classes, threshold)
+    if classes is not None and len(classes) == 2:
+        figures["pr"] = pr_curve(y_true, scores, oracle_proba)
+        figures["calibration"] = calibration_plot(y_true, scores)
+    return figures
+
+
+def term_figures(fitted, Xt, y, text_columns: list[str], positive_class: Any = None) -> dict[str, Figure]:
+    """``terms_<column>`` per text column: the terms whose mean TF-IDF differs most between the
+    positive class and the rest (:func:`nblib.ml.features.term_associations`); none without a
+    positive class (regression, three or more classes)."""
+    from nblib.ml.features import term_associations
+
+    if positive_class is None:
+        return {}
+    return {f"terms_{column}": top_terms(term_associations(fitted, Xt, y, column),
+                                         f"Terms of {column} by class (training data)")
+            for column in text_columns}
+
+
+def target_rate_figures(frame: pd.DataFrame, rate: pd.Series, *, dates: list[str] = (),
+                        categories: list[str] = (), max_categories: int = 3) -> dict[str, Figure]:
+    """``by_month_<column>`` per date column and ``by_<column>`` for the first ``max_categories``
+    categorical columns: the mean of ``rate`` (:func:`nblib.ml.features.target_rate`) per month or label."""
+    figures = {f"by_month_{column}": rate_by_month(frame[column], rate) for column in dates}
+    shown = list(categories)[:max_categories]
+    figures.update({f"by_{column}": rate_by_category(frame, column, rate) for column in shown})
+    return figures
+
+
+def slice_figures(slices: list[pd.DataFrame], task: str) -> dict[str, Figure]:
+    """``slice_<column>`` per slice table (:func:`nblib.ml.evaluation.explain.slice_tables`), showing
+    the task's primary slice metric."""
+    from nblib.ml.evaluation.explain import SLICE_METRICS
+
+    return {f"slice_{table['slice'].iloc[0]}": slice_metric_plot(table, SLICE_METRICS[task][0]) for table in slices}
+
+
+def partial_dependence_figures(curves: list[dict[str, Any]]) -> dict[str, Figure]:
+    """``{"partial_dependence": ...}`` when there is a curve, else nothing."""
+    return {"partial_dependence": partial_dependence_grid(curves)} if curves else {}
+
+
+def gain_figures(lift: pd.DataFrame | None) -> dict[str, Figure]:
+    """``{"gain": ...}``: the cumulative gain curve of a lift table (two classes), else nothing."""
+    return {} if lift is None else {"gain": gain_curve(lift)}

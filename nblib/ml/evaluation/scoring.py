@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from nblib.ml.evaluation.registry import lower_names, scorer_names
+
 __all__ = ["LOWER_IS_BETTER", "shown_scoring", "shown_score", "lower_is_better", "shown_cv", "shown_frame"]
 
-#: Metrics (as pages name them) for which a smaller value is better.
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "brier", "log_loss"})
+#: Metrics (as pages name them) for which a smaller value is better, from
+#: :data:`nblib.ml.evaluation.registry.METRIC_REGISTRY`.
+LOWER_IS_BETTER = lower_names()
 
-_NAMES = {"neg_root_mean_squared_error": "rmse", "neg_mean_absolute_error": "mae", "neg_mean_squared_error": "mse",
-          "neg_brier_score": "brier", "neg_log_loss": "log_loss"}
+_NAMES = scorer_names()
 
 
 def shown_scoring(scoring: Any) -> tuple[str, float]:

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from nblib.common.text import slug
 from nblib.ml.data.preprocess import ColumnRoles
 
 __all__ = [
@@ -417,9 +418,7 @@ def _fill_text(values):
 
 def _safe(name: str, limit: int = 40) -> str:
     """A column name as part of a transformer name (no ``__``, which scikit-learn reserves)."""
-    import re
-
-    return re.sub(r"[^0-9A-Za-z]+", "_", str(name)).strip("_")[:limit] or "col"
+    return slug(name, allowed="0-9A-Za-z", limit=limit, default="col")
 
 
 def text_branch(fitted: ColumnTransformer, column: str) -> str:

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from nblib.common.jsonsafe import finite
 from nblib.ml.features import densify_for
 from nblib.ml.training.families import FAMILIES, make_model
 
@@ -85,8 +86,8 @@ class ChosenModel:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (plain floats; a non-finite score becomes None)."""
-        return {"name": self.name, "kind": self.kind, "label": self.label, "cv_mean": _finite(self.cv_mean),
-                "cv_std": _finite(self.cv_std), "cv_scores": [_finite(v) for v in self.cv_scores],
+        return {"name": self.name, "kind": self.kind, "label": self.label, "cv_mean": finite(self.cv_mean),
+                "cv_std": finite(self.cv_std), "cv_scores": [finite(v) for v in self.cv_scores],
                 "members": list(self.members), "searched": bool(self.searched), "cv_note": self.cv_note,
                 "scoring": self.scoring, "folds": int(self.folds)}
 
@@ -160,10 +161,26 @@ class CVResult:
             },
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CVResult:
+        """The CV part of ``cv_results.json`` (what :meth:`to_dict` wrote; the training stage's other
+        keys are ignored). :class:`~nblib.ml.evaluation.records.RecordError` names a missing key."""
+        from nblib.ml.evaluation.records import require_keys
 
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
+        require_keys(data, ("scoring", "folds", "models"), "cv_results.json")
+        models = {name: require_keys(m, ("scores",), f"cv_results.json: models.{name}")
+                  for name, m in (data["models"] or {}).items()}
+        chosen = data.get("chosen")
+        if chosen is not None:
+            require_keys(chosen, ("name",), "cv_results.json: chosen")
+        return cls(scoring=str(data["scoring"] or ""), folds=int(data["folds"]),
+                   scores={name: [float(v) for v in m["scores"]] for name, m in models.items()},
+                   fit_seconds={name: float(m.get("fit_seconds") or 0.0) for name, m in models.items()},
+                   best_model=str(data.get("best_single") or data.get("best_model") or ""),
+                   refit_seconds=float(data.get("refit_seconds") or 0.0), notes=list(data.get("notes") or []),
+                   grouped=bool(data.get("grouped")),
+                   cv_notes={name: str(m["cv_note"]) for name, m in models.items() if m.get("cv_note")},
+                   chosen=ChosenModel.from_dict(chosen) if chosen is not None else None)
 
 
 def default_scoring(task: str, n_classes: int = 2) -> str:

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from nblib.common.jsonsafe import finite
+
 __all__ = ["KINDS", "RULE", "EnsembleResult", "evaluate_ensembles"]
 
 #: What ``train.ensemble`` can ask for (besides ``none``).
@@ -136,7 +138,7 @@ class EnsembleResult:
             "candidates": {
                 name: {"kind": row["kind"], "mean": row["mean"], "std": row["std"],
                        "scores": [float(v) for v in self.scores[name]],
-                       "gain": _finite(row["gain"]), "noise": _finite(row["noise"]),
+                       "gain": finite(row["gain"]), "noise": finite(row["noise"]),
                        "winner": bool(row["winner"]), "verdict": row["verdict"]}
                 for name, row in table.iterrows()
             },
@@ -364,8 +366,3 @@ class _Replay:
         if self.task != "classification":
             return self._rows(X)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
-
-
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None

@@ -1,89 +1,165 @@
-"""Model families: a small registry from a name in params to an estimator.
+"""Model families: the one registry from a name in params to an estimator and all it needs.
 
-Each family says whether it accepts sparse input; those that do not get the
-dense feature variant (TF-IDF reduced by TruncatedSVD) from
-:func:`nblib.ml.features.densify_for`.
+Each :class:`ModelFamily` (one per family and task) says which estimator builds it (imported only
+when a model is built, so the params schema reads names here without importing scikit-learn),
+its defaults, whether it accepts sparse input (those that do not get the dense feature variant,
+TF-IDF reduced by TruncatedSVD, from :func:`nblib.ml.features.densify_for`), its rough cost,
+whether params compare it by default, the optional extra it needs and its hyperparameter search
+space. :data:`DEFAULT_FAMILIES`, :data:`FAMILY_NAMES`, :data:`FAMILY_COST` and
+:data:`nblib.ml.training.spaces.SPACES` are derived from :data:`FAMILIES`.
+
+>>> DEFAULT_FAMILIES["regression"]
+('ridge', 'random_forest', 'hist_gradient_boosting')
+>>> FAMILIES[("mlp", "classification")].extra
+'torch'
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from sklearn.base import BaseEstimator
-from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.ensemble import (
-    ExtraTreesClassifier,
-    ExtraTreesRegressor,
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LogisticRegression, Ridge
+from nblib.common.text import suggest
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
-from nblib.ml.training.nn import MLPClassifier, MLPRegressor  # imports no torch until fit
-
-__all__ = ["ModelFamily", "FAMILIES", "DEFAULT_FAMILIES", "family_names", "make_model", "check_hyperparameters"]
+__all__ = ["ModelFamily", "FAMILIES", "DEFAULT_FAMILIES", "FAMILY_NAMES", "FAMILY_COST", "family_names",
+           "make_model", "check_hyperparameters"]
 
 #: The multilayer perceptron's defaults (both tasks); opt-in through ``train.models``.
 _MLP_DEFAULTS = {"hidden_sizes": (64,), "dropout": 0.1, "batch_size": 128, "lr": 1e-3, "max_epochs": 60,
                  "patience": 8, "lr_schedule": "cosine", "weight_decay": 1e-4}
 
-#: What ``train.models`` compares when the params name no models.
-DEFAULT_FAMILIES = {
-    "classification": ("logistic_regression", "random_forest", "hist_gradient_boosting"),
-    "regression": ("ridge", "random_forest", "hist_gradient_boosting"),
+# Search spaces (see :mod:`nblib.ml.training.spaces` for the spec): hyperparameter -> list or range.
+_HGB_SPACE = {
+    "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
+    "max_leaf_nodes": {"low": 4, "high": 64, "log": True, "int": True},
+    "min_samples_leaf": {"low": 5, "high": 100, "log": True, "int": True},
+    "l2_regularization": {"low": 1e-3, "high": 10.0, "log": True},
+}
+_RF_SPACE = {
+    "min_samples_leaf": {"low": 1, "high": 30, "log": True, "int": True},
+    "max_features": ["sqrt", 0.2, 0.5],
+    "max_depth": [None, 8, 16],
+}
+_ET_SPACE = {
+    "min_samples_leaf": {"low": 1, "high": 30, "log": True, "int": True},
+    "max_features": ["sqrt", 0.3, 0.7],
+    "max_depth": [None, 12, 24],
+}
+_MLP_SPACE = {
+    "hidden_sizes": [(64,), (128,), (128, 64), (256, 128)],
+    "dropout": {"low": 0.0, "high": 0.5},
+    "lr": {"low": 1e-4, "high": 1e-2, "log": True},
+    "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
+    "batch_size": [64, 128, 256],
 }
 
 
 @dataclass(frozen=True)
 class ModelFamily:
-    """One model family for one task."""
+    """One model family for one task.
+
+    Attributes
+    ----------
+    name : str
+        The name ``train.models`` uses.
+    task : {"classification", "regression"}
+    estimator : str
+        ``"module:Class"`` of the estimator; :attr:`factory` imports it.
+    accepts_sparse : bool
+        False: the family gets the dense feature variant (TF-IDF reduced by TruncatedSVD).
+    defaults : dict
+        Hyperparameters that params override.
+    parallel : bool
+        Takes ``n_jobs``.
+    cost : int
+        Rough cost rank: cheaper families are cross-validated first, so a budget that runs
+        out cuts the expensive ones.
+    default : bool
+        Compared when the params name no models (:data:`DEFAULT_FAMILIES`, in registry order).
+    extra : str or None
+        The optional dependency it needs at fit time (``"torch"``: the ``nn`` extra).
+    space : dict or None
+        Its hyperparameter search space (None: it cannot be searched).
+    """
 
     name: str
     task: str
-    factory: Callable[..., BaseEstimator]
+    estimator: str
     accepts_sparse: bool
     defaults: dict[str, Any]
     parallel: bool = False
+    cost: int = 5
+    default: bool = False
+    extra: str | None = None
+    space: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        """The estimator class (imported on first use)."""
+        module, _, name = self.estimator.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
 def _families() -> dict[tuple[str, str], ModelFamily]:
+    sk, nn = "sklearn.ensemble", "nblib.ml.training.nn"  # nn imports no torch until fit
     specs = [
-        ModelFamily("logistic_regression", "classification", LogisticRegression, True,
-                    {"C": 0.3, "max_iter": 2000}),
-        ModelFamily("random_forest", "classification", RandomForestClassifier, True,
-                    {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5}, parallel=True),
-        ModelFamily("extra_trees", "classification", ExtraTreesClassifier, True,
-                    {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True),
-        ModelFamily("hist_gradient_boosting", "classification", HistGradientBoostingClassifier, False,
+        ModelFamily("logistic_regression", "classification", "sklearn.linear_model:LogisticRegression", True,
+                    {"C": 0.3, "max_iter": 2000}, cost=1, default=True,
+                    space={"C": {"low": 1e-3, "high": 100.0, "log": True}}),
+        ModelFamily("random_forest", "classification", f"{sk}:RandomForestClassifier", True,
+                    {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5}, parallel=True, cost=4,
+                    default=True, space=_RF_SPACE),
+        ModelFamily("extra_trees", "classification", f"{sk}:ExtraTreesClassifier", True,
+                    {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True, cost=4, space=_ET_SPACE),
+        ModelFamily("hist_gradient_boosting", "classification", f"{sk}:HistGradientBoostingClassifier", False,
                     {"learning_rate": 0.03, "max_iter": 600, "max_leaf_nodes": 8, "l2_regularization": 1.0,
-                     "early_stopping": True}),
-        ModelFamily("mlp", "classification", MLPClassifier, False, dict(_MLP_DEFAULTS)),
-        ModelFamily("dummy", "classification", DummyClassifier, True, {"strategy": "prior"}),
-        ModelFamily("ridge", "regression", Ridge, True, {"alpha": 3.0}),
+                     "early_stopping": True}, cost=2, default=True, space=_HGB_SPACE),
+        ModelFamily("mlp", "classification", f"{nn}:MLPClassifier", False, dict(_MLP_DEFAULTS), cost=3,
+                    extra="torch", space=_MLP_SPACE),
+        ModelFamily("dummy", "classification", "sklearn.dummy:DummyClassifier", True, {"strategy": "prior"},
+                    cost=0),
+        ModelFamily("ridge", "regression", "sklearn.linear_model:Ridge", True, {"alpha": 3.0}, cost=1, default=True,
+                    space={"alpha": {"low": 1e-3, "high": 1e3, "log": True}}),
         # sklearn's regression forests try every feature at each split; with thousands of
         # TF-IDF columns that is ~20x slower for no gain, so sample like the classifiers do
-        ModelFamily("random_forest", "regression", RandomForestRegressor, True,
+        ModelFamily("random_forest", "regression", f"{sk}:RandomForestRegressor", True,
                     {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5, "max_features": "sqrt"},
-                    parallel=True),
-        ModelFamily("extra_trees", "regression", ExtraTreesRegressor, True,
-                    {"n_estimators": 300, "min_samples_leaf": 3, "max_features": "sqrt"}, parallel=True),
-        ModelFamily("hist_gradient_boosting", "regression", HistGradientBoostingRegressor, False,
-                    {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 15, "early_stopping": True}),
-        ModelFamily("mlp", "regression", MLPRegressor, False, dict(_MLP_DEFAULTS)),
-        ModelFamily("dummy", "regression", DummyRegressor, True, {"strategy": "mean"}),
+                    parallel=True, cost=4, default=True, space=_RF_SPACE),
+        ModelFamily("extra_trees", "regression", f"{sk}:ExtraTreesRegressor", True,
+                    {"n_estimators": 300, "min_samples_leaf": 3, "max_features": "sqrt"}, parallel=True, cost=4,
+                    space=_ET_SPACE),
+        ModelFamily("hist_gradient_boosting", "regression", f"{sk}:HistGradientBoostingRegressor", False,
+                    {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 15, "early_stopping": True},
+                    cost=2, default=True, space=_HGB_SPACE),
+        ModelFamily("mlp", "regression", f"{nn}:MLPRegressor", False, dict(_MLP_DEFAULTS), cost=3, extra="torch",
+                    space=_MLP_SPACE),
+        ModelFamily("dummy", "regression", "sklearn.dummy:DummyRegressor", True, {"strategy": "mean"}, cost=0),
     ]
     return {(f.name, f.task): f for f in specs}
 
 
+#: Every family, by ``(name, task)``.
 FAMILIES = _families()
 
 
 def family_names(task: str) -> list[str]:
     """Names of the model families available for ``task``."""
     return sorted(name for name, t in FAMILIES if t == task)
+
+
+#: What ``train.models`` compares when the params name no models.
+DEFAULT_FAMILIES = {task: tuple(f.name for f in FAMILIES.values() if f.task == task and f.default)
+                    for task in ("classification", "regression")}
+
+#: Every model family by task, sorted.
+FAMILY_NAMES = {task: tuple(family_names(task)) for task in ("classification", "regression")}
+
+#: Rough cost rank of each family (the same for both tasks).
+FAMILY_COST = {name: f.cost for (name, _), f in FAMILIES.items()}
 
 
 def make_model(
@@ -136,7 +212,6 @@ def check_hyperparameters(name: str, task: str, params: dict[str, Any]) -> str |
     >>> check_hyperparameters("random_forest", "classification", {"n_estimator": 5})
     "n_estimator: unknown hyperparameter of RandomForestClassifier (did you mean 'n_estimators'?)"
     """
-    import difflib
 
     from sklearn.utils._param_validation import InvalidParameterError
 
@@ -144,9 +219,7 @@ def check_hyperparameters(name: str, task: str, params: dict[str, Any]) -> str |
     accepted = family.factory().get_params()
     for key in params:
         if key not in accepted:
-            close = difflib.get_close_matches(key, list(accepted), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            return f"{key}: unknown hyperparameter of {family.factory.__name__}{hint}"
+            return f"{key}: unknown hyperparameter of {family.factory.__name__}{suggest(key, accepted)}"
     model = make_model(name, task, params)
     try:
         model._validate_params()  # scikit-learn's own declared constraints, checked without fitting

@@ -40,7 +40,6 @@ pipeline saves with skops (their types are in ``nblib.ml.saved.TRUSTED_TYPES``).
 
 from __future__ import annotations
 
-import difflib
 import numbers
 import time
 from collections import Counter
@@ -53,6 +52,7 @@ from imblearn.over_sampling import ADASYN, SMOTE, SMOTEN, SMOTENC, RandomOverSam
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.pipeline import Pipeline as ImbPipeline
 from imblearn.under_sampling import RandomUnderSampler
+from imblearn.under_sampling.base import BaseUnderSampler
 from scipy import sparse
 from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
@@ -60,6 +60,8 @@ from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+
+from nblib.common.text import suggest
 
 __all__ = [
     "STRATEGIES",
@@ -499,7 +501,7 @@ def resampling_summary(fitted_pipeline: Pipeline, X: pd.DataFrame, y: pd.Series)
     elif isinstance(sampler, ADASYN):
         Xt = clone(fitted_pipeline.named_steps["features"]).fit_transform(X, y)
         after = Counter(clone(sampler).fit_resample(Xt, y)[1].tolist())
-    elif getattr(sampler, "_sampling_type", "") == "under-sampling":
+    elif isinstance(sampler, BaseUnderSampler):
         after = {**before, **{c: int(n) for c, n in sampler.sampling_strategy_.items()}}
     else:
         after = before + Counter({c: int(n) for c, n in sampler.sampling_strategy_.items()})
@@ -518,9 +520,8 @@ def resampling_summary(fitted_pipeline: Pipeline, X: pd.DataFrame, y: pd.Series)
 
 def _check_strategy(strategy: str) -> None:
     if strategy not in STRATEGIES:
-        close = difflib.get_close_matches(str(strategy), STRATEGIES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"imbalance.strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}{hint}")
+        raise ValueError(f"imbalance.strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}"
+                         f"{suggest(str(strategy), STRATEGIES)}")
 
 
 def _import_torch():

@@ -3,7 +3,8 @@
 :class:`MLPClassifier` and :class:`MLPRegressor` expose the training strategies as
 hyperparameters: hidden sizes, dropout, batch size, optimiser, learning-rate schedule,
 weight decay (L2), an L1 penalty, early stopping with patience on a validation split,
-a seed, and optional TensorBoard event files.
+a seed, and optional TensorBoard event files (:func:`fit_logged` writes those of one fit
+without leaving their folder in the model).
 
 PyTorch and skorch (the ``nn`` extra) are imported inside ``fit`` only: building an
 estimator, ``get_params`` and params validation work without them. The fitted
@@ -35,7 +36,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["HISTORY_COLUMNS", "LR_SCHEDULES", "OPTIMIZERS", "MLPClassifier", "MLPRegressor"]
+__all__ = ["HISTORY_COLUMNS", "LR_SCHEDULES", "OPTIMIZERS", "MLPClassifier", "MLPRegressor", "fit_logged"]
 
 #: Values of ``optimizer``.
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -200,6 +201,7 @@ class MLPClassifier(ClassifierMixin, _MLPBase, BaseEstimator):
         Weights of the classes in the loss.
     tensorboard_dir : str or path, optional
         Where to write TensorBoard event files (losses, score and learning rate per epoch).
+        A path set here stays in the saved model: :func:`fit_logged` sets it for one fit only.
 
     Attributes
     ----------
@@ -313,6 +315,7 @@ class MLPRegressor(RegressorMixin, _MLPBase, BaseEstimator):
         global torch random state is left as it was.
     tensorboard_dir : str or path, optional
         Where to write TensorBoard event files (losses, score and learning rate per epoch).
+        A path set here stays in the saved model: :func:`fit_logged` sets it for one fit only.
 
     Attributes
     ----------
@@ -339,6 +342,38 @@ class MLPRegressor(RegressorMixin, _MLPBase, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predicted values, in the units of ``y``."""
         return self._forward(X)[:, 0] * self.y_scale_ + self.y_mean_
+
+
+def fit_logged(model, X, y, log_dir: str | os.PathLike | None = None):
+    """Fit ``model``; a neural net in it writes this fit's TensorBoard event files to ``log_dir``.
+
+    ``model`` is an :class:`MLPClassifier` / :class:`MLPRegressor`, or a pipeline whose
+    ``model`` step is one (any other model is simply fitted). The folder is the net's
+    ``tensorboard_dir`` during this fit only: afterwards the parameter is what it was
+    before, so the fitted model keeps no path of the run folder (a saved model is the same
+    wherever it was trained), and refits of its clones (learning curves) write no events.
+
+    Parameters
+    ----------
+    model : estimator or Pipeline
+    X, y : training data
+    log_dir : str or path, optional
+        Folder for the event files; None fits without them.
+
+    Returns
+    -------
+    The fitted ``model``.
+    """
+    params = model.get_params()
+    key = next((k for k in ("tensorboard_dir", "model__tensorboard_dir") if k in params), None)
+    if log_dir is None or key is None:
+        return model.fit(X, y)
+    before = params[key]
+    model.set_params(**{key: os.fspath(log_dir)})
+    try:
+        return model.fit(X, y)
+    finally:
+        model.set_params(**{key: before})
 
 
 def _hidden_sizes(value) -> tuple[int, ...]:

@@ -4,8 +4,10 @@
 
 * ``grid``: every point of :func:`nblib.ml.training.spaces.grid_of` (scikit-learn's ``GridSearchCV``);
 * ``random``: ``n_trials`` seeded draws (``ParameterSampler``, what ``RandomizedSearchCV`` draws);
-* ``bayes``: Optuna's TPE sampler, seeded; each trial is cross-validated fold by fold, the
-  running mean is reported after each fold and a ``MedianPruner`` stops hopeless trials;
+* ``bayes``: Optuna's TPE sampler, seeded, asked for :data:`BAYES_BATCH` trials at a time (run
+  side by side in up to ``n_jobs`` threads, told back in order, so ``n_jobs`` changes no result);
+  each trial is cross-validated fold by fold, the running mean is reported after each fold and a
+  ``MedianPruner`` stops hopeless trials;
 * ``halving``: successive halving over ``n_trials`` seeded candidates, as scikit-learn's
   ``HalvingRandomSearchCV`` does it (factor 3, the resource is training rows, the last
   round on whole training folds).
@@ -14,8 +16,10 @@ Every method cross-validates on the same folds, split once from ``cv`` (with ``g
 so trials compare fairly and a group never straddles train and held-out rows. Grid,
 random and halving candidates run in chunks of ``n_jobs`` through ``GridSearchCV``
 (candidates x folds in parallel); between chunks the time budget is checked, so a
-search stops starting new trials once it is spent (Optuna's ``timeout`` for bayes).
-Scores are "greater is better" (scikit-learn scorers).
+search stops starting new trials once it is spent (for bayes, before each trial).
+Scores are "greater is better" (scikit-learn scorers). With a fixed ``random_state`` every
+method gives the same trials, scores and best settings whatever ``n_jobs`` is (unless the time
+budget cuts it short).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +36,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from nblib.common.jsonsafe import jsonable
 from nblib.ml.evaluation.plots import label
 
 __all__ = [
+    "BAYES_BATCH",
     "METHODS",
     "SearchResult",
     "plot_history",
@@ -44,6 +51,9 @@ __all__ = [
 
 #: Search methods by params name (``train.search.method``).
 METHODS = ("grid", "random", "bayes", "halving")
+#: Bayes trials sampled together before any of them is told back: fixed, not ``n_jobs``, so that
+#: ``n_jobs`` changes no result (at most this many bayes trials run at once).
+BAYES_BATCH = 4
 
 _BLUE, _ORANGE, _GREY = "#1f77b4", "#ff7f0e", "#8c959f"
 _FIXED_COLUMNS = ("trial", "mean", "std", "fit_seconds", "elapsed_s", "state")
@@ -110,6 +120,25 @@ class SearchResult:
             "trials": [{k: _plain(v) for k, v in row.items()} for row in self.trials.to_dict("records")],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchResult:
+        """The record :meth:`to_dict` wrote (``cv_results.json["search"][family]``); a missing key raises
+        :class:`~nblib.ml.evaluation.records.RecordError` naming it. ``n_trials`` is derived."""
+        from nblib.ml.evaluation.records import require_keys
+
+        require_keys(data, ("family", "method", "best_params", "best_score", "best_std", "trials"),
+                     f"search result {data.get('family', '?') if isinstance(data, dict) else '?'}")
+        trials = pd.DataFrame.from_records(data["trials"]).astype(object) if data["trials"] else pd.DataFrame()
+        for column in ("mean", "std", "fit_seconds", "elapsed_s"):
+            if column in trials:
+                trials[column] = pd.to_numeric(trials[column], errors="coerce").astype(float)
+        nan = float("nan")
+        return cls(family=str(data["family"]), method=str(data["method"]), best_params=dict(data["best_params"]),
+                   best_score=nan if data["best_score"] is None else float(data["best_score"]),
+                   best_std=nan if data["best_std"] is None else float(data["best_std"]), trials=trials,
+                   cut_short=bool(data.get("cut_short")), seconds=float(data.get("seconds") or 0.0),
+                   n_fits=int(data.get("n_fits") or 0), scoring=str(data.get("scoring") or ""))
+
 
 def search_family(
     pipeline,
@@ -151,8 +180,8 @@ def search_family(
     groups : array-like, optional
         Group of each row; passed to the splitter.
     n_jobs : int, optional
-        Parallel fits (candidates x folds); Optuna trials in threads for bayes. With 1 (or
-        None) a fixed ``random_state`` gives the same result every time.
+        Parallel fits (candidates x folds); for bayes, the trials of a batch in threads. It
+        changes the speed, not the result: a fixed ``random_state`` gives the same trials.
     random_state : int, default=0
         Seeds the sampling of candidates, the TPE sampler and halving's subsamples.
     time_budget_s : float, optional
@@ -293,7 +322,10 @@ def plot_param_importance(trials: pd.DataFrame | SearchResult, study=None) -> Fi
 
 
 class _Run:
-    """Clock, budget, trial rows and progress lines of one search."""
+    """Clock, budget, trial rows and progress lines of one search.
+
+    Only the thread that runs the search writes to it (worker threads return their results).
+    """
 
     def __init__(self, family, method, budget, progress, n_jobs):
         self.family, self.method, self.budget, self.say = family, method, budget, progress
@@ -314,7 +346,7 @@ class _Run:
     def spent(self) -> bool:
         return self.budget is not None and self.elapsed() >= self.budget
 
-    def add(self, params, scores, fit_seconds, state, **extra) -> None:
+    def add(self, params, scores, fit_seconds, state, elapsed: float | None = None, **extra) -> None:
         scores = np.asarray(scores, dtype=float)
         finite = scores[np.isfinite(scores)]
         if state != "pruned" and len(finite) < len(scores):
@@ -322,7 +354,8 @@ class _Run:
         self.rows.append({"trial": len(self.rows), **params,
                           "mean": float(np.mean(finite)) if len(finite) else math.nan,
                           "std": float(np.std(finite)) if len(finite) else math.nan,
-                          "fit_seconds": float(fit_seconds), "elapsed_s": self.elapsed(), "state": state, **extra})
+                          "fit_seconds": float(fit_seconds),
+                          "elapsed_s": self.elapsed() if elapsed is None else float(elapsed), "state": state, **extra})
         self.report()
 
     def report(self) -> None:
@@ -395,9 +428,16 @@ def _evaluate(run: _Run, pipeline, X, y, folds, candidates, scoring, **extra) ->
 
 
 def _bayes(run: _Run, pipeline, X, y, folds, space, n_trials, scoring, random_state):
-    """Optuna TPE, seeded; each trial reports its running CV mean fold by fold to a MedianPruner."""
+    """Optuna TPE, seeded, in batches of :data:`BAYES_BATCH` trials whatever ``n_jobs`` is.
+
+    Each batch is asked for and sampled in this thread, in order; its trials run in up to
+    ``n_jobs`` threads, each reporting its running CV mean fold by fold to a MedianPruner
+    (which reads completed trials only, all from earlier batches); the results are told in
+    the order they were asked. So the same seed gives the same trials for any ``n_jobs``.
+    Threads touch no shared counter: the rows and ``n_fits`` are written here, after each batch.
+    """
     import optuna
-    from sklearn.base import clone
+    from joblib import effective_n_jobs
     from sklearn.metrics import check_scoring
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -405,42 +445,74 @@ def _bayes(run: _Run, pipeline, X, y, folds, space, n_trials, scoring, random_st
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0))
     scorer = check_scoring(pipeline, scoring=scoring)
     run.total = n_trials
+    workers = max(1, min(BAYES_BATCH, effective_n_jobs(run.n_jobs)))
 
-    def objective(trial):
-        params = {name: _suggest(trial, name, spec) for name, spec in space.items()}
-        model = clone(pipeline).set_params(**{f"model__{k}": v for k, v in params.items()})
-        scores, fit_seconds, state = [], 0.0, "complete"
-        try:
-            for step, (train, test) in enumerate(folds):
-                started = time.perf_counter()
-                model.fit(_rows(X, train), _rows(y, train))
-                fit_seconds += time.perf_counter() - started
-                run.n_fits += 1
-                scores.append(float(scorer(model, _rows(X, test), _rows(y, test))))
-                if not np.isfinite(scores[-1]):
-                    break
-                trial.report(float(np.mean(scores)), step)
-                if step < len(folds) - 1 and trial.should_prune():
-                    state = "pruned"
-                    break
-        except Exception as exc:  # noqa: BLE001 -- a failing candidate is a failed trial, not a failed search
-            warnings.warn(f"{run.family}: trial {trial.number} failed: {exc}", stacklevel=2)
-            scores.append(math.nan)
-        run.add(params, scores, fit_seconds, state)
-        if state == "pruned":
-            raise optuna.TrialPruned()
-        mean = run.rows[-1]["mean"]
-        if run.rows[-1]["state"] == "failed":
-            return float("nan")  # Optuna records a NaN objective as a failed trial
-        return mean
+    def one(asked):
+        trial, params = asked
+        if run.spent():  # the budget ran out while this batch was running: not started
+            return None
+        return _bayes_trial(run, pipeline, X, y, folds, scorer, trial, params)
 
-    study.optimize(objective, n_trials=n_trials, timeout=run.budget, n_jobs=run.n_jobs or 1,
-                   gc_after_trial=False, show_progress_bar=False)
-    run.cut_short = run.budget is not None and len(run.rows) < n_trials
-    run.rows.sort(key=lambda r: r["elapsed_s"])  # threads may finish out of order
-    for i, row in enumerate(run.rows):
-        row["trial"] = i
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        asked = 0
+        while asked < n_trials and not run.cut_short:
+            if run.spent():
+                run.cut_short = True
+                break
+            batch = []
+            for _ in range(min(BAYES_BATCH, n_trials - asked)):
+                trial = study.ask()
+                batch.append((trial, {name: _suggest(trial, name, spec) for name, spec in space.items()}))
+            asked += len(batch)
+            outcomes = list(pool.map(one, batch))  # the whole batch ends before any trial is told
+            for (trial, params), outcome in zip(batch, outcomes, strict=True):
+                _tell(study, run, trial, params, outcome)
     return study
+
+
+def _bayes_trial(run: _Run, pipeline, X, y, folds, scorer, trial, params) -> dict[str, Any]:
+    """One bayes trial, fold by fold (in a worker thread): scores, fits, fit seconds, state, end time."""
+    from sklearn.base import clone
+
+    model = clone(pipeline).set_params(**{f"model__{k}": v for k, v in params.items()})
+    scores: list[float] = []
+    fits, fit_seconds, state = 0, 0.0, "complete"
+    try:
+        for step, (train, test) in enumerate(folds):
+            started = time.perf_counter()
+            model.fit(_rows(X, train), _rows(y, train))
+            fit_seconds += time.perf_counter() - started
+            fits += 1
+            scores.append(float(scorer(model, _rows(X, test), _rows(y, test))))
+            if not np.isfinite(scores[-1]):
+                break
+            trial.report(float(np.mean(scores)), step)
+            if step < len(folds) - 1 and trial.should_prune():
+                state = "pruned"
+                break
+    except Exception as exc:  # noqa: BLE001 -- a failing candidate is a failed trial, not a failed search
+        warnings.warn(f"{run.family}: trial {trial.number} failed: {exc}", stacklevel=2)
+        scores.append(math.nan)
+    return {"scores": scores, "fits": fits, "fit_seconds": fit_seconds, "state": state, "elapsed": run.elapsed()}
+
+
+def _tell(study, run: _Run, trial, params, outcome: dict[str, Any] | None) -> None:
+    """Record one finished trial (a row, its fits) and tell Optuna how it ended."""
+    from optuna.trial import TrialState
+
+    if outcome is None:  # not started: the budget was spent
+        run.cut_short = True
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    run.n_fits += outcome["fits"]
+    run.add(params, outcome["scores"], outcome["fit_seconds"], outcome["state"], elapsed=outcome["elapsed"])
+    row = run.rows[-1]
+    if row["state"] == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    elif row["state"] == "failed":
+        study.tell(trial, state=TrialState.FAIL)
+    else:
+        study.tell(trial, row["mean"])
 
 
 def _halving(run: _Run, pipeline, X, y, folds, candidates, scoring, task, random_state, factor: int = 3):
@@ -575,16 +647,8 @@ def _native(value):
 
 
 def _plain(value):
-    """A JSON value: NaN/inf → None, tuples → lists, numpy → Python."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
+    """A JSON value (:func:`nblib.common.jsonsafe.jsonable`: NaN/inf → None, tuples → lists, numpy → Python)."""
+    return jsonable(value)
 
 
 def _fanova(study) -> dict[str, float] | None:

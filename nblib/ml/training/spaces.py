@@ -1,4 +1,5 @@
-"""Search spaces: the one place where each model family's hyperparameter ranges are declared.
+"""Search spaces: each model family's hyperparameter ranges, as its entry in the family registry
+(:data:`nblib.ml.training.families.FAMILIES`) declares them.
 
 A space maps a hyperparameter name (as the estimator spells it, without the
 ``model__`` pipeline prefix) to a spec, either
@@ -10,55 +11,24 @@ A space maps a hyperparameter name (as the estimator spells it, without the
 Params may narrow a declared space (``train.search.spaces[family]``): an entry
 replaces the declared one (a list, a range, or one value to fix it); a range
 that gives only ``low`` or ``high`` keeps the declared other bound. Only
-declared names may be narrowed. This module does not import scikit-learn, so
-the params validator can use :func:`check_narrowing`.
+declared names may be narrowed. This module (and the family registry) does not import
+scikit-learn, so the params validator can use :func:`check_narrowing`.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
+
+from nblib.common.text import suggest
+from nblib.ml.training.families import FAMILIES
 
 __all__ = ["SPACES", "check_narrowing", "grid_of", "space_families", "space_for"]
 
 _RANGE_KEYS = ("low", "high", "log", "int")
 
-_HGB = {
-    "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
-    "max_leaf_nodes": {"low": 4, "high": 64, "log": True, "int": True},
-    "min_samples_leaf": {"low": 5, "high": 100, "log": True, "int": True},
-    "l2_regularization": {"low": 1e-3, "high": 10.0, "log": True},
-}
-_RF = {
-    "min_samples_leaf": {"low": 1, "high": 30, "log": True, "int": True},
-    "max_features": ["sqrt", 0.2, 0.5],
-    "max_depth": [None, 8, 16],
-}
-_ET = {
-    "min_samples_leaf": {"low": 1, "high": 30, "log": True, "int": True},
-    "max_features": ["sqrt", 0.3, 0.7],
-    "max_depth": [None, 12, 24],
-}
-
-#: ``(family, task) -> space``; task ``"any"`` serves both tasks.
-SPACES: dict[tuple[str, str], dict[str, Any]] = {
-    ("logistic_regression", "classification"): {"C": {"low": 1e-3, "high": 100.0, "log": True}},
-    ("ridge", "regression"): {"alpha": {"low": 1e-3, "high": 1e3, "log": True}},
-    ("random_forest", "classification"): _RF,
-    ("random_forest", "regression"): _RF,
-    ("extra_trees", "classification"): _ET,
-    ("extra_trees", "regression"): _ET,
-    ("hist_gradient_boosting", "classification"): _HGB,
-    ("hist_gradient_boosting", "regression"): _HGB,
-    ("mlp", "any"): {
-        "hidden_sizes": [(64,), (128,), (128, 64), (256, 128)],
-        "dropout": {"low": 0.0, "high": 0.5},
-        "lr": {"low": 1e-4, "high": 1e-2, "log": True},
-        "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
-        "batch_size": [64, 128, 256],
-    },
-}
+#: ``(family, task) -> space``, from the family registry.
+SPACES: dict[tuple[str, str], dict[str, Any]] = {key: f.space for key, f in FAMILIES.items() if f.space is not None}
 
 
 def space_families(task: str) -> list[str]:
@@ -67,7 +37,7 @@ def space_families(task: str) -> list[str]:
     >>> space_families("regression")
     ['extra_trees', 'hist_gradient_boosting', 'mlp', 'random_forest', 'ridge']
     """
-    return sorted({name for name, t in SPACES if t in (task, "any")})
+    return sorted({name for name, t in SPACES if t == task})
 
 
 def space_for(family: str, task: str, narrowing: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -121,8 +91,8 @@ def check_narrowing(family: str, task: str, narrowing: dict[str, Any] | None) ->
     """Why ``narrowing`` cannot narrow the space of ``family``, in one line; None if it can.
 
     >>> check_narrowing("hist_gradient_boosting", "classification", {"learning_rate": {"low": 0.05}})
-    >>> check_narrowing("hist_gradient_boosting", "classification", {"max_leafs": [8]})
-    "train.search.spaces.hist_gradient_boosting.max_leafs: not a searched hyperparameter of hist_gradient_boosting (did you mean 'max_leaf_nodes'?)"
+    >>> check_narrowing("ridge", "regression", {"alpah": [8]})
+    "train.search.spaces.ridge.alpah: not a searched hyperparameter of ridge (did you mean 'alpha'?)"
     """
     try:
         space_for(family, task, narrowing)
@@ -168,7 +138,7 @@ def grid_of(space: dict[str, Any], points_per_range: int = 3) -> dict[str, list]
 
 
 def _declared(family: str, task: str) -> dict[str, Any] | None:
-    return SPACES.get((family, task)) or SPACES.get((family, "any"))
+    return SPACES.get((family, task))
 
 
 def _normalized(spec: Any) -> Any:
@@ -194,7 +164,8 @@ def _narrowed(declared: Any, spec: Any) -> tuple[Any, str | None]:
     if ("low" not in spec and "low" not in base) or ("high" not in spec and "high" not in base):
         return None, "a range needs both low and high (the declared values are a list)"
     merged = {"low": spec.get("low", base.get("low")), "high": spec.get("high", base.get("high")),
-              "log": bool(spec.get("log", base.get("log", False))), "int": bool(spec.get("int", base.get("int", False)))}
+              "log": bool(spec.get("log", base.get("log", False))),
+              "int": bool(spec.get("int", base.get("int", False)))}
     for key in ("low", "high"):
         value = merged[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -207,8 +178,7 @@ def _narrowed(declared: Any, spec: Any) -> tuple[Any, str | None]:
 
 
 def _did_you_mean(name: str, names) -> str:
-    close = difflib.get_close_matches(name, list(names), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (searched: {', '.join(sorted(names))})"
+    return suggest(name, names) or f" (searched: {', '.join(sorted(names))})"
 
 
 def _round3(value: float) -> float:

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["RULES", "ThresholdChoice", "choose_threshold", "plot_threshold", "with_threshold"]
+from nblib.common.jsonsafe import finite
+__all__ = ["RULES", "ThresholdChoice", "choose_threshold", "plot_threshold", "threshold_of", "with_threshold"]
 
 #: How the threshold can be chosen (params ``evaluate.threshold_by``).
 RULES = ("f1", "cost", "fixed")
@@ -77,8 +78,24 @@ class ThresholdChoice:
             "positives": int(self.positives),
             "at_threshold": _plain(self.at_threshold),
             "at_default": _plain(self.at_default),
-            "table": {column: [_finite(v) for v in self.table[column]] for column in self.table.columns},
+            "table": {column: [finite(v) for v in self.table[column]] for column in self.table.columns},
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ThresholdChoice:
+        """The record :meth:`to_dict` wrote (``cv_results.json["threshold"]``); a missing key raises
+        :class:`~nblib.ml.evaluation.records.RecordError` naming it."""
+        from nblib.ml.evaluation.records import require_keys
+
+        require_keys(data, ("threshold", "by", "at_threshold", "at_default"), "threshold record")
+        nan = float("nan")
+        table = pd.DataFrame({c: [nan if v is None else v for v in values]
+                              for c, values in (data.get("table") or {}).items()})
+        return cls(threshold=float(data["threshold"]), by=str(data["by"]),
+                   at_threshold={k: nan if v is None else float(v) for k, v in data["at_threshold"].items()},
+                   at_default={k: nan if v is None else float(v) for k, v in data["at_default"].items()},
+                   table=table, cost=data.get("cost"), rows=int(data.get("rows") or 0),
+                   positives=int(data.get("positives") or 0))
 
 
 def choose_threshold(
@@ -178,6 +195,29 @@ def with_threshold(model, threshold: float):
     # FixedThresholdClassifier.fit only checks that y is binary and "fits" the frozen model, which
     # ignores X: one placeholder row per class marks the wrapper fitted without any training rows.
     return wrapped.fit(np.zeros((2, 1)), np.asarray(classes))
+
+
+def threshold_of(model) -> float | None:
+    """The decision threshold a binary ``model`` carries (set by :func:`with_threshold`), else None.
+
+    The model is the one place the threshold lives: scoring reads it here, never from
+    ``metrics.json``. None means the model decides by its own ``predict``.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    >>> threshold_of(model) is None, threshold_of(with_threshold(model, 0.3))
+    (True, 0.3)
+    """
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    if not isinstance(model, FixedThresholdClassifier) or model.response_method != "predict_proba":
+        return None
+    classes = getattr(model, "classes_", None)
+    if classes is None or len(classes) != 2 or model.pos_label not in (None, classes[1]):
+        return None
+    return 0.5 if model.threshold == "auto" else float(model.threshold)
 
 
 def plot_threshold(choice: ThresholdChoice | dict[str, Any]) -> Figure:
@@ -302,10 +342,5 @@ def _at(y, scores, threshold: float, cost) -> dict[str, float]:
     return {k: float(v[0]) for k, v in _metrics(_counts(y, scores, np.array([threshold])), cost).items()}
 
 
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
 def _plain(metrics: dict[str, float]) -> dict[str, float | None]:
-    return {k: _finite(v) for k, v in metrics.items()}
+    return {k: finite(v) for k, v in metrics.items()}

@@ -34,18 +34,15 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.metrics import check_scoring
 
+from nblib.common.jsonsafe import jsonable
 from nblib.ml.training.cv import ChosenModel, CVResult, adapt_folds, build_pipeline, default_scoring, make_splitter
+from nblib.ml.training.families import FAMILY_COST  # cheaper families are cross-validated first
 
 __all__ = ["Budget", "TrainResult", "train", "cross_validate_oof", "threshold_line", "FAMILY_COST", "INNER_FOLDS",
            "choose_model"]
 
 #: Inner folds of a nested search (fewer when the outer CV has fewer folds or the rarest class is too small).
 INNER_FOLDS = 3
-
-#: Rough cost rank of each family: cheaper families are cross-validated first, so a budget
-#: that runs out cuts the expensive ones.
-FAMILY_COST = {"dummy": 0, "logistic_regression": 1, "ridge": 1, "hist_gradient_boosting": 2, "mlp": 3,
-               "random_forest": 4, "extra_trees": 4}
 
 
 class Budget:
@@ -222,9 +219,9 @@ def train(
     say(f"refitting {winner} on {len(X):,} rows")
     started = time.perf_counter()
     final = clone(final)
-    if tensorboard_dir and "model__tensorboard_dir" in final.get_params():
-        final.set_params(model__tensorboard_dir=str(tensorboard_dir))
-    model = final.fit(X, y)
+    from nblib.ml.training.nn import fit_logged  # the event files of this fit; the model keeps no run path
+
+    model = fit_logged(final, X, y, tensorboard_dir or None)
     cv.refit_seconds = time.perf_counter() - started
 
     if task == "classification" and n_classes == 2 and threshold:
@@ -417,5 +414,4 @@ def _ensembles(result, pipelines, folds, y, X, groups, task, scoring, kind, top_
 def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
     if frame is None:
         return None
-    return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
-            for row in frame.reset_index(drop=frame.index.name is None).to_dict("records")]
+    return jsonable(frame.reset_index(drop=frame.index.name is None).to_dict("records"))
