@@ -11,7 +11,7 @@ pytest_plugins = ["pytester"]
 CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
 #: Written as the files are made, so that this module's own code calls neither (it is a fast test).
 CLI, RUNNER = "run_cli", "make_runner"
-MARKERS = "[pytest]\nmarkers =\n    e2e: x\n    kernel: x\n    slow: x\naddopts = --strict-markers -p no:cacheprovider\n"
+MARKERS = "[pytest]\nmarkers =\n    e2e: x\n    kernel: x\n    slow: x\naddopts = --strict-markers\n"
 
 
 @pytest.fixture
