@@ -40,8 +40,17 @@ BIN = Path(sys.executable).parent  # the venv's bin/: papermill, jupyter, nblib
 STAGES = [f"s{i}" for i in range(1, 6)]
 WARMUP = "import pandas, sklearn"
 MEASUREMENTS = ("engine", "cli", "warm", "rerun", "bad_params")
-PACKAGES = ("nblib", "papermill", "nbclient", "nbconvert", "jupyter_client", "ipykernel",
-            "pandas", "numpy", "scikit-learn")
+PACKAGES = (
+    "nblib",
+    "papermill",
+    "nbclient",
+    "nbconvert",
+    "jupyter_client",
+    "ipykernel",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+)
 
 
 # --------------------------------------------------------------------------- measurements
@@ -52,14 +61,23 @@ def bench_engine(repeats: int) -> dict:
     from nblib.engine.dag import Pipeline, Stage
     from nblib.engine.runner import Runner
 
-    pipeline = Pipeline([Stage(name, inputs={prev: f"{prev}.json"} if prev else {}, outputs={name: f"{name}.json"})
-                         for prev, name in zip([None, *STAGES], STAGES)])
+    pipeline = Pipeline(
+        [
+            Stage(name, inputs={prev: f"{prev}.json"} if prev else {}, outputs={name: f"{name}.json"})
+            for prev, name in zip([None, *STAGES], STAGES, strict=False)
+        ]
+    )
     times, stage_seconds = [], []
     with tempfile.TemporaryDirectory() as tmp:
         notebooks = _write_notebooks(Path(tmp) / "notebooks")
         for i in range(repeats):
-            runner = Runner(pipeline=pipeline, notebooks_dir=notebooks, reports_dir=Path(tmp) / "reports",
-                            progress=False, warmup_code=WARMUP)
+            runner = Runner(
+                pipeline=pipeline,
+                notebooks_dir=notebooks,
+                reports_dir=Path(tmp) / "reports",
+                progress=False,
+                warmup_code=WARMUP,
+            )
             run_dir = Path(tmp) / "reports" / "day" / f"run-{i}"
             started = time.perf_counter()
             result = runner.run(run_dir, "name: bench\n", params_hash="x", sections=lambda names: {}, force=True)
@@ -101,10 +119,15 @@ def bench_warm(repeats: int) -> dict:
             kernels = [_warm_kernel(KernelManager(kernel_name="python3"), str(notebooks)) for _ in STAGES]
             try:
                 started = time.perf_counter()
-                for name, km in zip(STAGES, kernels):
-                    pm.execute_notebook(str(notebooks / f"{name}.ipynb"), str(run_dir / f"{name}.ipynb"),
-                                        parameters={"run_dir": str(run_dir)}, km=km, progress_bar=False,
-                                        cwd=str(notebooks))
+                for name, km in zip(STAGES, kernels, strict=False):
+                    pm.execute_notebook(
+                        str(notebooks / f"{name}.ipynb"),
+                        str(run_dir / f"{name}.ipynb"),
+                        parameters={"run_dir": str(run_dir)},
+                        km=km,
+                        progress_bar=False,
+                        cwd=str(notebooks),
+                    )
                 times.append(time.perf_counter() - started)
             finally:
                 for km in kernels:
@@ -130,9 +153,11 @@ def bench_rerun(repeats: int, params: Path) -> dict:
         "first_stage_seconds": first["stage_seconds"],
         "second": {**_summary([r["seconds"] for r in second]), "stage_status_last": second[-1]["stage_status"]},
         "second_ratio": round(statistics.median(r["seconds"] for r in second) / first_s, 4),
-        "evaluate_change": {**_summary([r["seconds"] for r in changed]),
-                            "changes": [" ".join(change) for change in changes],
-                            "stage_status_last": changed[-1]["stage_status"]},
+        "evaluate_change": {
+            **_summary([r["seconds"] for r in changed]),
+            "changes": [" ".join(change) for change in changes],
+            "stage_status_last": changed[-1]["stage_status"],
+        },
         "evaluate_change_ratio": round(statistics.median(r["seconds"] for r in changed) / first_s, 4),
     }
 
@@ -146,8 +171,9 @@ def bench_bad_params(repeats: int = 5) -> dict:
         env = {**os.environ, "NBLIB_REPORTS": str(Path(tmp) / "reports")}
         for _ in range(repeats):
             started = time.perf_counter()
-            proc = subprocess.run([BIN / "nblib", "run", bad, "--quiet"], cwd=ROOT, env=env,
-                                  capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                [BIN / "nblib", "run", bad, "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+            )
             times.append(time.perf_counter() - started)
             if proc.returncode != 2:
                 raise SystemExit(f"bad_params: exit code {proc.returncode}, expected 2: {proc.stderr[-1000:]}")
@@ -159,6 +185,7 @@ def bench_bad_params(repeats: int = 5) -> dict:
 
 def targets(m: dict) -> list[dict]:
     """Each target with its value and pass/fail (``None`` where its measurement was not run)."""
+
     def target(name: str, rule: str, value, ok) -> dict:
         return {"name": name, "target": rule, "value": value, "pass": ok}
 
@@ -182,8 +209,13 @@ def machine() -> dict:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "packages": versions}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "packages": versions,
+    }
 
 
 def print_table(result: dict) -> None:
@@ -208,21 +240,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--quick", action="store_true", help="rerun with params/smoke.yaml instead of default.yaml")
-    parser.add_argument("--only", default=",".join(MEASUREMENTS), metavar="NAME[,NAME]",
-                        help=f"measurements to run, of: {', '.join(MEASUREMENTS)}")
+    parser.add_argument(
+        "--only",
+        default=",".join(MEASUREMENTS),
+        metavar="NAME[,NAME]",
+        help=f"measurements to run, of: {', '.join(MEASUREMENTS)}",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "engine.json")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the measurements already in --out that --only does not repeat")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the measurements already in --out that --only does not repeat"
+    )
     args = parser.parse_args()
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(only) - set(MEASUREMENTS))
     if unknown or args.repeats < 1:
-        parser.error(f"--only: unknown {', '.join(unknown)}; choose from {', '.join(MEASUREMENTS)}"
-                     if unknown else "--repeats: give at least 1")
+        parser.error(
+            f"--only: unknown {', '.join(unknown)}; choose from {', '.join(MEASUREMENTS)}"
+            if unknown
+            else "--repeats: give at least 1"
+        )
     params = ROOT / "params" / ("smoke.yaml" if args.quick else "default.yaml")
-    runs = {"engine": lambda: bench_engine(args.repeats), "cli": lambda: bench_cli(args.repeats),
-            "warm": lambda: bench_warm(args.repeats), "rerun": lambda: bench_rerun(args.repeats, params),
-            "bad_params": bench_bad_params}
+    runs = {
+        "engine": lambda: bench_engine(args.repeats),
+        "cli": lambda: bench_cli(args.repeats),
+        "warm": lambda: bench_warm(args.repeats),
+        "rerun": lambda: bench_rerun(args.repeats, params),
+        "bad_params": bench_bad_params,
+    }
     measurements = json.loads(args.out.read_text())["measurements"] if args.keep and args.out.exists() else {}
     for name in MEASUREMENTS:
         if name in only:
@@ -250,11 +294,13 @@ def _write_notebooks(folder: Path) -> Path:
     import nbformat
 
     folder.mkdir(parents=True, exist_ok=True)
-    for prev, name in zip([None, *STAGES], STAGES):
+    for prev, name in zip([None, *STAGES], STAGES, strict=False):
         read = f'value = json.loads((art / "{prev}.json").read_text())["value"]' if prev else "value = 0"
-        code = (f"import json, pathlib\n{WARMUP}\n"
-                f'art = pathlib.Path(run_dir) / "artifacts"\n{read}\n'
-                f'(art / "{name}.json").write_text(json.dumps({{"value": value + 1}}))')
+        code = (
+            f"import json, pathlib\n{WARMUP}\n"
+            f'art = pathlib.Path(run_dir) / "artifacts"\n{read}\n'
+            f'(art / "{name}.json").write_text(json.dumps({{"value": value + 1}}))'
+        )
         nb = nbformat.v4.new_notebook()
         params = nbformat.v4.new_code_cell("run_dir = ''\nparams_path = ''")
         params.metadata["tags"] = ["parameters"]
@@ -284,8 +330,9 @@ def _warm_kernel(km, cwd: str):
 def _nblib_run(args: list, env: dict) -> dict:
     """``nblib run ARGS --quiet``: seconds to exit, and per-stage seconds and status from its manifest."""
     started = time.perf_counter()
-    proc = subprocess.run([BIN / "nblib", "run", *args, "--quiet"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [BIN / "nblib", "run", *args, "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"nblib run {args} failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -294,8 +341,11 @@ def _nblib_run(args: list, env: dict) -> dict:
         raise SystemExit(f"nblib run {args}: no 'summary: PATH' line in its output: {proc.stdout[-1000:]}")
     run_dir = Path(summaries[-1]).parent
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    return {"seconds": seconds, "stage_seconds": {s["name"]: s["seconds"] for s in manifest["stages"]},
-            "stage_status": {s["name"]: s["status"] for s in manifest["stages"]}}
+    return {
+        "seconds": seconds,
+        "stage_seconds": {s["name"]: s["seconds"] for s in manifest["stages"]},
+        "stage_status": {s["name"]: s["status"] for s in manifest["stages"]},
+    }
 
 
 def _check_call(cmd: list) -> None:

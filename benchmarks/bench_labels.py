@@ -56,9 +56,12 @@ CHECK_FAR = 0.03  # share of the stressed pairs more than one edit apart that ar
 
 # the pairs of issue 14, as found on real tables, with realistic counts (variant rows, label rows)
 NAMED_DISTINCT = [
-    ("parrots", "sparrows", 40, 900), ("urology", "virology", 35, 610),
-    ("inpatient ward l", "inpatient ward a", 60, 1400), ("mesa airlines", "american airlines", 120, 4100),
-    ("asiana airlines", "japan airlines", 25, 380), ("white-tailed kite", "white-tailed deer", 11, 2300),
+    ("parrots", "sparrows", 40, 900),
+    ("urology", "virology", 35, 610),
+    ("inpatient ward l", "inpatient ward a", 60, 1400),
+    ("mesa airlines", "american airlines", 120, 4100),
+    ("asiana airlines", "japan airlines", 25, 380),
+    ("white-tailed kite", "white-tailed deer", 11, 2300),
     ("butler_llc", "battle_llc", 30, 700),
 ]
 # real typos found in the packaged tables (variant, label); checked by hand
@@ -75,14 +78,17 @@ def real_columns() -> list[tuple[str, pd.Series]]:
     for key, raw in real_tables._pydataset_members().items():
         try:
             frames.append((f"pydataset:{key}", pd.read_csv(io.BytesIO(raw), low_memory=False)))
-        except Exception:  # a few archive members are not plain CSV
+        except Exception:  # noqa: BLE001 (a few archive members are not plain CSV)
             continue
-    for package, pattern in (("statsmodels", "datasets/*/*.csv"), ("vega_datasets", "_data/*.csv"),
-                             ("palmerpenguins", "data/*.csv")):
+    for package, pattern in (
+        ("statsmodels", "datasets/*/*.csv"),
+        ("vega_datasets", "_data/*.csv"),
+        ("palmerpenguins", "data/*.csv"),
+    ):
         for path in sorted(real_tables._package_dir(package).glob(pattern)):
             try:
                 frames.append((f"{package}:{path.name}", pd.read_csv(path, low_memory=False)))
-            except Exception:
+            except Exception:  # noqa: BLE001 (a table a package cannot load is skipped)
                 continue
     out = []
     for name, frame in frames:
@@ -127,18 +133,18 @@ def _typo(label: str, rng: np.random.Generator, slip: bool) -> str | None:
     i = int(rng.choice(inner if slip and inner else letters))
     ch = label[i]
     if kind == "dropped":
-        return label[:i] + label[i + 1:]
+        return label[:i] + label[i + 1 :]
     if kind == "swapped":
         j = i + 1 if i + 1 < len(label) else i - 1
         a, b = min(i, j), max(i, j)
-        return label[:a] + label[b] + label[a] + label[b + 1:] if label[a] != label[b] else None
+        return label[:a] + label[b] + label[a] + label[b + 1 :] if label[a] != label[b] else None
     if slip:
         options = sorted(_NEIGHBOURS.get(ch, set()) - set("0123456789")) or [ch]
         new = options[rng.integers(len(options))]
     else:
         new = "abcdefghijklmnopqrstuvwxyz"[rng.integers(26)]
     if kind == "replaced":
-        return label[:i] + new + label[i + 1:] if new != ch else None
+        return label[:i] + new + label[i + 1 :] if new != ch else None
     return label[:i] + (ch if slip and rng.random() < 0.5 else new) + label[i:]
 
 
@@ -154,12 +160,24 @@ def main() -> dict:
         if kind == "distinct":  # merged in either direction is a false merge
             back = _merged(rule, label, variant)
             applied, proposed = applied or back[0], proposed or back[1]
-        items.append({"kind": kind, "setting": setting, "source": source, "variant": variant, "label": label,
-                      "applied": applied, "proposed": proposed and not applied})
+        items.append(
+            {
+                "kind": kind,
+                "setting": setting,
+                "source": source,
+                "variant": variant,
+                "label": label,
+                "applied": applied,
+                "proposed": proposed and not applied,
+            }
+        )
 
     for k, (source, s) in enumerate(columns):
         if k % 100 == 0:
-            print(f"{k}/{len(columns)} columns, {len(items)} pairs, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            print(
+                f"{k}/{len(columns)} columns, {len(items)} pairs, {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+            )
         counts = s.value_counts()
         fitted = MergeRareVariants().fit(s.to_frame())
         pairs = _similar_pairs(list(counts.index))
@@ -173,14 +191,31 @@ def main() -> dict:
                 continue
             applied, proposed = _merged(fitted, variant, label)
             back = _merged(fitted, label, variant)
-            items.append({"kind": "distinct", "setting": "real counts", "source": source, "variant": variant,
-                          "label": label, "applied": applied or back[0], "proposed": (proposed or back[1])
-                          and not (applied or back[0])})
+            items.append(
+                {
+                    "kind": "distinct",
+                    "setting": "real counts",
+                    "source": source,
+                    "variant": variant,
+                    "label": label,
+                    "applied": applied or back[0],
+                    "proposed": (proposed or back[1]) and not (applied or back[0]),
+                }
+            )
             far = single_edit(a, b) is None and single_edit(b, a) is None
             if far and rng.random() > CHECK_FAR:  # never merged by construction; a sample is fitted to check it
                 for rare, common in ((a, b), (b, a)):
-                    items.append({"kind": "distinct", "setting": "stressed", "source": source, "variant": rare,
-                                  "label": common, "applied": False, "proposed": False})
+                    items.append(
+                        {
+                            "kind": "distinct",
+                            "setting": "stressed",
+                            "source": source,
+                            "variant": rare,
+                            "label": common,
+                            "applied": False,
+                            "proposed": False,
+                        }
+                    )
                 continue
             rest = s[~s.isin([a, b])].tolist()
             for rare, common in ((a, b), (b, a)):
@@ -204,8 +239,14 @@ def main() -> dict:
         source, s = next((src, col) for src, col in columns if variant in set(col) and label in set(col))
         score("typo", "real typo", source, variant, label, s.tolist())
     category = make_product_launches().frame["category"].dropna().map(_norm)  # as cleaning leaves it
-    planted = {"hoe": "home", "electronis": "electronics", "beauy": "beauty", "tos": "toys", "spors": "sports",
-               "gardn": "garden"}
+    planted = {
+        "hoe": "home",
+        "electronis": "electronics",
+        "beauy": "beauty",
+        "tos": "toys",
+        "spors": "sports",
+        "gardn": "garden",
+    }
     for variant, label in planted.items():
         score("typo", "generator", "make_product_launches", variant, label, category.tolist())
 
@@ -214,11 +255,18 @@ def main() -> dict:
     summary["columns_scanned"] = len(columns)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["false_merges"] = table[(table.kind == "distinct") & table.applied][
-        ["setting", "source", "variant", "label"]].to_dict("records")
-    summary["false_proposals"] = table[(table.kind == "distinct") & table.proposed][
-        ["setting", "source", "variant", "label"]].head(40).to_dict("records")
-    summary["missed_typos"] = table[(table.kind == "typo") & ~table.applied][
-        ["setting", "source", "variant", "label", "proposed"]].head(60).to_dict("records")
+        ["setting", "source", "variant", "label"]
+    ].to_dict("records")
+    summary["false_proposals"] = (
+        table[(table.kind == "distinct") & table.proposed][["setting", "source", "variant", "label"]]
+        .head(40)
+        .to_dict("records")
+    )
+    summary["missed_typos"] = (
+        table[(table.kind == "typo") & ~table.applied][["setting", "source", "variant", "label", "proposed"]]
+        .head(60)
+        .to_dict("records")
+    )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     return summary
@@ -227,10 +275,14 @@ def main() -> dict:
 def _rates(t: pd.DataFrame, flag: str) -> dict:
     typo, distinct = t[t.kind == "typo"], t[t.kind == "distinct"]
     tp, fp = int(typo[flag].sum()), int(distinct[flag].sum())
-    return {"merges": tp + fp, "correct": tp, "false": fp,
-            "precision": round(tp / (tp + fp), 4) if tp + fp else None,
-            "recall": round(tp / len(typo), 4) if len(typo) else None,
-            "false_merge_rate": round(fp / len(distinct), 4) if len(distinct) else None}
+    return {
+        "merges": tp + fp,
+        "correct": tp,
+        "false": fp,
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "recall": round(tp / len(typo), 4) if len(typo) else None,
+        "false_merge_rate": round(fp / len(distinct), 4) if len(distinct) else None,
+    }
 
 
 def _summary(table: pd.DataFrame) -> dict:
@@ -241,13 +293,21 @@ def _summary(table: pd.DataFrame) -> dict:
         "by_setting": {},
     }
     for setting, t in table.groupby("setting", sort=False):
-        out["by_setting"][setting] = {"pairs": len(t), "kind": t.kind.iloc[0], "applied": int(t.applied.sum()),
-                                      "proposed": int(t.proposed.sum())}
+        out["by_setting"][setting] = {
+            "pairs": len(t),
+            "kind": t.kind.iloc[0],
+            "applied": int(t.applied.sum()),
+            "proposed": int(t.proposed.sum()),
+        }
     return out
 
 
 if __name__ == "__main__":
     result = main()
-    print(json.dumps({k: result[k] for k in ("pairs", "applied", "proposed", "by_setting", "columns_scanned",
-                                             "seconds")}, indent=1))
+    print(
+        json.dumps(
+            {k: result[k] for k in ("pairs", "applied", "proposed", "by_setting", "columns_scanned", "seconds")},
+            indent=1,
+        )
+    )
     print(f"false merges: {len(result['false_merges'])}; written to {RESULTS}")

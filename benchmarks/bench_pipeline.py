@@ -54,8 +54,9 @@ def bench(params: Path, jobs: int | None) -> dict:
         "threshold": metrics.get("threshold"),
         "threshold_by": metrics.get("threshold_by"),
         "at_threshold_0.5": metrics.get("at_threshold_0.5"),
-        "cv": {k: {"mean": round(v["mean"], 4), "fit_seconds_per_fold": v["fit_seconds"]}
-               for k, v in cv["models"].items()},
+        "cv": {
+            k: {"mean": round(v["mean"], 4), "fit_seconds_per_fold": v["fit_seconds"]} for k, v in cv["models"].items()
+        },
         "training_seconds": cv.get("seconds"),
         "training_notes": cv.get("notes", []),
     }

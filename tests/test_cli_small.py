@@ -10,18 +10,19 @@ import sys
 import pytest
 from conftest import ROOT
 
-from nblib.factory import app
-from nblib.engine import artifacts as io
 from nblib.cli import main as cli
+from nblib.engine import artifacts as io
 from nblib.engine.params import dump_params
+from nblib.factory import app
 
 
 @pytest.mark.parametrize("args", [["list"], ["cache", "info"], ["--version"]])
 def test_a_reader_that_goes_away_gets_no_traceback(reports, args):
     """``nblib list | head``: the reader closes the pipe before nblib writes."""
     env = {**os.environ, "NBLIB_REPORTS": str(reports), "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "nblib", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nblib", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     proc.stdout.close()  # nobody will read what it prints
     err = proc.stderr.read().decode()
     proc.stderr.close()
@@ -31,6 +32,7 @@ def test_a_reader_that_goes_away_gets_no_traceback(reports, args):
 
 def test_another_broken_pipe_is_not_hidden(monkeypatch):
     """Only a closed stdout is quiet: a broken pipe elsewhere (a socket, a child) is an error."""
+
     def boom(argv):
         raise BrokenPipeError(32, "Broken pipe")
 
@@ -65,8 +67,16 @@ def _sweep_run(reports, label="smoke · seed=4"):
     run = reports / "2026-11-29" / "101500-smoke-seed=4"
     run.mkdir(parents=True)
     (run / "params.yaml").write_text(dump_params(app.load([ROOT / "params" / "smoke.yaml"], ["seed=4"])))
-    io.write_json(run / "manifest.json", {"run_id": "2026-11-29/101500-smoke-seed=4", "name": "smoke-seed=4",
-                                          "label": label, "status": "interrupted", "stages": []})
+    io.write_json(
+        run / "manifest.json",
+        {
+            "run_id": "2026-11-29/101500-smoke-seed=4",
+            "name": "smoke-seed=4",
+            "label": label,
+            "status": "interrupted",
+            "stages": [],
+        },
+    )
     return run
 
 

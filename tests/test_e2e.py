@@ -34,8 +34,18 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     assert (reports / "index.html").read_text().count("smoke") >= 1
 
     manifest = json.loads((run / "manifest.json").read_text())
-    for key in ("run_id", "status", "started", "finished", "params_sha256", "data_sha256",
-                "git_commit", "versions", "stages", "metrics"):
+    for key in (
+        "run_id",
+        "status",
+        "started",
+        "finished",
+        "params_sha256",
+        "data_sha256",
+        "git_commit",
+        "versions",
+        "stages",
+        "metrics",
+    ):
         assert key in manifest
     assert manifest["status"] == "succeeded"
     assert [s["name"] for s in manifest["stages"]] == STAGES
@@ -69,8 +79,7 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     assert not (run2 / "kernels.log").exists(), "nothing ran: no kernel was started"
 
     # a sweep over an evaluate.* key, two runs at a time: only 05_evaluate runs, in each
-    sweep = run_cli("run", "params/smoke.yaml", "--sweep", "evaluate.bootstrap=40,60", "--jobs", "2",
-                    reports=reports)
+    sweep = run_cli("run", "params/smoke.yaml", "--sweep", "evaluate.bootstrap=40,60", "--jobs", "2", reports=reports)
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     swept = [json.loads((f / "manifest.json").read_text()) for f in run_folders(reports) if f not in (run, run2)]
     assert sorted(m["label"] for m in swept) == ["smoke · evaluate.bootstrap=40", "smoke · evaluate.bootstrap=60"]
@@ -86,9 +95,23 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
 
     # any single notebook runs with the plain papermill CLI given the run folder
     out = tmp_path / "evaluate.ipynb"
-    pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/05_evaluate.ipynb"), str(out),
-                         "-p", "run_dir", str(run), "--cwd", str(ROOT / "notebooks")],
-                        capture_output=True, text=True, timeout=300)
+    pm = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(ROOT / "notebooks/05_evaluate.ipynb"),
+            str(out),
+            "-p",
+            "run_dir",
+            str(run),
+            "--cwd",
+            str(ROOT / "notebooks"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert pm.returncode == 0, pm.stderr[-2000:]
     assert json.loads((run / "artifacts" / "metrics.json").read_text())["test"] == metrics["test"]
 
@@ -108,8 +131,17 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     assert res.returncode == 2 and "price" in res.stderr and not (tmp_path / "x.csv").exists()
 
     # a gate that the model misses: only 05 re-runs (upstream reused), exit 3, status gated
-    gated = run_cli("run", "params/smoke.yaml", "--run-dir", str(run), "--stages", "05_evaluate",
-                    "-p", "evaluate.gates={roc_auc: 0.99}", reports=reports)
+    gated = run_cli(
+        "run",
+        "params/smoke.yaml",
+        "--run-dir",
+        str(run),
+        "--stages",
+        "05_evaluate",
+        "-p",
+        "evaluate.gates={roc_auc: 0.99}",
+        reports=reports,
+    )
     assert gated.returncode == 3, gated.stderr
     assert "gate 0.9900" in gated.stderr
     manifest3 = json.loads((run / "manifest.json").read_text())
@@ -122,8 +154,15 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     assert manifest["run_id"] in listed.stdout
     by_id = run_cli("predict", manifest["run_id"], str(new), "-o", str(tmp_path / "by_id.csv"), reports=reports)
     assert by_id.returncode == 2 and "this run's status is gated" in by_id.stderr  # the gate said no: refused
-    by_id = run_cli("predict", manifest["run_id"], str(new), "-o", str(tmp_path / "by_id.csv"), "--allow-unfinished",
-                    reports=reports)
+    by_id = run_cli(
+        "predict",
+        manifest["run_id"],
+        str(new),
+        "-o",
+        str(tmp_path / "by_id.csv"),
+        "--allow-unfinished",
+        reports=reports,
+    )
     assert by_id.returncode == 0, by_id.stderr  # the ids `list` prints are accepted too
     other = run.parent / (run.name + "-copy")
     shutil.copytree(run, other)
@@ -135,16 +174,28 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
 
 def test_failing_stage_keeps_its_report_and_stops(reports):
     # settings scikit-learn accepts one by one but not together: 04_train raises while fitting
-    result = run_cli("run", "params/smoke.yaml", "-p", "data.n_rows=300",
-                     "-p", "train.models={logistic_regression: {l1_ratio: 1.0}}", reports=reports)
+    result = run_cli(
+        "run",
+        "params/smoke.yaml",
+        "-p",
+        "data.n_rows=300",
+        "-p",
+        "train.models={logistic_regression: {l1_ratio: 1.0}}",
+        reports=reports,
+    )
     assert result.returncode == 1
     assert "stage 04_train failed" in result.stderr and "penalt" in result.stderr
     (run,) = run_folders(reports)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "04_train" in manifest["error"]
     statuses = {s["name"]: s["status"] for s in manifest["stages"]}
-    assert statuses == {"01_eda": "succeeded", "02_preprocess": "succeeded", "03_features": "succeeded",
-                        "04_train": "failed", "05_evaluate": "skipped"}
+    assert statuses == {
+        "01_eda": "succeeded",
+        "02_preprocess": "succeeded",
+        "03_features": "succeeded",
+        "04_train": "failed",
+        "05_evaluate": "skipped",
+    }
     failed = next(s for s in manifest["stages"] if s["name"] == "04_train")
     assert "penalt" in failed["error"] and "\n" not in failed["error"]
     assert "penalt" in (run / "04_train.html").read_text()
@@ -154,13 +205,16 @@ def test_failing_stage_keeps_its_report_and_stops(reports):
     assert "failed" in (run / "summary.html").read_text()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["params/smoke.yaml", "-p", "train.cv_fold=3"], "train.cv_fold: unknown key (did you mean 'cv_folds'?)"),
-    (["params/smoke.yaml", "-p", "data.target=hit"], "data.target: column 'hit' not in the generated dataset"),
-    (["params/missing.yaml"], "params file not found"),
-    (["params/smoke.yaml", "--stages", "04_trian"], "did you mean '04_train'"),
-    (["params/smoke.yaml", "-p", "train.models.random_forest.n_estimator=5"], "did you mean 'n_estimators'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["params/smoke.yaml", "-p", "train.cv_fold=3"], "train.cv_fold: unknown key (did you mean 'cv_folds'?)"),
+        (["params/smoke.yaml", "-p", "data.target=hit"], "data.target: column 'hit' not in the generated dataset"),
+        (["params/missing.yaml"], "params file not found"),
+        (["params/smoke.yaml", "--stages", "04_trian"], "did you mean '04_train'"),
+        (["params/smoke.yaml", "-p", "train.models.random_forest.n_estimator=5"], "did you mean 'n_estimators'"),
+    ],
+)
 def test_rejected_params_exit_2_and_make_no_run_folder(reports, args, message):
     result = run_cli("run", *args, reports=reports)
     assert result.returncode == 2
@@ -179,7 +233,8 @@ def test_regression_on_a_user_csv(reports, tmp_path):
         f"data: {{source: {csv}, target: revenue_k, task: regression, drop_columns: [is_hit]}}\n"
         "preprocess: {stratify: false}\nfeatures: {text: {max_features: 100, svd_components: 5}}\n"
         "train: {cv_folds: 2, models: {ridge: {}, random_forest: {n_estimators: 10},"
-        " hist_gradient_boosting: {max_iter: 20}}}\nevaluate: {bootstrap: 20}\ncompute: {n_jobs: 1}\n")
+        " hist_gradient_boosting: {max_iter: 20}}}\nevaluate: {bootstrap: 20}\ncompute: {n_jobs: 1}\n"
+    )
     result = run_cli("run", str(params), reports=reports)
     assert result.returncode == 0, result.stderr
     (run,) = run_folders(reports)
@@ -197,16 +252,43 @@ def test_notebook_defaults_run_as_a_scratch_run(reports, tmp_path):
 
     env = {**os.environ, "NBLIB_REPORTS": str(reports)}
     # 1. exactly as committed: no parameters at all (params/default.yaml, scratch run)
-    pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/01_eda.ipynb"),
-                         str(tmp_path / "01.ipynb"), "--cwd", str(ROOT / "notebooks")],
-                        capture_output=True, text=True, timeout=300, env=env)
+    pm = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(ROOT / "notebooks/01_eda.ipynb"),
+            str(tmp_path / "01.ipynb"),
+            "--cwd",
+            str(ROOT / "notebooks"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert pm.returncode == 0, pm.stderr[-2000:]
     assert len(pd.read_parquet(reports / "scratch" / "artifacts" / "raw.parquet")) == 20_000
     # 2. a later stage with other params: its upstream stages run first
     out = tmp_path / "03.ipynb"
-    pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/03_features.ipynb"), str(out),
-                         "-p", "params_path", str(ROOT / "params/smoke.yaml"), "--cwd", str(ROOT / "notebooks")],
-                        capture_output=True, text=True, timeout=300, env=env)
+    pm = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(ROOT / "notebooks/03_features.ipynb"),
+            str(out),
+            "-p",
+            "params_path",
+            str(ROOT / "params/smoke.yaml"),
+            "--cwd",
+            str(ROOT / "notebooks"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert pm.returncode == 0, pm.stderr[-2000:]
     scratch = reports / "scratch"
     assert (scratch / "artifacts" / "features.skops").exists()
@@ -214,9 +296,24 @@ def test_notebook_defaults_run_as_a_scratch_run(reports, tmp_path):
     assert [s["name"] for s in manifest["stages"]] == ["01_eda", "02_preprocess", "03_features"]
     assert manifest["stages"][2]["executed_in"] == "JupyterLab" and manifest["stages"][2]["status"] == "succeeded"
     # 3. the next notebook reuses the stage run "in Lab" instead of running it again
-    pm = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/04_train.ipynb"),
-                         str(tmp_path / "04.ipynb"), "-p", "params_path", str(ROOT / "params/smoke.yaml"),
-                         "--cwd", str(ROOT / "notebooks")], capture_output=True, text=True, timeout=300, env=env)
+    pm = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(ROOT / "notebooks/04_train.ipynb"),
+            str(tmp_path / "04.ipynb"),
+            "-p",
+            "params_path",
+            str(ROOT / "params/smoke.yaml"),
+            "--cwd",
+            str(ROOT / "notebooks"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert pm.returncode == 0, pm.stderr[-2000:]
     manifest = json.loads((scratch / "manifest.json").read_text())
     assert [s["status"] for s in manifest["stages"]] == ["cached", "cached", "cached", "succeeded"]
@@ -229,8 +326,14 @@ def test_sigterm_marks_the_run_interrupted(reports):
     import time
 
     env = {**os.environ, "NBLIB_REPORTS": str(reports)}
-    proc = subprocess.Popen([sys.executable, "-m", "nblib", "run", "params/smoke.yaml"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nblib", "run", "params/smoke.yaml"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         manifests = list(reports.glob("*/*/manifest.json"))
@@ -249,11 +352,24 @@ def test_sigterm_marks_the_run_interrupted(reports):
 def test_training_options_end_to_end(reports, tmp_path):
     """Search, in-fold resampling, ensembles, the neural net and a cost threshold, through the notebooks."""
     result = run_cli(
-        "run", "params/smoke.yaml", "-p", "train.search.method=halving", "-p", "train.search.n_trials=4",
-        "-p", "train.ensemble=both", "-p", "imbalance.strategy=smote", "-p", "evaluate.threshold_by=cost",
-        "-p", "evaluate.cost={fp: 1, fn: 4}",
-        "-p", "train.models={logistic_regression: {}, hist_gradient_boosting: {max_iter: 30}, mlp: {max_epochs: 4}}",
-        reports=reports)
+        "run",
+        "params/smoke.yaml",
+        "-p",
+        "train.search.method=halving",
+        "-p",
+        "train.search.n_trials=4",
+        "-p",
+        "train.ensemble=both",
+        "-p",
+        "imbalance.strategy=smote",
+        "-p",
+        "evaluate.threshold_by=cost",
+        "-p",
+        "evaluate.cost={fp: 1, fn: 4}",
+        "-p",
+        "train.models={logistic_regression: {}, hist_gradient_boosting: {max_iter: 30}, mlp: {max_epochs: 4}}",
+        reports=reports,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = run_folders(reports)
     cv = json.loads((run / "artifacts" / "cv_results.json").read_text())

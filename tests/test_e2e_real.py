@@ -26,20 +26,26 @@ def churn_table(n: int, seed: int) -> pd.DataFrame:
     churned = rng.random(n) < 1 / (1 + np.exp(-logit))
     dates = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
     formats = rng.choice(["%Y-%m-%d", "%d %b %Y", "%B %d, %Y"], n)
-    notes = [f"{t} (ticket {i})" for i, t in enumerate(
-        rng.choice(['called twice,\r\nangry', 'said "fine"', "no notes", "asked about\nprices, again"], n))]
-    frame = pd.DataFrame({
-        "customer_id": [f"C{i:05d}" for i in range(n)],
-        "plan": plan,
-        ESCAPE: rng.choice(["north", "south", "east"], n),
-        SCRIPT: rng.normal(size=n),
-        "monthly_fee": [f"${v:,.2f}" for v in rng.gamma(3, 400, n)],
-        "usage_hours": usage.round(1),
-        "signup": [d.strftime(f) for d, f in zip(dates, formats, strict=True)],
-        "notes": notes,
-        "refund_total": churned * rng.gamma(2, 20, n) + rng.normal(0, 8, n),  # known only after churn
-        "churned": np.where(churned, "Yes", "No"),
-    })
+    notes = [
+        f"{t} (ticket {i})"
+        for i, t in enumerate(
+            rng.choice(["called twice,\r\nangry", 'said "fine"', "no notes", "asked about\nprices, again"], n)
+        )
+    ]
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "plan": plan,
+            ESCAPE: rng.choice(["north", "south", "east"], n),
+            SCRIPT: rng.normal(size=n),
+            "monthly_fee": [f"${v:,.2f}" for v in rng.gamma(3, 400, n)],
+            "usage_hours": usage.round(1),
+            "signup": [d.strftime(f) for d, f in zip(dates, formats, strict=True)],
+            "notes": notes,
+            "refund_total": churned * rng.gamma(2, 20, n) + rng.normal(0, 8, n),  # known only after churn
+            "churned": np.where(churned, "Yes", "No"),
+        }
+    )
     frame.loc[rng.random(n) < 0.03, "plan"] = "premum"  # a typo of a frequent label
     frame.loc[rng.random(n) < 0.02, "churned"] = "yes "  # the same label, written differently
     return frame
@@ -89,8 +95,11 @@ def test_a_yes_no_table_runs_with_two_keys_and_nothing_escapes(reports, tmp_path
     back = pd.read_csv(scored)
     assert len(back) == 40 and set(back["prediction"]) <= {"Yes", "No"} and back["proba"].between(0, 1).all()
     assert back["notes"].tolist() == pd.read_csv(new_path)["notes"].tolist()
-    for output, message in ((new_path, "is the input file"), (tmp_path, "is a folder"),
-                            (tmp_path / "scored.txt", "unknown output type")):
+    for output, message in (
+        (new_path, "is the input file"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "scored.txt", "unknown output type"),
+    ):
         res = run_cli("predict", str(run), str(new_path), "-o", str(output), reports=reports)
         assert res.returncode == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert len(pd.read_csv(new_path)) == 40  # the input file is untouched
@@ -148,8 +157,20 @@ def test_a_class_with_11_rows_runs_to_the_end(reports, tmp_path):
     frame = frame[(frame["cultivar"] != "barbera") | frame.index.isin(rare)]
     data = tmp_path / "wine.csv"
     frame.to_csv(data, index=False)
-    result = run_cli("run", "params/smoke.yaml", "--quiet", "-p", f"data.source={data}", "-p", "data.target=cultivar",
-                     "-p", "data.drop_columns=[]", "-p", "evaluate.slices=[alcohol]", reports=reports)
+    result = run_cli(
+        "run",
+        "params/smoke.yaml",
+        "--quiet",
+        "-p",
+        f"data.source={data}",
+        "-p",
+        "data.target=cultivar",
+        "-p",
+        "data.drop_columns=[]",
+        "-p",
+        "evaluate.slices=[alcohol]",
+        reports=reports,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = run_folders(reports)
     metrics = json.loads((run / "artifacts" / "metrics.json").read_text())

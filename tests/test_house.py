@@ -30,9 +30,9 @@ def test_no_engine_module_names_an_artifact_of_the_pipeline():
 
 def test_the_readme_lists_every_module():
     readme = (ROOT.parent / "README.md").read_text()
-    layout = readme[readme.index("## Layout"):]
-    layout = layout[layout.index("```") + 3:]
-    layout = layout[:layout.index("```")]
+    layout = readme[readme.index("## Layout") :]
+    layout = layout[layout.index("```") + 3 :]
+    layout = layout[: layout.index("```")]
     listed, folder = set(), None
     for line in layout.splitlines():
         if line.startswith("nblib/"):
@@ -43,7 +43,9 @@ def test_the_readme_lists_every_module():
                 listed.add(folder + found.group(1))
     modules = {p.relative_to(ROOT.parent).as_posix() for p in ROOT.rglob("*.py") if p.name != "__init__.py"}
     assert not sorted(modules - listed), f"README's layout section misses {sorted(modules - listed)}"
-    assert not sorted(listed - modules), f"README's layout section lists modules that are gone: {sorted(listed - modules)}"
+    assert not sorted(listed - modules), (
+        f"README's layout section lists modules that are gone: {sorted(listed - modules)}"
+    )
 
 
 def test_no_module_imports_itself_through_others():

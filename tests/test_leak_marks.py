@@ -12,9 +12,9 @@ import json
 import pytest
 
 from nblib import tracking
-from nblib.factory import app
-from nblib.engine import artifacts as io
 from nblib.cli import main as cli
+from nblib.engine import artifacts as io
+from nblib.factory import app
 from nblib.factory.pages import (
     compare_rows,
     diff_runs,
@@ -27,21 +27,41 @@ from nblib.factory.pages import (
 )
 
 HOSTILE = 'paid"><script>x</script>'
-LIKELY_KEPT = {"columns": [HOSTILE], "confidence": "likely", "action": "kept", "reason": "skill",
-               "evidence": "alone roc_auc 0.8; ..."}
+LIKELY_KEPT = {
+    "columns": [HOSTILE],
+    "confidence": "likely",
+    "action": "kept",
+    "reason": "skill",
+    "evidence": "alone roc_auc 0.8; ...",
+}
 POSSIBLE = {"columns": ["age"], "confidence": "possible", "action": "kept", "reason": "leaned-on", "evidence": "..."}
 
 
 def _run(reports, name, auc, suspects, policy="warn"):
     run = reports / "2026-01-01" / name
     (run / "artifacts").mkdir(parents=True)
-    manifest = {"run_id": f"2026-01-01/{name}", "name": name.split("-", 1)[1], "label": name.split("-", 1)[1],
-                "status": "succeeded", "started": f"2026-01-01T{name[:2]}:00:00", "data_sha256": "d",
-                "stages": [{"name": "05_evaluate", "status": "succeeded", "seconds": 1.0}], "metrics": {"roc_auc": auc}}
+    manifest = {
+        "run_id": f"2026-01-01/{name}",
+        "name": name.split("-", 1)[1],
+        "label": name.split("-", 1)[1],
+        "status": "succeeded",
+        "started": f"2026-01-01T{name[:2]}:00:00",
+        "data_sha256": "d",
+        "stages": [{"name": "05_evaluate", "status": "succeeded", "seconds": 1.0}],
+        "metrics": {"roc_auc": auc},
+    }
     (run / "params.yaml").write_text(f"quality:\n  leaks: {policy}\n")
-    io.write_json(run / "artifacts" / "metrics.json", {
-        "task": "classification", "primary_metric": "roc_auc", "best_model": "m", "test": {"roc_auc": auc},
-        "test_ci": {"roc_auc": [auc - 0.01, auc + 0.01]}, "cv": {"m": {"mean": auc, "std": 0.01}}})
+    io.write_json(
+        run / "artifacts" / "metrics.json",
+        {
+            "task": "classification",
+            "primary_metric": "roc_auc",
+            "best_model": "m",
+            "test": {"roc_auc": auc},
+            "test_ci": {"roc_auc": [auc - 0.01, auc + 0.01]},
+            "cv": {"m": {"mean": auc, "std": 0.01}},
+        },
+    )
     if suspects is not None:
         io.write_json(run / "artifacts" / "leaks.json", {"policy": policy, "suspects": suspects})
     io.write_json(run / "manifest.json", manifest)
@@ -61,14 +81,22 @@ def test_the_app_marks_only_a_run_that_keeps_a_likely_leak(reports, runs):
     assert "flags" not in hm and "flags" not in io.read_json(honest / "manifest.json")
     saved = io.read_json(leaky / "manifest.json")
     assert saved["flags"] == ["leak?"] == lm["flags"]
-    assert "quality.leaks: drop" in saved["flag_notes"]["leak?"] and "known_before_outcome" in saved["flag_notes"]["leak?"]
+    assert (
+        "quality.leaks: drop" in saved["flag_notes"]["leak?"] and "known_before_outcome" in saved["flag_notes"]["leak?"]
+    )
     dropped = _run(reports, "120000-dropped", 0.85, [{**LIKELY_KEPT, "action": "dropped"}], policy="drop")[1]
-    declared = _run(reports, "130000-declared", 0.85, [{"columns": ["x"], "confidence": "declared",
-                                                        "action": "dropped", "reason": "declared"}])[1]
+    declared = _run(
+        reports,
+        "130000-declared",
+        0.85,
+        [{"columns": ["x"], "confidence": "declared", "action": "dropped", "reason": "declared"}],
+    )[1]
     unchecked = _run(reports, "140000-nocheck", 0.85, None)[1]
     assert not any(m.get("flags") for m in (dropped, declared, unchecked))
     # the mark goes once the leak does (a rerun of the same folder with quality.leaks: drop)
-    io.write_json(leaky / "artifacts" / "leaks.json", {"policy": "drop", "suspects": [{**LIKELY_KEPT, "action": "dropped"}]})
+    io.write_json(
+        leaky / "artifacts" / "leaks.json", {"policy": "drop", "suspects": [{**LIKELY_KEPT, "action": "dropped"}]}
+    )
     app._flag(leaky, lm)
     assert lm["flags"] == [] and io.read_json(leaky / "manifest.json")["flags"] == []
 
@@ -77,7 +105,7 @@ def test_index_list_and_compare_mark_the_leaky_score(reports, runs, capsys):
     (honest, _), (leaky, _) = runs
     page = write_index(reports).read_text()
     assert page.count("class=flag") == 1 and ">leak?</span>" in page
-    row = page[page.index(">leaky<"):]
+    row = page[page.index(">leaky<") :]
     assert row.index("leak?") < row.index("</tr>")  # on the leaky run's row, beside its score
     assert "<script>x" not in page and "&lt;script&gt;x" in page  # the column name in the title is escaped
 
@@ -112,8 +140,12 @@ def test_diff_marks_the_leaky_side(reports, runs, capsys):
 
 def test_the_sweep_marks_the_leaky_run_and_never_calls_it_best(reports, runs):
     (honest, _), (leaky, _) = runs
-    rows = sweep_rows([{"label": "honest", "run_dir": honest, "swept": {}, "seconds": 1.0},
-                       {"label": "leaky", "run_dir": leaky, "swept": {}, "seconds": 1.0}])
+    rows = sweep_rows(
+        [
+            {"label": "honest", "run_dir": honest, "swept": {}, "seconds": 1.0},
+            {"label": "leaky", "run_dir": leaky, "swept": {}, "seconds": 1.0},
+        ]
+    )
     assert [r["flags"] for r in rows] == [[], ["leak?"]]
     page = write_sweep_html(reports / "sweep" / "s.html", rows, [], 2.0).read_text()
     assert page.count(">leak?</span>") == 1
@@ -125,8 +157,8 @@ def test_the_summary_opens_with_how_to_fix_it_and_the_card_says_so(reports, runs
 
     (honest, hm), (leaky, lm) = runs
     page = write_summary(leaky, lm).read_text()
-    first = page[page.index("</h1>"):]
-    first = first[:first.index("</div>")]
+    first = page[page.index("</h1>") :]
+    first = first[: first.index("</div>")]
     assert "leak?" in first and "quality.leaks: drop" in first and "data.columns.known_before_outcome" in first
     assert "&lt;script&gt;x" in first and "<script>x" not in page
     assert "leak?" not in write_summary(honest, hm).read_text()
@@ -158,8 +190,10 @@ def test_the_registry_refuses_a_leaky_run_that_05_would_have_promoted(reports, r
             self.aliases.append(args)
 
     (_, _), (leaky, lm) = runs
-    io.write_json(leaky / "artifacts" / "promotion.json", {"asked": True, "decision": "promote",
-                                                           "reason": "no champion yet: this model becomes the first"})
+    io.write_json(
+        leaky / "artifacts" / "promotion.json",
+        {"asked": True, "decision": "promote", "reason": "no champion yet: this model becomes the first"},
+    )
     params = {"name": "leaky", "evaluate": {"require_promotion": True}, "tracking": {"experiment": "unit"}}
     session = tracking.Session(leaky, lm, params, tracking.settings(params, reports))
     session.client, session.record["model"] = Client(), {"name": "nblib-leaky", "version": 1}

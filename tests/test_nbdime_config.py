@@ -12,8 +12,9 @@ from conftest import ROOT
 
 def nbdiff(a, b) -> str:
     nbdiff_cli = str(Path(sys.executable).parent / "nbdiff")  # the command git's driver uses too
-    out = subprocess.run([nbdiff_cli, "--no-color", str(a), str(b)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [nbdiff_cli, "--no-color", str(a), str(b)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
@@ -57,6 +58,7 @@ def test_cell_ids_and_output_execution_counts_are_ignored(tmp_path):
 
 # ---- stabilize: what the runner applies to each executed notebook -------------------------------
 
+
 def _executed(run: str) -> dict:
     """04_train as papermill leaves it: injected cell with a random id, timestamps, outputs, error cells."""
     nb = nbformat.read(ROOT / "notebooks" / "04_train.ipynb", as_version=4)
@@ -72,16 +74,21 @@ def _executed(run: str) -> dict:
     nb.cells.insert(at + 2, anchor)
     for n, cell in enumerate(nb.cells):
         cell.metadata.setdefault("tags", [])
-        cell.metadata["papermill"] = {"duration": 0.5, "status": "completed", "exception": False,
-                                      "start_time": run, "end_time": run}
+        cell.metadata["papermill"] = {
+            "duration": 0.5,
+            "status": "completed",
+            "exception": False,
+            "start_time": run,
+            "end_time": run,
+        }
         if cell.cell_type == "code":
             cell.metadata["execution"] = {"iopub.status.busy": run, "shell.execute_reply": run}
             cell.execution_count = n
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"cell {n} in {run}\n"),
-                            nbformat.v4.new_output("display_data", {"image/png": "iVBORw0KGgo=",
-                                                                    "text/plain": "<Figure>"})]
-    nb.metadata["papermill"] = {"duration": 9.9, "output_path": f"{run}/04_train.ipynb",
-                                "parameters": {"run_dir": run}}
+            cell.outputs = [
+                nbformat.v4.new_output("stream", name="stdout", text=f"cell {n} in {run}\n"),
+                nbformat.v4.new_output("display_data", {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
+            ]
+    nb.metadata["papermill"] = {"duration": 9.9, "output_path": f"{run}/04_train.ipynb", "parameters": {"run_dir": run}}
     return json.loads(nbformat.writes(nb))
 
 
@@ -99,7 +106,7 @@ def test_stabilize_fixes_papermill_cell_ids_and_drops_kernel_timestamps():
     assert all("execution" not in c["metadata"] for c in out["cells"])
     assert all(c["metadata"].get("tags") != [] for c in out["cells"])
     # kept: outputs, execution counts, papermill's records (the HTML and papermill read them)
-    for a, b in zip(nb["cells"], out["cells"]):
+    for a, b in zip(nb["cells"], out["cells"], strict=False):
         assert a.get("outputs") == b.get("outputs") and a.get("execution_count") == b.get("execution_count")
         assert a["metadata"]["papermill"] == b["metadata"]["papermill"]
     assert out["metadata"] == nb["metadata"]
@@ -147,9 +154,12 @@ def test_memory_addresses_in_outputs_are_made_stable():
 
     html = "&lt;function as_str at 0x7f3a1c2b4d60&gt;"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("pipe")])
-    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", execution_count=1,
-                                                  data={"text/html": html, "text/plain": ["<f at 0xdeadbeef12>"]}),
-                           nbformat.v4.new_output("stream", name="stdout", text="obj at 0x7ffe00112233\n")]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "execute_result", execution_count=1, data={"text/html": html, "text/plain": ["<f at 0xdeadbeef12>"]}
+        ),
+        nbformat.v4.new_output("stream", name="stdout", text="obj at 0x7ffe00112233\n"),
+    ]
     out = stabilize(nb)["cells"][0]["outputs"]
     assert out[0]["data"]["text/html"] == "&lt;function as_str at 0x…&gt;"
     assert out[0]["data"]["text/plain"] == ["<f at 0x…>"] and out[1]["text"] == "obj at 0x…\n"

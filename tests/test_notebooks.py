@@ -37,7 +37,9 @@ def test_one_parameters_cell_with_run_dir_and_params_path(notebook):
     _, nb = notebook
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    names = {t.id for node in ast.walk(ast.parse(tagged[0].source)) if isinstance(node, ast.Assign) for t in node.targets}
+    names = {
+        t.id for node in ast.walk(ast.parse(tagged[0].source)) if isinstance(node, ast.Assign) for t in node.targets
+    }
     assert {"run_dir", "params_path"} <= names
 
 
@@ -47,7 +49,11 @@ def test_narrative_and_short_calls(notebook):
     assert sum(c.cell_type == "markdown" for c in nb.cells) >= 3
     for cell in code_cells(nb):
         tree = ast.parse(cell.source)
-        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+        defs = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
+        ]
         assert not defs, f"logic belongs in nblib, not in a notebook cell:\n{cell.source}"
         assert len(cell.source.splitlines()) <= MAX_CELL_LINES, f"cell too long:\n{cell.source}"
 
@@ -88,5 +94,9 @@ def test_no_cell_ends_by_echoing_an_artifact_path(notebook):
         last = body[-1] if body else None
         if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
             func = last.value.func
-            assert not (isinstance(func, ast.Attribute) and func.attr in ("write", "path")
-                        and isinstance(func.value, ast.Name) and func.value.id == "ctx"), cell.source
+            assert not (
+                isinstance(func, ast.Attribute)
+                and func.attr in ("write", "path")
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "ctx"
+            ), cell.source

@@ -91,8 +91,15 @@ def folder(tmp_path_factory) -> Path:
 SECTIONS = {
     "data": ["source", "n_rows", "target", "task", "drop_columns", "columns"],
     "quality": ["max_missing_fraction", "leak_score_threshold", "drop_leaky_columns", "outlier_iqr_factor"],
-    "preprocess": ["test_size", "stratify", "drop_duplicates", "numeric_impute", "scale",
-                   "categorical_min_frequency", "high_cardinality_threshold"],
+    "preprocess": [
+        "test_size",
+        "stratify",
+        "drop_duplicates",
+        "numeric_impute",
+        "scale",
+        "categorical_min_frequency",
+        "high_cardinality_threshold",
+    ],
     "features": ["text", "date"],
     "imbalance": ["class_weight"],
     "train": ["cv_folds", "scoring", "models"],
@@ -100,9 +107,35 @@ SECTIONS = {
     "tracking": [],
     "compute": ["n_jobs"],
 }
-WORDS = ["is_hit", "revenue_k", "classification", "regression", "generated", "balanced", "none", "roc_auc",
-         "rmse", "logistic_regression", "random_forest", "ridge", "dummy", "median", "year", "C",
-         "class_weight", "max_iter", "n_estimators", "yes", "no", "on", "5", "0.5", "~", "null", "x" * 300]
+WORDS = [
+    "is_hit",
+    "revenue_k",
+    "classification",
+    "regression",
+    "generated",
+    "balanced",
+    "none",
+    "roc_auc",
+    "rmse",
+    "logistic_regression",
+    "random_forest",
+    "ridge",
+    "dummy",
+    "median",
+    "year",
+    "C",
+    "class_weight",
+    "max_iter",
+    "n_estimators",
+    "yes",
+    "no",
+    "on",
+    "5",
+    "0.5",
+    "~",
+    "null",
+    "x" * 300,
+]
 
 scalars = st.one_of(
     st.none(),
@@ -118,8 +151,7 @@ values = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.one_of(st.sampled_from(WORDS), st.integers(-3, 3), st.text(max_size=10)),
-                        inner, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(WORDS), st.integers(-3, 3), st.text(max_size=10)), inner, max_size=4),
     ),
     max_leaves=12,
 )
@@ -151,16 +183,26 @@ def valid_or_not(section: str, key: str):
     plausible = {
         ("train", "models"): st.dictionaries(
             st.sampled_from(["logistic_regression", "random_forest", "ridge", "dummy", "xgb"]),
-            st.one_of(st.just({}), st.dictionaries(st.sampled_from(["C", "class_weight", "max_iter", "n_estimators"]),
-                                                   values, max_size=2)),
-            min_size=1, max_size=3),
-        ("evaluate", "gates"): st.dictionaries(st.sampled_from(["roc_auc", "f1", "rmse", "brier", "r2"]),
-                                               st.floats(allow_nan=True, allow_infinity=True), max_size=2),
-        ("data", "columns"): st.dictionaries(st.sampled_from(["numeric", "text", "date", "ignore"]),
-                                             st.lists(st.sampled_from(["price", "description", "x"]), max_size=2),
-                                             max_size=2),
-        ("features", "text"): st.dictionaries(st.sampled_from(["max_features", "ngram_max", "min_df"]),
-                                              st.integers(-2, 5000), max_size=2),
+            st.one_of(
+                st.just({}),
+                st.dictionaries(st.sampled_from(["C", "class_weight", "max_iter", "n_estimators"]), values, max_size=2),
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        ("evaluate", "gates"): st.dictionaries(
+            st.sampled_from(["roc_auc", "f1", "rmse", "brier", "r2"]),
+            st.floats(allow_nan=True, allow_infinity=True),
+            max_size=2,
+        ),
+        ("data", "columns"): st.dictionaries(
+            st.sampled_from(["numeric", "text", "date", "ignore"]),
+            st.lists(st.sampled_from(["price", "description", "x"]), max_size=2),
+            max_size=2,
+        ),
+        ("features", "text"): st.dictionaries(
+            st.sampled_from(["max_features", "ngram_max", "min_df"]), st.integers(-2, 5000), max_size=2
+        ),
     }.get((section, key), st.nothing())
     return st.one_of(plausible, st.integers(-5, 50), st.floats(-2, 2), values)
 
@@ -173,14 +215,19 @@ def typed(annotation: Any):
         if not fields:
             return st.just({})
         return st.lists(st.sampled_from(sorted(fields)), max_size=3).flatmap(
-            lambda keys: st.fixed_dictionaries({k: typed(fields[k].annotation) for k in keys}))
+            lambda keys: st.fixed_dictionaries({k: typed(fields[k].annotation) for k in keys})
+        )
     if origin is typing.Literal:
         return st.sampled_from(args)
     if origin in (typing.Union, types.UnionType):
         return st.one_of([typed(a) for a in args])
     if origin is list:
-        return st.lists(typed(args[0]) if typing.get_origin(args[0]) is typing.Literal
-                        else st.sampled_from(["price", "description", "x"]), max_size=3)
+        return st.lists(
+            typed(args[0])
+            if typing.get_origin(args[0]) is typing.Literal
+            else st.sampled_from(["price", "description", "x"]),
+            max_size=3,
+        )
     if origin is dict:
         return st.dictionaries(st.sampled_from(["roc_auc", "rmse", "brier", "x"]), st.floats(-0.5, 1.5), max_size=2)
     return {
@@ -214,28 +261,40 @@ def render(doc: dict[str, Any], flow: bool) -> str:
     return yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True, sort_keys=False)
 
 
-ALIAS_BOMB = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-              + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)))
+ALIAS_BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+)
 
 
 @st.composite
 def texts(draw) -> str | bytes:
     """A rendered document, often mangled: aliases, duplicate keys, bad bytes, deep nesting, cuts."""
     text = render(draw(st.one_of(documents(), near_valid())), flow=draw(st.booleans()))
-    how = draw(st.sampled_from(["as is", "as is", "alias bomb", "self alias", "duplicate line", "deep",
-                                "bytes", "cut", "huge", "noise"]))
+    how = draw(
+        st.sampled_from(
+            ["as is", "as is", "alias bomb", "self alias", "duplicate line", "deep", "bytes", "cut", "huge", "noise"]
+        )
+    )
     lines = text.splitlines(keepends=True) or ["\n"]
     at = draw(st.integers(0, len(lines)))
     if how == "alias bomb":  # at the top, or nested where a model's hyperparameters go
-        text = draw(st.sampled_from([ALIAS_BOMB + text, text + "train:\n  models:\n    dummy:\n      "
-                                     + ALIAS_BOMB.replace("\n", "\n      ")]))
+        text = draw(
+            st.sampled_from(
+                [
+                    ALIAS_BOMB + text,
+                    text + "train:\n  models:\n    dummy:\n      " + ALIAS_BOMB.replace("\n", "\n      "),
+                ]
+            )
+        )
     elif how == "self alias":
         text += draw(st.sampled_from(["loop: &l [*l]\n", "loop: &l {x: *l}\n", "train: &t {models: *t}\n"]))
     elif how == "duplicate line":
-        text = "".join(lines[:at] + lines[at - 1: at] + lines[at:]) if at else text + text
+        text = "".join(lines[:at] + lines[at - 1 : at] + lines[at:]) if at else text + text
     elif how == "deep":
         depth = draw(st.integers(20, 3000))
-        text += draw(st.sampled_from([f"deep: {'[' * depth}{']' * depth}\n", f"deep: {'{a: ' * depth}1{'}' * depth}\n"]))
+        text += draw(
+            st.sampled_from([f"deep: {'[' * depth}{']' * depth}\n", f"deep: {'{a: ' * depth}1{'}' * depth}\n"])
+        )
     elif how == "bytes":
         data = text.encode()
         cut = draw(st.integers(0, len(data)))
@@ -268,12 +327,27 @@ def overrides(draw) -> list[str]:
         section = draw(st.sampled_from([*SECTIONS, "seed", "name", "", "a.b.c"]))
         key = draw(st.sampled_from([*SECTIONS.get(section, []), "junk", ""]))
         path = ".".join(p for p in (section, key) if p) or draw(st.text(max_size=8))
-        value = draw(st.one_of(
-            values.map(lambda v: yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()),
-            st.text(max_size=30),
-            st.sampled_from(["&a [*a]", "&a {b: *a}", "{x: 1, x: 2}", ".nan", "-.inf", "[" * 500, "'unclosed",
-                             ALIAS_BOMB.replace("\n", ", ").join("{}"), "{0: 1, 1: 5}", "yes", '"5"']),
-        ))
+        value = draw(
+            st.one_of(
+                values.map(lambda v: yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()),
+                st.text(max_size=30),
+                st.sampled_from(
+                    [
+                        "&a [*a]",
+                        "&a {b: *a}",
+                        "{x: 1, x: 2}",
+                        ".nan",
+                        "-.inf",
+                        "[" * 500,
+                        "'unclosed",
+                        ALIAS_BOMB.replace("\n", ", ").join("{}"),
+                        "{0: 1, 1: 5}",
+                        "yes",
+                        '"5"',
+                    ]
+                ),
+            )
+        )
         out.append(f"{path}={value}")
     return out
 

@@ -33,8 +33,14 @@ def test_nbdiff_of_two_runs_shows_the_changed_cv_table_in_a_few_hundred_lines(pa
     """The runner stabilizes executed notebooks; nbdime's config (nbdime_config.json) does the rest."""
     _, a, b = pair
     nbdiff = str(Path(sys.executable).parent / "nbdiff")
-    out = subprocess.run([nbdiff, "--no-color", str(a / "04_train.ipynb"), str(b / "04_train.ipynb")], cwd=ROOT,
-                         capture_output=True, text=True, check=False, timeout=120)
+    out = subprocess.run(
+        [nbdiff, "--no-color", str(a / "04_train.ipynb"), str(b / "04_train.ipynb")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) < 300, f"{len(lines)} lines:\n" + "\n".join(lines[:80])
@@ -87,7 +93,7 @@ def test_list_diff_compare_and_index_tell_two_runs_apart(pair, tmp_path):
     compared = run_cli("compare", ids[0], str(b), reports=reports)
     assert compared.returncode == 0, compared.stderr
     page = (reports / "compare.html").read_text()
-    assert page.count('<tr>') == 3 and "smoke · train.cv_folds=3" in page and "train.cv_folds" in page
+    assert page.count("<tr>") == 3 and "smoke · train.cv_folds=3" in page and "train.cv_folds" in page
     assert "data:image/png;base64," in page
 
     index = (reports / "index.html").read_text()

@@ -29,5 +29,7 @@ def test_a_bad_value_anywhere_is_refused_before_anything_runs():
 
 def test_values_keep_their_brackets():
     assert split_values("[logistic_regression, random_forest],[random_forest]") == [
-        "[logistic_regression, random_forest]", "[random_forest]"]
+        "[logistic_regression, random_forest]",
+        "[random_forest]",
+    ]
     assert split_values("'a,b',c") == ["'a,b'", "c"]

@@ -50,7 +50,7 @@ def _manifest(folder: Path) -> dict:
 
 def test_each_run_is_one_mlflow_run_with_params_metrics_steps_children_artifacts_and_tags(runs, client):
     reports, folders, done = runs
-    for folder, proc, promote in zip(folders[:2], done[:2], ("false", "true")):
+    for folder, proc, promote in zip(folders[:2], done[:2], ("false", "true"), strict=False):
         manifest = _manifest(folder)
         record = manifest["tracking"]
         assert "error" not in record
@@ -78,15 +78,23 @@ def test_each_run_is_one_mlflow_run_with_params_metrics_steps_children_artifacts
         assert tags["mlflow.source.git.commit"] == manifest["git_commit"]
         assert tags["mlflow.runName"] == manifest["label"]
         # child runs: one per CV candidate, its fold scores as steps
-        children = client.search_runs([run.info.experiment_id],
-                                      filter_string=f"tags.mlflow.parentRunId = '{record['run_id']}'")
+        children = client.search_runs(
+            [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{record['run_id']}'"
+        )
         assert sorted(c.info.run_name for c in children) == sorted(metrics["cv"])
         folds = client.get_metric_history(children[0].info.run_id, "cv.fold_score")
         assert [m.step for m in folds] == [0, 1]
         # artifacts: the pages, figures, records and test predictions
         names = {a.path for a in client.list_artifacts(record["run_id"])}
-        assert {"summary.html", "model_card.md", "model_card.html", "05_evaluate.html", "params.yaml",
-                "figures", "artifacts"} <= names
+        assert {
+            "summary.html",
+            "model_card.md",
+            "model_card.html",
+            "05_evaluate.html",
+            "params.yaml",
+            "figures",
+            "artifacts",
+        } <= names
         assert "figures/05_evaluate" in {a.path for a in client.list_artifacts(record["run_id"], "figures")}
         inner = {a.path for a in client.list_artifacts(record["run_id"], "artifacts")}
         assert {"artifacts/predictions.parquet", "artifacts/metrics.json", "artifacts/promotion.json"} <= inner
@@ -156,8 +164,9 @@ def test_the_registered_model_loads_without_pickle_and_scores_raw_rows_like_nbli
         mlflow.set_tracking_uri(before[0])
         mlflow.set_registry_uri(before[1])
     art = second / "artifacts"
-    expected = predict_frame(io.read_model(art / "model.skops", TRUSTED_TYPES), raw,
-                             io.read_json(art / "columns.json"))  # the threshold is the model's own
+    expected = predict_frame(
+        io.read_model(art / "model.skops", TRUSTED_TYPES), raw, io.read_json(art / "columns.json")
+    )  # the threshold is the model's own
     pd.testing.assert_frame_equal(scored, expected)
     assert {"proba", "prediction"} <= set(scored.columns)
 

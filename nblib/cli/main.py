@@ -23,32 +23,69 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the notebook pipeline into a dated report folder",
-                         description="Run the pipeline. Stages whose inputs did not change are reused from "
-                                     "the cache (reports/.cache). Several params files, or --sweep, make "
-                                     "one run each and a sweep page comparing them.")
+    run = sub.add_parser(
+        "run",
+        help="run the notebook pipeline into a dated report folder",
+        description="Run the pipeline. Stages whose inputs did not change are reused from "
+        "the cache (reports/.cache). Several params files, or --sweep, make "
+        "one run each and a sweep page comparing them.",
+    )
     run.add_argument("params", nargs="*", type=Path, help="params YAML file(s): one run per file")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                     help="override one param, e.g. -p train.cv_folds=3 (repeatable)")
-    run.add_argument("--sweep", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
-                     help="one run per value (repeatable: every combination), e.g. --sweep train.cv_folds=3,5")
-    run.add_argument("--jobs", type=int, default=None,
-                     help="one run: parallel workers (sets compute.n_jobs); several runs: runs at a time")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one param, e.g. -p train.cv_folds=3 (repeatable)",
+    )
+    run.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V1,V2,...",
+        help="one run per value (repeatable: every combination), e.g. --sweep train.cv_folds=3,5",
+    )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="one run: parallel workers (sets compute.n_jobs); several runs: runs at a time",
+    )
     run.add_argument("--stages", default=None, help="comma-separated stage names to run (default: all)")
-    run.add_argument("--run-dir", type=Path, default=None,
-                     help="re-run in an existing run folder, reusing stages whose inputs did not change")
-    run.add_argument("--force", action="append", nargs="?", const="*", default=[], metavar="STAGE",
-                     help="run every stage, or (with a name) STAGE and every stage after it, "
-                          "even if cached (repeatable)")
-    run.add_argument("--resume", type=Path, default=None, metavar="RUN",
-                     help="pick up an interrupted or abandoned run with its own params, reusing finished stages")
+    run.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="re-run in an existing run folder, reusing stages whose inputs did not change",
+    )
+    run.add_argument(
+        "--force",
+        action="append",
+        nargs="?",
+        const="*",
+        default=[],
+        metavar="STAGE",
+        help="run every stage, or (with a name) STAGE and every stage after it, even if cached (repeatable)",
+    )
+    run.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN",
+        help="pick up an interrupted or abandoned run with its own params, reusing finished stages",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     run.add_argument("--label", default=None, help=argparse.SUPPRESS)  # set by a sweep for its runs
 
     cache = sub.add_parser("cache", help="the cache of stage results shared by runs (reports/.cache)")
     cache.add_argument("action", choices=["info", "prune"], help="info: what it holds; prune: make it smaller")
-    cache.add_argument("--max-size", default=None, metavar="SIZE",
-                       help="prune: keep at most SIZE (e.g. 500M, 2G; 0 empties it), least recently used go first")
+    cache.add_argument(
+        "--max-size",
+        default=None,
+        metavar="SIZE",
+        help="prune: keep at most SIZE (e.g. 500M, 2G; 0 empties it), least recently used go first",
+    )
 
     sub.add_parser("list", help="list runs, newest first")
 
@@ -60,9 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("run_b", type=Path)
     diff.add_argument("--html", type=Path, default=None, help="also write the diff as an HTML page")
 
-    compare = sub.add_parser("compare", help="several runs side by side: one sortable row per run",
-                             description="Compare runs: the params that differ, CV and test metrics with "
-                                         "intervals, durations, and a plot of the primary test metric.")
+    compare = sub.add_parser(
+        "compare",
+        help="several runs side by side: one sortable row per run",
+        description="Compare runs: the params that differ, CV and test metrics with "
+        "intervals, durations, and a plot of the primary test metric.",
+    )
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run folders or run ids")
     compare.add_argument("--html", type=Path, default=None, help="the page to write (default: reports/compare.html)")
 
@@ -70,12 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", type=Path, help="a run folder or a model.skops file")
     predict.add_argument("data", type=Path, help="CSV or Parquet file with the training columns")
     predict.add_argument("-o", "--output", type=Path, required=True, help="output .csv or .parquet")
-    predict.add_argument("--on-bad-rows", choices=["fail", "skip"], default="fail",
-                         help="a row with a cell that cannot be read as its column's number or date: refuse the "
-                              "file (fail, the default) or score the other rows and write it, with the reason, "
-                              "to OUT.rejects.csv beside -o (skip)")
-    predict.add_argument("--allow-unfinished", action="store_true",
-                         help="score with the model of a run that did not succeed (failed, gated, interrupted)")
+    predict.add_argument(
+        "--on-bad-rows",
+        choices=["fail", "skip"],
+        default="fail",
+        help="a row with a cell that cannot be read as its column's number or date: refuse the "
+        "file (fail, the default) or score the other rows and write it, with the reason, "
+        "to OUT.rejects.csv beside -o (skip)",
+    )
+    predict.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="score with the model of a run that did not succeed (failed, gated, interrupted)",
+    )
     return parser
 
 
@@ -131,8 +178,15 @@ def _main(argv: list[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    commands = {"run": _run, "list": _list, "diff": _diff, "compare": _compare, "predict": _predict,
-                "verify": _verify, "cache": _cache}
+    commands = {
+        "run": _run,
+        "list": _list,
+        "diff": _diff,
+        "compare": _compare,
+        "predict": _predict,
+        "verify": _verify,
+        "cache": _cache,
+    }
     try:
         return commands[args.command](args)
     except NblibError as exc:
@@ -144,8 +198,8 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from nblib.factory import app
     from nblib.engine.errors import ParamsError
+    from nblib.factory import app
 
     force = _force_arg(args)
     if args.resume is not None:
@@ -161,8 +215,9 @@ def _run(args: argparse.Namespace) -> int:
             raise ParamsError("--run-dir names one run folder; a sweep makes one folder per run")
         from nblib.factory.sweep import run_sweep
 
-        return run_sweep(args.params, args.param, args.sweep, jobs=args.jobs, stages=stages, force=force,
-                         quiet=args.quiet)
+        return run_sweep(
+            args.params, args.param, args.sweep, jobs=args.jobs, stages=stages, force=force, quiet=args.quiet
+        )
     from nblib import tracking
 
     # MLflow's imports, on the other core, while params load and stages run
@@ -170,17 +225,25 @@ def _run(args: argparse.Namespace) -> int:
     params = app.load(args.params, args.param, jobs=args.jobs)
     if args.run_dir is not None and not (args.run_dir / "manifest.json").exists():
         raise ParamsError(f"--run-dir: {args.run_dir} is not a run folder (no manifest.json)")
-    result = app.start_run(params, run_dir=args.run_dir, stages=stages, force=force, progress=not args.quiet,
-                           label=args.label or _kept_label(args.run_dir, params, args.param)
-                           or app.run_label(params, args.param))
+    result = app.start_run(
+        params,
+        run_dir=args.run_dir,
+        stages=stages,
+        force=force,
+        progress=not args.quiet,
+        label=args.label or _kept_label(args.run_dir, params, args.param) or app.run_label(params, args.param),
+    )
     from nblib.factory.pages import digest_lines
 
     for line in digest_lines(result.run_dir):  # what was done to the user's data, leak suspects, warnings
         print(f"  {line}")
     metrics = result.manifest.get("metrics", {})
     shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-    print(f"{result.status}: {result.run_dir}" + (f" ({shown})" if shown else "")
-          + _marks(result.manifest.get("flags") or []))
+    print(
+        f"{result.status}: {result.run_dir}"
+        + (f" ({shown})" if shown else "")
+        + _marks(result.manifest.get("flags") or [])
+    )
     print(f"summary: {result.run_dir / 'summary.html'}")
     tracked = tracking.describe(result.manifest.get("tracking"))
     if tracked:
@@ -196,8 +259,8 @@ def _kept_label(run_dir: Path | None, params, overrides: list[str]) -> str | Non
     ``None`` when there is no such folder, or it holds a run of other params (another name)."""
     if run_dir is None:
         return None
-    from nblib.factory import app
     from nblib.engine.manifest import read_manifest
+    from nblib.factory import app
 
     label = (read_manifest(run_dir) or {}).get("label")
     if not isinstance(label, str) or not label or label.split(" · ")[0] != (params.name or "run"):
@@ -226,8 +289,8 @@ def _force_arg(args: argparse.Namespace) -> bool | list[str]:
 
 
 def _stages_arg(text: str | None, option: str = "--stages") -> list[str] | None:
-    from nblib.factory import app
     from nblib.engine.errors import ParamsError
+    from nblib.factory import app
 
     if not text:
         return None
@@ -241,9 +304,9 @@ def _stages_arg(text: str | None, option: str = "--stages") -> list[str] | None:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from nblib.factory.app import reports_dir
     from nblib.engine.cache import StageCache, human_size, parse_size
     from nblib.engine.errors import ParamsError
+    from nblib.factory.app import reports_dir
 
     store = StageCache(reports_dir() / ".cache")
     if args.action == "prune":
@@ -277,18 +340,29 @@ def _list(args: argparse.Namespace) -> int:
     table = [["RUN", "LABEL", "STATUS", "MODEL", "CV", "TEST", "DURATION", "CACHED"]]
     for r in rows:
         metric = f"{r['primary_metric']} " if r["primary_metric"] else ""
-        table.append([
-            r["run_id"], r["label"], r["status"], r["best_model"] or "—",
-            f"{metric}{r['cv_mean']:.4f}" if isinstance(r["cv_mean"], float) else "—",
-            f"{metric}{_show(r['test'])}{_marks(r['flags'])}" if r["test"] is not None else "—" + _marks(r["flags"]),
-            f"{r['seconds']:.1f} s" if r["seconds"] is not None else "—",
-            f"{r['cached']}/{r['stages']}",
-        ])
+        table.append(
+            [
+                r["run_id"],
+                r["label"],
+                r["status"],
+                r["best_model"] or "—",
+                f"{metric}{r['cv_mean']:.4f}" if isinstance(r["cv_mean"], float) else "—",
+                f"{metric}{_show(r['test'])}{_marks(r['flags'])}"
+                if r["test"] is not None
+                else "—" + _marks(r["flags"]),
+                f"{r['seconds']:.1f} s" if r["seconds"] is not None else "—",
+                f"{r['cached']}/{r['stages']}",
+            ]
+        )
     widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
     right = {4, 5, 6, 7}
     for row in table:
-        print("  ".join(str(v).rjust(w) if i in right else str(v).ljust(w)
-                        for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+        print(
+            "  ".join(
+                str(v).rjust(w) if i in right else str(v).ljust(w)
+                for i, (v, w) in enumerate(zip(row, widths, strict=False))
+            ).rstrip()
+        )
     for flag, note in dict.fromkeys((f, _flag_note(r, f)) for r in rows for f in r["flags"]):
         print(f"{flag}: {note}" if note else flag)
     return 0
@@ -312,9 +386,11 @@ def _diff(args: argparse.Namespace) -> int:
     diff = diff_runs(run_a, run_b, significance=_significance(run_a, run_b))
     print(f"A: {diff['label'][0]}  ({run_a})")
     print(f"B: {diff['label'][1]}  ({run_b})")
-    print(f"status: {diff['status'][0]}{_marks(diff['flags'][0])} -> {diff['status'][1]}{_marks(diff['flags'][1])}; "
-          f"best model: {diff['best_model'][0]} -> "
-          f"{diff['best_model'][1]}; data: {'different' if diff['data_changed'] else 'same'}")
+    print(
+        f"status: {diff['status'][0]}{_marks(diff['flags'][0])} -> {diff['status'][1]}{_marks(diff['flags'][1])}; "
+        f"best model: {diff['best_model'][0]} -> "
+        f"{diff['best_model'][1]}; data: {'different' if diff['data_changed'] else 'same'}"
+    )
     print("params:" if diff["params"] else "params: identical")
     for p in diff["params"]:
         print(f"  {p['key']}: {_show(p['a'])} -> {_show(p['b'])}")
@@ -323,27 +399,39 @@ def _diff(args: argparse.Namespace) -> int:
         width = max(len(c["model"]) for c in diff["cv"])
         for c in diff["cv"]:
             delta = f"  ({c['delta']:+.4f})" if c["delta"] is not None else ""
-            print(f"  {c['model']:<{width}}  {_mean_sd(c['a_mean'], c['a_std'])} -> "
-                  f"{_mean_sd(c['b_mean'], c['b_std'])}{delta}")
-    print(f"test ({diff['paired_note']}):" if diff["paired"] else
-          f"test ({diff['paired_note'] or 'not paired: no predictions to compare'}; intervals only):")
+            print(
+                f"  {c['model']:<{width}}  {_mean_sd(c['a_mean'], c['a_std'])} -> "
+                f"{_mean_sd(c['b_mean'], c['b_std'])}{delta}"
+            )
+    print(
+        f"test ({diff['paired_note']}):"
+        if diff["paired"]
+        else f"test ({diff['paired_note'] or 'not paired: no predictions to compare'}; intervals only):"
+    )
     width = max([len(m["metric"]) for m in diff["metrics"]] or [0])
     for m in diff["metrics"]:
         delta = f"  ({m['delta']:+.4f})" if m["delta"] is not None else ""
         fa, fb = (_marks(diff["flags"][i]) if m.get("primary") else "" for i in (0, 1))
-        line = (f"  {m['metric']:<{width}}  {_show(m['a'])}{fa}{_ci(m['ci_a'])} -> "
-                f"{_show(m['b'])}{fb}{_ci(m['ci_b'])}{delta}")
+        line = (
+            f"  {m['metric']:<{width}}  {_show(m['a'])}{fa}{_ci(m['ci_a'])} -> "
+            f"{_show(m['b'])}{fb}{_ci(m['ci_b'])}{delta}"
+        )
         t = m.get("test")
         if t:
-            verdict = "not significant" if t["p_value"] is None or t["p_value"] >= 0.05 else \
-                "significant" + {True: ", B better", False: ", B worse"}.get(m.get("better"), "")
+            verdict = (
+                "not significant"
+                if t["p_value"] is None or t["p_value"] >= 0.05
+                else "significant" + {True: ", B better", False: ", B worse"}.get(m.get("better"), "")
+            )
             line += f"  {verdict}: p={t['p_value']:.3g}, B-A in [{t['lo']:+.4f}, {t['hi']:+.4f}] ({t['test']})"
         print(line)
     print("stages (status, seconds):")
     width = max([len(s["stage"]) for s in diff["stages"]] or [0])
     for s in diff["stages"]:
-        print(f"  {s['stage']:<{width}}  {s['status_a'] or '—':<10} {_secs(s['a']):>7}  ->  "
-              f"{s['status_b'] or '—':<10} {_secs(s['b']):>7}")
+        print(
+            f"  {s['stage']:<{width}}  {s['status_a'] or '—':<10} {_secs(s['a']):>7}  ->  "
+            f"{s['status_b'] or '—':<10} {_secs(s['b']):>7}"
+        )
     if args.html:
         print(f"html: {write_diff_html(diff, args.html)}")
     return 0
@@ -359,8 +447,11 @@ def _compare(args: argparse.Namespace) -> int:
     page = write_compare_html(rows, keys, out, plot_png=_compare_plot(rows))
     for r in rows:
         shown = ", ".join(f"{k}={_show(r['params'].get(k))}" for k in keys)
-        print(f"  {r['label']}: {r['status']}, {r['best_model'] or '?'}, test {r['primary_metric'] or ''} {_show(r['test'])}{_marks(r['flags'])}"
-              + (f" ({shown})" if shown else ""))
+        print(
+            f"  {r['label']}: {r['status']}, {r['best_model'] or '?'}, "
+            f"test {r['primary_metric'] or ''} {_show(r['test'])}{_marks(r['flags'])}"
+            + (f" ({shown})" if shown else "")
+        )
     print(f"html: {page}")
     return 0
 
@@ -460,10 +551,16 @@ def _check_finished_run(model: Path, allow: bool) -> None:
     manifest = read_manifest(artifacts.parent) if artifacts.name == "artifacts" else None
     status = (manifest or {}).get("status", "succeeded")
     if status != "succeeded" and not allow:
-        why = {"gated": "a quality or evaluation gate said no", "failed": "a stage failed",
-               "interrupted": "it was interrupted", "running": "it has not finished"}.get(status, "it did not succeed")
-        raise ParamsError(f"{artifacts.parent}: this run's status is {status} ({why}), so its model is not for use; "
-                          f"pass --allow-unfinished to score with it anyway")
+        why = {
+            "gated": "a quality or evaluation gate said no",
+            "failed": "a stage failed",
+            "interrupted": "it was interrupted",
+            "running": "it has not finished",
+        }.get(status, "it did not succeed")
+        raise ParamsError(
+            f"{artifacts.parent}: this run's status is {status} ({why}), so its model is not for use; "
+            f"pass --allow-unfinished to score with it anyway"
+        )
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -492,14 +589,13 @@ def _check_recorded_model(model: Path) -> None:
     artifacts = model.resolve().parent
     manifest = read_manifest(artifacts.parent) if artifacts.name == "artifacts" else None
     if manifest is not None:
-        check_recorded(artifacts.parent, manifest,
-                       [f"artifacts/{name}" for name in (model.name, "columns.json")])
+        check_recorded(artifacts.parent, manifest, [f"artifacts/{name}" for name in (model.name, "columns.json")])
 
 
 def _run_folder(arg: Path) -> Path:
     """A run folder given as a path or as the run id ``nblib list`` prints."""
-    from nblib.factory.app import reports_dir
     from nblib.engine.errors import ParamsError
+    from nblib.factory.app import reports_dir
 
     for candidate in (arg, reports_dir() / arg):
         if (candidate / "manifest.json").exists():

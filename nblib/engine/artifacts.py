@@ -77,8 +77,9 @@ def check_writable(folder: str | Path) -> Path:
         with tempfile.NamedTemporaryFile(prefix=".nblib-write-test.", dir=folder):
             pass
     except OSError as exc:
-        raise NotWritable(f"{folder}: cannot write here ({exc.strerror or type(exc).__name__}); "
-                          f"choose a writable folder") from None
+        raise NotWritable(
+            f"{folder}: cannot write here ({exc.strerror or type(exc).__name__}); choose a writable folder"
+        ) from None
     return folder
 
 

@@ -153,9 +153,7 @@ class StageCache:
             except (OSError, ValueError):
                 continue
             stored = stored if isinstance(stored, dict) else {}
-            if not related:
-                rank = 0
-            elif lineage is not None and stored.get("lineage") == lineage:
+            if not related or lineage is not None and stored.get("lineage") == lineage:
                 rank = 0
             elif data is not None and (stored.get("parts") or {}).get("data") == data:
                 rank = 1
@@ -180,8 +178,7 @@ class StageCache:
             except (OSError, ValueError):
                 continue
             stored = data.get("parts", {}) if isinstance(data, dict) else {}
-            if {k: v for k, v in stored.items() if k != "inputs"} == wanted \
-                    and not pkgs.changed(data.get("packages")):
+            if {k: v for k, v in stored.items() if k != "inputs"} == wanted and not pkgs.changed(data.get("packages")):
                 return True
         return False
 
@@ -212,8 +209,9 @@ class StageCache:
             _touch(entry.path / ENTRY)  # last used: prune keeps recently used entries
         return problems
 
-    def store(self, stage: str, key: str, run_dir: Path, *, outputs: dict[str, str],
-              extras: list[str], meta: dict[str, Any]) -> Entry | None:
+    def store(
+        self, stage: str, key: str, run_dir: Path, *, outputs: dict[str, str], extras: list[str], meta: dict[str, Any]
+    ) -> Entry | None:
         """Put a successful stage's files into the store; ``None`` if that was not possible.
 
         ``outputs`` are the recorded artifact hashes (paths relative to
@@ -236,8 +234,13 @@ class StageCache:
                 _place(src, tmp / "files" / rel)
                 if rel not in outputs:
                     extra_hashes[rel] = io.sha256_file(src)
-            data = {"key": key, **meta, "outputs": outputs, "extras": extra_hashes,
-                    "stored": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            data = {
+                "key": key,
+                **meta,
+                "outputs": outputs,
+                "extras": extra_hashes,
+                "stored": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
             (tmp / ENTRY).write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
             if existing is not None:  # outdated: the new result takes its place
                 self._discard(final)
@@ -247,7 +250,7 @@ class StageCache:
             return self.get(stage, key)
         return Entry(final, data)
 
-    def claim(self, stage: str, key: str, on_wait: Any = None) -> "Claim":
+    def claim(self, stage: str, key: str, on_wait: Any = None) -> Claim:
         """Hold the right to compute ``stage`` with ``key`` (runs of a sweep take turns).
 
         When another run is computing the same stage with the same inputs, wait
@@ -317,9 +320,15 @@ class Claim:
             held.close()  # leaves the file lock
 
 
-def reasons(parts: dict[str, Any], before: dict[str, Any] | None, *, notebook: str,
-            values: dict[str, Any] | None = None, values_before: dict[str, Any] | None = None,
-            packages_before: dict[str, str] | None = None) -> list[str]:
+def reasons(
+    parts: dict[str, Any],
+    before: dict[str, Any] | None,
+    *,
+    notebook: str,
+    values: dict[str, Any] | None = None,
+    values_before: dict[str, Any] | None = None,
+    packages_before: dict[str, str] | None = None,
+) -> list[str]:
     """Why a stage with ``parts`` runs, compared with the parts it had ``before`` (and the
     distribution versions its kernel imported then, ``packages_before``, with those installed now).
 
@@ -342,8 +351,11 @@ def reasons(parts: dict[str, Any], before: dict[str, Any] | None, *, notebook: s
     for name in sorted(set(old_inputs) | set(new_inputs)):
         if old_inputs.get(name) != new_inputs.get(name):
             why.append(f"upstream {name} changed")
-    for part, words in (("data", "input data changed"), ("code", "nblib source changed"),
-                        ("versions", "package versions changed")):  # "versions": keys of older nblib
+    for part, words in (
+        ("data", "input data changed"),
+        ("code", "nblib source changed"),
+        ("versions", "package versions changed"),
+    ):  # "versions": keys of older nblib
         if parts.get(part) != before.get(part):
             why.append(words)
     if "python" in before and parts.get("python") != before["python"]:
@@ -395,8 +407,11 @@ def _changed_keys(old: Any, new: Any, prefix: str, limit: int = 4) -> list[str]:
     if old is None or new is None:
         return []
     flat_old, flat_new = _flatten(old, prefix), _flatten(new, prefix)
-    lines = [f"params.{k} changed ({_short(flat_old.get(k, '—'))} → {_short(flat_new.get(k, '—'))})"
-             for k in sorted(set(flat_old) | set(flat_new)) if flat_old.get(k, object()) != flat_new.get(k)]
+    lines = [
+        f"params.{k} changed ({_short(flat_old.get(k, '—'))} → {_short(flat_new.get(k, '—'))})"
+        for k in sorted(set(flat_old) | set(flat_new))
+        if flat_old.get(k, object()) != flat_new.get(k)
+    ]
     if len(lines) > limit:
         lines = lines[:limit] + [f"and {len(lines) - limit} more params.{prefix} keys"]
     return lines

@@ -51,8 +51,14 @@ from nblib.engine.processes import alive
 __all__ = ["ForkFailed", "ForkProvisioner", "ForkServer", "ForkedProcess", "fork_unavailable", "preload_modules"]
 
 #: Imported by the server whatever the warm-up code says: what a kernel needs to start.
-KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "IPython.core.completer",
-                  "jupyter_client.session", "comm")
+KERNEL_MODULES = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "IPython.core.completer",
+    "jupyter_client.session",
+    "comm",
+)
 
 #: Never imported by the server (see the module docstring): a module that needs it is left to the kernel.
 _KEPT_OUT = ("matplotlib_inline",)
@@ -129,13 +135,16 @@ class ForkServer:
         """Start the server; it imports in the background while the caller goes on."""
         with open(self.log, "ab") as sink:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "nblib.engine.forkserver"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=sink, cwd=self.cwd, start_new_session=True,
+                [sys.executable, "-m", "nblib.engine.forkserver"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=sink,
+                cwd=self.cwd,
+                start_new_session=True,
             )
         self._send({"preload": self.modules})
 
-    def fork(self, argv: list[str], *, cwd: str, env: dict[str, str], log: Path,
-             timeout: float = FORK_TIMEOUT) -> int:
+    def fork(self, argv: list[str], *, cwd: str, env: dict[str, str], log: Path, timeout: float = FORK_TIMEOUT) -> int:
         """Fork a kernel running ``IPKernelApp`` with ``argv``; return its pid (its process group too).
 
         Raises
@@ -201,8 +210,9 @@ class ForkServer:
             if ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:
-                    raise ForkFailed(f"the fork server exited (status {self._proc.wait()}; see kernels.log)",
-                                     closed=self._closed)
+                    raise ForkFailed(
+                        f"the fork server exited (status {self._proc.wait()}; see kernels.log)", closed=self._closed
+                    )
                 self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
@@ -336,8 +346,10 @@ def _preload(modules: list[str]) -> None:
         del sys.modules[name]  # half-imported by a refused import: the kernel imports them afresh
     threads = [Path(f"/proc/self/task/{task}/comm").read_text().strip() for task in os.listdir("/proc/self/task")]
     if len(threads) > 1:  # native threads (allocators, BLAS) are known to handle fork; Python ones would not
-        print(f"nblib fork server: threads besides the main one after preloading: {', '.join(threads[1:])}",
-              file=sys.stderr)
+        print(
+            f"nblib fork server: threads besides the main one after preloading: {', '.join(threads[1:])}",
+            file=sys.stderr,
+        )
 
 
 def _serve() -> None:

@@ -78,8 +78,9 @@ def check_recorded(run_dir: Path, manifest: dict[str, Any], files: Iterable[str]
     ArtifactChanged
         One line naming the first file that changed.
     """
-    recorded = {rel: digest for record in manifest.get("stages", [])
-                for rel, digest in (record.get("outputs") or {}).items()}
+    recorded = {
+        rel: digest for record in manifest.get("stages", []) for rel, digest in (record.get("outputs") or {}).items()
+    }
     for rel in files:
         if rel in recorded and changed_outputs({rel: recorded[rel]}, run_dir):
             path = Path(run_dir) / rel

@@ -67,8 +67,17 @@ class KernelPool:
         (started here, in the background); ``False`` starts each kernel plainly.
     """
 
-    def __init__(self, kernel_name: str, cwd: str, warmup_code: str, log: Path, reaper: Reaper | None = None,
-                 *, ahead: int | None = None, fork: bool = True):
+    def __init__(
+        self,
+        kernel_name: str,
+        cwd: str,
+        warmup_code: str,
+        log: Path,
+        reaper: Reaper | None = None,
+        *,
+        ahead: int | None = None,
+        fork: bool = True,
+    ):
         if ahead is not None and (not isinstance(ahead, int) or ahead < 1):
             raise ValueError(f"The 'ahead' parameter of KernelPool must be an int >= 1. Got {ahead!r} instead.")
         self._spec = (kernel_name, cwd, warmup_code, Path(log))
@@ -87,7 +96,7 @@ class KernelPool:
             self._note("kernels start without a fork server: fork=False")
             self._server_known.set()
 
-    def __enter__(self) -> "KernelPool":
+    def __enter__(self) -> KernelPool:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -115,8 +124,11 @@ class KernelPool:
         KernelStartFailed
             The kernel did not start (its output is in the run's ``kernels.log``).
         """
-        starter = self._pending.popleft() if self._pending else _Starter(self._spec, self._reaper,
-                                                                          self._fork_server, self._note)
+        starter = (
+            self._pending.popleft()
+            if self._pending
+            else _Starter(self._spec, self._reaper, self._fork_server, self._note)
+        )
         try:
             km = starter.result()
         except BaseException:  # interrupted while waiting: the kernel on its way must not survive
@@ -126,8 +138,9 @@ class KernelPool:
             try:
                 km = _start_kernel(self._spec, self._reaper, warm=False, server=None)
             except Exception as exc:  # noqa: BLE001 - any failure to launch is one line
-                raise KernelStartFailed(f"kernel {self._spec[0]!r} did not start: "
-                                        f"{one_line(exc, first=True, typed=True)}") from None
+                raise KernelStartFailed(
+                    f"kernel {self._spec[0]!r} did not start: {one_line(exc, first=True, typed=True)}"
+                ) from None
         self._live.append(km)
         return km
 
@@ -166,6 +179,7 @@ class KernelPool:
                 fork_unavailable,
                 preload_modules,
             )
+
             reason = fork_unavailable() or _not_forkable(kernel_name)
             if reason is None:
                 server = ForkServer(preload_modules(warmup_code), cwd, log)
@@ -224,8 +238,10 @@ def reset_event_loop() -> None:
 
 #: Evaluated in a kernel (as a user expression: no cell, no output, no history): its
 #: top-level modules and their files, as JSON (a string's repr is never abbreviated).
-_MODULES_EXPRESSION = ("__import__('json').dumps({k: getattr(v, '__file__', None) for k, v in "
-                       "list(__import__('sys').modules.items()) if '.' not in k and isinstance(k, str)})")
+_MODULES_EXPRESSION = (
+    "__import__('json').dumps({k: getattr(v, '__file__', None) for k, v in "
+    "list(__import__('sys').modules.items()) if '.' not in k and isinstance(k, str)})"
+)
 
 
 def imported_modules(km: Any, timeout: float = 10.0) -> dict[str, str | None] | None:
@@ -256,8 +272,11 @@ def imported_modules(km: Any, timeout: float = 10.0) -> dict[str, str | None] | 
         if found.get("status") != "ok":
             return None
         modules = json.loads(ast.literal_eval(found["data"]["text/plain"]))
-        return {str(k): (v if isinstance(v, str) else None) for k, v in modules.items()} \
-            if isinstance(modules, dict) else None
+        return (
+            {str(k): (v if isinstance(v, str) else None) for k, v in modules.items()}
+            if isinstance(modules, dict)
+            else None
+        )
     except Exception:  # noqa: BLE001 - no answer (timeout, dead kernel, another language): the caller falls back
         return None
     finally:
@@ -290,8 +309,15 @@ class _Starter:
             server = self._server()
             if self._cancelled.is_set():  # closed while the fork server was being set up
                 return
-            km = _start_kernel(spec, self._reaper, warm=True, launched=self._launched,
-                               cancelled=self._cancelled, server=server, note=self._note)
+            km = _start_kernel(
+                spec,
+                self._reaper,
+                warm=True,
+                launched=self._launched,
+                cancelled=self._cancelled,
+                server=server,
+                note=self._note,
+            )
         except Exception:  # noqa: BLE001 - take() retries plainly and reports the reason
             km = None
         finally:
@@ -314,9 +340,16 @@ class _Starter:
             _stop_kernel(km, self._reaper, interrupt=False)
 
 
-def _start_kernel(spec: tuple, reaper: Reaper | None, *, warm: bool,
-                  launched: threading.Event | None = None, cancelled: threading.Event | None = None,
-                  server: Any = None, note: Callable[[str], None] | None = None) -> Any:
+def _start_kernel(
+    spec: tuple,
+    reaper: Reaper | None,
+    *,
+    warm: bool,
+    launched: threading.Event | None = None,
+    cancelled: threading.Event | None = None,
+    server: Any = None,
+    note: Callable[[str], None] | None = None,
+) -> Any:
     from jupyter_client.manager import KernelManager
 
     kernel_name, cwd, warmup_code, log = spec

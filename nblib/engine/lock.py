@@ -77,13 +77,12 @@ class RunLock:
         self.path = self.run_dir / LOCK_NAME
         self._fd: int | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise NotWritable(f"{self.run_dir}: cannot write here ({exc.strerror}); "
-                              f"choose a writable folder") from None
+            raise NotWritable(f"{self.run_dir}: cannot write here ({exc.strerror}); choose a writable folder") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -91,8 +90,9 @@ class RunLock:
             os.close(fd)
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise NotWritable(f"{self.run_dir}: cannot lock the run folder ({exc.strerror})") from None
-            raise RunLocked(f"{self.run_dir}: in use by another run ({holder}); "
-                            f"wait for it to finish or stop it") from None
+            raise RunLocked(
+                f"{self.run_dir}: in use by another run ({holder}); wait for it to finish or stop it"
+            ) from None
         try:  # tell a refused run who holds it
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
@@ -108,7 +108,7 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> bool:
@@ -129,7 +129,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="nblib-heartbeat", daemon=True)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 

@@ -23,15 +23,22 @@ from nblib.engine import artifacts as io
 from nblib.engine.errors import NblibError
 from nblib.engine.lock import now, runner_info
 
-__all__ = ["ManifestWriter", "RecordNotWritten", "new_manifest", "read_manifest",
-           "package_versions", "record_stage"]
+__all__ = ["ManifestWriter", "RecordNotWritten", "new_manifest", "read_manifest", "package_versions", "record_stage"]
+
 
 class RecordNotWritten(NblibError):
     """The run's manifest could not be written (its stages may have succeeded)."""
 
 
-def new_manifest(run_id: str, name: str, *, params_hash: str, data_sha256: str | None,
-                 code_root: Path, versioned: tuple[str, ...] = ()) -> dict[str, Any]:
+def new_manifest(
+    run_id: str,
+    name: str,
+    *,
+    params_hash: str,
+    data_sha256: str | None,
+    code_root: Path,
+    versioned: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """A fresh manifest for a run that starts now in this process; ``versions`` holds Python's version
     and those of the ``versioned`` distributions (what the application names; each stage's record
     adds the versions of what its kernel imported)."""
@@ -84,8 +91,15 @@ def record_stage(run_dir: Path, record: dict[str, Any], order: list[str]) -> boo
     run_dir = Path(run_dir)
     try:
         with RunLock(run_dir):
-            data = read_manifest(run_dir) or {"run_id": run_dir.name, "name": run_dir.name, "status": "lab",
-                                              "started": now(), "finished": None, "stages": [], "metrics": {}}
+            data = read_manifest(run_dir) or {
+                "run_id": run_dir.name,
+                "name": run_dir.name,
+                "status": "lab",
+                "started": now(),
+                "finished": None,
+                "stages": [],
+                "metrics": {},
+            }
             stages = {r.get("name"): r for r in data.get("stages", []) if isinstance(r, dict)}
             stages[record["name"]] = record
             data["stages"] = [stages[n] for n in order if n in stages]
@@ -141,8 +155,7 @@ class ManifestWriter:
     def describe_error(self) -> str:
         """One line for the user when a save failed."""
         reason = (self.error.strerror if self.error is not None else None) or "write failed"
-        return (f"{self.path}: cannot write ({reason}); the run's record is stale, "
-                f"nblib list will show it as abandoned")
+        return f"{self.path}: cannot write ({reason}); the run's record is stale, nblib list will show it as abandoned"
 
 
 def _version(package: str) -> str:
@@ -154,12 +167,15 @@ def _version(package: str) -> str:
 
 def _git_commit(root: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if out.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() + ("-dirty" if dirty else "")

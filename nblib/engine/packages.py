@@ -24,18 +24,51 @@ import re
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 
-__all__ = ["KERNEL_RUNTIME", "canonical", "installed_version", "distribution_versions", "all_installed",
-           "changed", "describe"]
+__all__ = [
+    "KERNEL_RUNTIME",
+    "canonical",
+    "installed_version",
+    "distribution_versions",
+    "all_installed",
+    "changed",
+    "describe",
+]
 
 #: Distributions a bare ipykernel imports to talk to its client: their versions change how
 #: a kernel runs cells, not what the cells compute. (``packaging``, ``python-dateutil``, ``six``
 #: and ``typing-extensions`` are imported too, but data libraries use them: they stay in.)
-KERNEL_RUNTIME = frozenset({
-    "ipykernel", "ipython", "jupyter-client", "jupyter-core", "traitlets", "tornado", "pyzmq", "comm",
-    "debugpy", "pygments", "colorama", "matplotlib-inline", "nest-asyncio", "prompt-toolkit", "jedi", "parso",
-    "pexpect", "ptyprocess", "wcwidth", "stack-data", "executing", "asttokens", "pure-eval", "decorator",
-    "appnope", "platformdirs", "psutil", "setuptools",
-})
+KERNEL_RUNTIME = frozenset(
+    {
+        "ipykernel",
+        "ipython",
+        "jupyter-client",
+        "jupyter-core",
+        "traitlets",
+        "tornado",
+        "pyzmq",
+        "comm",
+        "debugpy",
+        "pygments",
+        "colorama",
+        "matplotlib-inline",
+        "nest-asyncio",
+        "prompt-toolkit",
+        "jedi",
+        "parso",
+        "pexpect",
+        "ptyprocess",
+        "wcwidth",
+        "stack-data",
+        "executing",
+        "asttokens",
+        "pure-eval",
+        "decorator",
+        "appnope",
+        "platformdirs",
+        "psutil",
+        "setuptools",
+    }
+)
 
 
 def canonical(name: str) -> str:
@@ -47,7 +80,7 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def installed_version(dist: str) -> str | None:
     """The version of distribution ``dist`` installed now (``None`` if none is); looked up once per process."""
     try:
@@ -61,12 +94,15 @@ def installed_version(dist: str) -> str | None:
 @functools.lru_cache(maxsize=1)
 def _providers() -> dict[str, tuple[str, ...]]:
     """Top-level module name → the distributions that provide it (one scan of the environment)."""
-    return {module: tuple(sorted({canonical(d) for d in dists}))
-            for module, dists in metadata.packages_distributions().items()}
+    return {
+        module: tuple(sorted({canonical(d) for d in dists}))
+        for module, dists in metadata.packages_distributions().items()
+    }
 
 
-def distribution_versions(modules: Mapping[str, str | None],
-                          exclude_paths: Iterable[os.PathLike | str] = ()) -> dict[str, str]:
+def distribution_versions(
+    modules: Mapping[str, str | None], exclude_paths: Iterable[os.PathLike | str] = ()
+) -> dict[str, str]:
     """``{distribution: installed version}`` for the top-level ``modules`` (name → file or ``None``).
 
     A distribution that provides a module found under one of ``exclude_paths`` is left

@@ -391,8 +391,9 @@ def _parse(text: str | bytes, label: str) -> Any:
         except UnicodeDecodeError as exc:
             line = text.count(b"\n", 0, exc.start) + 1
             column = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
-            raise ParamsError(f"{label}: not UTF-8 text: byte 0x{text[exc.start]:02x} "
-                              f"at line {line}, column {column}") from None
+            raise ParamsError(
+                f"{label}: not UTF-8 text: byte 0x{text[exc.start]:02x} at line {line}, column {column}"
+            ) from None
     loader = _BoundedLoader(text)
     try:
         return loader.get_single_data()

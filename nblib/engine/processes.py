@@ -53,12 +53,16 @@ class Reaper:
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Reaper":
+    def __enter__(self) -> Reaper:
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-S", "-c", _REAPER_CODE], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                text=True, bufsize=1,
+                [sys.executable, "-S", "-c", _REAPER_CODE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                text=True,
+                bufsize=1,
             )
         except OSError:  # no reaper: the runner's own clean-up still runs
             self._proc = None
@@ -132,7 +136,7 @@ def kill_tree(pid: int, group: int | None = None, *, grace: float = 0.0) -> list
     after ``grace`` seconds.
     """
     pids = [pid, *descendants(pid)]
-    for sig in ((signal.SIGTERM, signal.SIGKILL) if grace > 0 else (signal.SIGKILL,)):
+    for sig in (signal.SIGTERM, signal.SIGKILL) if grace > 0 else (signal.SIGKILL,):
         if group is not None:
             try:
                 os.killpg(group, sig)

@@ -64,8 +64,12 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._progress = RichProgress(
-                TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), transient=False,
+                TextColumn("{task.description:<16}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                transient=False,
             )
             self._progress.start()
             for name in self.names:
@@ -89,6 +93,7 @@ class Progress:
 
     def cell_hooks(self, name: str) -> dict[str, Any]:
         """nbclient hooks (``on_cell_start``, ``on_cell_executed``) that follow stage ``name``."""
+
         def on_start(cell, cell_index, **_):
             self._cell[name] = cell_index
             if cell.get("cell_type") == "markdown":
@@ -109,7 +114,7 @@ class Progress:
         if name not in self._cell:
             return "before its first cell"
         heading = self._heading.get(name)
-        return f"cell {self._cell[name]}" + (f" (under \"{heading}\")" if heading else "")
+        return f"cell {self._cell[name]}" + (f' (under "{heading}")' if heading else "")
 
     def _show(self, name: str, *, plain_line: bool = False) -> None:
         parts = [p for p in (self._heading.get(name), self._inner.get(name)) if p]

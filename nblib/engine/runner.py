@@ -149,10 +149,18 @@ class Runner:
             records, kept = self._plan(manifest.data, selected, previous)
             manifest.save()
             try:
-                error = self._run_stages(run_dir, manifest, selected, records, kept,
-                                         lambda stage, inputs=True: self.key_parts(
-                                             stage, run_dir, sections(stage.sections), data_sha256, inputs=inputs),
-                                         self._forced(selected, force), sections)
+                error = self._run_stages(
+                    run_dir,
+                    manifest,
+                    selected,
+                    records,
+                    kept,
+                    lambda stage, inputs=True: self.key_parts(
+                        stage, run_dir, sections(stage.sections), data_sha256, inputs=inputs
+                    ),
+                    self._forced(selected, force),
+                    sections,
+                )
             except KeyboardInterrupt as exc:  # arrived while the kernels were being stopped after the last stage
                 error = Interrupted.from_exception(exc)
                 _mark_running(manifest.data, "interrupted", str(error))
@@ -162,8 +170,15 @@ class Runner:
         """The stage's cache key (see :meth:`key_parts`)."""
         return key_of(self.key_parts(stage, run_dir, sections, data_sha256))
 
-    def key_parts(self, stage: Stage, run_dir: Path, sections: dict[str, Any],
-                  data_sha256: str | None = None, *, inputs: bool = True) -> dict[str, Any]:
+    def key_parts(
+        self,
+        stage: Stage,
+        run_dir: Path,
+        sections: dict[str, Any],
+        data_sha256: str | None = None,
+        *,
+        inputs: bool = True,
+    ) -> dict[str, Any]:
         """What a stage's result depends on, each part hashed: the notebook's source
         (not its outputs), each params section it reads, each input artifact (left out
         with ``inputs=False``), the input data, the package's code and the Python version.
@@ -180,8 +195,9 @@ class Runner:
             "python": _python(),
         }
         if inputs:
-            parts["inputs"] = {name: io.sha256_file(art / rel) if (art / rel).is_file() else None
-                               for name, rel in stage.inputs.items()}
+            parts["inputs"] = {
+                name: io.sha256_file(art / rel) if (art / rel).is_file() else None for name, rel in stage.inputs.items()
+            }
         return parts
 
     @property
@@ -202,8 +218,9 @@ class Runner:
             (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
             io.write_text(run_dir / "params.yaml", params_yaml)
         except OSError as exc:
-            raise io.NotWritable(f"{run_dir}: cannot write here ({exc.strerror or exc}); "
-                                 f"choose a writable folder") from None
+            raise io.NotWritable(
+                f"{run_dir}: cannot write here ({exc.strerror or exc}); choose a writable folder"
+            ) from None
 
     def _keep_history(self, run_dir: Path, previous: dict[str, Any]) -> list[str]:
         """A re-run in an existing folder keeps each earlier attempt's manifest (and params) under
@@ -223,36 +240,61 @@ class Runner:
         except OSError as exc:
             _warn(f"{run_dir}: cannot keep the earlier attempt's manifest ({exc.strerror or exc})")
             return history
-        note = f"{run_dir.name}: attempt {len(history) + 2}; the earlier attempt's record is kept in {kept.relative_to(run_dir)}"
+        note = (
+            f"{run_dir.name}: attempt {len(history) + 2}; "
+            f"the earlier attempt's record is kept in {kept.relative_to(run_dir)}"
+        )
         print(f"nblib: {note}", file=sys.stderr, flush=True)
         return [*history, kept.relative_to(run_dir).as_posix()]
 
-    def _plan(self, manifest: dict[str, Any], selected: list[Stage],
-              previous: dict[str, Any]) -> tuple[dict[str, dict], dict[str, dict]]:
+    def _plan(
+        self, manifest: dict[str, Any], selected: list[Stage], previous: dict[str, Any]
+    ) -> tuple[dict[str, dict], dict[str, dict]]:
         """Fresh records for the selected stages; earlier records for the others (and for reuse)."""
         kept = {r["name"]: r for r in previous.get("stages", []) if isinstance(r, dict) and "name" in r}
-        records = {s.name: {"name": s.name, "title": s.title, "status": "pending", "seconds": None,
-                            "cache_key": None} for s in selected}
-        manifest["stages"] = [records.get(s.name) or kept[s.name] for s in self.pipeline
-                              if s.name in records or s.name in kept]
+        records = {
+            s.name: {"name": s.name, "title": s.title, "status": "pending", "seconds": None, "cache_key": None}
+            for s in selected
+        }
+        manifest["stages"] = [
+            records.get(s.name) or kept[s.name] for s in self.pipeline if s.name in records or s.name in kept
+        ]
         return records, kept
 
-    def _run_stages(self, run_dir: Path, manifest: ManifestWriter, selected: list[Stage],
-                    records: dict[str, dict], kept: dict[str, dict],
-                    parts_of: Callable[..., dict[str, Any]], forced: dict[str, str],
-                    sections: Callable[[tuple[str, ...]], dict[str, Any]]) -> NblibError | None:
+    def _run_stages(
+        self,
+        run_dir: Path,
+        manifest: ManifestWriter,
+        selected: list[Stage],
+        records: dict[str, dict],
+        kept: dict[str, dict],
+        parts_of: Callable[..., dict[str, Any]],
+        forced: dict[str, str],
+        sections: Callable[[tuple[str, ...]], dict[str, Any]],
+    ) -> NblibError | None:
         """Reuse or run each stage, independent ones side by side; stop at the first failure or interrupt."""
         error: NblibError | None = None
         cache = self.cache
         early = {s.name: parts_of(s, inputs=False) for s in selected}  # enough to tell a sure miss
-        may_run = [s.name for s in selected if s.name in forced or not s.cacheable
-                   or not cache.could_hit(s.name, early[s.name])]
-        with Reaper() as reaper, _LazyPool(lambda: KernelPool(
-                self.kernel_name, str(self.notebooks_dir), self.warmup_code, run_dir / "kernels.log", reaper)) as pool, \
-                Progress(self.progress, [s.name for s in selected]) as progress, Heartbeat(manifest.beat), \
-                _Finisher() as finisher:
-            loop = _Loop(run_dir, manifest, records, kept, parts_of, forced, sections, cache, pool, progress,
-                         finisher, may_run)
+        may_run = [
+            s.name
+            for s in selected
+            if s.name in forced or not s.cacheable or not cache.could_hit(s.name, early[s.name])
+        ]
+        with (
+            Reaper() as reaper,
+            _LazyPool(
+                lambda: KernelPool(
+                    self.kernel_name, str(self.notebooks_dir), self.warmup_code, run_dir / "kernels.log", reaper
+                )
+            ) as pool,
+            Progress(self.progress, [s.name for s in selected]) as progress,
+            Heartbeat(manifest.beat),
+            _Finisher() as finisher,
+        ):
+            loop = _Loop(
+                run_dir, manifest, records, kept, parts_of, forced, sections, cache, pool, progress, finisher, may_run
+            )
             try:
                 if may_run:
                     pool.prestart()  # the first stage that surely runs will not wait for its kernel
@@ -264,13 +306,13 @@ class Runner:
                 error = Interrupted.from_exception(exc)
                 for name in _mark_running(manifest.data, "interrupted", str(error)):
                     progress.done(name, "interrupted", None)
-            except Exception as exc:  # a bug in the runner itself: still leave an honest manifest
+            except Exception as exc:  # noqa: BLE001 (a bug in the runner itself: still leave an honest manifest)
                 traceback.print_exc()
                 error = StageFailed(_running_stage(manifest.data) or "runner", f"{type(exc).__name__}: {exc}")
                 _mark_running(manifest.data, "failed", error.reason)
         return error
 
-    def _schedule(self, selected: list[Stage], loop: "_Loop") -> NblibError | None:
+    def _schedule(self, selected: list[Stage], loop: _Loop) -> NblibError | None:
         """Start each stage once the stages it reads from are done, up to :attr:`parallel_stages` at a time.
 
         A stage that is the only one ready runs in this thread (a linear pipeline never starts a
@@ -284,7 +326,7 @@ class Runner:
         try:
             while remaining or running:
                 ready = [s for s in remaining if self.pipeline.dependencies(s.name) & names <= done]
-                launch = [] if error is not None else ready[:max(0, self.parallel_stages - len(running))]
+                launch = [] if error is not None else ready[: max(0, self.parallel_stages - len(running))]
                 if not launch and not running:
                     break
                 if len(launch) == 1 and not running and len(ready) == 1:
@@ -331,28 +373,46 @@ class Runner:
         return None
 
     @staticmethod
-    def _more(stage: Stage, remaining: list[Stage], loop: "_Loop") -> bool:
+    def _more(stage: Stage, remaining: list[Stage], loop: _Loop) -> bool:
         """Whether a stage after ``stage`` may need a kernel (then one is started ahead)."""
         return any(s.name in loop.may_run for s in remaining)
 
-    def _advance(self, stage: Stage, loop: "_Loop", later: bool) -> NblibError | None:
+    def _advance(self, stage: Stage, loop: _Loop, later: bool) -> NblibError | None:
         """Reuse ``stage`` from its folder or the cache, or run it; return its error, if any."""
         record, run_dir, cache, progress = loop.records[stage.name], loop.run_dir, loop.cache, loop.progress
         parts = loop.parts_of(stage)
         record["cache_key"] = key_of(parts)
         reusable = stage.name not in loop.forced and stage.cacheable
-        if reusable and (self._reuse(stage, run_dir, record, loop.kept.get(stage.name), progress)
-                         or self._restore(stage, run_dir, record, cache, progress)):
+        if reusable and (
+            self._reuse(stage, run_dir, record, loop.kept.get(stage.name), progress)
+            or self._restore(stage, run_dir, record, cache, progress)
+        ):
             return None
-        claim = cache.claim(stage.name, record["cache_key"], on_wait=lambda: progress.note(
-            f"{stage.name}: another run is computing it with the same inputs; waiting to reuse it")
-        ) if stage.cacheable else Claim(None)
+        claim = (
+            cache.claim(
+                stage.name,
+                record["cache_key"],
+                on_wait=lambda: progress.note(
+                    f"{stage.name}: another run is computing it with the same inputs; waiting to reuse it"
+                ),
+            )
+            if stage.cacheable
+            else Claim(None)
+        )
         if reusable and self._restore(stage, run_dir, record, cache, progress):  # the other run's result
             claim.release()
             return None
         values = loop.sections(stage.sections)
-        record["why"] = self._why(stage, parts, record, loop.kept.get(stage.name), loop.forced, cache, values,
-                                  lineage=loop.manifest.data.get("lineage"))
+        record["why"] = self._why(
+            stage,
+            parts,
+            record,
+            loop.kept.get(stage.name),
+            loop.forced,
+            cache,
+            values,
+            lineage=loop.manifest.data.get("lineage"),
+        )
         record["status"] = "running"
         loop.manifest.save()  # observers see what runs now
         try:
@@ -361,8 +421,9 @@ class Runner:
             claim.release()
             raise
         loop.manifest.save()
-        loop.finisher.submit(self._finish_stage, stage, run_dir, record, parts, loop.manifest, values,
-                             store=error is None, claim=claim)
+        loop.finisher.submit(
+            self._finish_stage, stage, run_dir, record, parts, loop.manifest, values, store=error is None, claim=claim
+        )
         return error
 
     def _reuse(self, stage: Stage, run_dir: Path, record: dict, old: dict | None, progress: Progress) -> bool:
@@ -380,8 +441,12 @@ class Runner:
             record["note"] = f"{'; '.join(changed)}: ran {stage.name} again"
             progress.note(f"{run_dir.name}: {'; '.join(changed)}; running {stage.name} again")
             return False
-        record.update(status="cached", outputs=old["outputs"], seconds=0.0,
-                      **{k: old[k] for k in ("cached_from", "saved_seconds", "executed_in", "packages") if k in old})
+        record.update(
+            status="cached",
+            outputs=old["outputs"],
+            seconds=0.0,
+            **{k: old[k] for k in ("cached_from", "saved_seconds", "executed_in", "packages") if k in old},
+        )
         progress.done(stage.name, "cached", 0.0)
         return True
 
@@ -398,34 +463,65 @@ class Runner:
             record["note"] = f"{problems[0]}: ran {stage.name} again"
             progress.note(f"cache: {problems[0]}; running {stage.name} again")
             return False
-        record.update(status="cached", outputs=entry.outputs, cached_from=entry.run_id,
-                      seconds=round(time.perf_counter() - started, 2), saved_seconds=entry.data.get("seconds"))
+        record.update(
+            status="cached",
+            outputs=entry.outputs,
+            cached_from=entry.run_id,
+            seconds=round(time.perf_counter() - started, 2),
+            saved_seconds=entry.data.get("seconds"),
+        )
         if entry.packages is not None:
             record["packages"] = entry.packages
         progress.done(stage.name, f"cached from {entry.run_id}", record["seconds"])
         return True
 
-    def _why(self, stage: Stage, parts: dict[str, Any], record: dict, old: dict | None,
-             forced: dict[str, str], cache: StageCache, values: dict[str, Any], *,
-             lineage: str | None = None) -> list[str]:
+    def _why(
+        self,
+        stage: Stage,
+        parts: dict[str, Any],
+        record: dict,
+        old: dict | None,
+        forced: dict[str, str],
+        cache: StageCache,
+        values: dict[str, Any],
+        *,
+        lineage: str | None = None,
+    ) -> list[str]:
         """Why ``stage`` runs, in words (the manifest and the progress display show it), compared
         with this folder's earlier record, else the newest cached run of the same lineage or data."""
         if stage.name in forced:
             return [forced[stage.name]]
         if not stage.cacheable:
             return ["declared not cacheable: runs every time"]
-        before = (cache.get(stage.name, old["cache_key"], current=False)  # outdated too: it says what changed
-                  if old and old.get("cache_key") else None) \
-            or cache.latest(stage.name, lineage=lineage, data=parts.get("data"))
+        before = (
+            cache.get(stage.name, old["cache_key"], current=False)  # outdated too: it says what changed
+            if old and old.get("cache_key")
+            else None
+        ) or cache.latest(stage.name, lineage=lineage, data=parts.get("data"))
         if before is None and cache.latest(stage.name) is not None:  # only other params' runs are cached
             return ([record["note"]] if record.get("note") else []) + ["no earlier run of these params"]
-        why = reasons(parts, before.data.get("parts") if before else None, notebook=stage.notebook,
-                      values=values, values_before=before.data.get("params") if before else None,
-                      packages_before=before.packages if before else None)
+        why = reasons(
+            parts,
+            before.data.get("parts") if before else None,
+            notebook=stage.notebook,
+            values=values,
+            values_before=before.data.get("params") if before else None,
+            packages_before=before.packages if before else None,
+        )
         return ([record["note"]] if record.get("note") else []) + why
 
-    def _finish_stage(self, stage: Stage, run_dir: Path, record: dict, parts: dict[str, Any],
-                      manifest: ManifestWriter, values: dict[str, Any], *, store: bool, claim: Any) -> NblibError | None:
+    def _finish_stage(
+        self,
+        stage: Stage,
+        run_dir: Path,
+        record: dict,
+        parts: dict[str, Any],
+        manifest: ManifestWriter,
+        values: dict[str, Any],
+        *,
+        store: bool,
+        claim: Any,
+    ) -> NblibError | None:
         """Off the critical path: render the stage's HTML, then keep a successful result in the cache."""
         try:
             error = _render_html(stage, run_dir)
@@ -434,18 +530,29 @@ class Runner:
                 manifest.save()
                 return error
             if store and stage.cacheable and record.get("outputs") is not None:
-                self.cache.store(stage.name, record["cache_key"], run_dir, outputs=record["outputs"],
-                                 extras=[stage.notebook, Path(stage.notebook).with_suffix(".html").as_posix()],
-                                 meta={"stage": stage.name, "run_id": manifest.data["run_id"],
-                                       "lineage": manifest.data.get("lineage"), "parts": parts,
-                                       "params": values, "seconds": record.get("seconds"),
-                                       "packages": record.get("packages")})
+                self.cache.store(
+                    stage.name,
+                    record["cache_key"],
+                    run_dir,
+                    outputs=record["outputs"],
+                    extras=[stage.notebook, Path(stage.notebook).with_suffix(".html").as_posix()],
+                    meta={
+                        "stage": stage.name,
+                        "run_id": manifest.data["run_id"],
+                        "lineage": manifest.data.get("lineage"),
+                        "parts": parts,
+                        "params": values,
+                        "seconds": record.get("seconds"),
+                        "packages": record.get("packages"),
+                    },
+                )
             return None
         finally:
             claim.release()  # a run waiting for this stage finds it in the cache now
 
-    def _run_stage(self, stage: Stage, run_dir: Path, record: dict, progress: Progress, pool: "_LazyPool",
-                   *, more: bool) -> NblibError | None:
+    def _run_stage(
+        self, stage: Stage, run_dir: Path, record: dict, progress: Progress, pool: _LazyPool, *, more: bool
+    ) -> NblibError | None:
         """Run one stage's notebook in a fresh kernel; record its status, seconds and output hashes."""
         missing = missing_artifacts(stage.inputs, stage.optional_inputs, run_dir)
         if missing:
@@ -514,7 +621,7 @@ class Runner:
                     )
                 except pm.PapermillExecutionError as exc:  # the notebook (with its traceback) is kept
                     error = _error_from_notebook(stage.name, exc.ename, exc.evalue)
-                except Exception as exc:  # kernel died, disk full, ...: keep what Papermill saved
+                except Exception as exc:  # noqa: BLE001 (kernel died, disk full, ...: keep what Papermill saved)
                     error = StageFailed(stage.name, self._fault(exc, km, progress.where(stage.name)))
                 _name_output(tmp, out)  # raises on a partial file: then nothing is kept
         except Exception as exc:  # noqa: BLE001 - the notebook could not be written or renamed
@@ -535,8 +642,15 @@ class Runner:
         for record in data["stages"]:
             if record["status"] == "pending":
                 record["status"] = "skipped"
-        data["status"] = ("succeeded" if error is None else "interrupted" if isinstance(error, Interrupted)
-                          else "gated" if isinstance(error, GateFailed) else "failed")
+        data["status"] = (
+            "succeeded"
+            if error is None
+            else "interrupted"
+            if isinstance(error, Interrupted)
+            else "gated"
+            if isinstance(error, GateFailed)
+            else "failed"
+        )
         if error is not None:
             data["error"] = str(error)
         data["finished"] = _now()
@@ -580,15 +694,19 @@ class Runner:
     def _code_hash(self) -> str:
         if self._code_digest is None:
             self._code_digest = io.sha256_paths(
-                [f for root in self.code_paths for f in sorted(Path(root).rglob("*.py"))])
+                [f for root in self.code_paths for f in sorted(Path(root).rglob("*.py"))]
+            )
         return self._code_digest
 
     def _new_manifest(self, run_dir: Path, params_hash: str, data_sha256: str | None) -> dict[str, Any]:
         in_reports = run_dir.parent.parent == Path(self.reports_dir).resolve()
         return new_manifest(
             f"{run_dir.parent.name}/{run_dir.name}" if in_reports else run_dir.name,
-            run_dir.name.split("-", 1)[-1], params_hash=params_hash, data_sha256=data_sha256,
-            code_root=self.notebooks_dir.parent, versioned=self.versioned_packages,
+            run_dir.name.split("-", 1)[-1],
+            params_hash=params_hash,
+            data_sha256=data_sha256,
+            code_root=self.notebooks_dir.parent,
+            versioned=self.versioned_packages,
         )
 
 
@@ -632,9 +750,9 @@ class _Loop:
     forced: dict[str, str]
     sections: Callable[[tuple[str, ...]], dict[str, Any]]
     cache: StageCache
-    pool: "_LazyPool"
+    pool: _LazyPool
     progress: Progress
-    finisher: "_Finisher"
+    finisher: _Finisher
     may_run: list[str]
 
 
@@ -650,7 +768,7 @@ class _LazyPool:
         self._lock = threading.RLock()  # stages running side by side take kernels in turn
         self._retiring: list[threading.Thread] = []
 
-    def __enter__(self) -> "_LazyPool":
+    def __enter__(self) -> _LazyPool:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -705,7 +823,7 @@ class _Finisher:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nblib-finish")
         self._futures: list[Any] = []
 
-    def __enter__(self) -> "_Finisher":
+    def __enter__(self) -> _Finisher:
         return self
 
     def __exit__(self, *exc) -> bool:
@@ -772,8 +890,7 @@ def _render_html(stage: Stage, run_dir: Path) -> NblibError | None:
     try:
         render_notebook_html(notebook, notebook.with_suffix(".html"))
     except OSError as exc:
-        return StageFailed(stage.name, f"cannot write {notebook.with_suffix('.html').name} "
-                                       f"({exc.strerror or exc})")
+        return StageFailed(stage.name, f"cannot write {notebook.with_suffix('.html').name} ({exc.strerror or exc})")
     except Exception as exc:  # noqa: BLE001 - an unrenderable notebook fails its stage, not the run
         return StageFailed(stage.name, f"cannot render {notebook.name}: {one_line(exc, first=True, typed=True)}")
     return None

@@ -39,7 +39,7 @@ class Interrupted(NblibError):
         self.exit_code = 128 + signum
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> "Interrupted":
+    def from_exception(cls, exc: BaseException) -> Interrupted:
         return cls(getattr(exc, "signum", signal.SIGINT))
 
 

@@ -18,12 +18,25 @@ if TYPE_CHECKING:  # the runner and the reports are imported when a run starts: 
 
 __all__ = ["project_root", "reports_dir", "make_runner", "start_run", "load", "data_fingerprint"]
 
-WARMUP = "import pandas, numpy, sklearn, matplotlib.pyplot, nblib.ml.evaluation.metrics, nblib.ml.evaluation.plots, nblib.factory.stage"
+WARMUP = (
+    "import pandas, numpy, sklearn, matplotlib.pyplot, "
+    "nblib.ml.evaluation.metrics, nblib.ml.evaluation.plots, nblib.factory.stage"
+)
 
 #: What every run's manifest records the version of (each stage's record adds what its kernel imported).
 VERSIONED_PACKAGES = (
-    "nblib", "papermill", "nbconvert", "nbdime", "jupyterlab", "pandas", "numpy",
-    "scikit-learn", "matplotlib", "pyarrow", "pydantic", "skops",
+    "nblib",
+    "papermill",
+    "nbconvert",
+    "nbdime",
+    "jupyterlab",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "matplotlib",
+    "pyarrow",
+    "pydantic",
+    "skops",
 )
 
 
@@ -86,8 +99,9 @@ def start_run(
     from nblib.engine.params import dump_params, params_sha256
     from nblib.engine.runner import new_run_dir
 
-    runner = make_runner(progress=progress, cell_timeout_s=params.compute.cell_timeout_s,
-                         parallel_stages=params.compute.parallel_stages)
+    runner = make_runner(
+        progress=progress, cell_timeout_s=params.compute.cell_timeout_s, parallel_stages=params.compute.parallel_stages
+    )
     check_writable(run_dir or runner.reports_dir)
     from nblib import tracking
 
@@ -156,8 +170,12 @@ def data_fingerprint(params: Params) -> str:
 
         from nblib import __version__
 
-        recipe = {"generator": "product_launches", "version": __version__,
-                  "n_rows": params.data.n_rows, "seed": params.seed}
+        recipe = {
+            "generator": "product_launches",
+            "version": __version__,
+            "n_rows": params.data.n_rows,
+            "seed": params.seed,
+        }
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
     return sha256_file(params.data.source)
 
@@ -171,8 +189,8 @@ def load(paths: list[str | Path], overrides: list[str] = (), jobs: int | None = 
 def _finish(run_dir: Path, manifest: dict[str, Any]):
     """After the stages: MLflow, model card, summary, index. Returns the gate error when the
     model had to become champion (``evaluate.require_promotion``) and did not, after all."""
-    from nblib.factory.card import write_model_card
     from nblib.factory import pages
+    from nblib.factory.card import write_model_card
 
     _flag(run_dir, manifest)  # before anything shows the run's score: "leak?" goes wherever the score does
     tracked = _track(run_dir, manifest)  # first: the summary and model card show the run's MLflow record

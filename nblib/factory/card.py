@@ -67,8 +67,9 @@ def card_context(run_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any
             "columns": (quality or {}).get("n_columns") if quality else None,
             "target": data.get("target"),
             "task": (metrics or {}).get("task") or (columns or {}).get("task") or data.get("task"),
-            "positive_class": _first((metrics or {}).get("positive_class"), (columns or {}).get("positive_class"),
-                                     data.get("positive_class")),
+            "positive_class": _first(
+                (metrics or {}).get("positive_class"), (columns or {}).get("positive_class"), data.get("positive_class")
+            ),
         },
         "cleaning": _cleaning(cleaning),
         "findings": [f for f in (quality or {}).get("findings", [])][:5] if quality else None,
@@ -82,8 +83,10 @@ def card_context(run_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any
         "registry": _registry(manifest.get("tracking"), read_json_or_none(art / "promotion.json")),
         "leaks": leaks,
         # marks beside the score (e.g. "leak?": keeps a likely leak), with why and how to fix it
-        "flags": [{"mark": str(f), "note": str((manifest.get("flag_notes") or {}).get(f) or "")}
-                  for f in manifest.get("flags") or []],
+        "flags": [
+            {"mark": str(f), "note": str((manifest.get("flag_notes") or {}).get(f) or "")}
+            for f in manifest.get("flags") or []
+        ],
         "stages": manifest.get("stages", []),
         "na": NOT_AVAILABLE,
     }
@@ -104,14 +107,16 @@ def run_next_steps(run_dir: str | Path) -> list[dict[str, str]]:
         counts = target.get("classes") if isinstance(target.get("classes"), dict) else None
         classes, matrix = metrics.get("classes") or [], metrics.get("confusion_matrix") or []
         if len(classes) == len(matrix):
-            test_counts = {str(c): sum(row) for c, row in zip(classes, matrix) if isinstance(row, list)}
+            test_counts = {str(c): sum(row) for c, row in zip(classes, matrix, strict=False) if isinstance(row, list)}
     try:
         steps = next_steps(
             learning_curve=cv.get("learning_curve") if isinstance(cv.get("learning_curve"), list) else None,
             leak_suspects=(read_json_or_none(art / "leaks.json") or {}).get("suspects") or [],
-            class_counts=counts, test_class_counts=test_counts,
+            class_counts=counts,
+            test_class_counts=test_counts,
             entity_suspects=entities.get("suspects") or [] if isinstance(entities, dict) else [],
-            group=entities.get("group") if isinstance(entities, dict) else None)
+            group=entities.get("group") if isinstance(entities, dict) else None,
+        )
     except (TypeError, ValueError, AttributeError):  # a file of another shape: no advice rather than no page
         return []
     return [s.to_dict() for s in steps]
@@ -125,23 +130,37 @@ def _registry(tracking: dict[str, Any] | None, promotion: dict[str, Any] | None)
     promoted = (tracking.get("promotion") or {}).get("promoted")
     champion = None
     if (promotion or {}).get("asked"):
-        champion = ("promoted to @champion: " if promoted else "") + str((tracking.get("promotion") or {}).get("reason")
-                                                                       or promotion.get("reason", ""))
-    return {"uri": tracking.get("uri"), "experiment": tracking.get("experiment"), "run_id": tracking.get("run_id"),
-            "model": tracking.get("model"), "error": tracking.get("error") or tracking.get("model_error"),
-            "champion": champion}
+        champion = ("promoted to @champion: " if promoted else "") + str(
+            (tracking.get("promotion") or {}).get("reason") or promotion.get("reason", "")
+        )
+    return {
+        "uri": tracking.get("uri"),
+        "experiment": tracking.get("experiment"),
+        "run_id": tracking.get("run_id"),
+        "model": tracking.get("model"),
+        "error": tracking.get("error") or tracking.get("model_error"),
+        "champion": champion,
+    }
 
 
 def _cleaning(cleaning: dict[str, Any] | None) -> dict[str, Any] | None:
     if not cleaning:
         return None
-    changes = [{"what": c.get("what", ""), "columns": ", ".join(map(str, c.get("columns") or [])),
-                "why": c.get("why", "")} for c in cleaning.get("changes", [])][:8]
-    return {"rows_in": cleaning.get("rows_in"), "rows_out": cleaning.get("rows_out"),
-            "rows_dropped": cleaning.get("rows_dropped"), "changes": changes}
+    changes = [
+        {"what": c.get("what", ""), "columns": ", ".join(map(str, c.get("columns") or [])), "why": c.get("why", "")}
+        for c in cleaning.get("changes", [])
+    ][:8]
+    return {
+        "rows_in": cleaning.get("rows_in"),
+        "rows_out": cleaning.get("rows_out"),
+        "rows_dropped": cleaning.get("rows_dropped"),
+        "changes": changes,
+    }
 
 
-def _training(params: dict[str, Any], cv: dict[str, Any] | None, metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+def _training(
+    params: dict[str, Any], cv: dict[str, Any] | None, metrics: dict[str, Any] | None
+) -> dict[str, Any] | None:
     if not cv:
         return None
     train = params.get("train") or {}
@@ -166,23 +185,42 @@ def _chosen(chosen: dict[str, Any], cv: dict[str, Any]) -> dict[str, Any] | None
     if not chosen:
         return None
     verdict = (((cv.get("ensemble") or {}).get("candidates") or {}).get(chosen.get("name")) or {}).get("verdict")
-    return {"name": chosen.get("name"), "kind": chosen.get("kind", "single"), "label": chosen.get("label"),
-            "members": list(chosen.get("members") or []),
-            "cv_mean": shown_score(chosen.get("cv_mean"), chosen.get("scoring") or cv.get("scoring")),  # rmse positive
-            "cv_std": chosen.get("cv_std"), "scoring": shown_scoring(chosen.get("scoring") or cv.get("scoring"))[0],
-            "cv_note": chosen.get("cv_note") or "", "searched": bool(chosen.get("searched")), "verdict": verdict}
+    return {
+        "name": chosen.get("name"),
+        "kind": chosen.get("kind", "single"),
+        "label": chosen.get("label"),
+        "members": list(chosen.get("members") or []),
+        "cv_mean": shown_score(chosen.get("cv_mean"), chosen.get("scoring") or cv.get("scoring")),  # rmse positive
+        "cv_std": chosen.get("cv_std"),
+        "scoring": shown_scoring(chosen.get("scoring") or cv.get("scoring"))[0],
+        "cv_note": chosen.get("cv_note") or "",
+        "searched": bool(chosen.get("searched")),
+        "verdict": verdict,
+    }
 
 
 def _metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
     if not metrics or "test" not in metrics:
         return None
     ci = metrics.get("test_ci") or {}
-    rows = [{"name": k, "value": v, "low": (ci.get(k) or [None, None])[0], "high": (ci.get(k) or [None, None])[1],
-             "primary": k == metrics.get("primary_metric"), "oracle": (metrics.get("oracle") or {}).get(k)}
-            for k, v in metrics["test"].items()]
-    return {"rows": rows, "n_test": metrics.get("n_test"), "confidence": metrics.get("confidence", 0.95),
-            "best_model": (metrics.get("chosen") or {}).get("label") or metrics.get("best_model"),
-            "primary": metrics.get("primary_metric")}
+    rows = [
+        {
+            "name": k,
+            "value": v,
+            "low": (ci.get(k) or [None, None])[0],
+            "high": (ci.get(k) or [None, None])[1],
+            "primary": k == metrics.get("primary_metric"),
+            "oracle": (metrics.get("oracle") or {}).get(k),
+        }
+        for k, v in metrics["test"].items()
+    ]
+    return {
+        "rows": rows,
+        "n_test": metrics.get("n_test"),
+        "confidence": metrics.get("confidence", 0.95),
+        "best_model": (metrics.get("chosen") or {}).get("label") or metrics.get("best_model"),
+        "primary": metrics.get("primary_metric"),
+    }
 
 
 def _caveats(metrics: dict[str, Any] | None, manifest: dict[str, Any]) -> list[str]:
@@ -201,14 +239,16 @@ def _caveats(metrics: dict[str, Any] | None, manifest: dict[str, Any]) -> list[s
         oracle, test = (metrics.get("oracle") or {}).get("roc_auc"), (metrics.get("test") or {}).get("roc_auc")
         gap = (metrics.get("oracle_gap") or {}).get("roc_auc")
         if gap is not None and gap <= 0.03 and oracle is not None and test is not None:
-            out.append(f"oracle gap: the true probabilities of this generated data score ROC-AUC {oracle:.3f} on the "
-                       f"test rows, the model {test:.3f} ({'within 0.03 of the ceiling' if gap >= 0 else 'above it: chance on a small test split'})")
+            out.append(
+                f"oracle gap: the true probabilities of this generated data score ROC-AUC {oracle:.3f} on the "
+                f"test rows, the model {test:.3f} "
+                f"({'within 0.03 of the ceiling' if gap >= 0 else 'above it: chance on a small test split'})"
+            )
     return [c for c in out if c]
 
 
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
-
 
 
 def _yaml(path: Path) -> Any:

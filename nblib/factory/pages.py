@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -45,15 +45,20 @@ table{border-collapse:collapse;margin:.5rem 0} td,th{padding:.3rem .7rem;border-
 text-align:left;vertical-align:top} th{background:#f6f8fa} .num{text-align:right;font-variant-numeric:tabular-nums}
 .status{padding:.1rem .5rem;border-radius:1rem;font-size:.85rem;color:#fff}
 .succeeded,.cached{background:#1a7f37} .failed{background:#cf222e} .interrupted,.gated,.abandoned{background:#9a6700}
-.running,.skipped,.pending,.unknown{background:#6e7781} .muted{color:#57606a} .warn{background:#fff8c5;padding:.4rem .7rem;
+.running,.skipped,.pending,.unknown{background:#6e7781} .muted{color:#57606a}
+.warn{background:#fff8c5;padding:.4rem .7rem;
 border-left:4px solid #d4a72c;margin:.3rem 0} .err{background:#ffebe9;padding:.4rem .7rem;border-left:4px solid #cf222e}
-.figs{display:flex;flex-wrap:wrap;gap:1rem} .figs figure{margin:0;max-width:48%} .figs img{max-width:100%;
-border:1px solid #d0d7de} code{background:#f6f8fa;padding:0 .3rem} .added{background:#dafbe1} .removed{background:#ffebe9}
-.note{background:#ddf4ff;padding:.4rem .7rem;border-left:4px solid #54aeff;margin:.3rem 0} .leak-kept td{background:#fff8c5}
+.figs{display:flex;flex-wrap:wrap;gap:1rem} .figs figure{margin:0;max-width:48%} .figs
+img{max-width:100%;
+border:1px solid #d0d7de} code{background:#f6f8fa;padding:0 .3rem} .added{background:#dafbe1}
+.removed{background:#ffebe9}
+.note{background:#ddf4ff;padding:.4rem .7rem;border-left:4px solid #54aeff;margin:.3rem 0} .leak-kept
+td{background:#fff8c5}
 .sev{padding:.05rem .45rem;border-radius:.6rem;font-size:.8rem;color:#fff} .sev.high{background:#cf222e}
 .sev.medium{background:#bc4c00} .sev.low{background:#6e7781} ul.digest li{margin:.15rem 0}
 .scroll{overflow-x:auto;max-width:100%;margin:.5rem 0} .scroll>table{margin:0}
-td.label{min-width:14rem;max-width:22rem;overflow-wrap:anywhere} .param{min-width:7rem;max-width:12rem;overflow-wrap:anywhere}
+td.label{min-width:14rem;max-width:22rem;overflow-wrap:anywhere}
+.param{min-width:7rem;max-width:12rem;overflow-wrap:anywhere}
 .param code{white-space:normal} .runid{font-size:.8rem} ol.next-steps li{margin:.3rem 0}
 .flag{background:#cf222e;color:#fff;padding:.05rem .4rem;border-radius:.6rem;font-size:.8rem;font-weight:600;
 white-space:nowrap;cursor:help}
@@ -103,11 +108,20 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
     test = (metrics.get("test") or {}).get(primary, (run.get("metrics") or {}).get(primary))
     stages = run.get("stages") or []
     return {
-        "run_id": run.get("run_id") or folder.name, "label": run_label(run), "status": run.get("status") or "?",
-        "started": (run.get("started") or "")[:19].replace("T", " "), "primary_metric": primary,
-        "best_model": best, "cv_mean": cv.get("mean"), "cv_std": cv.get("std"), "test": test,
-        "test_ci": (metrics.get("test_ci") or {}).get(primary), "seconds": run_seconds(run),
-        "cached": sum(s.get("status") == "cached" for s in stages), "stages": len(stages), "path": folder,
+        "run_id": run.get("run_id") or folder.name,
+        "label": run_label(run),
+        "status": run.get("status") or "?",
+        "started": (run.get("started") or "")[:19].replace("T", " "),
+        "primary_metric": primary,
+        "best_model": best,
+        "cv_mean": cv.get("mean"),
+        "cv_std": cv.get("std"),
+        "test": test,
+        "test_ci": (metrics.get("test_ci") or {}).get(primary),
+        "seconds": run_seconds(run),
+        "cached": sum(s.get("status") == "cached" for s in stages),
+        "stages": len(stages),
+        "path": folder,
         **run_flags(run),
     }
 
@@ -167,9 +181,14 @@ def _write_index(reports_dir: Path) -> Path:
         row, folder = run_row(run), run["path"]
         rel = folder.relative_to(reports_dir).as_posix()
         links = [{"href": quote(f"{rel}/summary.html"), "text": "summary"}] * (folder / "summary.html").exists()
-        links += [{"href": quote(f"{rel}/{s['name']}.html"), "text": str(s["name"])[:2], "title": s["name"]}
-                  for s in run.get("stages") or [] if (folder / f"{s['name']}.html").exists()]
-        links += [{"href": quote(f"{rel}/model_card.html"), "text": "model card"}] * (folder / "model_card.html").exists()
+        links += [
+            {"href": quote(f"{rel}/{s['name']}.html"), "text": str(s["name"])[:2], "title": s["name"]}
+            for s in run.get("stages") or []
+            if (folder / f"{s['name']}.html").exists()
+        ]
+        links += [{"href": quote(f"{rel}/model_card.html"), "text": "model card"}] * (
+            folder / "model_card.html"
+        ).exists()
         rows.append({**row, "links": links})
     statuses = sorted({r["status"] for r in rows})
     page = template("index.html.j2").render(css=_CSS, rows=[_Obj(r) for r in rows], statuses=statuses)
@@ -190,21 +209,34 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         for f in sorted((art / "figures").glob("*/*.png"), key=_figure_rank)
     ]
     page = template("summary.html.j2").render(
-        css=_CSS, manifest=_Obj(manifest), metrics=_Obj(metrics), ci=metrics.get("test_ci", {}),
-        level=int(round(100 * metrics.get("confidence", 0.95))), cv=_Obj(_shown_cv(io.read_json_or_none(art / "cv_results.json") or {})),
-        leaks=_Obj(leaks), suspects=[_Obj(x) for x in leaks.get("suspects", [])],
-        digest=[line for line in cleaning.get("digest", [])
-                if not line.startswith(("LEAK SUSPECT", "POSSIBLE LEAK", "ENTITY KEY?", "LEAK?", *_LABEL_LINES))],
+        css=_CSS,
+        manifest=_Obj(manifest),
+        metrics=_Obj(metrics),
+        ci=metrics.get("test_ci", {}),
+        level=int(round(100 * metrics.get("confidence", 0.95))),
+        cv=_Obj(_shown_cv(io.read_json_or_none(art / "cv_results.json") or {})),
+        leaks=_Obj(leaks),
+        suspects=[_Obj(x) for x in leaks.get("suspects", [])],
+        digest=[
+            line
+            for line in cleaning.get("digest", [])
+            if not line.startswith(("LEAK SUSPECT", "POSSIBLE LEAK", "ENTITY KEY?", "LEAK?", *_LABEL_LINES))
+        ],
         label_merges=[_Obj(m) for m in cleaning.get("label_merges", [])],
         label_proposals=[_Obj(m) for m in cleaning.get("label_proposals", [])],
         entities=_Obj(cleaning.get("entities") or {}),
-        entity_suspects=[_Obj(s) for s in (cleaning.get("entities") or {}).get("suspects", [])
-                         if s.get("overlap_rows")],
+        entity_suspects=[
+            _Obj(s) for s in (cleaning.get("entities") or {}).get("suspects", []) if s.get("overlap_rows")
+        ],
         changes=[_Obj(c) for c in cleaning.get("changes", [])],
         findings=[_Obj(f) for f in quality.get("findings", []) if f.get("severity") != "info"],
-        warnings=[w for w in metrics.get("warnings", []) if not (metrics.get("cv_vs_test") or {}).get("far")
-                  or w != metrics["cv_vs_test"].get("explanation")],
-        figures=figures, tracking=_Obj(manifest.get("tracking") or {}),
+        warnings=[
+            w
+            for w in metrics.get("warnings", [])
+            if not (metrics.get("cv_vs_test") or {}).get("far") or w != metrics["cv_vs_test"].get("explanation")
+        ],
+        figures=figures,
+        tracking=_Obj(manifest.get("tracking") or {}),
         promotion=_Obj(_promotion(art / "promotion.json")),
         next_steps=[_Obj(s) for s in _next_steps(run_dir)],
     )
@@ -219,8 +251,7 @@ def digest_lines(run_dir: str | Path) -> list[str]:
     return lines
 
 
-def diff_runs(run_a: str | Path, run_b: str | Path,
-              significance: dict[str, Any] | None = None) -> dict[str, Any]:
+def diff_runs(run_a: str | Path, run_b: str | Path, significance: dict[str, Any] | None = None) -> dict[str, Any]:
     """What changed from run A to run B: params, data, CV, test metrics, best model, stages.
 
     ``significance`` (computed by the caller: the engine knows no statistics) is
@@ -230,54 +261,86 @@ def diff_runs(run_a: str | Path, run_b: str | Path,
     a, b = Path(run_a), Path(run_b)
     ma, mb = io.read_json(a / "manifest.json"), io.read_json(b / "manifest.json")
     pa, pb = (_flatten(yaml.safe_load((r / "params.yaml").read_text()) or {}) for r in (a, b))
-    params = [
-        {"key": k, "a": pa.get(k), "b": pb.get(k)}
-        for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)
-    ]
+    params = [{"key": k, "a": pa.get(k), "b": pb.get(k)} for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
     xa, xb = (io.read_json_or_none(r / "artifacts" / "metrics.json") or {} for r in (a, b))
     ta, tb = xa.get("test") or {}, xb.get("test") or {}
     cia, cib = xa.get("test_ci") or {}, xb.get("test_ci") or {}
     tests = (significance or {}).get("tests") or {}
     metrics = [
-        {"metric": k, "a": ta.get(k), "b": tb.get(k), "delta": _delta(ta.get(k), tb.get(k)),
-         "ci_a": cia.get(k), "ci_b": cib.get(k), "test": tests.get(k),
-         "primary": k == (xb.get("primary_metric") or xa.get("primary_metric")),
-         "better": _b_better(k, _delta(ta.get(k), tb.get(k)))}
+        {
+            "metric": k,
+            "a": ta.get(k),
+            "b": tb.get(k),
+            "delta": _delta(ta.get(k), tb.get(k)),
+            "ci_a": cia.get(k),
+            "ci_b": cib.get(k),
+            "test": tests.get(k),
+            "primary": k == (xb.get("primary_metric") or xa.get("primary_metric")),
+            "better": _b_better(k, _delta(ta.get(k), tb.get(k))),
+        }
         for k in list(dict.fromkeys([*ta, *tb]))
     ]
     fa, fb = run_flags(ma), run_flags(mb)
-    cva, cvb = ({k: {**v, "mean": _shown_score(v.get("mean"), x.get("cv_scoring"))}  # rmse positive
-                 for k, v in {**(x.get("cv") or {}),
-                              **({chosen_cv(x)[0]: chosen_cv(x)[1]} if x.get("chosen") else {})}.items()
-                 if isinstance(v, dict)}
-                for x in (xa, xb))  # an ensemble that was saved gets its own CV row
+    cva, cvb = (
+        {
+            k: {**v, "mean": _shown_score(v.get("mean"), x.get("cv_scoring"))}  # rmse positive
+            for k, v in {
+                **(x.get("cv") or {}),
+                **({chosen_cv(x)[0]: chosen_cv(x)[1]} if x.get("chosen") else {}),
+            }.items()
+            if isinstance(v, dict)
+        }
+        for x in (xa, xb)
+    )  # an ensemble that was saved gets its own CV row
     cv = [
-        {"model": k, "a_mean": (cva.get(k) or {}).get("mean"), "a_std": (cva.get(k) or {}).get("std"),
-         "b_mean": (cvb.get(k) or {}).get("mean"), "b_std": (cvb.get(k) or {}).get("std"),
-         "delta": _delta((cva.get(k) or {}).get("mean"), (cvb.get(k) or {}).get("mean"))}
+        {
+            "model": k,
+            "a_mean": (cva.get(k) or {}).get("mean"),
+            "a_std": (cva.get(k) or {}).get("std"),
+            "b_mean": (cvb.get(k) or {}).get("mean"),
+            "b_std": (cvb.get(k) or {}).get("std"),
+            "delta": _delta((cva.get(k) or {}).get("mean"), (cvb.get(k) or {}).get("mean")),
+        }
         for k in list(dict.fromkeys([*cva, *cvb]))
     ]
     sa = {s["name"]: s for s in ma.get("stages", [])}
     sb = {s["name"]: s for s in mb.get("stages", [])}
     stages = [
-        {"stage": n, "a": sa.get(n, {}).get("seconds"), "b": sb.get(n, {}).get("seconds"),
-         "status_a": sa.get(n, {}).get("status"), "status_b": sb.get(n, {}).get("status")}
+        {
+            "stage": n,
+            "a": sa.get(n, {}).get("seconds"),
+            "b": sb.get(n, {}).get("seconds"),
+            "status_a": sa.get(n, {}).get("status"),
+            "status_b": sb.get(n, {}).get("status"),
+        }
         for n in list(dict.fromkeys([*sa, *sb]))
     ]
-    figs_a = {f.relative_to(a / "artifacts" / "figures").as_posix() for f in (a / "artifacts" / "figures").glob("*/*.png")}
-    figs_b = {f.relative_to(b / "artifacts" / "figures").as_posix() for f in (b / "artifacts" / "figures").glob("*/*.png")}
+    figs_a = {
+        f.relative_to(a / "artifacts" / "figures").as_posix() for f in (a / "artifacts" / "figures").glob("*/*.png")
+    }
+    figs_b = {
+        f.relative_to(b / "artifacts" / "figures").as_posix() for f in (b / "artifacts" / "figures").glob("*/*.png")
+    }
     return {
-        "a": str(a), "b": str(b), "label": [run_label({**ma, "path": a}), run_label({**mb, "path": b})],
+        "a": str(a),
+        "b": str(b),
+        "label": [run_label({**ma, "path": a}), run_label({**mb, "path": b})],
         "status": [ma.get("status"), mb.get("status")],
         "flags": [fa["flags"], fb["flags"]],
         "flag_note": [fa["flag_note"], fb["flag_note"]],
         "best_model": [(x.get("chosen") or {}).get("label") or x.get("best_model") for x in (xa, xb)],
         "primary_metric": xb.get("primary_metric") or xa.get("primary_metric"),
-        "cv_metric": _shown_scoring((io.read_json_or_none(b / "artifacts" / "cv_results.json") or {}).get("scoring")
-                                    or xb.get("cv_scoring"))[0] or xb.get("primary_metric"),
+        "cv_metric": _shown_scoring(
+            (io.read_json_or_none(b / "artifacts" / "cv_results.json") or {}).get("scoring") or xb.get("cv_scoring")
+        )[0]
+        or xb.get("primary_metric"),
         "data_changed": ma.get("data_sha256") != mb.get("data_sha256"),
-        "paired": (significance or {}).get("paired", False), "paired_note": (significance or {}).get("note"),
-        "params": params, "cv": cv, "metrics": metrics, "stages": stages,
+        "paired": (significance or {}).get("paired", False),
+        "paired_note": (significance or {}).get("note"),
+        "params": params,
+        "cv": cv,
+        "metrics": metrics,
+        "stages": stages,
         "seconds": [run_seconds(ma), run_seconds(mb)],
         "figures": sorted(figs_a & figs_b, key=lambda f: _figure_rank(Path(f))),
     }
@@ -288,12 +351,20 @@ def write_diff_html(diff: dict[str, Any], out: str | Path) -> Path:
     both runs side by side, links to both summaries (paths relative to ``out``)."""
     out = Path(out)
     rel = {side: _relative(Path(diff[side]), out.parent) for side in ("a", "b")}
-    figures = [{"name": f, "a": f"{rel['a']}/artifacts/figures/{quote(f)}", "b": f"{rel['b']}/artifacts/figures/{quote(f)}"}
-               for f in diff.get("figures", [])]
+    figures = [
+        {"name": f, "a": f"{rel['a']}/artifacts/figures/{quote(f)}", "b": f"{rel['b']}/artifacts/figures/{quote(f)}"}
+        for f in diff.get("figures", [])
+    ]
     page = template("diff.html.j2").render(
-        css=_CSS, d=_Obj(diff), params=[_Obj(p) for p in diff["params"]], cv=[_Obj(c) for c in diff["cv"]],
-        metrics=[_Obj(m) for m in diff["metrics"]], stages=[_Obj(s) for s in diff["stages"]],
-        summary_a=f"{rel['a']}/summary.html", summary_b=f"{rel['b']}/summary.html", figures=figures,
+        css=_CSS,
+        d=_Obj(diff),
+        params=[_Obj(p) for p in diff["params"]],
+        cv=[_Obj(c) for c in diff["cv"]],
+        metrics=[_Obj(m) for m in diff["metrics"]],
+        stages=[_Obj(s) for s in diff["stages"]],
+        summary_a=f"{rel['a']}/summary.html",
+        summary_b=f"{rel['b']}/summary.html",
+        figures=figures,
     )
     return io.write_text(out, page)
 
@@ -304,26 +375,38 @@ def compare_rows(run_dirs: list[str | Path]) -> tuple[list[dict[str, Any]], list
     rows, flat = [], []
     for folder in map(Path, run_dirs):
         manifest = io.read_json(folder / "manifest.json")
-        params = _flatten(yaml.safe_load((folder / "params.yaml").read_text()) or {}) \
-            if (folder / "params.yaml").exists() else {}
+        params = (
+            _flatten(yaml.safe_load((folder / "params.yaml").read_text()) or {})
+            if (folder / "params.yaml").exists()
+            else {}
+        )
         flat.append(params)
         rows.append({**run_row({**manifest, "path": folder}), "params": params})
-    keys = sorted(k for k in set().union(*flat) if len({json.dumps(p.get(k), sort_keys=True, default=str)
-                                                        for p in flat}) > 1) if flat else []
+    keys = (
+        sorted(
+            k for k in set().union(*flat) if len({json.dumps(p.get(k), sort_keys=True, default=str) for p in flat}) > 1
+        )
+        if flat
+        else []
+    )
     return rows, keys
 
 
-def write_compare_html(rows: list[dict[str, Any]], keys: list[str], out: str | Path,
-                       plot_png: bytes | None = None) -> Path:
+def write_compare_html(
+    rows: list[dict[str, Any]], keys: list[str], out: str | Path, plot_png: bytes | None = None
+) -> Path:
     """The comparison page (``templates/compare.html.j2``): one sortable row per run, the params that
     differ as columns, and ``plot_png`` (the primary test metric per run) embedded."""
     import base64
 
     out = Path(out)
-    shown = [{**r, "link": _relative(Path(r["path"]), out.parent) + "/summary.html", "path": str(r["path"])}
-             for r in rows]
+    shown = [
+        {**r, "link": _relative(Path(r["path"]), out.parent) + "/summary.html", "path": str(r["path"])} for r in rows
+    ]
     page = template("compare.html.j2").render(
-        css=_CSS, rows=[_Obj(r) for r in shown], keys=keys,
+        css=_CSS,
+        rows=[_Obj(r) for r in shown],
+        keys=keys,
         plot=base64.b64encode(plot_png).decode("ascii") if plot_png else None,
         primary=next((r["primary_metric"] for r in rows if r.get("primary_metric")), None),
     )
@@ -345,16 +428,24 @@ def sweep_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         primary, (best, cv) = metrics.get("primary_metric"), chosen_cv(metrics)
         cv["mean"] = _shown_score(cv.get("mean"), metrics.get("cv_scoring"))  # rmse positive
         stages = manifest.get("stages", [])
-        rows.append({
-            "label": run["label"], "run_dir": str(folder) if folder else None,
-            "status": manifest.get("status") or run.get("status"), "swept": run.get("swept", {}),
-            "primary_metric": primary, "best_model": best,
-            "test": (metrics.get("test") or {}).get(primary), "cv_mean": cv.get("mean"), "cv_std": cv.get("std"),
-            "other": {k: v for k, v in (metrics.get("test") or {}).items() if k != primary},
-            "seconds": run.get("seconds"),
-            "cached": sum(s.get("status") == "cached" for s in stages), "stages": len(stages),
-            **run_flags(manifest),
-        })
+        rows.append(
+            {
+                "label": run["label"],
+                "run_dir": str(folder) if folder else None,
+                "status": manifest.get("status") or run.get("status"),
+                "swept": run.get("swept", {}),
+                "primary_metric": primary,
+                "best_model": best,
+                "test": (metrics.get("test") or {}).get(primary),
+                "cv_mean": cv.get("mean"),
+                "cv_std": cv.get("std"),
+                "other": {k: v for k, v in (metrics.get("test") or {}).items() if k != primary},
+                "seconds": run.get("seconds"),
+                "cached": sum(s.get("status") == "cached" for s in stages),
+                "stages": len(stages),
+                **run_flags(manifest),
+            }
+        )
     return rows
 
 
@@ -367,15 +458,18 @@ def write_sweep_html(out: str | Path, rows: list[dict[str, Any]], keys: list[str
     every = [r["test"] for r in rows if isinstance(r["test"], (int, float))]
     scored = [r["test"] for r in rows if isinstance(r["test"], (int, float)) and not r.get("flags")]  # leak? never wins
     # a tie marks none; a run beaten only by flagged ones is the best all the same
-    best = (min(scored) if lower_better else max(scored)) if len(set(scored)) > 1 or 0 < len(scored) < len(every) \
-        else None
+    best = (
+        (min(scored) if lower_better else max(scored)) if len(set(scored)) > 1 or 0 < len(scored) < len(every) else None
+    )
     for row in rows:
-        row["link"] = (quote(os.path.relpath(Path(row["run_dir"]) / "summary.html", out.parent))
-                       if row["run_dir"] else None)
+        row["link"] = (
+            quote(os.path.relpath(Path(row["run_dir"]) / "summary.html", out.parent)) if row["run_dir"] else None
+        )
         row["best"] = best is not None and row["test"] == best and not row.get("flags")
     others = sorted({k for r in rows for k in r["other"]})
-    page = template("sweep.html.j2").render(css=_CSS, rows=[_Obj(r) for r in rows], keys=keys, others=others,
-                                             seconds=seconds, lower_better=lower_better)
+    page = template("sweep.html.j2").render(
+        css=_CSS, rows=[_Obj(r) for r in rows], keys=keys, others=others, seconds=seconds, lower_better=lower_better
+    )
     return io.write_text(out, page)
 
 
@@ -394,8 +488,7 @@ class _Obj(dict):
 
 
 # What a reviewer looks for first; any other figure follows in stage order.
-_FIGURE_ORDER = ("roc", "pr", "predicted_vs_actual", "residuals", "confusion_matrix", "calibration",
-                 "cv_comparison")
+_FIGURE_ORDER = ("roc", "pr", "predicted_vs_actual", "residuals", "confusion_matrix", "calibration", "cv_comparison")
 
 
 def _figure_rank(path: Path) -> tuple[int, str]:
@@ -409,7 +502,7 @@ def headline_metric(run: dict[str, Any]) -> tuple[str, Any]:
     for key in ("roc_auc", "rmse", "r2"):
         if key in metrics:
             return key, metrics[key]
-    return (next(iter(metrics.items())) if metrics else ("", None))
+    return next(iter(metrics.items())) if metrics else ("", None)
 
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")

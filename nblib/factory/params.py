@@ -54,13 +54,15 @@ class ColumnsSpec(_Section):
     text: list[str] = []
     date: list[str] = []
     ignore: list[str] = []
-    post_outcome: list[str] = Field([], description="columns known only after the outcome: always dropped, "
-                                                    "listed as leak suspects")
-    known_before_outcome: list[str] = Field([], description="columns known before the outcome: never leak suspects "
-                                                            "(the leak check skips them and says so)")
+    post_outcome: list[str] = Field(
+        [], description="columns known only after the outcome: always dropped, listed as leak suspects"
+    )
+    known_before_outcome: list[str] = Field(
+        [], description="columns known before the outcome: never leak suspects (the leak check skips them and says so)"
+    )
 
     @model_validator(mode="after")
-    def _before_or_after(self) -> "ColumnsSpec":
+    def _before_or_after(self) -> ColumnsSpec:
         both = [c for c in self.known_before_outcome if c in self.post_outcome]
         if both:
             raise ValueError(f"column {shorten(both[0])!r} is in both post_outcome and known_before_outcome")
@@ -75,12 +77,15 @@ class DataParams(_Section):
     target: str
     task: Literal["classification", "regression"] = "classification"
     positive_class: str | int | bool | None = Field(
-        None, description="the positive label of a two-class target; inferred for yes/no, true/false, 1/0 ...")
+        None, description="the positive label of a two-class target; inferred for yes/no, true/false, 1/0 ..."
+    )
     drop_columns: list[str] = []
     columns: ColumnsSpec = ColumnsSpec()
     group: str | None = Field(
-        None, description="column naming the entity of each row (a patient, a vehicle, a customer): rows sharing "
-                          "a value stay on one side of the train/test split and in one CV fold; not a feature")
+        None,
+        description="column naming the entity of each row (a patient, a vehicle, a customer): rows sharing "
+        "a value stay on one side of the train/test split and in one CV fold; not a feature",
+    )
 
     @property
     def is_generated(self) -> bool:
@@ -99,14 +104,18 @@ class DataParams(_Section):
 class QualityParams(_Section):
     """Data-quality checks run on the raw table."""
 
-    max_missing_fraction: float = Field(0.5, ge=0, le=1, description="columns missing more get a warning "
-                                                                     "(they are kept, with a missing indicator)")
+    max_missing_fraction: float = Field(
+        0.5, ge=0, le=1, description="columns missing more get a warning (they are kept, with a missing indicator)"
+    )
     leaks: Literal["warn", "drop", "fail"] = Field(
-        "warn", description="leak suspects are kept with a warning, dropped, or stop the run (exit 3)")
+        "warn", description="leak suspects are kept with a warning, dropped, or stop the run (exit 3)"
+    )
     leak_score_threshold: float = Field(
-        0.99, ge=0.5, le=1, description="a column scoring this alone (ROC-AUC, R²) is a near-copy of the target")
-    leak_skill_share: float = Field(0.4, gt=0, le=1, description="a column group whose removal costs this share "
-                                                                 "of a model's skill is a suspect")
+        0.99, ge=0.5, le=1, description="a column scoring this alone (ROC-AUC, R²) is a near-copy of the target"
+    )
+    leak_skill_share: float = Field(
+        0.4, gt=0, le=1, description="a column group whose removal costs this share of a model's skill is a suspect"
+    )
     leak_error_ratio: float = Field(2.0, gt=1, description="... or whose removal multiplies its error by this")
     leak_check_rows: int = Field(5000, ge=100, description="training rows sampled for the leak check")
     outlier_iqr_factor: float = Field(3.0, gt=0)
@@ -131,8 +140,9 @@ class TextParams(_Section):
     max_features: int = Field(2000, ge=1)
     ngram_max: int = Field(1, ge=1, le=3)
     min_df: int = Field(2, ge=1)
-    svd_components: int = Field(48, ge=1, description="LSA size for models that need dense input "
-                                                      "(at most the vocabulary size - 1)")
+    svd_components: int = Field(
+        48, ge=1, description="LSA size for models that need dense input (at most the vocabulary size - 1)"
+    )
     max_chars: int = Field(20_000, ge=100, description="characters of each text cell read for features")
 
 
@@ -155,8 +165,9 @@ class ImbalanceParams(_Section):
     """How class imbalance is handled (classification only); resampling happens inside each CV fold."""
 
     class_weight: Literal["none", "balanced"] = "none"
-    strategy: Literal["none", "class_weight", "random_over", "random_under", "smote", "smote_nc", "adasyn",
-                      "gan"] = Field("none", description="applied to the training part of each fold only")
+    strategy: Literal["none", "class_weight", "random_over", "random_under", "smote", "smote_nc", "adasyn", "gan"] = (
+        Field("none", description="applied to the training part of each fold only")
+    )
     compare: bool = Field(False, description="cross-validate every strategy side by side (best family)")
     gan_epochs: int = Field(100, ge=1, le=10_000, description="training epochs of the GAN oversampler")
 
@@ -174,7 +185,8 @@ class SearchParams(_Section):
     method: Literal["none", "grid", "random", "bayes", "halving"] = "none"
     n_trials: int = Field(20, ge=1, le=10_000, description="trials per family (random, bayes); seeded")
     spaces: dict[str, dict[str, Any]] = Field(
-        {}, description="family -> {hyperparameter: [values] or {low, high, log}} narrowing the declared space")
+        {}, description="family -> {hyperparameter: [values] or {low, high, log}} narrowing the declared space"
+    )
 
 
 class TrainParams(_Section):
@@ -184,11 +196,17 @@ class TrainParams(_Section):
     search: SearchParams = SearchParams()
     time_budget_s: float | None = Field(None, gt=0, description="cap for the whole training stage, search included")
     ensemble: Literal["none", "voting", "stacking", "both"] = Field(
-        "none", description="soft voting over the top k and/or stacking; kept only when it beats the best "
-                            "single model by more than the fold noise")
+        "none",
+        description="soft voting over the top k and/or stacking; kept only when it beats the best "
+        "single model by more than the fold noise",
+    )
     ensemble_top_k: int = Field(3, ge=2, le=10)
-    screen_rows: int | None = Field(20_000, ge=100, description="families are compared (and searched) on at most "
-                                                               "this many training rows; the winner is refit on all")
+    screen_rows: int | None = Field(
+        20_000,
+        ge=100,
+        description="families are compared (and searched) on at most "
+        "this many training rows; the winner is refit on all",
+    )
     learning_curve: bool = Field(True, description="score against training-set size for the chosen model")
     scoring: str | None = Field(None, description="sklearn scorer; default roc_auc or neg_root_mean_squared_error")
     models: dict[str, dict[str, Any]] = Field(
@@ -209,26 +227,39 @@ class EvaluateParams(_Section):
     confidence: float = Field(0.95, gt=0, lt=1)
     threshold: float = Field(0.5, gt=0, lt=1, description="decision threshold when threshold_by is fixed")
     threshold_by: Literal["fixed", "f1", "cost"] = Field(
-        "f1", description="how the decision threshold is chosen, on out-of-fold training predictions")
+        "f1", description="how the decision threshold is chosen, on out-of-fold training predictions"
+    )
     cost: dict[Literal["fp", "fn"], float] = Field(
-        {"fp": 1.0, "fn": 1.0}, description="cost of a false positive and a false negative (threshold_by: cost)")
+        {"fp": 1.0, "fn": 1.0}, description="cost of a false positive and a false negative (threshold_by: cost)"
+    )
     gates: dict[str, float] = Field(
-        {}, description=f"metric -> bound the test metric must meet (minimum; maximum for {_LOWER}); "
-                        "a miss exits 3 and marks the run 'gated'")
+        {},
+        description=f"metric -> bound the test metric must meet (minimum; maximum for {_LOWER}); "
+        "a miss exits 3 and marks the run 'gated'",
+    )
     slices: list[str] = Field(
-        [], max_length=20, description="columns whose segments get their own test metrics, with counts and intervals")
+        [], max_length=20, description="columns whose segments get their own test metrics, with counts and intervals"
+    )
     importance_repeats: int = Field(
-        5, ge=0, le=100, description="permutation-importance repeats on the test split (0: no importance)")
+        5, ge=0, le=100, description="permutation-importance repeats on the test split (0: no importance)"
+    )
     partial_dependence: int = Field(
-        3, ge=0, le=10, description="partial-dependence plots for the top columns by importance")
+        3, ge=0, le=10, description="partial-dependence plots for the top columns by importance"
+    )
     promote: bool = Field(
-        False, description="make this run's model the registry's @champion if a paired test on the same "
-                           "test rows says it beats the current champion (needs tracking)")
+        False,
+        description="make this run's model the registry's @champion if a paired test on the same "
+        "test rows says it beats the current champion (needs tracking)",
+    )
     promote_level: float = Field(
-        0.05, gt=0, lt=1, description="significance level of that paired test (DeLong for ROC-AUC, "
-                                      "paired bootstrap otherwise)")
+        0.05,
+        gt=0,
+        lt=1,
+        description="significance level of that paired test (DeLong for ROC-AUC, paired bootstrap otherwise)",
+    )
     require_promotion: bool = Field(
-        False, description="a gate: a run whose model does not become champion exits 3 (needs promote)")
+        False, description="a gate: a run whose model does not become champion exits 3 (needs promote)"
+    )
 
     @field_validator("gates")
     @classmethod
@@ -245,13 +276,18 @@ class TrackingParams(_Section):
 
     enabled: bool = Field(True, description="log each run to MLflow (false: no tracking, no registry)")
     uri: str | None = Field(
-        None, min_length=1, max_length=2000,
-        description="MLflow tracking URI; default: a SQLite store in the reports folder (reports/.mlflow/)")
+        None,
+        min_length=1,
+        max_length=2000,
+        description="MLflow tracking URI; default: a SQLite store in the reports folder (reports/.mlflow/)",
+    )
     experiment: str = Field("nblib", min_length=1, max_length=200, description="MLflow experiment name")
     model_name: str | None = Field(
-        None, min_length=1, max_length=200,
-        description="registered model name; default: nblib-<params name>")
-    register_model: bool = Field(True, description="register the final pipeline of each succeeded run as a model version")
+        None, min_length=1, max_length=200, description="registered model name; default: nblib-<params name>"
+    )
+    register_model: bool = Field(
+        True, description="register the final pipeline of each succeeded run as a model version"
+    )
 
     @field_validator("model_name")
     @classmethod
@@ -266,10 +302,14 @@ class ComputeParams(_Section):
 
     n_jobs: int = Field(-1, description="workers; -1 for all cores")
     cell_timeout_s: float | None = Field(
-        None, gt=0, le=7 * 24 * 3600,
-        description="a notebook cell that runs longer fails its stage (seconds; default: no limit)")
+        None,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="a notebook cell that runs longer fails its stage (seconds; default: no limit)",
+    )
     parallel_stages: int = Field(
-        2, ge=1, le=64, description="stages that do not depend on each other run this many at a time")
+        2, ge=1, le=64, description="stages that do not depend on each other run this many at a time"
+    )
 
     @field_validator("n_jobs")
     @classmethod
@@ -283,8 +323,12 @@ class Params(_Section):
     """A whole params file."""
 
     name: str | None = Field(None, max_length=100, description="names the run folder; default: the params file's stem")
-    description: str = Field("", max_length=2000, description="what the model is for and who uses it (the model card's intended use)")
-    seed: int = Field(42, ge=0, le=2**32 - 1, description="seeds every random step (numpy and scikit-learn accept 0 to 2**32 - 1)")
+    description: str = Field(
+        "", max_length=2000, description="what the model is for and who uses it (the model card's intended use)"
+    )
+    seed: int = Field(
+        42, ge=0, le=2**32 - 1, description="seeds every random step (numpy and scikit-learn accept 0 to 2**32 - 1)"
+    )
     data: DataParams
     quality: QualityParams = QualityParams()
     preprocess: PreprocessParams = PreprocessParams()
@@ -318,8 +362,10 @@ class Params(_Section):
         task = self.data.task
         for metric in self.evaluate.gates:
             if metric not in METRICS[task]:
-                raise ValueError(f"evaluate.gates.{shorten(metric)}: not a {task} metric"
-                                 f"{suggest(metric, METRICS[task])}; choose from {', '.join(METRICS[task])}")
+                raise ValueError(
+                    f"evaluate.gates.{shorten(metric)}: not a {task} metric"
+                    f"{suggest(metric, METRICS[task])}; choose from {', '.join(METRICS[task])}"
+                )
         known = FAMILY_NAMES[task]
         for name in self.train.models:
             if name not in known:
@@ -332,8 +378,10 @@ class Params(_Section):
         from nblib.ml.training.families import check_hyperparameters
 
         if self.train.scoring is not None and self.train.scoring not in get_scorer_names():
-            raise ValueError(f"train.scoring: unknown scorer {shorten(self.train.scoring)!r}"
-                             f"{suggest(self.train.scoring, list(get_scorer_names()))}")
+            raise ValueError(
+                f"train.scoring: unknown scorer {shorten(self.train.scoring)!r}"
+                f"{suggest(self.train.scoring, list(get_scorer_names()))}"
+            )
         for name, hyper in self.train.models.items():
             problem = check_hyperparameters(name, task, hyper)
             if problem:
@@ -342,33 +390,49 @@ class Params(_Section):
 
         for name, narrowing in self.train.search.spaces.items():
             if name not in self.train.models:
-                raise ValueError(f"train.search.spaces.{shorten(name)}: not a family in train.models"
-                                 f"{suggest(name, list(self.train.models))}")
+                raise ValueError(
+                    f"train.search.spaces.{shorten(name)}: not a family in train.models"
+                    f"{suggest(name, list(self.train.models))}"
+                )
             problem = check_narrowing(name, task, narrowing)
             if problem:
                 raise ValueError(problem)
         if self.evaluate.promote and not self.tracking.enabled:
             raise ValueError("evaluate.promote: needs tracking.enabled (the champion lives in the MLflow registry)")
         if self.evaluate.promote and not self.tracking.register_model:
-            raise ValueError("evaluate.promote: needs tracking.register_model (only a registered version can be champion)")
+            raise ValueError(
+                "evaluate.promote: needs tracking.register_model (only a registered version can be champion)"
+            )
         if self.evaluate.require_promotion and not self.evaluate.promote:
             raise ValueError("evaluate.require_promotion: needs evaluate.promote: true")
         if self.data.task == "regression" and self.imbalance.strategy not in ("none",):
-            raise ValueError(f"imbalance.strategy: {self.imbalance.strategy} is for classification; "
-                             f"this task is regression")
+            raise ValueError(
+                f"imbalance.strategy: {self.imbalance.strategy} is for classification; this task is regression"
+            )
         return self
 
     def training_settings(self) -> dict[str, Any]:
         """The keyword arguments of :func:`nblib.ml.training.trainer.train` these params set (values, not params)."""
         train = self.train
         return {
-            "cv_folds": train.cv_folds, "scoring": train.scoring, "svd_components": self.features.text.svd_components,
-            "class_weight": self.imbalance.sklearn_class_weight, "imbalance": self.imbalance.model_dump(),
-            "search": train.search.model_dump(), "ensemble": train.ensemble, "ensemble_top_k": train.ensemble_top_k,
-            "threshold": {"by": self.evaluate.threshold_by, "fixed": self.evaluate.threshold,
-                          "cost": dict(self.evaluate.cost)},
-            "time_budget_s": train.time_budget_s, "screen_rows": train.screen_rows,
-            "learning_curve": train.learning_curve, "random_state": self.seed, "n_jobs": self.compute.n_jobs,
+            "cv_folds": train.cv_folds,
+            "scoring": train.scoring,
+            "svd_components": self.features.text.svd_components,
+            "class_weight": self.imbalance.sklearn_class_weight,
+            "imbalance": self.imbalance.model_dump(),
+            "search": train.search.model_dump(),
+            "ensemble": train.ensemble,
+            "ensemble_top_k": train.ensemble_top_k,
+            "threshold": {
+                "by": self.evaluate.threshold_by,
+                "fixed": self.evaluate.threshold,
+                "cost": dict(self.evaluate.cost),
+            },
+            "time_budget_s": train.time_budget_s,
+            "screen_rows": train.screen_rows,
+            "learning_curve": train.learning_curve,
+            "random_state": self.seed,
+            "n_jobs": self.compute.n_jobs,
         }
 
     def sections(self, names: tuple[str, ...]) -> dict[str, Any]:
@@ -381,7 +445,7 @@ class Params(_Section):
             out[name] = plain(value) if isinstance(value, BaseModel) else value
         return out
 
-    def declared(self, stage: str, names: tuple[str, ...]) -> "Params":
+    def declared(self, stage: str, names: tuple[str, ...]) -> Params:
         """A copy in which only the sections ``names`` (and ``compute``) can be read.
 
         Reading any other section raises :class:`UndeclaredParams`: a stage that read params
@@ -394,16 +458,14 @@ class Params(_Section):
                 section, key = n.split(".", 1)
                 parts.setdefault(section, set()).add(key)
         update = {}
-        for section, field in type(self).model_fields.items():
+        for section, _field in type(self).model_fields.items():
             if section in whole or section == "compute" or not isinstance(getattr(self, section), BaseModel):
                 continue
             update[section] = _SectionView(stage, section, getattr(self, section), parts.get(section, set()))
         return self.model_copy(update=update)
 
 
-def load_params(
-    paths: list[str | Path] | str | Path, overrides: list[str] = (), *, check_data: bool = True
-) -> Params:
+def load_params(paths: list[str | Path] | str | Path, overrides: list[str] = (), *, check_data: bool = True) -> Params:
     """Load and validate params; see :func:`nblib.engine.params.load_yaml_params`.
 
     With ``check_data`` the data source must exist and hold the target and every
@@ -446,17 +508,17 @@ def _check_data_source(params: Params, label: str) -> None:
     else:
         path = Path(data.source)
         if not path.is_file():
-            raise ParamsError(f"{label}: data.source: file not found: {path.name} "
-                              f"(looked in the working directory and in {path.parent})")
+            raise ParamsError(
+                f"{label}: data.source: file not found: {path.name} "
+                f"(looked in the working directory and in {path.parent})"
+            )
         try:
             known = table_columns(path)
         except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
             raise ParamsError(f"{label}: data.source: cannot read {path.name}: {exc}") from None
     where = "the generated dataset" if data.is_generated else Path(data.source).name
     if data.target not in known:
-        raise ParamsError(
-            f"{label}: data.target: column {data.target!r} not in {where}{suggest(data.target, known)}"
-        )
+        raise ParamsError(f"{label}: data.target: column {data.target!r} not in {where}{suggest(data.target, known)}")
     named = [*data.drop_columns, *(c for cols in data.columns.model_dump().values() for c in cols)]
     for column in named:
         if column not in known:
@@ -473,8 +535,10 @@ def _check_data_source(params: Params, label: str) -> None:
         if problem:
             raise InputDataError(f"{Path(data.source).name}: column {data.target!r} (data.target): {problem}")
     elif data.positive_class is not None and str(data.positive_class) not in ("1", "True"):
-        raise ParamsError(f"{label}: data.positive_class: the generated target's classes are 0 and 1, "
-                          f"got {shorten(data.positive_class)!r}")
+        raise ParamsError(
+            f"{label}: data.positive_class: the generated target's classes are 0 and 1, "
+            f"got {shorten(data.positive_class)!r}"
+        )
 
 
 def _check_group(data: DataParams, known: list[str], where: str, label: str) -> None:
@@ -483,10 +547,18 @@ def _check_group(data: DataParams, known: list[str], where: str, label: str) -> 
     if group not in known:
         raise ParamsError(f"{label}: data.group: column {shorten(group)!r} not in {where}{suggest(group, known)}")
     if group == data.target:
-        raise ParamsError(f"{label}: data.group: column {group!r} is the target; name the column of the entity "
-                          f"(patient, vehicle, customer) whose rows belong together")
-    dropped = [key for key, cols in (("data.drop_columns", data.drop_columns),
-                                     ("data.columns.post_outcome", data.columns.post_outcome)) if group in cols]
+        raise ParamsError(
+            f"{label}: data.group: column {group!r} is the target; name the column of the entity "
+            f"(patient, vehicle, customer) whose rows belong together"
+        )
+    dropped = [
+        key
+        for key, cols in (
+            ("data.drop_columns", data.drop_columns),
+            ("data.columns.post_outcome", data.columns.post_outcome),
+        )
+        if group in cols
+    ]
     if dropped:
         raise ParamsError(f"{label}: data.group: column {group!r} is also in {dropped[0]}, which drops it")
     if not data.is_generated:
@@ -494,8 +566,10 @@ def _check_group(data: DataParams, known: list[str], where: str, label: str) -> 
 
         n = load_table(data.source, columns=[group])[group].nunique()
         if n < 2:
-            raise InputDataError(f"{Path(data.source).name}: column {group!r} (data.group): {n} distinct value(s); "
-                                 f"a split needs at least 2 entities")
+            raise InputDataError(
+                f"{Path(data.source).name}: column {group!r} (data.group): {n} distinct value(s); "
+                f"a split needs at least 2 entities"
+            )
 
 
 MAX_CLASSES = 50
@@ -518,27 +592,37 @@ def _target_problem(y, task: str, positive_class: Any = None, test_size: float =
     shown, counts, _ = class_labels(y)
     numeric = pd.api.types.is_numeric_dtype(y) or number_share(y) >= 0.95
     if len(shown) > MAX_CLASSES:
-        return (f"{len(shown)} distinct values; classification takes at most {MAX_CLASSES} classes"
-                + ("; for a numeric target set data.task: regression" if numeric else ""))
+        return f"{len(shown)} distinct values; classification takes at most {MAX_CLASSES} classes" + (
+            "; for a numeric target set data.task: regression" if numeric else ""
+        )
     try:
         encode_target(y, positive_class)
     except TargetError as exc:
         return str(exc)
     rare = [f"{shorten(shown[k])!r} ({n})" for k, n in counts.items() if n < 3]
     if rare:
-        return (f"class {', '.join(rare)} has fewer than 3 rows: too few to keep one for the test split and "
-                f"two for cross-validation; merge or remove it")
+        return (
+            f"class {', '.join(rare)} has fewer than 3 rows: too few to keep one for the test split and "
+            f"two for cross-validation; merge or remove it"
+        )
     n_test = math.ceil(test_size * len(y))  # as scikit-learn's train_test_split counts it
     if n_test < len(shown):
-        return (f"{len(y)} rows give a test split of {n_test} rows, fewer than the {len(shown)} classes; "
-                f"raise preprocess.test_size")
+        return (
+            f"{len(y)} rows give a test split of {n_test} rows, fewer than the {len(shown)} classes; "
+            f"raise preprocess.test_size"
+        )
     # the stratified split keeps about (1 - test_size) of each class for training; cross-validation (at
     # least 2 folds, each class in every fold) needs 2 of them
-    thin = [f"{shorten(shown[k])!r} ({n} rows, about {n * (1 - test_size):.1f} for training)"
-            for k, n in counts.items() if n * (1 - test_size) < 2]
+    thin = [
+        f"{shorten(shown[k])!r} ({n} rows, about {n * (1 - test_size):.1f} for training)"
+        for k, n in counts.items()
+        if n * (1 - test_size) < 2
+    ]
     if thin:
-        return (f"class {', '.join(thin)} leaves fewer than 2 rows for training with preprocess.test_size "
-                f"{test_size:g}; cross-validation needs 2; lower preprocess.test_size, or merge or remove the class")
+        return (
+            f"class {', '.join(thin)} leaves fewer than 2 rows for training with preprocess.test_size "
+            f"{test_size:g}; cross-validation needs 2; lower preprocess.test_size, or merge or remove the class"
+        )
     return None
 
 
@@ -560,4 +644,5 @@ class _SectionView:
         raise UndeclaredParams(
             f"{self._stage} reads params.{self._section}.{name}, which its declaration in nblib/pipeline.py "
             f"does not list; add '{self._section}' (or '{self._section}.{name}') to its sections, or its "
-            f"cached result would be reused after that param changed")
+            f"cached result would be reused after that param changed"
+        )

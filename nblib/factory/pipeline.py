@@ -23,6 +23,7 @@ def headline_metrics(run_dir: str | Path) -> dict[str, Any]:
     test = metrics.get("test", {}) if isinstance(metrics, dict) else {}
     return {k: v for k, v in test.items() if isinstance(v, (int, float))}
 
+
 PIPELINE = Pipeline(
     [
         Stage(
@@ -64,8 +65,16 @@ PIPELINE = Pipeline(
             # not compute: n_jobs changes the speed, not the result (folds are seeded; a bayes search asks for
             # fixed, seeded batches of trials: nblib.ml.training.search.BAYES_BATCH); the decision threshold
             # is chosen here, on out-of-fold predictions
-            sections=("seed", "data", "features", "imbalance", "train",
-                      "evaluate.threshold_by", "evaluate.threshold", "evaluate.cost"),
+            sections=(
+                "seed",
+                "data",
+                "features",
+                "imbalance",
+                "train",
+                "evaluate.threshold_by",
+                "evaluate.threshold",
+                "evaluate.cost",
+            ),
         ),
         Stage(
             "05_evaluate",
@@ -80,8 +89,12 @@ PIPELINE = Pipeline(
                 "leaks": "leaks.json",  # a model that keeps a likely leak is never promoted
             },
             optional_inputs=("oracle",),
-            outputs={"metrics": "metrics.json", "predictions": "predictions.parquet", "explain": "explain.json",
-                     "promotion": "promotion.json"},
+            outputs={
+                "metrics": "metrics.json",
+                "predictions": "predictions.parquet",
+                "explain": "explain.json",
+                "promotion": "promotion.json",
+            },
             # tracking: with evaluate.promote, the new model is compared with the registry's champion
             # (the app adds who the champion is to this stage's cache key)
             sections=("seed", "data", "evaluate", "tracking"),

@@ -19,8 +19,9 @@ from nblib.ml.saved import TRUSTED_TYPES
 __all__ = ["predict_file", "write_table", "rejects_path"]
 
 
-def predict_file(model_path: str | Path, data_path: str | Path, output: str | Path, *,
-                 on_bad_rows: str = "fail") -> Prediction:
+def predict_file(
+    model_path: str | Path, data_path: str | Path, output: str | Path, *, on_bad_rows: str = "fail"
+) -> Prediction:
     """Score ``data_path`` with the model at ``model_path`` into ``output``.
 
     ``columns.json`` of the same run must sit beside the model, as in a run's

@@ -108,9 +108,19 @@ class StageContext:
 
         if missing_artifacts(self.stage.outputs, self.stage.optional_outputs, self.run_dir):
             return
-        record_stage(self.run_dir, {"name": self.stage.name, "title": self.stage.title, "status": "succeeded",
-                                    "executed_in": "JupyterLab", "seconds": None, "cache_key": self.lab_key,
-                                    "outputs": hash_outputs(self.stage, self.run_dir)}, PIPELINE.names())
+        record_stage(
+            self.run_dir,
+            {
+                "name": self.stage.name,
+                "title": self.stage.title,
+                "status": "succeeded",
+                "executed_in": "JupyterLab",
+                "seconds": None,
+                "cache_key": self.lab_key,
+                "outputs": hash_outputs(self.stage, self.run_dir),
+            },
+            PIPELINE.names(),
+        )
 
     def outputs(self) -> Any:
         """Table of this stage's declared outputs: file, whether written, size."""
@@ -119,8 +129,14 @@ class StageContext:
         rows = []
         for name, rel in self.stage.outputs.items():
             path = self.artifacts / rel
-            rows.append({"artifact": name, "file": f"artifacts/{rel}", "written": path.exists(),
-                         "kB": round(path.stat().st_size / 1024, 1) if path.exists() else None})
+            rows.append(
+                {
+                    "artifact": name,
+                    "file": f"artifacts/{rel}",
+                    "written": path.exists(),
+                    "kB": round(path.stat().st_size / 1024, 1) if path.exists() else None,
+                }
+            )
         return pd.DataFrame(rows).set_index("artifact")
 
     def progress(self, text: str) -> None:
@@ -129,13 +145,21 @@ class StageContext:
 
         report_progress(self.run_dir, self.stage.name, text)
 
-    def challenge(self, predictions: Any, metrics: dict[str, Any], leaks: dict[str, Any] | None = None) -> dict[str, Any]:
+    def challenge(
+        self, predictions: Any, metrics: dict[str, Any], leaks: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """:func:`nblib.tracking.challenge` for this run: its data's fingerprint and its reports folder."""
         from nblib import tracking
         from nblib.factory.app import data_fingerprint, reports_dir
 
-        return tracking.challenge(self.params, predictions, metrics, leaks=leaks,
-                                  data_sha256=data_fingerprint(self.params), reports_dir=reports_dir())
+        return tracking.challenge(
+            self.params,
+            predictions,
+            metrics,
+            leaks=leaks,
+            data_sha256=data_fingerprint(self.params),
+            reports_dir=reports_dir(),
+        )
 
     def show(self, name: str, figure: Any) -> None:
         """Save a figure under ``artifacts/figures/<stage>/<name>.png`` and display it.
@@ -217,8 +241,11 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
                 raise result.error
     missing = missing_artifacts(stage.inputs, stage.optional_inputs, run)
     if missing:
-        raise StageFailed(name, f"{run}: missing input artifacts {missing}; run the upstream stages first "
-                                f"(nblib run PARAMS) or leave run_dir empty for a scratch run")
+        raise StageFailed(
+            name,
+            f"{run}: missing input artifacts {missing}; run the upstream stages first "
+            f"(nblib run PARAMS) or leave run_dir empty for a scratch run",
+        )
     (run / "artifacts").mkdir(parents=True, exist_ok=True)
     ctx = StageContext(stage=stage, run_dir=run, params=params.declared(stage.name, stage.sections))
     if scratch:
@@ -229,13 +256,24 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
 def _lab_key(stage: Stage, run: Path, params: Params) -> str | None:
     """The cache key the runner would give this stage now; the stage's old record is withdrawn
     (its outputs are about to be rewritten)."""
-    from nblib.factory.app import data_fingerprint, make_runner, stage_sections
     from nblib.engine.manifest import record_stage
+    from nblib.factory.app import data_fingerprint, make_runner, stage_sections
 
-    key = make_runner(progress=False).cache_key(stage, run, stage_sections(params)(stage.sections),
-                                                data_fingerprint(params))
-    record_stage(run, {"name": stage.name, "title": stage.title, "status": "running", "executed_in": "JupyterLab",
-                       "seconds": None, "cache_key": key}, PIPELINE.names())
+    key = make_runner(progress=False).cache_key(
+        stage, run, stage_sections(params)(stage.sections), data_fingerprint(params)
+    )
+    record_stage(
+        run,
+        {
+            "name": stage.name,
+            "title": stage.title,
+            "status": "running",
+            "executed_in": "JupyterLab",
+            "seconds": None,
+            "cache_key": key,
+        },
+        PIPELINE.names(),
+    )
     return key
 
 
@@ -247,7 +285,6 @@ def _resolve(path: str | Path) -> Path:
     if path.is_absolute() or path.exists():
         return path.resolve()
     return (project_root() / path).resolve()
-
 
 
 def safe_name(name: str, limit: int = 80) -> str:

@@ -89,8 +89,16 @@ def expand(files: list[Path], overrides: list[str], sweeps: list[str]) -> list[V
     return variants
 
 
-def run_sweep(files: list[Path], overrides: list[str], sweeps: list[str], *, jobs: int | None = None,
-              stages: list[str] | None = None, force: bool | list[str] = False, quiet: bool = False) -> int:
+def run_sweep(
+    files: list[Path],
+    overrides: list[str],
+    sweeps: list[str],
+    *,
+    jobs: int | None = None,
+    stages: list[str] | None = None,
+    force: bool | list[str] = False,
+    quiet: bool = False,
+) -> int:
     """Run every variant (``jobs`` at a time), write the sweep page; the exit code of the worst run."""
     from nblib.factory import app
 
@@ -124,8 +132,18 @@ def write_sweep_page(reports_dir: Path, variants: list[Variant], sweeps: list[st
     keys = [s.partition("=")[0].strip() for s in sweeps]
     if len({v.params_file for v in variants}) > 1:
         keys = ["params file", *keys]
-    rows = sweep_rows([{"label": v.label, "run_dir": v.run_dir, "status": v.status, "seconds": v.seconds,
-                        "swept": {**({"params file": v.params_file.name}), **v.swept}} for v in variants])
+    rows = sweep_rows(
+        [
+            {
+                "label": v.label,
+                "run_dir": v.run_dir,
+                "status": v.status,
+                "seconds": v.seconds,
+                "swept": {**({"params file": v.params_file.name}), **v.swept},
+            }
+            for v in variants
+        ]
+    )
     io.write_json(folder / "sweep.json", {"keys": keys, "seconds": round(seconds, 1), "runs": rows})
     return write_sweep_html(folder / "index.html", rows, keys, seconds)
 
@@ -150,12 +168,15 @@ def _in_process(variants: list[Variant], stages, force, quiet: bool) -> None:
     for i, v in enumerate(variants, 1):
         print(f"[{i}/{len(variants)}] {v.label}", flush=True)
         t0 = time.perf_counter()
-        result = app.start_run(app.load([v.params_file], v.overrides), stages=stages, force=force,
-                               progress=not quiet, label=v.label)
+        result = app.start_run(
+            app.load([v.params_file], v.overrides), stages=stages, force=force, progress=not quiet, label=v.label
+        )
         v.run_dir, v.status, v.exit_code = result.run_dir, result.status, result.exit_code
         v.seconds = round(time.perf_counter() - t0, 1)
-        print(f"[{i}/{len(variants)}] {v.label}: {v.status}{_marks(v.run_dir)} ({v.seconds:.0f} s) {v.run_dir}",
-              flush=True)
+        print(
+            f"[{i}/{len(variants)}] {v.label}: {v.status}{_marks(v.run_dir)} ({v.seconds:.0f} s) {v.run_dir}",
+            flush=True,
+        )
         if v.status == "interrupted":
             raise KeyboardInterrupt
 
@@ -179,15 +200,18 @@ def _in_subprocesses(variants: list[Variant], jobs: int, stages, force) -> None:
                 out = proc.stdout.read() if proc.stdout else ""
                 v.exit_code, v.seconds = proc.returncode, round(time.perf_counter() - t0, 1)
                 v.run_dir, v.status = _outcome(out, proc.returncode)
-                print(f"[{i}/{len(variants)}] {v.label}: {v.status}{_marks(v.run_dir)} ({v.seconds:.0f} s) "
-                      f"{v.run_dir or ''}", flush=True)
+                print(
+                    f"[{i}/{len(variants)}] {v.label}: {v.status}{_marks(v.run_dir)} ({v.seconds:.0f} s) "
+                    f"{v.run_dir or ''}",
+                    flush=True,
+                )
                 if v.status != "succeeded":
                     tail = [line for line in out.splitlines() if line.startswith("nblib: error")]
                     if tail:
                         print(f"    {tail[-1]}", flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:
-        for _, v, proc, _ in running:
+        for _, _v, proc, _ in running:
             proc.terminate()
         for _, v, proc, _ in running:
             proc.wait()

@@ -69,14 +69,17 @@ class Prediction:
         >>> Prediction(pd.DataFrame({"a": [1, 2]}), pd.DataFrame({"row": [3]}), {"plan": 2}, ["id"]).digest()
         "scored 2 rows, rejected 1 · unseen categories: 'plan' 2 rows · ignored columns: 'id'"
         """
-        parts = [f"scored {len(self.scored)} row{'s' * (len(self.scored) != 1)}"
-                 + (f", rejected {len(self.rejects)}" if len(self.rejects) else "")]
+        parts = [
+            f"scored {len(self.scored)} row{'s' * (len(self.scored) != 1)}"
+            + (f", rejected {len(self.rejects)}" if len(self.rejects) else "")
+        ]
         unseen = {c: n for c, n in self.unseen.items() if n}
         if unseen:
             parts.append("unseen categories: " + ", ".join(f"{c!r} {n} row{'s' * (n != 1)}" for c, n in unseen.items()))
         if self.ignored:
-            shown = ", ".join(map(repr, self.ignored[:8])) + (f" and {len(self.ignored) - 8} more"
-                                                              if len(self.ignored) > 8 else "")
+            shown = ", ".join(map(repr, self.ignored[:8])) + (
+                f" and {len(self.ignored) - 8} more" if len(self.ignored) > 8 else ""
+            )
             parts.append(f"ignored columns: {shown}")
         return " · ".join(parts)
 
@@ -138,8 +141,10 @@ def predict_rows(model, frame: pd.DataFrame, columns: dict[str, Any], *, on_bad_
         rejects.insert(0, _free(rejects, "reason"), ["; ".join(reasons[i]) for i in sorted(reasons)])
         rejects.insert(0, _free(rejects, "row"), [i + 1 for i in sorted(reasons)])
         if bad.all():
-            error = BadRows(f"no row left to score: every one of the {len(frame)} rows has a cell that cannot be "
-                            f"read (first: data row {problems[0][0] + 1}, {problems[0][1]})")
+            error = BadRows(
+                f"no row left to score: every one of the {len(frame)} rows has a cell that cannot be "
+                f"read (first: data row {problems[0][0] + 1}, {problems[0][1]})"
+            )
             error.rejects = rejects
             raise error
         X = X[~bad]
@@ -194,8 +199,9 @@ def check_output_path(data: str | Path, output: str | Path) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _read_cells(X: pd.DataFrame, roles: ColumnRoles, parsers: dict[str, Any] | None
-                ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+def _read_cells(
+    X: pd.DataFrame, roles: ColumnRoles, parsers: dict[str, Any] | None
+) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """The feature frame cleaned like the training data, and the cells that cannot be read:
     ``(position, "column 'x': 'abc' is not a number")``, by row then column."""
     from nblib.ml.data.parse import parse_dates, parse_numbers
@@ -231,8 +237,10 @@ def _bad_rows_message(problems: list[tuple[int, str]]) -> str:
     if len(problems) > 1:
         shown = ", ".join(str(r + 1) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
         more = f" ({len(problems)} bad cells in {len(rows)} row{'s' * (len(rows) != 1)}: {shown})"
-    return (f"data row {position + 1}, {text}{more}; fix the file, or pass --on-bad-rows skip to score the other rows "
-            f"and write these to a rejects file")
+    return (
+        f"data row {position + 1}, {text}{more}; fix the file, or pass --on-bad-rows skip to score the other rows "
+        f"and write these to a rejects file"
+    )
 
 
 def _unseen_categories(model, X: pd.DataFrame, roles: ColumnRoles) -> dict[str, int]:
@@ -254,8 +262,7 @@ def _unseen_categories(model, X: pd.DataFrame, roles: ColumnRoles) -> dict[str, 
                 continue
             for j, column in enumerate(cols):
                 if column not in counts:
-                    counts[column] = int((~pd.Series(seen[:, j]).astype(str).isin(
-                        {str(v) for v in known[j]})).sum())
+                    counts[column] = int((~pd.Series(seen[:, j]).astype(str).isin({str(v) for v in known[j]})).sum())
     return {c: n for c, n in counts.items() if n}
 
 

@@ -24,9 +24,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from nblib.common.text import slug
 from nblib.common.locks import file_lock
-from nblib.common.text import one_line
+from nblib.common.text import one_line, slug
 
 __all__ = [
     "STORE_DIR",

@@ -16,10 +16,12 @@ import nbformat
 from nblib.engine.dag import Pipeline, Stage
 from nblib.engine.runner import Runner
 
-PIPELINE = Pipeline([
-    Stage("a", outputs={"a": "a.json"}),
-    Stage("b", inputs={"a": "a.json"}, outputs={"b": "b.json"}),
-])
+PIPELINE = Pipeline(
+    [
+        Stage("a", outputs={"a": "a.json"}),
+        Stage("b", inputs={"a": "a.json"}, outputs={"b": "b.json"}),
+    ]
+)
 
 _WRITE_A = """import json, pathlib
 art = pathlib.Path(run_dir) / "artifacts"
@@ -54,13 +56,17 @@ def write_notebooks(folder: Path, *, slow: bool = False) -> Path:
 
 
 def make_runner(root: Path, *, slow: bool = False) -> Runner:
-    return Runner(PIPELINE, notebooks_dir=write_notebooks(root / "notebooks", slow=slow),
-                  reports_dir=root / "reports", progress=False, warmup_code="import json")
+    return Runner(
+        PIPELINE,
+        notebooks_dir=write_notebooks(root / "notebooks", slow=slow),
+        reports_dir=root / "reports",
+        progress=False,
+        warmup_code="import json",
+    )
 
 
 def run(runner: Runner, run_dir: Path, *, force: bool = True, stages=None):
-    return runner.run(run_dir, "seed: 1\n", params_hash="h", sections=lambda names: {}, force=force,
-                      stages=stages)
+    return runner.run(run_dir, "seed: 1\n", params_hash="h", sections=lambda names: {}, force=force, stages=stages)
 
 
 SCRIPT = f"""

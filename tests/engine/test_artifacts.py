@@ -4,19 +4,18 @@ import pytest
 import skops.io as sio
 
 from nblib.engine import artifacts as io
-from nblib.ml.features import make_feature_transformer, make_text_vectorizer
-from nblib.ml.training.families import FAMILIES
 from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
-from nblib.ml.training.cv import build_pipeline
+from nblib.ml.features import make_feature_transformer, make_text_vectorizer
 from nblib.ml.saved import TRUSTED_TYPES
+from nblib.ml.training.cv import build_pipeline
+from nblib.ml.training.families import FAMILIES
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.json"
-    with pytest.raises(RuntimeError):
-        with io.atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
     assert not target.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -65,10 +64,13 @@ def test_every_fitted_family_loads_with_the_allow_list(key, small, tmp_path):
     frame, roles = small
     target = "is_hit" if task == "classification" else "revenue_k"
     features = make_feature_transformer(
-        make_preprocessor(roles, target_type="binary" if task == "classification" else "continuous"), roles,
-        text=make_text_vectorizer(max_features=50))
-    params = {"n_estimators": 5} if "forest" in name or "trees" in name else (
-        {"max_iter": 5} if "boosting" in name else {})
+        make_preprocessor(roles, target_type="binary" if task == "classification" else "continuous"),
+        roles,
+        text=make_text_vectorizer(max_features=50),
+    )
+    params = (
+        {"n_estimators": 5} if "forest" in name or "trees" in name else ({"max_iter": 5} if "boosting" in name else {})
+    )
     pipe = build_pipeline(features, name, task, params, svd_components=3).fit(frame[roles.features], frame[target])
     path = io.write_model(tmp_path / "m.skops", pipe)
     assert set(sio.get_untrusted_types(file=path)) <= set(TRUSTED_TYPES)

@@ -17,10 +17,12 @@ from nblib.engine.integrity import verify_run
 from nblib.engine.runner import Runner
 
 #: ``a`` reads params section ``x``, ``b`` reads ``y`` (and ``a``'s output).
-PIPELINE = Pipeline([
-    Stage("a", outputs={"a": "a.json"}, sections=("x",)),
-    Stage("b", inputs={"a": "a.json"}, outputs={"b": "b.json"}, sections=("y",)),
-])
+PIPELINE = Pipeline(
+    [
+        Stage("a", outputs={"a": "a.json"}, sections=("x",)),
+        Stage("b", inputs={"a": "a.json"}, outputs={"b": "b.json"}, sections=("y",)),
+    ]
+)
 
 
 @pytest.fixture
@@ -34,15 +36,22 @@ def project(tmp_path):
 
 def runner(project, pipeline=PIPELINE) -> Runner:
     root, notebooks, code = project
-    return Runner(pipeline, notebooks_dir=notebooks, reports_dir=root / "reports", progress=False,
-                  warmup_code="import json", code_paths=(code,))
+    return Runner(
+        pipeline,
+        notebooks_dir=notebooks,
+        reports_dir=root / "reports",
+        progress=False,
+        warmup_code="import json",
+        code_paths=(code,),
+    )
 
 
 def go(runner: Runner, name: str, *, x=1, y=1, force=False):
     values = {"x": {"k": x}, "y": {"k": y}}
     run_dir = runner.reports_dir / "day" / name
-    result = runner.run(run_dir, "seed: 1\n", params_hash="h", force=force,
-                        sections=lambda names: {n: values[n] for n in names})
+    result = runner.run(
+        run_dir, "seed: 1\n", params_hash="h", force=force, sections=lambda names: {n: values[n] for n in names}
+    )
     assert result.exit_code == 0, result.error
     return result.manifest
 
@@ -182,8 +191,10 @@ def test_keys_ignore_outputs_and_order_of_parts(tmp_path):
     assert key_of({"a": 1, "b": {"c": 2, "d": 3}}) == key_of({"b": {"d": 3, "c": 2}, "a": 1})
 
 
-@pytest.mark.parametrize("text, expected", [("0", 0), ("512", 512), ("2k", 2048), ("1.5G", 3 * 2**29),
-                                            ("200 MB", 200 * 2**20), ("3GiB", 3 * 2**30)])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("0", 0), ("512", 512), ("2k", 2048), ("1.5G", 3 * 2**29), ("200 MB", 200 * 2**20), ("3GiB", 3 * 2**30)],
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 
@@ -203,16 +214,19 @@ def _diamond(project) -> Pipeline:
             "import json, pathlib, time\nstart = time.time()\n"
             f"time.sleep({sleep})\nart = pathlib.Path(run_dir) / 'artifacts'\n"
             f"value = sum(json.loads((art / f'{{n}}.json').read_text())['value'] for n in {reads!r})\n"
-            f"(art / '{name}.json').write_text(json.dumps({{'value': value + 1, 'start': start, 'end': time.time()}}))")
+            f"(art / '{name}.json').write_text(json.dumps({{'value': value + 1, 'start': start, 'end': time.time()}}))"
+        )
         for i, cell in enumerate(nb.cells):
             cell.id = f"{name}-{i}"
         nbformat.write(nb, notebooks / f"{name}.ipynb")
-    return Pipeline([
-        Stage("a", outputs={"a": "a.json"}),
-        Stage("b", inputs={"a": "a.json"}, outputs={"b": "b.json"}),
-        Stage("c", inputs={"a": "a.json"}, outputs={"c": "c.json"}),
-        Stage("d", inputs={"b": "b.json", "c": "c.json"}, outputs={"d": "d.json"}),
-    ])
+    return Pipeline(
+        [
+            Stage("a", outputs={"a": "a.json"}),
+            Stage("b", inputs={"a": "a.json"}, outputs={"b": "b.json"}),
+            Stage("c", inputs={"a": "a.json"}, outputs={"c": "c.json"}),
+            Stage("d", inputs={"b": "b.json", "c": "c.json"}, outputs={"d": "d.json"}),
+        ]
+    )
 
 
 @pytest.mark.parametrize("parallel", [2, 1])
@@ -231,33 +245,35 @@ def test_stages_that_do_not_depend_on_each_other_run_side_by_side(project, paral
 
 def test_a_stage_can_read_only_the_params_it_declares():
     """Else its cached result would be reused after an undeclared param changed."""
+    from conftest import ROOT
+
     from nblib.factory.params import UndeclaredParams, load_params
     from nblib.factory.pipeline import PIPELINE
-
-    from conftest import ROOT
 
     params = load_params(ROOT / "params" / "smoke.yaml")
     train = params.declared("04_train", PIPELINE["04_train"].sections)
     assert train.training_settings()["threshold"]["by"] == params.evaluate.threshold_by
     assert train.compute.n_jobs == params.compute.n_jobs, "compute is always readable: it changes no result"
     with pytest.raises(UndeclaredParams, match=r"04_train reads params.evaluate.bootstrap, .* add 'evaluate'"):
-        train.evaluate.bootstrap
+        train.evaluate.bootstrap  # noqa: B018 (reading the undeclared key is what must raise)
     with pytest.raises(UndeclaredParams, match="params.quality.leaks"):
-        params.declared("03_features", PIPELINE["03_features"].sections).quality.leaks
+        params.declared("03_features", PIPELINE["03_features"].sections).quality.leaks  # noqa: B018 (as above)
     assert params.sections(("evaluate.threshold_by", "seed")) == {"evaluate.threshold_by": "f1", "seed": params.seed}
 
 
 def test_01_eda_key_ignores_the_quality_keys_it_does_not_read():
     """Changing quality.leaks (read by 02 only) must not rerun 01_eda; a key 01 reads still does."""
+    from conftest import ROOT
+
     from nblib.factory.app import stage_sections
     from nblib.factory.params import load_params
     from nblib.factory.pipeline import PIPELINE
 
-    from conftest import ROOT
-
     def key01(*overrides):
         params = load_params(ROOT / "params" / "smoke.yaml", list(overrides))
-        return stage_sections(params)(PIPELINE["01_eda"].sections), stage_sections(params)(PIPELINE["02_preprocess"].sections)
+        return stage_sections(params)(PIPELINE["01_eda"].sections), stage_sections(params)(
+            PIPELINE["02_preprocess"].sections
+        )
 
     (eda, pre), (eda_drop, pre_drop) = key01("quality.leaks=warn"), key01("quality.leaks=fail")
     assert eda == eda_drop and pre != pre_drop
@@ -269,9 +285,16 @@ def test_01_eda_key_ignores_the_quality_keys_it_does_not_read():
 
 def _go_as(runner: Runner, name: str, *, lineage: str, data: str, y=1):
     values = {"x": {"k": 1}, "y": {"k": y}}
-    result = runner.run(runner.reports_dir / "day" / name, "seed: 1\n", params_hash="h", force=False,
-                        sections=lambda names: {n: values[n] for n in names}, data_sha256=data,
-                        lineage=lineage, label=f"{lineage} · {name}")
+    result = runner.run(
+        runner.reports_dir / "day" / name,
+        "seed: 1\n",
+        params_hash="h",
+        force=False,
+        sections=lambda names: {n: values[n] for n in names},
+        data_sha256=data,
+        lineage=lineage,
+        label=f"{lineage} · {name}",
+    )
     assert result.exit_code == 0, result.error
     return result.manifest
 

@@ -37,8 +37,14 @@ def _stored(tmp_path, recorded: dict[str, str]):
     cache = StageCache(tmp_path / "cache")
     key = key_of(parts)
     model = run_dir / "artifacts" / "model.json"
-    cache.store("04_train", key, run_dir, outputs={"artifacts/model.json": io.sha256_file(model)}, extras=[],
-                meta={"stage": "04_train", "run_id": "day/one", "parts": parts, "packages": recorded})
+    cache.store(
+        "04_train",
+        key,
+        run_dir,
+        outputs={"artifacts/model.json": io.sha256_file(model)},
+        extras=[],
+        meta={"stage": "04_train", "run_id": "day/one", "parts": parts, "packages": recorded},
+    )
     return cache, key, parts, run_dir
 
 
@@ -53,29 +59,42 @@ def test_an_entry_recorded_with_an_older_version_is_a_miss_that_says_which(tmp_p
     assert not cache.could_hit("04_train", {k: v for k, v in parts.items() if k != "inputs"})
     before = cache.get("04_train", key, current=False)
     assert before is not None, "the outdated entry stays, to say what changed"
-    assert reasons(parts, before.data["parts"], notebook="04_train.ipynb",
-                   packages_before=before.packages) == ["package versions changed: optuna 5.0.0 → 5.1.0"]
+    assert reasons(parts, before.data["parts"], notebook="04_train.ipynb", packages_before=before.packages) == [
+        "package versions changed: optuna 5.0.0 → 5.1.0"
+    ]
 
     # the stage ran again: its new result replaces the outdated entry of the same key
-    stored = cache.store("04_train", key, run_dir, outputs=before.outputs, extras=[],
-                         meta={"stage": "04_train", "run_id": "day/two", "parts": parts,
-                               "packages": {"optuna": "5.1.0"}})
+    stored = cache.store(
+        "04_train",
+        key,
+        run_dir,
+        outputs=before.outputs,
+        extras=[],
+        meta={"stage": "04_train", "run_id": "day/two", "parts": parts, "packages": {"optuna": "5.1.0"}},
+    )
     assert stored is not None and stored.run_id == "day/two"
     assert cache.get("04_train", key).packages == {"optuna": "5.1.0"}
 
 
 def test_why_lists_three_changes_then_counts_the_rest():
     changes = [("a", "1", "2"), ("b", "1", "2"), ("c", "1", None), ("d", "1", "2"), ("e", "1", "2")]
-    assert packages.describe(changes) == ("package versions changed: a 1 → 2, b 1 → 2, c 1 → not installed "
-                                          "and 2 more")
+    assert packages.describe(changes) == ("package versions changed: a 1 → 2, b 1 → 2, c 1 → not installed and 2 more")
 
 
 def test_imported_modules_map_to_distributions_without_kernel_plumbing_or_hashed_source(tmp_path):
     own = tmp_path / "src"
     (own / "mine").mkdir(parents=True)
     found = packages.distribution_versions(
-        {"yaml": "/site/yaml/__init__.py", "_yaml": None, "ipykernel": None, "zmq": None, "json": None,
-         "mine": str(own / "mine" / "__init__.py")}, exclude_paths=[own])
+        {
+            "yaml": "/site/yaml/__init__.py",
+            "_yaml": None,
+            "ipykernel": None,
+            "zmq": None,
+            "json": None,
+            "mine": str(own / "mine" / "__init__.py"),
+        },
+        exclude_paths=[own],
+    )
     assert found == {"pyyaml": packages.installed_version("pyyaml")}
 
 
@@ -86,12 +105,12 @@ def _notebooks(folder):
     """``03_features`` imports yaml and writes features.json; ``04_train`` imports optuna and reads it."""
     cells = {
         "03_features": "import json, pathlib, yaml\n"
-                       "art = pathlib.Path(run_dir) / 'artifacts'\n"
-                       "(art / 'features.json').write_text(json.dumps(yaml.safe_load('value: 1')))",
+        "art = pathlib.Path(run_dir) / 'artifacts'\n"
+        "(art / 'features.json').write_text(json.dumps(yaml.safe_load('value: 1')))",
         "04_train": "import json, pathlib, optuna\n"
-                    "art = pathlib.Path(run_dir) / 'artifacts'\n"
-                    "value = json.loads((art / 'features.json').read_text())['value']\n"
-                    "(art / 'model.json').write_text(json.dumps({'value': value + 1}))",
+        "art = pathlib.Path(run_dir) / 'artifacts'\n"
+        "value = json.loads((art / 'features.json').read_text())['value']\n"
+        "(art / 'model.json').write_text(json.dumps({'value': value + 1}))",
     }
     folder.mkdir(parents=True, exist_ok=True)
     for name, code in cells.items():
@@ -106,10 +125,12 @@ def _notebooks(folder):
     return folder
 
 
-PIPELINE = Pipeline([
-    Stage("03_features", outputs={"features": "features.json"}),
-    Stage("04_train", inputs={"features": "features.json"}, outputs={"model": "model.json"}),
-])
+PIPELINE = Pipeline(
+    [
+        Stage("03_features", outputs={"features": "features.json"}),
+        Stage("04_train", inputs={"features": "features.json"}, outputs={"model": "model.json"}),
+    ]
+)
 
 
 @pytest.fixture
@@ -124,13 +145,20 @@ def project(tmp_path):
 
 def _runner(project) -> Runner:
     root, notebooks, code = project
-    return Runner(PIPELINE, notebooks_dir=notebooks, reports_dir=root / "reports", progress=False,
-                  warmup_code="import json", code_paths=(code,))
+    return Runner(
+        PIPELINE,
+        notebooks_dir=notebooks,
+        reports_dir=root / "reports",
+        progress=False,
+        warmup_code="import json",
+        code_paths=(code,),
+    )
 
 
 def _go(runner: Runner, name: str):
-    result = runner.run(runner.reports_dir / "day" / name, "seed: 1\n", params_hash="h", force=False,
-                        sections=lambda names: {})
+    result = runner.run(
+        runner.reports_dir / "day" / name, "seed: 1\n", params_hash="h", force=False, sections=lambda names: {}
+    )
     assert result.exit_code == 0, result.error
     return result.manifest
 
@@ -146,8 +174,9 @@ def test_upgrading_a_package_a_stage_imported_reruns_that_stage_and_says_why(pro
     assert _runner(project).cache.get("04_train", train["cache_key"]).packages == train["packages"]
 
     # packages no stage imports change no result: JupyterLab and nbdime upgrades rerun nothing
-    monkeypatch.setattr(manifest_module, "_VERSIONS", {**manifest_module.package_versions(),
-                                                       "jupyterlab": "0.0.1", "nbdime": "0.0.1"})
+    monkeypatch.setattr(
+        manifest_module, "_VERSIONS", {**manifest_module.package_versions(), "jupyterlab": "0.0.1", "nbdime": "0.0.1"}
+    )
     tools = _go(_runner(project), "tools")
     assert [s["status"] for s in tools["stages"]] == ["cached", "cached"]
 

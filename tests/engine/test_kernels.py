@@ -27,8 +27,13 @@ def run_code(km, code: str, timeout: float = 30) -> tuple[dict, str]:
     printed: list[str] = []
     try:
         kc.wait_for_ready(timeout=timeout)
-        reply = kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: printed.append(
-            msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None)
+        reply = kc.execute_interactive(
+            code,
+            timeout=timeout,
+            output_hook=lambda msg: (
+                printed.append(msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None
+            ),
+        )
     finally:
         kc.stop_channels()
     return reply["content"], "".join(printed)
@@ -43,8 +48,10 @@ def wait_gone(pids, timeout=5.0) -> list[int]:
 
 @pytest.fixture
 def pool(tmp_path):
-    with Reaper() as reaper, KernelPool("python3", str(tmp_path), "import json", tmp_path / "kernels.log",
-                                        reaper) as pool:
+    with (
+        Reaper() as reaper,
+        KernelPool("python3", str(tmp_path), "import json", tmp_path / "kernels.log", reaper) as pool,
+    ):
         yield pool
 
 
@@ -71,8 +78,9 @@ def test_two_kernels_of_one_pool_share_no_state(pool):
     run_code(first, "secret = 42")
     draws = []
     for km in (first, second):
-        content, printed = run_code(km, "import numpy, random\n"
-                                        "print('secret' in dir(), numpy.random.rand(), random.random())")
+        content, printed = run_code(
+            km, "import numpy, random\nprint('secret' in dir(), numpy.random.rand(), random.random())"
+        )
         assert content["status"] == "ok"
         draws.append(printed.split())
     assert draws[0][0] == "True" and draws[1][0] == "False"
@@ -85,17 +93,20 @@ def test_a_pyplot_figure_shows_inline_in_a_papermill_notebook(tmp_path):
     import papermill as pm
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]);"),
-                nbformat.v4.new_code_cell("fig, ax = plt.subplots()\nax.bar(['a', 'b'], [1, 2]);")]
+    nb.cells = [
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]);"),
+        nbformat.v4.new_code_cell("fig, ax = plt.subplots()\nax.bar(['a', 'b'], [1, 2]);"),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "plot.ipynb")
     # pyplot in the warm-up code: the server imports it before any kernel exists
-    with Reaper() as reaper, KernelPool("python3", str(tmp_path), "import matplotlib.pyplot",
-                                        tmp_path / "kernels.log", reaper) as pool:
+    with (
+        Reaper() as reaper,
+        KernelPool("python3", str(tmp_path), "import matplotlib.pyplot", tmp_path / "kernels.log", reaper) as pool,
+    ):
         km = pool.take()
         assert km.provisioner.forked
-        out = pm.execute_notebook(str(tmp_path / "plot.ipynb"), str(tmp_path / "out.ipynb"), km=km,
-                                  progress_bar=False)
+        out = pm.execute_notebook(str(tmp_path / "plot.ipynb"), str(tmp_path / "out.ipynb"), km=km, progress_bar=False)
         pool.stop(km)
     for cell in out.cells:
         assert any("image/png" in output.get("data", {}) for output in cell.outputs), cell.outputs
@@ -131,8 +142,10 @@ def test_close_leaves_no_server_and_no_kernel(tmp_path):
         pool = KernelPool("python3", str(tmp_path), "import json", tmp_path / "kernels.log", reaper)
         km = pool.take()
         pool.prestart()  # kernels on their way are stopped too
-        run_code(km, "import subprocess, sys\n"
-                     "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])")
+        run_code(
+            km,
+            "import subprocess, sys\nchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])",
+        )
         server = pool._server.pid
         processes = [server, *(p.pid for p in psutil.Process(server).children(recursive=True))]
         assert len(processes) >= 3  # the server, the taken kernel and its child (and pending kernels)

@@ -14,9 +14,8 @@ from nblib.factory.pages import find_runs, write_index
 
 
 def test_a_held_folder_is_refused_with_the_holders_pid(tmp_path):
-    with RunLock(tmp_path / "run"):
-        with pytest.raises(RunLocked) as info:
-            RunLock(tmp_path / "run").acquire()
+    with RunLock(tmp_path / "run"), pytest.raises(RunLocked) as info:
+        RunLock(tmp_path / "run").acquire()
     assert str(info.value).startswith(f"{tmp_path / 'run'}: in use by another run (pid {os.getpid()} on ")
     with RunLock(tmp_path / "run"):  # released on exit: the next run gets it
         pass
@@ -51,8 +50,10 @@ def test_heartbeat_beats_and_stops():
 
 def test_index_written_by_runs_finishing_together_lists_them_all(tmp_path):
     for i in range(12):
-        io.write_json(tmp_path / "2026-11-29" / f"10150{i:02d}-r" / "manifest.json",
-                      {"run_id": f"r{i}", "name": f"run{i}", "status": "succeeded", "stages": [], "metrics": {}})
+        io.write_json(
+            tmp_path / "2026-11-29" / f"10150{i:02d}-r" / "manifest.json",
+            {"run_id": f"r{i}", "name": f"run{i}", "status": "succeeded", "stages": [], "metrics": {}},
+        )
     errors = []
 
     def finish():

@@ -34,8 +34,9 @@ def _runner(root):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, folder / "a.ipynb")
     pipeline = Pipeline([Stage("a", outputs={"a": "a.json", "logs": "logs/"}, optional_outputs=("logs",))])
-    return Runner(pipeline, notebooks_dir=folder, reports_dir=root / "reports", progress=False,
-                  warmup_code="import json")
+    return Runner(
+        pipeline, notebooks_dir=folder, reports_dir=root / "reports", progress=False, warmup_code="import json"
+    )
 
 
 def _run(runner, run_dir, *, force):

@@ -39,13 +39,22 @@ def write(tmp_path, text, name="p.yaml"):
         ("data: {target: is_hit}\ntrain: {cv_folds: many}", "train.cv_folds: Input should be a valid integer"),
         ("data: {target: is_hit}\ntrain: {cv_folds: 1}", "train.cv_folds: Input should be greater than or equal to 2"),
         ("data: {source: generated}", "data.target: required key is missing"),
-        ("data: {target: is_hitt}", "data.target: column 'is_hitt' not in the generated dataset (did you mean 'is_hit'?)"),
+        (
+            "data: {target: is_hitt}",
+            "data.target: column 'is_hitt' not in the generated dataset (did you mean 'is_hit'?)",
+        ),
         ("data: {target: is_hit}\ntrain: {models: {xgb: {}}}", "train.models.xgb: unknown model family"),
-        ("data: {target: is_hit}\ntrain: {models: {random_forest: {n_estimator: 5}}}",
-         ("train.models.random_forest.n_estimator: unknown hyperparameter of RandomForestClassifier "
-         "(did you mean 'n_estimators'?)")),
-        ("data: {target: is_hit}\ntrain: {models: {hist_gradient_boosting: {learning_rate: -1}}}",
-         "train.models.hist_gradient_boosting.learning_rate: The 'learning_rate' parameter"),
+        (
+            "data: {target: is_hit}\ntrain: {models: {random_forest: {n_estimator: 5}}}",
+            (
+                "train.models.random_forest.n_estimator: unknown hyperparameter of RandomForestClassifier "
+                "(did you mean 'n_estimators'?)"
+            ),
+        ),
+        (
+            "data: {target: is_hit}\ntrain: {models: {hist_gradient_boosting: {learning_rate: -1}}}",
+            "train.models.hist_gradient_boosting.learning_rate: The 'learning_rate' parameter",
+        ),
         ("data: {target: is_hit, task: regresion}", "data.task: Input should be 'classification' or 'regression'"),
         ("data: {target: is_hit, source: nowhere.csv}", "data.source: file not found"),
         ("data: [1, 2]", "data: expected a mapping, got list"),
@@ -115,12 +124,15 @@ def test_sections_for_cache_keys():
     assert sections["seed"] == 7 and sections["train"]["cv_folds"] == 2
 
 
-@pytest.mark.parametrize("values, task, message", [
-    (list(range(60)), "classification", "60 distinct values; classification takes at most 50 classes"),
-    ([0] * 30 + [1] * 2, "classification", r"class '1' \(2\) has fewer than 3 rows"),
-    (["a", "b"] * 10, "regression", "regression needs a numeric target"),
-    ([0, 1] * 5, "classification", "only 10 rows"),
-])
+@pytest.mark.parametrize(
+    "values, task, message",
+    [
+        (list(range(60)), "classification", "60 distinct values; classification takes at most 50 classes"),
+        ([0] * 30 + [1] * 2, "classification", r"class '1' \(2\) has fewer than 3 rows"),
+        (["a", "b"] * 10, "regression", "regression needs a numeric target"),
+        ([0, 1] * 5, "classification", "only 10 rows"),
+    ],
+)
 def test_target_values_checked_before_anything_runs(tmp_path, values, task, message):
     import pandas as pd
 
@@ -143,8 +155,10 @@ def test_a_rare_class_that_leaves_too_few_training_rows_is_refused_naming_it(tmp
     assert _target_problem(y, "classification", test_size=0.2) is None  # 2.4 rows left for training: 2 folds
     assert _target_problem(pd.Series(["a"] * 40 + ["b"] * 20 + ["c"] * 11), "classification") is None
     message = _target_problem(y, "classification", test_size=0.5)
-    assert message.startswith("class 'rare' (3 rows, about 1.5 for training) leaves fewer than 2 rows") and \
-        "preprocess.test_size 0.5" in message
+    assert (
+        message.startswith("class 'rare' (3 rows, about 1.5 for training) leaves fewer than 2 rows")
+        and "preprocess.test_size 0.5" in message
+    )
     # 23 rows at 0.1: scikit-learn's split holds ceil(2.3) = 3 test rows, enough for the 3 classes
     assert _target_problem(pd.Series(["a"] * 10 + ["b"] * 10 + ["c"] * 3), "classification", test_size=0.1) is None
     pd.DataFrame({"x": range(len(y)), "y": y}).to_parquet(tmp_path / "d.parquet")
@@ -183,8 +197,9 @@ def refused(path, overrides=(), seconds=1.0) -> str:
 
 
 SMALL = "data: {target: is_hit, n_rows: 200}\n"
-ALIAS_BOMB = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-              + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)))
+ALIAS_BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+)
 
 
 def test_alias_bomb_refused_at_once(tmp_path):
@@ -198,19 +213,24 @@ def test_alias_bomb_refused_at_once(tmp_path):
 
 
 def test_aliases_and_merge_keys_within_bounds_still_work(tmp_path):
-    text = SMALL + ("train: {models: {logistic_regression: &m {C: 0.5}, random_forest: {n_estimators: 5}}}\n"
-                    "evaluate: {<<: {bootstrap: 5, confidence: 0.9}, bootstrap: 6}\n")
+    text = SMALL + (
+        "train: {models: {logistic_regression: &m {C: 0.5}, random_forest: {n_estimators: 5}}}\n"
+        "evaluate: {<<: {bootstrap: 5, confidence: 0.9}, bootstrap: 6}\n"
+    )
     params = load_params(write(tmp_path, text))
     assert params.train.models["logistic_regression"] == {"C": 0.5}
     assert (params.evaluate.bootstrap, params.evaluate.confidence) == (6, 0.9)
 
 
-@pytest.mark.parametrize("text", [
-    "seed: " + "[" * 1000 + "]" * 1000,
-    "seed:\n" + "".join("  " * i + "-\n" for i in range(1, 200)),
-    "seed: " + "{a: " * 1000 + "1" + "}" * 1000,
-    "a: &a " + "[" * 20 + "1" + "]" * 20 + "\nb: " + "[" * 20 + "*a" + "]" * 20,  # deep only once expanded
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "seed: " + "[" * 1000 + "]" * 1000,
+        "seed:\n" + "".join("  " * i + "-\n" for i in range(1, 200)),
+        "seed: " + "{a: " * 1000 + "1" + "}" * 1000,
+        "a: &a " + "[" * 20 + "1" + "]" * 20 + "\nb: " + "[" * 20 + "*a" + "]" * 20,  # deep only once expanded
+    ],
+)
 def test_deep_nesting_is_a_clean_error(tmp_path, text):
     line = refused(write(tmp_path, SMALL + text))
     assert "nested deeper than 32 levels" in line or "nesting depth" in line
@@ -227,11 +247,14 @@ def test_file_over_the_size_limit(tmp_path):
     assert "the limit is 1,000,000" in refused(path)
 
 
-@pytest.mark.parametrize("text, key, line", [
-    (SMALL + "seed: 1\nseed: 2\n", "'seed'", 3),
-    (SMALL + "train:\n  cv_folds: 3\n  models: {}\n  cv_folds: 4\n", "'cv_folds'", 5),
-    (SMALL + "train: {models: {logistic_regression: {class_weight: {0: 1, 0: 5}}}}", "0", 2),
-])
+@pytest.mark.parametrize(
+    "text, key, line",
+    [
+        (SMALL + "seed: 1\nseed: 2\n", "'seed'", 3),
+        (SMALL + "train:\n  cv_folds: 3\n  models: {}\n  cv_folds: 4\n", "'cv_folds'", 5),
+        (SMALL + "train: {models: {logistic_regression: {class_weight: {0: 1, 0: 5}}}}", "0", 2),
+    ],
+)
 def test_duplicate_keys_refused_naming_key_and_line(tmp_path, text, key, line):
     message = refused(write(tmp_path, text))
     assert f"line {line}," in message and f"duplicate key {key} (first at line" in message
@@ -260,35 +283,45 @@ def test_an_empty_section_takes_its_defaults(tmp_path):
     assert params.train.cv_folds == 5 and "logistic_regression" in params.train.models
 
 
-@pytest.mark.parametrize("text, message", [
-    ("train: {cv_folds: '5'}", "train.cv_folds: Input should be a valid integer (got '5')"),
-    ("preprocess: {stratify: 'yes'}", "preprocess.stratify: Input should be a valid boolean (got 'yes')"),
-    ("seed: true", "seed: Input should be a valid integer (got True)"),
-    ("seed: -1", "seed: Input should be greater than or equal to 0"),
-    ("evaluate: {bootstrap: 10.0}", "evaluate.bootstrap: Input should be a valid integer (got 10.0)"),
-    ("data: {target: is_hit, n_rows: '200'}", "data.n_rows: Input should be a valid integer (got '200')"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("train: {cv_folds: '5'}", "train.cv_folds: Input should be a valid integer (got '5')"),
+        ("preprocess: {stratify: 'yes'}", "preprocess.stratify: Input should be a valid boolean (got 'yes')"),
+        ("seed: true", "seed: Input should be a valid integer (got True)"),
+        ("seed: -1", "seed: Input should be greater than or equal to 0"),
+        ("evaluate: {bootstrap: 10.0}", "evaluate.bootstrap: Input should be a valid integer (got 10.0)"),
+        ("data: {target: is_hit, n_rows: '200'}", "data.n_rows: Input should be a valid integer (got '200')"),
+    ],
+)
 def test_no_silent_coercion(tmp_path, text, message):
     base = SMALL if not text.startswith("data") else ""
     assert message in refused(write(tmp_path, base + text))
 
 
 def test_yaml_natural_values_still_work(tmp_path):
-    params = load_params(write(tmp_path, SMALL + "evaluate: {bootstrap: 1, threshold: 0.3, gates: {roc_auc: 0}}\n"
-                                        "preprocess: {stratify: yes}\n"))
+    params = load_params(
+        write(
+            tmp_path,
+            SMALL + "evaluate: {bootstrap: 1, threshold: 0.3, gates: {roc_auc: 0}}\npreprocess: {stratify: yes}\n",
+        )
+    )
     assert params.evaluate.gates == {"roc_auc": 0.0} and isinstance(params.evaluate.gates["roc_auc"], float)
     assert params.preprocess.stratify is True
     params = load_params(write(tmp_path, SMALL + "quality: {outlier_iqr_factor: 3}"))
     assert params.quality.outlier_iqr_factor == 3.0
 
 
-@pytest.mark.parametrize("gate, message", [
-    ("roc_auc: .nan", "evaluate.gates.roc_auc: Input should be a finite number (got nan)"),
-    ("roc_auc: .inf", "evaluate.gates.roc_auc: Input should be a finite number (got inf)"),
-    ("brier: -.inf", "evaluate.gates.brier: Input should be a finite number (got -inf)"),
-    ("roc_auc: 1.5", "evaluate.gates: roc_auc lies between 0 and 1, got 1.5"),
-    ("f1: -0.1", "evaluate.gates: f1 lies between 0 and 1, got -0.1"),
-])
+@pytest.mark.parametrize(
+    "gate, message",
+    [
+        ("roc_auc: .nan", "evaluate.gates.roc_auc: Input should be a finite number (got nan)"),
+        ("roc_auc: .inf", "evaluate.gates.roc_auc: Input should be a finite number (got inf)"),
+        ("brier: -.inf", "evaluate.gates.brier: Input should be a finite number (got -inf)"),
+        ("roc_auc: 1.5", "evaluate.gates: roc_auc lies between 0 and 1, got 1.5"),
+        ("f1: -0.1", "evaluate.gates: f1 lies between 0 and 1, got -0.1"),
+    ],
+)
 def test_gates_must_be_bounds_a_metric_can_meet(tmp_path, gate, message):
     assert refused(write(tmp_path, SMALL + f"evaluate: {{gates: {{{gate}}}}}")).endswith(message)
     assert "finite" in refused(ROOT / "params/smoke.yaml", ["evaluate.threshold=.nan"])
@@ -335,10 +368,13 @@ def test_bad_params_refused_without_importing_scikit_learn(tmp_path):
     import sys
 
     path = write(tmp_path, "data: {target: is_hit}\ntrain: {cv_folds: many}\n")
-    code = ("import sys; from nblib.cli.main import main; code = main(['run', sys.argv[1]]); "
-            "print(code, sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], check=False, capture_output=True, text=True,
-                         timeout=60)
+    code = (
+        "import sys; from nblib.cli.main import main; code = main(['run', sys.argv[1]]); "
+        "print(code, sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], check=False, capture_output=True, text=True, timeout=60
+    )
     assert out.stdout.split() == ["2", "[]"], out.stdout + out.stderr
     assert "train.cv_folds: Input should be a valid integer" in out.stderr
 
@@ -358,22 +394,31 @@ def test_name_fits_a_folder_name(tmp_path):
 
 
 def test_known_before_outcome_is_validated_like_the_other_column_lists(tmp_path):
-    params = load_params(write(tmp_path, "data: {target: is_hit, columns: {known_before_outcome: [reviews_first_week]}}"))
+    params = load_params(
+        write(tmp_path, "data: {target: is_hit, columns: {known_before_outcome: [reviews_first_week]}}")
+    )
     assert params.data.columns.known_before_outcome == ["reviews_first_week"]
     with pytest.raises(ParamsError, match=r"column 'reviews_first_wek' not in the generated dataset \(did you mean"):
         load_params(write(tmp_path, "data: {target: is_hit, columns: {known_before_outcome: [reviews_first_wek]}}"))
     with pytest.raises(ParamsError, match="data.columns.known_before_outcome: Input should be a valid list"):
         load_params(write(tmp_path, "data: {target: is_hit, columns: {known_before_outcome: reviews_first_week}}"))
     with pytest.raises(ParamsError, match="'reviews_first_week' is in both post_outcome and known_before_outcome"):
-        load_params(write(tmp_path, "data: {target: is_hit, columns: {known_before_outcome: [reviews_first_week], "
-                                    "post_outcome: [reviews_first_week]}}"))
+        load_params(
+            write(
+                tmp_path,
+                "data: {target: is_hit, columns: {known_before_outcome: [reviews_first_week], "
+                "post_outcome: [reviews_first_week]}}",
+            )
+        )
 
 
 def test_data_group_names_a_kept_column_other_than_the_target(tmp_path, launches):
     frame = launches.frame.head(100).assign(patient_id=[f"P{i % 30:03d}" for i in range(100)])
     frame.to_csv(tmp_path / "mine.csv", index=False)
-    assert load_params(write(tmp_path, "data: {source: mine.csv, target: is_hit, group: patient_id}")).data.group \
+    assert (
+        load_params(write(tmp_path, "data: {source: mine.csv, target: is_hit, group: patient_id}")).data.group
         == "patient_id"
+    )
     assert load_params(write(tmp_path, "data: {source: mine.csv, target: is_hit}")).data.group is None
     for group, message in [
         ("patient", r"data.group: column 'patient' not in mine.csv \(did you mean 'patient_id'\?\)"),
@@ -383,8 +428,9 @@ def test_data_group_names_a_kept_column_other_than_the_target(tmp_path, launches
             load_params(write(tmp_path, f"data: {{source: mine.csv, target: is_hit, group: {group}}}"))
         assert "\n" not in str(err.value) and err.value.exit_code == 2
     with pytest.raises(ParamsError, match="data.group: column 'patient_id' is also in data.drop_columns"):
-        load_params(write(tmp_path, "data: {source: mine.csv, target: is_hit, group: patient_id, "
-                                    "drop_columns: [patient_id]}"))
+        load_params(
+            write(tmp_path, "data: {source: mine.csv, target: is_hit, group: patient_id, drop_columns: [patient_id]}")
+        )
     with pytest.raises(ParamsError, match="data.group: Input should be a valid string"):
         load_params(write(tmp_path, "data: {source: mine.csv, target: is_hit, group: [patient_id]}"))
     frame.assign(site="one").to_csv(tmp_path / "one.csv", index=False)
@@ -399,9 +445,13 @@ def test_a_bad_data_group_exits_2_with_one_line_before_anything_runs(tmp_path, r
     import sys
 
     path = write(tmp_path, "data: {target: is_hit, group: launch_idd}")
-    done = subprocess.run([sys.executable, "-m", "nblib", "run", str(path)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "nblib", "run", str(path)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].endswith(
-        "data.group: column 'launch_idd' not in the generated dataset (did you mean 'launch_id'?)")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith("data.group: column 'launch_idd' not in the generated dataset (did you mean 'launch_id'?)")
+    )
     assert not any(reports.glob("*/*/manifest.json"))

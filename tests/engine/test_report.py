@@ -18,16 +18,29 @@ from nblib.factory.pages import (
 def make_run(reports, day, name, status, auc, cv_folds):
     run = reports / day / name
     (run / "artifacts" / "figures" / "05_evaluate").mkdir(parents=True)
-    manifest = {"run_id": f"{day}/{name}", "name": name.split("-", 1)[1], "status": status,
-                "started": f"{day}T{name[:2]}:00:00", "data_sha256": "d",
-                "stages": [{"name": "01_eda", "status": "succeeded", "seconds": 1.5, "cache_key": "k"}],
-                "metrics": {"roc_auc": auc}}
+    manifest = {
+        "run_id": f"{day}/{name}",
+        "name": name.split("-", 1)[1],
+        "status": status,
+        "started": f"{day}T{name[:2]}:00:00",
+        "data_sha256": "d",
+        "stages": [{"name": "01_eda", "status": "succeeded", "seconds": 1.5, "cache_key": "k"}],
+        "metrics": {"roc_auc": auc},
+    }
     io.write_json(run / "manifest.json", manifest)
     (run / "params.yaml").write_text(f"train:\n  cv_folds: {cv_folds}\n")
-    io.write_json(run / "artifacts" / "metrics.json", {
-        "task": "classification", "primary_metric": "roc_auc", "best_model": "m",
-        "test": {"roc_auc": auc}, "test_ci": {"roc_auc": [auc - 0.01, auc + 0.01]},
-        "oracle": {"roc_auc": 0.9}, "warnings": ["<b>gap</b>"]})
+    io.write_json(
+        run / "artifacts" / "metrics.json",
+        {
+            "task": "classification",
+            "primary_metric": "roc_auc",
+            "best_model": "m",
+            "test": {"roc_auc": auc},
+            "test_ci": {"roc_auc": [auc - 0.01, auc + 0.01]},
+            "oracle": {"roc_auc": 0.9},
+            "warnings": ["<b>gap</b>"],
+        },
+    )
     return run, manifest
 
 
@@ -63,19 +76,50 @@ def test_summary_shows_what_happened_to_the_data_and_escapes_every_value(tmp_pat
     run, manifest = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
     hostile = 'x" onerror="alert(7)'
     art = run / "artifacts"
-    io.write_json(art / "leaks.json", {"policy": "warn", "suspects": [
-        {"columns": [hostile], "confidence": "likely", "action": "kept", "evidence": f"{hostile}: <script>1</script>"}]})
-    io.write_json(art / "cleaning.json", {
-        "digest": [f"LEAK SUSPECT (kept): {hostile}", "rows: 10 in, 10 used (none dropped)"],
-        "changes": [{"step": "columns", "what": "dropped", "rows": None, "columns": [hostile], "why": "<i>empty</i>"}]})
-    io.write_json(art / "quality.json", {"findings": [
-        {"kind": "outliers", "severity": "low", "message": "2 values", "columns": [hostile],
-         "details": [{"column": hostile, "count": 2, "negative": 0, "low": 0.0, "high": 1.0, "log_scale": False}]},
-        {"kind": "missing", "severity": "info", "message": "hidden info", "columns": [], "details": []}]})
+    io.write_json(
+        art / "leaks.json",
+        {
+            "policy": "warn",
+            "suspects": [
+                {
+                    "columns": [hostile],
+                    "confidence": "likely",
+                    "action": "kept",
+                    "evidence": f"{hostile}: <script>1</script>",
+                }
+            ],
+        },
+    )
+    io.write_json(
+        art / "cleaning.json",
+        {
+            "digest": [f"LEAK SUSPECT (kept): {hostile}", "rows: 10 in, 10 used (none dropped)"],
+            "changes": [
+                {"step": "columns", "what": "dropped", "rows": None, "columns": [hostile], "why": "<i>empty</i>"}
+            ],
+        },
+    )
+    io.write_json(
+        art / "quality.json",
+        {
+            "findings": [
+                {
+                    "kind": "outliers",
+                    "severity": "low",
+                    "message": "2 values",
+                    "columns": [hostile],
+                    "details": [
+                        {"column": hostile, "count": 2, "negative": 0, "low": 0.0, "high": 1.0, "log_scale": False}
+                    ],
+                },
+                {"kind": "missing", "severity": "info", "message": "hidden info", "columns": [], "details": []},
+            ]
+        },
+    )
     (art / "figures" / "05_evaluate" / 'by_x" onerror="a.png').write_bytes(b"png")
     page = write_summary(run, manifest).read_text()
     assert 'onerror="' not in page and "<script>" not in page and "<i>empty</i>" not in page
-    assert 'by_x%22%20onerror%3D%22a.png' in page  # the file name is URL-quoted inside src
+    assert "by_x%22%20onerror%3D%22a.png" in page  # the file name is URL-quoted inside src
     assert "Leak suspects" in page and "What cleaning did" in page and "rows: 10 in" in page
     assert page.count("LEAK SUSPECT") == 0  # suspects have their own table, not a digest line
     assert "hidden info" not in page  # info findings stay in the stage notebook
@@ -84,13 +128,33 @@ def test_summary_shows_what_happened_to_the_data_and_escapes_every_value(tmp_pat
 def test_summary_warns_about_entities_in_both_parts_and_reports_the_group_overlap(tmp_path):
     run, manifest = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
     hostile = 'pid" onerror="alert(7)'
-    suspect = {"column": hostile, "values": 900, "rows_per_value": 3.1, "overlap_rows": 4519, "overlap_values": 749,
-               "why": "id-like name <b>", "role": "high_cardinality"}
-    entities = {"group": None, "overlap_rows": 0, "overlap_values": 0, "index_columns": ["rownames"],
-                "suspects": [suspect], "test_rows": 5244}
-    io.write_json(run / "artifacts" / "cleaning.json", {"entities": entities, "digest": [
-        f"ENTITY KEY? {hostile!r}: 749 values in both train and test", "'rownames' is a row number (1..9, "
-        "increasing, unique): not used as a feature"]})
+    suspect = {
+        "column": hostile,
+        "values": 900,
+        "rows_per_value": 3.1,
+        "overlap_rows": 4519,
+        "overlap_values": 749,
+        "why": "id-like name <b>",
+        "role": "high_cardinality",
+    }
+    entities = {
+        "group": None,
+        "overlap_rows": 0,
+        "overlap_values": 0,
+        "index_columns": ["rownames"],
+        "suspects": [suspect],
+        "test_rows": 5244,
+    }
+    io.write_json(
+        run / "artifacts" / "cleaning.json",
+        {
+            "entities": entities,
+            "digest": [
+                f"ENTITY KEY? {hostile!r}: 749 values in both train and test",
+                "'rownames' is a row number (1..9, increasing, unique): not used as a feature",
+            ],
+        },
+    )
     page = write_summary(run, manifest).read_text()
     assert 'onerror="' not in page and "id-like name &lt;b&gt;" in page
     assert "Entities in the split" in page and "749 of its values are in both train and test" in page
@@ -107,8 +171,10 @@ HOSTILE = '<script>alert(1)</script>" onmouseover="x'
 
 def test_index_has_the_columns_filters_and_links_and_escapes_labels(tmp_path):
     run, manifest = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
-    io.write_json(run / "manifest.json", {**manifest, "label": HOSTILE,
-                                          "stages": [{"name": "01_eda", "status": "cached", "seconds": 2.0}]})
+    io.write_json(
+        run / "manifest.json",
+        {**manifest, "label": HOSTILE, "stages": [{"name": "01_eda", "status": "cached", "seconds": 2.0}]},
+    )
     for name in ("summary.html", "01_eda.html", "model_card.html"):
         (run / name).write_text("x")
     (tmp_path / ".cache" / "01_eda" / "k").mkdir(parents=True)
@@ -120,7 +186,7 @@ def test_index_has_the_columns_filters_and_links_and_escapes_labels(tmp_path):
         assert f"<th>{column}" in page
     assert 'href="2026-01-01/100000-a/summary.html"' in page and 'href="2026-01-01/100000-a/01_eda.html"' in page
     assert 'href="2026-01-01/100000-a/model_card.html"' in page
-    assert "0.8000 – 0.8200" in page and "2.0 s" in page and 'id=filter' in page and 'id=status' in page
+    assert "0.8000 – 0.8200" in page and "2.0 s" in page and "id=filter" in page and "id=status" in page
     assert "not-a-run" not in page  # the cache holds no runs
 
 
@@ -128,8 +194,15 @@ def test_run_row_reads_cv_of_the_best_model_and_falls_back_to_wall_time(tmp_path
     run, manifest = make_run(tmp_path, "2026-01-01", "100000-a", "succeeded", 0.81, 5)
     metrics = io.read_json(run / "artifacts" / "metrics.json")
     io.write_json(run / "artifacts" / "metrics.json", {**metrics, "cv": {"m": {"mean": 0.7, "std": 0.1}}})
-    row = run_row({**manifest, "path": run, "stages": [], "started": "2026-01-01T10:00:00+00:00",
-                   "finished": "2026-01-01T10:01:30+00:00"})
+    row = run_row(
+        {
+            **manifest,
+            "path": run,
+            "stages": [],
+            "started": "2026-01-01T10:00:00+00:00",
+            "finished": "2026-01-01T10:01:30+00:00",
+        }
+    )
     assert (row["cv_mean"], row["test"], row["seconds"]) == (0.7, 0.81, 90.0)
     assert row["test_ci"] == pytest.approx([0.8, 0.82])
     assert row["label"] == "a"
@@ -142,8 +215,11 @@ def test_diff_page_escapes_shows_paired_tests_and_relative_figures(tmp_path):
     for run in (a, b):
         (run / "artifacts" / "figures" / "05_evaluate" / "roc.png").write_bytes(b"png")
     (a / "artifacts" / "figures" / "05_evaluate" / "only_a.png").write_bytes(b"png")
-    sig = {"paired": True, "note": "10 shared test rows",
-           "tests": {"roc_auc": {"diff": 0.02, "lo": 0.01, "hi": 0.03, "p_value": 0.01, "test": "DeLong"}}}
+    sig = {
+        "paired": True,
+        "note": "10 shared test rows",
+        "tests": {"roc_auc": {"diff": 0.02, "lo": 0.01, "hi": 0.03, "p_value": 0.01, "test": "DeLong"}},
+    }
     diff = diff_runs(a, b, significance=sig)
     assert [p["key"] for p in diff["params"]] == ["label", "train.cv_folds"]
     assert diff["figures"] == ["05_evaluate/roc.png"] and diff["metrics"][0]["test"]["test"] == "DeLong"
@@ -152,8 +228,9 @@ def test_diff_page_escapes_shows_paired_tests_and_relative_figures(tmp_path):
     assert 'src="../2026-01-01/100000-a/artifacts/figures/05_evaluate/roc.png"' in page
     assert 'href="../2026-01-01/110000-b/summary.html"' in page and "only_a" not in page
     assert "DeLong" in page and "+0.0100 – +0.0300" in page
-    unpaired = write_diff_html(diff_runs(a, b, {"paired": False, "note": "not paired: the test rows differ"}),
-                               tmp_path / "u.html").read_text()
+    unpaired = write_diff_html(
+        diff_runs(a, b, {"paired": False, "note": "not paired: the test rows differ"}), tmp_path / "u.html"
+    ).read_text()
     assert "not paired: the test rows differ" in unpaired and "DeLong" not in unpaired
 
 

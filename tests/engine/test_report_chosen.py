@@ -3,29 +3,71 @@
 from nblib.engine import artifacts as io
 from nblib.factory.pages import diff_runs, run_row, sweep_rows, write_summary
 
-CHOSEN = {"name": "voting", "kind": "voting", "label": "voting of m, n", "cv_mean": 0.88, "cv_std": 0.01,
-          "cv_scores": [0.87, 0.89], "members": ["m", "n"], "searched": True, "scoring": "roc_auc", "folds": 2,
-          "cv_note": "2-fold CV on the same folds as the families; searched members nested"}
+CHOSEN = {
+    "name": "voting",
+    "kind": "voting",
+    "label": "voting of m, n",
+    "cv_mean": 0.88,
+    "cv_std": 0.01,
+    "cv_scores": [0.87, 0.89],
+    "members": ["m", "n"],
+    "searched": True,
+    "scoring": "roc_auc",
+    "folds": 2,
+    "cv_note": "2-fold CV on the same folds as the families; searched members nested",
+}
 
 
 def _run(root, name, chosen):
     run = root / "2026-01-01" / name
     (run / "artifacts").mkdir(parents=True)
-    manifest = {"run_id": f"2026-01-01/{name}", "name": name, "status": "succeeded", "data_sha256": "d",
-                "stages": [{"name": "04_train", "status": "succeeded", "seconds": 2.0}]}
+    manifest = {
+        "run_id": f"2026-01-01/{name}",
+        "name": name,
+        "status": "succeeded",
+        "data_sha256": "d",
+        "stages": [{"name": "04_train", "status": "succeeded", "seconds": 2.0}],
+    }
     io.write_json(run / "manifest.json", manifest)
     (run / "params.yaml").write_text("seed: 1\n")
-    io.write_json(run / "artifacts" / "metrics.json", {
-        "task": "classification", "primary_metric": "roc_auc", "best_model": chosen["name"] if chosen else "m",
-        "chosen": chosen, "test": {"roc_auc": 0.86}, "cv_scoring": "roc_auc",
-        "cv": {"m": {"mean": 0.80, "std": 0.02}, "n": {"mean": 0.78, "std": 0.02}}})
-    io.write_json(run / "artifacts" / "cv_results.json", {
-        "scoring": "roc_auc", "folds": 2, "best_model": chosen["name"] if chosen else "m", "best_single": "m",
-        "chosen": chosen, "models": {"m": {"mean": 0.80, "std": 0.02, "scores": [0.79, 0.81], "fit_seconds": 1,
-                                           "cv_note": "nested CV: the random search re-run on each of the 2 "
-                                                      "outer training folds"},
-                                     "n": {"mean": 0.78, "std": 0.02, "scores": [0.77, 0.79], "fit_seconds": 1,
-                                           "cv_note": "2-fold CV, settings fixed in advance"}}})
+    io.write_json(
+        run / "artifacts" / "metrics.json",
+        {
+            "task": "classification",
+            "primary_metric": "roc_auc",
+            "best_model": chosen["name"] if chosen else "m",
+            "chosen": chosen,
+            "test": {"roc_auc": 0.86},
+            "cv_scoring": "roc_auc",
+            "cv": {"m": {"mean": 0.80, "std": 0.02}, "n": {"mean": 0.78, "std": 0.02}},
+        },
+    )
+    io.write_json(
+        run / "artifacts" / "cv_results.json",
+        {
+            "scoring": "roc_auc",
+            "folds": 2,
+            "best_model": chosen["name"] if chosen else "m",
+            "best_single": "m",
+            "chosen": chosen,
+            "models": {
+                "m": {
+                    "mean": 0.80,
+                    "std": 0.02,
+                    "scores": [0.79, 0.81],
+                    "fit_seconds": 1,
+                    "cv_note": "nested CV: the random search re-run on each of the 2 outer training folds",
+                },
+                "n": {
+                    "mean": 0.78,
+                    "std": 0.02,
+                    "scores": [0.77, 0.79],
+                    "fit_seconds": 1,
+                    "cv_note": "2-fold CV, settings fixed in advance",
+                },
+            },
+        },
+    )
     return run, manifest
 
 

@@ -24,25 +24,63 @@ def regression_run(reports, name, *, rmse, cv_rmse, day="2026-01-01"):
     """A regression run as 04/05 write it: CV in scikit-learn's sign (negative RMSE)."""
     run = reports / day / name
     (run / "artifacts").mkdir(parents=True)
-    manifest = {"run_id": f"{day}/{name}", "name": name, "status": "succeeded", "started": f"{day}T10:00:00",
-                "stages": [], "data_sha256": "d"}
+    manifest = {
+        "run_id": f"{day}/{name}",
+        "name": name,
+        "status": "succeeded",
+        "started": f"{day}T10:00:00",
+        "stages": [],
+        "data_sha256": "d",
+    }
     io.write_json(run / "manifest.json", manifest)
     (run / "params.yaml").write_text("seed: 1\n")
-    chosen = {"name": "ridge", "kind": "single", "label": "ridge", "cv_mean": -cv_rmse, "cv_std": 0.4,
-              "scoring": "neg_root_mean_squared_error", "cv_note": "5-fold CV"}
-    io.write_json(run / "artifacts" / "metrics.json", {
-        "task": "regression", "primary_metric": "rmse", "best_model": "ridge", "chosen": chosen,
-        "cv_scoring": "neg_root_mean_squared_error", "cv": {"ridge": {"mean": -cv_rmse, "std": 0.4}},
-        "test": {"rmse": rmse, "r2": 0.5}, "test_ci": {"rmse": [rmse - 1, rmse + 1]}})
-    io.write_json(run / "artifacts" / "cv_results.json", {
-        "scoring": "neg_root_mean_squared_error", "folds": 5, "best_model": "ridge", "chosen": chosen,
-        "models": {"ridge": {"mean": -cv_rmse, "std": 0.4, "scores": [-cv_rmse - 1, -cv_rmse + 1],
-                             "fit_seconds": 0.1},
-                   "random_forest": {"mean": -(cv_rmse + 3), "std": 0.5, "scores": [-(cv_rmse + 3)] * 2,
-                                     "fit_seconds": 0.2}},
-        "search": {"ridge": {"method": "random", "best_score": -cv_rmse, "trials": [{}], "seconds": 1.0}},
-        "ensemble": {"rule": "r", "candidates": {"voting": {"kind": "voting", "mean": -(cv_rmse + 0.1),
-                                                            "std": 0.3, "verdict": "no gain"}}}})
+    chosen = {
+        "name": "ridge",
+        "kind": "single",
+        "label": "ridge",
+        "cv_mean": -cv_rmse,
+        "cv_std": 0.4,
+        "scoring": "neg_root_mean_squared_error",
+        "cv_note": "5-fold CV",
+    }
+    io.write_json(
+        run / "artifacts" / "metrics.json",
+        {
+            "task": "regression",
+            "primary_metric": "rmse",
+            "best_model": "ridge",
+            "chosen": chosen,
+            "cv_scoring": "neg_root_mean_squared_error",
+            "cv": {"ridge": {"mean": -cv_rmse, "std": 0.4}},
+            "test": {"rmse": rmse, "r2": 0.5},
+            "test_ci": {"rmse": [rmse - 1, rmse + 1]},
+        },
+    )
+    io.write_json(
+        run / "artifacts" / "cv_results.json",
+        {
+            "scoring": "neg_root_mean_squared_error",
+            "folds": 5,
+            "best_model": "ridge",
+            "chosen": chosen,
+            "models": {
+                "ridge": {"mean": -cv_rmse, "std": 0.4, "scores": [-cv_rmse - 1, -cv_rmse + 1], "fit_seconds": 0.1},
+                "random_forest": {
+                    "mean": -(cv_rmse + 3),
+                    "std": 0.5,
+                    "scores": [-(cv_rmse + 3)] * 2,
+                    "fit_seconds": 0.2,
+                },
+            },
+            "search": {"ridge": {"method": "random", "best_score": -cv_rmse, "trials": [{}], "seconds": 1.0}},
+            "ensemble": {
+                "rule": "r",
+                "candidates": {
+                    "voting": {"kind": "voting", "mean": -(cv_rmse + 0.1), "std": 0.3, "verdict": "no gain"}
+                },
+            },
+        },
+    )
     return run, manifest
 
 
@@ -74,9 +112,12 @@ def test_rmse_is_positive_on_every_page(tmp_path):
 def test_notebook_cv_table_and_plot_show_rmse_positive():
     from nblib.ml.training.cv import CVResult
 
-    cv = CVResult(scoring="neg_root_mean_squared_error", folds=2,
-                  scores={"ridge": [-10.0, -12.0], "forest": [-14.0, -16.0]},
-                  fit_seconds={"ridge": 0.1, "forest": 0.2})
+    cv = CVResult(
+        scoring="neg_root_mean_squared_error",
+        folds=2,
+        scores={"ridge": [-10.0, -12.0], "forest": [-14.0, -16.0]},
+        fit_seconds={"ridge": 0.1, "forest": 0.2},
+    )
     table = cv.table
     assert list(table.index) == ["ridge", "forest"], "best (lowest RMSE) first"
     assert table.loc["ridge", "mean"] == pytest.approx(11.0) and table.loc["ridge", "fold_0"] == 10.0
@@ -87,9 +128,14 @@ def test_notebook_cv_table_and_plot_show_rmse_positive():
 
     from nblib.ml.evaluation import plots
 
-    fig = plots.cv_comparison({"scoring": "neg_root_mean_squared_error", "folds": 2, "best_model": "ridge",
-                               "models": {n: {"mean": sum(s) / 2, "std": 1.0, "scores": s}
-                                          for n, s in cv.scores.items()}})
+    fig = plots.cv_comparison(
+        {
+            "scoring": "neg_root_mean_squared_error",
+            "folds": 2,
+            "best_model": "ridge",
+            "models": {n: {"mean": sum(s) / 2, "std": 1.0, "scores": s} for n, s in cv.scores.items()},
+        }
+    )
     ax = fig.axes[0]
     assert ax.get_xlabel() == "rmse" and ax.get_xlim()[0] > 0
 
@@ -97,18 +143,24 @@ def test_notebook_cv_table_and_plot_show_rmse_positive():
 def test_a_significant_worsening_is_red_and_an_improvement_green(tmp_path):
     a, _ = regression_run(tmp_path, "100000-a", rmse=10.0, cv_rmse=10.0)
     b, _ = regression_run(tmp_path, "110000-b", rmse=12.0, cv_rmse=12.0)  # B is worse: its RMSE is higher
-    sig = {"paired": True, "note": "200 shared test rows",
-           "tests": {"rmse": {"diff": 2.0, "lo": 1.5, "hi": 2.5, "p_value": 0.001, "test": "paired bootstrap"},
-                     "r2": {"diff": 0.0, "lo": -0.01, "hi": 0.01, "p_value": 0.9, "test": "paired bootstrap"}}}
+    sig = {
+        "paired": True,
+        "note": "200 shared test rows",
+        "tests": {
+            "rmse": {"diff": 2.0, "lo": 1.5, "hi": 2.5, "p_value": 0.001, "test": "paired bootstrap"},
+            "r2": {"diff": 0.0, "lo": -0.01, "hi": 0.01, "p_value": 0.9, "test": "paired bootstrap"},
+        },
+    }
     diff = diff_runs(a, b, significance=sig)
     rmse = next(m for m in diff["metrics"] if m["metric"] == "rmse")
     assert rmse["better"] is False
     page = write_diff_html(diff, tmp_path / "d.html").read_text()
     row = next(r for r in page.split("<tr>") if r.startswith("<td>rmse"))
     assert "worse" in row and "better" not in row and "sig" not in re.findall(r'class="([^"]*)"', row)
-    improved = write_diff_html(diff_runs(b, a, significance={**sig, "tests": {"rmse": {**sig["tests"]["rmse"],
-                                                                                      "diff": -2.0}}}),
-                               tmp_path / "e.html").read_text()
+    improved = write_diff_html(
+        diff_runs(b, a, significance={**sig, "tests": {"rmse": {**sig["tests"]["rmse"], "diff": -2.0}}}),
+        tmp_path / "e.html",
+    ).read_text()
     row = next(r for r in improved.split("<tr>") if r.startswith("<td>rmse"))
     assert 'class="num better"' in row and "worse" not in row
 
@@ -137,17 +189,31 @@ def test_the_summary_ends_with_what_to_do_next(tmp_path):
     page = write_summary(run, manifest).read_text()
     assert "What to do next" in page and "Nothing urgent" in page
     assert page.index("What to do next") > page.index("<h2>Stages</h2>")
-    io.write_json(run / "artifacts" / "leaks.json", {"policy": "warn", "suspects": [
-        {"columns": ["<b>refund</b>"], "confidence": "likely", "action": "kept", "evidence": "e"}]})
-    io.write_json(run / "artifacts" / "cleaning.json", {"entities": {"group": None, "suspects": [
-        {"column": "vehicle_id", "overlap_rows": 4519, "overlap_values": 2000}]}})
+    io.write_json(
+        run / "artifacts" / "leaks.json",
+        {
+            "policy": "warn",
+            "suspects": [{"columns": ["<b>refund</b>"], "confidence": "likely", "action": "kept", "evidence": "e"}],
+        },
+    )
+    io.write_json(
+        run / "artifacts" / "cleaning.json",
+        {
+            "entities": {
+                "group": None,
+                "suspects": [{"column": "vehicle_id", "overlap_rows": 4519, "overlap_values": 2000}],
+            }
+        },
+    )
     cv = io.read_json(run / "artifacts" / "cv_results.json")
-    cv["learning_curve"] = [{"train_size": n, "fold": f, "valid_score": s + 0.01 * f,
-                             "metric": "root_mean_squared_error"}
-                            for n, s in ((100, 20.0), (400, 15.0)) for f in range(3)]
+    cv["learning_curve"] = [
+        {"train_size": n, "fold": f, "valid_score": s + 0.01 * f, "metric": "root_mean_squared_error"}
+        for n, s in ((100, 20.0), (400, 15.0))
+        for f in range(3)
+    ]
     io.write_json(run / "artifacts" / "cv_results.json", cv)
     page = write_summary(run, manifest).read_text()
-    steps = page[page.index("What to do next"):]
+    steps = page[page.index("What to do next") :]
     assert "Nothing urgent" not in steps
     assert "quality.leaks: drop" in steps and "data.columns.known_before_outcome" in steps
     assert "data.group: vehicle_id" in steps and "still rising" in steps

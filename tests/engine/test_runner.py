@@ -80,9 +80,8 @@ def test_a_deleted_downstream_artifact_reruns_only_its_stage_when_the_cache_is_e
 
 def test_a_second_run_on_a_locked_folder_is_refused_at_once(done):
     runner, run_dir, manifest = done
-    with RunLock(run_dir):
-        with pytest.raises(RunLocked, match=r"in use by another run \(pid \d+ on "):
-            run(runner, run_dir)
+    with RunLock(run_dir), pytest.raises(RunLocked, match=r"in use by another run \(pid \d+ on "):
+        run(runner, run_dir)
     assert json.loads((run_dir / "manifest.json").read_text()) == manifest  # nothing touched
     assert RunLocked.exit_code == 2
 
@@ -139,8 +138,10 @@ def test_an_unwritable_manifest_is_one_line_and_the_run_reads_abandoned(tmp_path
     run_dir = tmp_path / "reports" / "day" / "run"
     result = run(make_runner(tmp_path), run_dir)
     assert result.exit_code == 1
-    assert str(result.error).endswith("manifest.json: cannot write (No space left on device); the run's record is "
-                                      "stale, nblib list will show it as abandoned")
+    assert str(result.error).endswith(
+        "manifest.json: cannot write (No space left on device); the run's record is "
+        "stale, nblib list will show it as abandoned"
+    )
     on_disk = json.loads((run_dir / "manifest.json").read_text())
     assert on_disk["status"] == "running"
     on_disk["runner"]["pid"] = _dead_pid()
@@ -156,8 +157,10 @@ def test_effective_status():
     here, there = socket.gethostname(), "elsewhere.example"
     assert effective_status({"status": "succeeded"}) == "succeeded"
     assert effective_status({"status": "running"}) == "unknown"
-    assert effective_status({"status": "running", "runner": {"pid": _dead_pid(), "host": here,
-                                                             "heartbeat": beat}}) == "abandoned"
+    assert (
+        effective_status({"status": "running", "runner": {"pid": _dead_pid(), "host": here, "heartbeat": beat}})
+        == "abandoned"
+    )
     import os
 
     alive = {"pid": os.getpid(), "host": here, "heartbeat": old}

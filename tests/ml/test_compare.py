@@ -16,8 +16,9 @@ def _naive_delong(y, p_a, p_b):
         out.append((psi.mean(), psi.mean(axis=1), psi.mean(axis=0)))
     (auc_a, v10a, v01a), (auc_b, v10b, v01b) = out
     m, n = y.sum(), (~y).sum()
-    var = (np.var(v10a, ddof=1) + np.var(v10b, ddof=1) - 2 * np.cov(v10a, v10b)[0, 1]) / m \
-        + (np.var(v01a, ddof=1) + np.var(v01b, ddof=1) - 2 * np.cov(v01a, v01b)[0, 1]) / n
+    var = (np.var(v10a, ddof=1) + np.var(v10b, ddof=1) - 2 * np.cov(v10a, v10b)[0, 1]) / m + (
+        np.var(v01a, ddof=1) + np.var(v01b, ddof=1) - 2 * np.cov(v01a, v01b)[0, 1]
+    ) / n
     return auc_b - auc_a, var
 
 
@@ -41,7 +42,7 @@ def test_delong_matches_the_definition_with_ties():
 
 def test_delong_known_value():
     # worked by hand: AUC(A) = 7/9, AUC(B) = 8/9
-    diff, _, p = delong_test([0, 0, 1, 1, 0, 1], [.1, .4, .35, .8, .2, .7], [.1, .2, .6, .8, .3, .7])
+    diff, _, p = delong_test([0, 0, 1, 1, 0, 1], [0.1, 0.4, 0.35, 0.8, 0.2, 0.7], [0.1, 0.2, 0.6, 0.8, 0.3, 0.7])
     assert diff == pytest.approx(1 / 9)
     assert p == pytest.approx(0.4795, abs=1e-3)
 

@@ -59,8 +59,11 @@ def test_boosting_with_a_scorer_gives_score_curves(data):
 
 def test_neg_scorers_lose_their_sign():
     X, y = make_classification(200, 5, random_state=0)
-    curves = iteration_curves(HistGradientBoostingRegressor(max_iter=10, early_stopping=True,
-                                                            scoring="neg_mean_absolute_error").fit(X, y * 1.0))
+    curves = iteration_curves(
+        HistGradientBoostingRegressor(max_iter=10, early_stopping=True, scoring="neg_mean_absolute_error").fit(
+            X, y * 1.0
+        )
+    )
     assert set(curves["metric"]) == {"mean_absolute_error"} and (curves["valid_score"] > 0).all()
 
 
@@ -82,8 +85,10 @@ def test_mlp_curves_and_wrapped_ensembles(data):
     assert list(curves.loc[curves["kept"], "iteration"]) == [mlp.best_epoch_]
     assert curves[["train_loss", "valid_loss", "valid_score", "lr"]].notna().all().all()
 
-    vote = VotingClassifier([("boost", hgb()), ("linear", LogisticRegression()),
-                             ("net", MLPClassifier(max_epochs=4, random_state=0))], voting="soft")
+    vote = VotingClassifier(
+        [("boost", hgb()), ("linear", LogisticRegression()), ("net", MLPClassifier(max_epochs=4, random_state=0))],
+        voting="soft",
+    )
     wrapped = Pipeline([("scale", StandardScaler()), ("model", FixedThresholdClassifier(vote, threshold=0.3))])
     curves = iteration_curves(wrapped.fit(X, y))
     assert list(curves["model"].unique()) == ["boost", "net"]
@@ -105,8 +110,15 @@ def test_learning_curve_frame(data):
     X, y = data
     pipe = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
     frame = learning_curve_frame(pipe, X, y, cv=StratifiedKFold(3), scoring="roc_auc", train_sizes=(0.2, 0.6, 1.0))
-    assert list(frame.columns) == ["train_size", "fraction", "fold", "train_score", "valid_score", "fit_seconds",
-                                   "metric"]
+    assert list(frame.columns) == [
+        "train_size",
+        "fraction",
+        "fold",
+        "train_score",
+        "valid_score",
+        "fit_seconds",
+        "metric",
+    ]
     assert len(frame) == 9 and list(frame["fraction"].unique()) == [0.2, 0.6, 1.0]
     assert list(frame["train_size"].unique()) == [40, 120, 200]
     assert frame["valid_score"].between(0.5, 1).all()
@@ -118,7 +130,8 @@ def test_learning_curve_frame(data):
 def test_learning_curve_with_groups_and_a_loss(data):
     X, y = data
     groups = np.arange(len(y)) // 3
-    frame = learning_curve_frame(LogisticRegression(), X, y, cv=GroupKFold(3), groups=groups,
-                                 scoring="neg_log_loss", train_sizes=(0.5, 1.0))
+    frame = learning_curve_frame(
+        LogisticRegression(), X, y, cv=GroupKFold(3), groups=groups, scoring="neg_log_loss", train_sizes=(0.5, 1.0)
+    )
     assert set(frame["metric"]) == {"log_loss"} and (frame["valid_score"] > 0).all()
     assert plot_learning_curve(frame).axes[0].get_ylabel() == "log_loss"

@@ -31,9 +31,10 @@ def test_prepare_target_column_replaces_only_the_target():
     assert info["positive_class"] == "yes"
 
 
-@pytest.mark.parametrize(("task", "asked", "expected"), [("classification", True, True),
-                                                          ("classification", False, False),
-                                                          ("regression", True, False)])
+@pytest.mark.parametrize(
+    ("task", "asked", "expected"),
+    [("classification", True, True), ("classification", False, False), ("regression", True, False)],
+)
 def test_stratify_for(task, asked, expected):
     assert preprocess.stratify_for(task, asked) is expected
 
@@ -54,9 +55,13 @@ def test_groups_of_reads_the_named_column_or_none():
 
 def test_columns_record_holds_target_info_and_the_group_column():
     roles = ColumnRoles(numeric=["x"], text=["t"])
-    record = preprocess.columns_record(target="hit", task="classification", roles=roles,
-                                       parsers={"d": {"kind": "date"}},
-                                       target_info={"classes": [0, 1], "positive_class": 1})
+    record = preprocess.columns_record(
+        target="hit",
+        task="classification",
+        roles=roles,
+        parsers={"d": {"kind": "date"}},
+        target_info={"classes": [0, 1], "positive_class": 1},
+    )
     assert list(record) == ["target", "task", "roles", "parsers", "classes", "positive_class", "group_column"]
     assert record["roles"] == roles.to_dict() and record["group_column"] == GROUP_COLUMN
 
@@ -67,15 +72,17 @@ def test_declared_in_keeps_only_columns_the_frame_has():
 
 
 def test_suspect_columns_lists_every_suspect_whatever_its_action():
-    report = leaks.LeakReport(policy="warn", suspects=[{"columns": ["a", "b"], "action": "kept"},
-                                                       {"columns": ["c"], "action": "dropped"}])
+    report = leaks.LeakReport(
+        policy="warn", suspects=[{"columns": ["a", "b"], "action": "kept"}, {"columns": ["c"], "action": "dropped"}]
+    )
     assert leaks.suspect_columns(report) == ["a", "b", "c"]
     assert leaks.suspect_columns(leaks.LeakReport(policy="warn")) == []
 
 
 def test_label_merges_for_uses_categorical_and_high_cardinality_columns_when_enabled():
-    frame = pd.DataFrame({"cat": ["home"] * 40 + ["hoe"] * 2, "brand": ["toys"] * 40 + ["tos"] * 2,
-                          "num": np.arange(42)})
+    frame = pd.DataFrame(
+        {"cat": ["home"] * 40 + ["hoe"] * 2, "brand": ["toys"] * 40 + ["tos"] * 2, "num": np.arange(42)}
+    )
     roles = ColumnRoles(categorical=["cat"], high_cardinality=["brand"], numeric=["num"])
     found = labels.label_merges_for(frame, roles, enabled=True)
     assert set(found.applied["column"]) == {"cat", "brand"}
@@ -85,15 +92,23 @@ def test_label_merges_for_uses_categorical_and_high_cardinality_columns_when_ena
 
 def test_cleaning_record_merges_report_changes_merges_digest_and_entities():
     merges = {"label_merges": [{"variant": "hoe"}], "label_proposals": []}
-    record = digest.cleaning_record({"rows_in": 10, "rows_out": 9}, [{"step": "dedupe"}], merges, ["a line"],
-                                    {"suspects": []})
-    assert record == {"rows_in": 10, "rows_out": 9, "changes": [{"step": "dedupe"}], **merges,
-                      "digest": ["a line"], "entities": {"suspects": []}}
+    record = digest.cleaning_record(
+        {"rows_in": 10, "rows_out": 9}, [{"step": "dedupe"}], merges, ["a line"], {"suspects": []}
+    )
+    assert record == {
+        "rows_in": 10,
+        "rows_out": 9,
+        "changes": [{"step": "dedupe"}],
+        **merges,
+        "digest": ["a line"],
+        "entities": {"suspects": []},
+    }
 
 
 def test_summary_record_counts_features_and_lists_branches():
-    branches = pd.DataFrame({"features": [2, 5], "sparse": [False, True]},
-                            index=pd.Index(["num", "text_t_0"], name="branch"))
+    branches = pd.DataFrame(
+        {"features": [2, 5], "sparse": [False, True]}, index=pd.Index(["num", "text_t_0"], name="branch")
+    )
     record = summary_record(np.zeros((4, 7)), branches, ["text 't': 5 terms"])
     assert record["n_features"] == 7 and isinstance(record["n_features"], int)
     assert [b["branch"] for b in record["branches"]] == ["num", "text_t_0"]

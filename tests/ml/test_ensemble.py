@@ -11,14 +11,15 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
 from nblib.engine import artifacts as io
-from nblib.ml.training.ensembles import evaluate_ensembles
 from nblib.ml.saved import TRUSTED_TYPES
+from nblib.ml.training.ensembles import evaluate_ensembles
 
 
 def _on(columns, model=None):
     """A pipeline that sees only ``columns``: two of them on different columns are complementary."""
-    return Pipeline([("features", ColumnTransformer([("keep", "passthrough", columns)])),
-                     ("model", model or LogisticRegression())])
+    return Pipeline(
+        [("features", ColumnTransformer([("keep", "passthrough", columns)])), ("model", model or LogisticRegression())]
+    )
 
 
 def _cv(pipes, X, y, folds, *, scoring, task="classification"):
@@ -89,8 +90,19 @@ def test_stacking_runs_builds_and_saves(binary, tmp_path):
     folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
     pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"]), "noise": _on(["b", "d"])}
     scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
-    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc",
-                                kind="both", top_k=2, X=X, groups=np.arange(150) // 2)
+    result = evaluate_ensembles(
+        pipes,
+        scores,
+        oof,
+        folds,
+        y,
+        task="classification",
+        scoring="roc_auc",
+        kind="both",
+        top_k=2,
+        X=X,
+        groups=np.arange(150) // 2,
+    )
     assert result.members == sorted(pipes, key=lambda n: -np.mean(scores[n]))[:2]
     assert len(result.scores["stacking"]) == 3 and result.oof["stacking"].shape == (150,)
     assert result.winner in ("voting", "stacking", result.best_single)
@@ -111,8 +123,9 @@ def test_multiclass_and_regression_voting():
     folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
     pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"])}
     scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc_ovr")
-    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc_ovr",
-                                kind="voting")
+    result = evaluate_ensembles(
+        pipes, scores, oof, folds, y, task="classification", scoring="roc_auc_ovr", kind="voting"
+    )
     direct = cross_validate(result.build("voting"), X, y, cv=folds, scoring="roc_auc_ovr")["test_score"]
     np.testing.assert_allclose(result.scores["voting"], direct)
     assert result.winner == "voting"
@@ -133,8 +146,13 @@ def test_multiclass_and_regression_voting():
 
 def test_bad_inputs_are_one_line_errors(binary):
     _, y, folds = binary
-    args = ({"a": _on(["a"]), "b": _on(["b"])}, {"a": [0.6] * 5, "b": [0.5] * 5},
-            {"a": np.zeros(600), "b": np.zeros(600)}, folds, y)
+    args = (
+        {"a": _on(["a"]), "b": _on(["b"])},
+        {"a": [0.6] * 5, "b": [0.5] * 5},
+        {"a": np.zeros(600), "b": np.zeros(600)},
+        folds,
+        y,
+    )
     with pytest.raises(ValueError, match="ensemble kind must be one of both, voting, stacking; got 'vote'"):
         evaluate_ensembles(*args, task="classification", scoring="roc_auc", kind="vote")
     with pytest.raises(ValueError, match="pass X="):
@@ -144,8 +162,8 @@ def test_bad_inputs_are_one_line_errors(binary):
 
 
 def test_voting_over_our_pipelines_with_sparse_tfidf_fits_and_saves(launches, tmp_path):
-    from nblib.ml.features import make_feature_transformer, make_text_vectorizer
     from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
+    from nblib.ml.features import make_feature_transformer, make_text_vectorizer
     from nblib.ml.training.cv import build_pipeline
     from nblib.ml.training.threshold import with_threshold
 
@@ -153,11 +171,15 @@ def test_voting_over_our_pipelines_with_sparse_tfidf_fits_and_saves(launches, tm
     frame = cleaned.frame.reset_index(drop=True)
     roles = infer_column_roles(frame, "is_hit")
     X, y = frame[roles.features], frame["is_hit"].astype(int)
-    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
-                                        text=make_text_vectorizer(max_features=100))
-    pipes = {"logistic_regression": build_pipeline(features, "logistic_regression", "classification"),
-             "hist_gradient_boosting": build_pipeline(features, "hist_gradient_boosting", "classification",
-                                                      {"max_iter": 10}, svd_components=4)}
+    features = make_feature_transformer(
+        make_preprocessor(roles, target_type="binary"), roles, text=make_text_vectorizer(max_features=100)
+    )
+    pipes = {
+        "logistic_regression": build_pipeline(features, "logistic_regression", "classification"),
+        "hist_gradient_boosting": build_pipeline(
+            features, "hist_gradient_boosting", "classification", {"max_iter": 10}, svd_components=4
+        ),
+    }
     assert roles.text, "the launches data should have a text column"
     folds = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
     scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
@@ -178,8 +200,18 @@ def test_voting_over_our_pipelines_with_sparse_tfidf_fits_and_saves(launches, tm
 def test_chosen_model_round_trips_and_refuses_an_unknown_kind():
     from nblib.ml.training.cv import ChosenModel
 
-    chosen = ChosenModel("voting", "voting", 0.81, 0.02, [0.8, 0.82], members=["a", "b"], searched=True,
-                         cv_note="5-fold CV", scoring="roc_auc", folds=2)
+    chosen = ChosenModel(
+        "voting",
+        "voting",
+        0.81,
+        0.02,
+        [0.8, 0.82],
+        members=["a", "b"],
+        searched=True,
+        cv_note="5-fold CV",
+        scoring="roc_auc",
+        folds=2,
+    )
     data = json.loads(json.dumps(chosen.to_dict(), allow_nan=False))
     assert data["label"] == "voting of a, b"
     assert ChosenModel.from_dict(data) == chosen
@@ -195,11 +227,14 @@ def test_the_chosen_record_is_the_ensemble_that_won_with_its_own_cv(binary):
     pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"])}
     scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
     found = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="voting")
-    cv = CVResult(scoring="roc_auc", folds=5, scores=scores, best_model=found.best_single,
-                  fit_seconds=dict.fromkeys(scores, 0.1))
+    cv = CVResult(
+        scoring="roc_auc", folds=5, scores=scores, best_model=found.best_single, fit_seconds=dict.fromkeys(scores, 0.1)
+    )
     chosen = choose_model(cv, found, searched={"left"})
     assert (chosen.name, chosen.kind, chosen.members) == ("voting", "voting", ["left", "right"])
-    assert chosen.cv_scores == found.scores["voting"] and chosen.cv_mean == pytest.approx(np.mean(found.scores["voting"]))
+    assert chosen.cv_scores == found.scores["voting"] and chosen.cv_mean == pytest.approx(
+        np.mean(found.scores["voting"])
+    )
     assert chosen.cv_mean > np.mean(scores[found.best_single])  # not the best single family's CV
     assert chosen.searched and "nested" in chosen.cv_note
     cv.chosen = chosen
@@ -216,8 +251,8 @@ def test_a_training_run_won_by_voting_saves_and_names_the_voting_model(monkeypat
     """Whatever the ensemble rule decides, the saved estimator, the record and the JSON agree."""
     from sklearn.ensemble import VotingClassifier
 
-    from nblib.ml.training import trainer as training
     from nblib.ml.training import ensembles as ensemble
+    from nblib.ml.training import trainer as training
 
     real = ensemble.evaluate_ensembles
 
@@ -231,8 +266,17 @@ def test_a_training_run_won_by_voting_saves_and_names_the_voting_model(monkeypat
     X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
     y = pd.Series((X.a + rng.normal(size=300) > 0).astype(int))
     features = ColumnTransformer([("num", "passthrough", ["a", "b", "c"])])
-    result = training.train(X, y, features, {"logistic_regression": {}, "dummy": {}}, task="classification",
-                            cv_folds=3, ensemble="voting", threshold={"by": "f1"}, learning_curve=False)
+    result = training.train(
+        X,
+        y,
+        features,
+        {"logistic_regression": {}, "dummy": {}},
+        task="classification",
+        cv_folds=3,
+        ensemble="voting",
+        threshold={"by": "f1"},
+        learning_curve=False,
+    )
     final = result.model
     while not isinstance(final, VotingClassifier):  # unwrap the decision-threshold wrapper
         final = final.estimator
@@ -250,12 +294,31 @@ def test_stacking_on_each_outer_fold_uses_that_folds_searched_settings(binary):
     pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"])}
     scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
     per_fold = {"left": [_on(["a", "b"], LogisticRegression(C=0.1 * (k + 1))) for k in range(len(folds))]}
-    found = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc",
-                               kind="stacking", X=X, fold_pipelines=per_fold)
+    found = evaluate_ensembles(
+        pipes,
+        scores,
+        oof,
+        folds,
+        y,
+        task="classification",
+        scoring="roc_auc",
+        kind="stacking",
+        X=X,
+        fold_pipelines=per_fold,
+    )
     for k in range(len(folds)):
         members = dict(found.build("stacking", fold=k).estimators)
-        assert members["left"].named_steps["model"].C == pytest.approx(0.1 * (k + 1))
+        assert pytest.approx(0.1 * (k + 1)) == members["left"].named_steps["model"].C
     assert dict(found.build("stacking").estimators)["left"].named_steps["model"].C == 1.0  # the refit: all rows
     with pytest.raises(ValueError, match="per-fold pipelines"):
-        evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="voting",
-                           fold_pipelines={"left": per_fold["left"][:2]})
+        evaluate_ensembles(
+            pipes,
+            scores,
+            oof,
+            folds,
+            y,
+            task="classification",
+            scoring="roc_auc",
+            kind="voting",
+            fold_pipelines={"left": per_fold["left"][:2]},
+        )

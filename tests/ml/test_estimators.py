@@ -28,7 +28,8 @@ ESTIMATORS = _custom_estimators()
 
 def test_the_sweep_finds_our_transformers():
     assert {"DateFeatures", "TextTfidf", "LSA", "MergeRareVariants", "MLPClassifier", "SlimSMOTE"} <= {
-        c.__name__ for c in ESTIMATORS.values()}
+        c.__name__ for c in ESTIMATORS.values()
+    }
 
 
 @pytest.mark.parametrize("path", sorted(ESTIMATORS))

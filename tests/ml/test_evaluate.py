@@ -42,8 +42,9 @@ def test_report_has_design_keys_and_oracle():
     y = pd.Series((rng.random(500) < truth).astype(int))
     scores = np.clip(truth + rng.normal(0, 0.5, 500), 0, 1)
     cv = {"scoring": "roc_auc", "models": {"m": {"mean": 0.7, "std": 0.01}}}
-    report = evaluation_report(y, scores, task="classification", best_model="m", cv=cv,
-                               oracle_proba=pd.Series(truth), n_boot=50)
+    report = evaluation_report(
+        y, scores, task="classification", best_model="m", cv=cv, oracle_proba=pd.Series(truth), n_boot=50
+    )
     for key in ("task", "primary_metric", "test", "cv", "best_model"):
         assert key in report
     assert report["oracle"]["roc_auc"] > report["test"]["roc_auc"]
@@ -54,10 +55,14 @@ def test_report_has_design_keys_and_oracle():
 
 
 def test_regression_report_without_oracle():
-    report = evaluation_report(pd.Series([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.5, 2.5, 4.0]),
-                               task="regression", best_model="ridge",
-                               cv={"scoring": "neg_root_mean_squared_error",
-                                   "models": {"ridge": {"mean": -0.5, "std": 0.1}}}, n_boot=20)
+    report = evaluation_report(
+        pd.Series([1.0, 2.0, 3.0, 4.0]),
+        np.array([1.0, 2.5, 2.5, 4.0]),
+        task="regression",
+        best_model="ridge",
+        cv={"scoring": "neg_root_mean_squared_error", "models": {"ridge": {"mean": -0.5, "std": 0.1}}},
+        n_boot=20,
+    )
     assert report["primary_metric"] == "rmse" and "oracle" not in report
     assert report["cv_vs_test"]["cv"] == 0.5
 
@@ -73,9 +78,14 @@ def test_gates():
 
 
 def test_cv_vs_test_only_for_the_same_metric():
-    report = evaluation_report(pd.Series([0, 1] * 20), np.linspace(0, 1, 40), task="classification",
-                               best_model="m", cv={"scoring": "f1", "models": {"m": {"mean": 0.5, "std": 0}}},
-                               n_boot=0)
+    report = evaluation_report(
+        pd.Series([0, 1] * 20),
+        np.linspace(0, 1, 40),
+        task="classification",
+        best_model="m",
+        cv={"scoring": "f1", "models": {"m": {"mean": 0.5, "std": 0}}},
+        n_boot=0,
+    )
     assert "cv_vs_test" not in report
 
 
@@ -89,8 +99,9 @@ def test_multiclass_metrics_and_report():
     proba /= proba.sum(axis=1, keepdims=True)
     m = classification_metrics(y, proba)
     assert set(m) == {"roc_auc", "pr_auc", "f1", "balanced_accuracy", "brier"} and m["roc_auc"] > 0.8
-    report = evaluation_report(y, proba, task="classification", best_model="m", cv={}, classes=["a", "b", "c"],
-                               n_boot=20)
+    report = evaluation_report(
+        y, proba, task="classification", best_model="m", cv={}, classes=["a", "b", "c"], n_boot=20
+    )
     assert np.array(report["confusion_matrix"]).shape == (3, 3) and "threshold" not in report
     assert report["classes"] == ["a", "b", "c"] and report["test_ci"]["roc_auc"][0] < m["roc_auc"]
     table = per_class_metrics(y, proba, ["a", "b", "c"])
@@ -116,11 +127,27 @@ def test_the_report_names_the_chosen_ensemble_and_checks_its_own_cv():
     rng = np.random.default_rng(2)
     y = pd.Series(rng.integers(0, 2, 400))
     scores = np.clip(y * 0.3 + rng.random(400) * 0.7, 0, 1)
-    chosen = {"name": "voting", "kind": "voting", "label": "voting of m, n", "cv_mean": 0.91, "cv_std": 0.004,
-              "cv_scores": [0.907, 0.913], "members": ["m", "n"], "searched": False,
-              "cv_note": "2-fold CV on the same folds as the families", "scoring": "roc_auc", "folds": 2}
-    cv = {"scoring": "roc_auc", "folds": 2, "best_model": "voting", "best_single": "m", "chosen": chosen,
-          "models": {"m": {"mean": 0.60, "std": 0.004}, "n": {"mean": 0.58, "std": 0.01}}}
+    chosen = {
+        "name": "voting",
+        "kind": "voting",
+        "label": "voting of m, n",
+        "cv_mean": 0.91,
+        "cv_std": 0.004,
+        "cv_scores": [0.907, 0.913],
+        "members": ["m", "n"],
+        "searched": False,
+        "cv_note": "2-fold CV on the same folds as the families",
+        "scoring": "roc_auc",
+        "folds": 2,
+    }
+    cv = {
+        "scoring": "roc_auc",
+        "folds": 2,
+        "best_model": "voting",
+        "best_single": "m",
+        "chosen": chosen,
+        "models": {"m": {"mean": 0.60, "std": 0.004}, "n": {"mean": 0.58, "std": 0.01}},
+    }
     report = evaluation_report(y, scores, task="classification", best_model="m", cv=cv, n_boot=30)
     assert report["best_model"] == "voting" and report["chosen"] == chosen
     assert report["cv_vs_test"]["cv"] == 0.91 and report["cv_vs_test"]["model"] == "voting"
@@ -131,8 +158,16 @@ def test_the_report_names_the_chosen_ensemble_and_checks_its_own_cv():
 def test_the_conclusion_names_the_chosen_ensemble_and_which_cv():
     from nblib.ml.evaluation.explain import conclusion
 
-    chosen = {"name": "voting", "kind": "voting", "label": "voting of m, n", "cv_mean": 0.91, "cv_std": 0.004,
-              "cv_note": "2-fold CV on the same folds as the families", "scoring": "roc_auc"}
-    text = conclusion({"best_model": "voting", "chosen": chosen, "primary_metric": "roc_auc",
-                       "test": {"roc_auc": 0.9}, "n_test": 10})
+    chosen = {
+        "name": "voting",
+        "kind": "voting",
+        "label": "voting of m, n",
+        "cv_mean": 0.91,
+        "cv_std": 0.004,
+        "cv_note": "2-fold CV on the same folds as the families",
+        "scoring": "roc_auc",
+    }
+    text = conclusion(
+        {"best_model": "voting", "chosen": chosen, "primary_metric": "roc_auc", "test": {"roc_auc": 0.9}, "n_test": 10}
+    )
     assert "**Model:** voting of m, n, chosen by cross-validation (roc\\_auc 0.9100 ± 0.0040; 2-fold CV" in text

@@ -21,8 +21,15 @@ def binary():
 
 def test_evaluation_figures_of_two_classes(binary):
     y, proba = binary
-    figures = plots.evaluation_figures("classification", y, proba, classes=["no", "yes"], oracle_proba=proba,
-                                       confusion=[[80, 20], [30, 70]], threshold=0.4)
+    figures = plots.evaluation_figures(
+        "classification",
+        y,
+        proba,
+        classes=["no", "yes"],
+        oracle_proba=proba,
+        confusion=[[80, 20], [30, 70]],
+        threshold=0.4,
+    )
     assert list(figures) == ["roc", "confusion_matrix", "pr", "calibration"]
     assert figures["confusion_matrix"].axes[0].get_title() == "Confusion matrix (threshold 0.400)"
     assert len(figures["roc"].axes[0].get_lines()) == 3  # model, oracle, diagonal
@@ -32,20 +39,24 @@ def test_evaluation_figures_of_three_classes_and_of_regression():
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1, 2], 30)
     proba = rng.dirichlet([1, 1, 1], size=90)
-    multi = plots.evaluation_figures("classification", y, proba, classes=["a", "b", "c"],
-                                     confusion=np.eye(3, dtype=int) * 30)
+    multi = plots.evaluation_figures(
+        "classification", y, proba, classes=["a", "b", "c"], confusion=np.eye(3, dtype=int) * 30
+    )
     assert list(multi) == ["roc", "confusion_matrix"]
     reg = plots.evaluation_figures("regression", rng.normal(size=50), rng.normal(size=50))
     assert list(reg) == ["predicted_vs_actual", "residuals"]
 
 
 def test_term_figures_one_per_text_column_and_none_without_a_positive_class():
-    train = pd.DataFrame({"x": range(40), "t": ["great fun toy"] * 20 + ["dull grey box"] * 20,
-                          "u": ["red"] * 10 + ["blue"] * 30})
+    train = pd.DataFrame(
+        {"x": range(40), "t": ["great fun toy"] * 20 + ["dull grey box"] * 20, "u": ["red"] * 10 + ["blue"] * 30}
+    )
     y = pd.Series([1] * 20 + [0] * 20)
-    transformer = features.make_feature_transformer(ColumnTransformer([("num", "passthrough", ["x"])]),
-                                                    ColumnRoles(numeric=["x"], text=["t", "u"]),
-                                                    text=features.make_text_vectorizer(min_df=1))
+    transformer = features.make_feature_transformer(
+        ColumnTransformer([("num", "passthrough", ["x"])]),
+        ColumnRoles(numeric=["x"], text=["t", "u"]),
+        text=features.make_text_vectorizer(min_df=1),
+    )
     fitted, Xt = features.fit_describe(transformer, train, y)
     figures = plots.term_figures(fitted, Xt, y, ["t", "u"], positive_class=1)
     assert list(figures) == ["terms_t", "terms_u"]
@@ -54,8 +65,9 @@ def test_term_figures_one_per_text_column_and_none_without_a_positive_class():
 
 
 def test_target_rate_figures_each_date_and_the_first_categories():
-    frame = pd.DataFrame({"d": pd.date_range("2024-01-01", periods=60, freq="W"),
-                          **{c: list("xyz") * 20 for c in "abcd"}})
+    frame = pd.DataFrame(
+        {"d": pd.date_range("2024-01-01", periods=60, freq="W"), **{c: list("xyz") * 20 for c in "abcd"}}
+    )
     rate = pd.Series(np.tile([0.0, 1.0], 30), name="hit")
     figures = plots.target_rate_figures(frame, rate, dates=["d"], categories=["a", "b", "c", "d"])
     assert list(figures) == ["by_month_d", "by_a", "by_b", "by_c"]
@@ -101,7 +113,11 @@ def test_task_scoring_follows_task_and_classes():
 def test_columns_by_importance_ranks_then_keeps_the_rest_in_order():
     importance = pd.DataFrame({"mean": [0.3, 0.1]}, index=pd.Index(["price", "text"], name="column"))
     assert explain.columns_by_importance(importance, ["date", "text", "brand", "price"]) == [
-        "price", "text", "date", "brand"]
+        "price",
+        "text",
+        "date",
+        "brand",
+    ]
     assert explain.columns_by_importance(importance.iloc[:0], ["a", "b"]) == ["a", "b"]
 
 

@@ -11,8 +11,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from nblib.ml.evaluation import explain, plots
 from nblib.ml.data.datasets import make_product_launches
+from nblib.ml.evaluation import explain, plots
 
 NUMERIC = ["price", "marketing_budget", "n_competitors", "rating_preview"]
 
@@ -28,12 +28,14 @@ def fitted():
     X["category"] = X["category"].astype(str)
     X["description"] = X["description"].fillna("").astype(str)
     y = frame["is_hit"].astype(int)
-    pre = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),
-        ("cat", OneHotEncoder(handle_unknown="ignore"), ["category"]),
-        ("txt", TfidfVectorizer(max_features=100), "description"),
-        ("date", FunctionTransformer(_month), ["release_date"]),
-    ])
+    pre = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["category"]),
+            ("txt", TfidfVectorizer(max_features=100), "description"),
+            ("date", FunctionTransformer(_month), ["release_date"]),
+        ]
+    )
     model = make_pipeline(pre, LogisticRegression(max_iter=500)).fit(X.iloc[:400], y.iloc[:400])
     return model, X.iloc[400:], y.iloc[400:]
 
@@ -52,8 +54,9 @@ def test_importance_permutes_raw_columns_and_is_seeded(fitted):
 
 def test_partial_dependence_skips_non_numeric_and_respects_limit(fitted):
     model, X, _ = fitted
-    curves = explain.partial_dependence_curves(model, X, ["category", "description", "price", "n_competitors",
-                                                          "rating_preview"], limit=2)
+    curves = explain.partial_dependence_curves(
+        model, X, ["category", "description", "price", "n_competitors", "rating_preview"], limit=2
+    )
     assert [c["column"] for c in curves] == ["price", "n_competitors"]  # integer column converted, not refused
     assert all(len(c["grid"]) == len(c["average"][0]) >= 2 for c in curves)
     assert isinstance(plots.partial_dependence_grid(curves), Figure)
@@ -83,11 +86,13 @@ def test_slice_metrics_intervals_and_notes(fitted):
 def test_slice_tables_one_per_column_the_frame_holds(fitted):
     model, X, y = fitted
     proba = model.predict_proba(X)[:, 1]
-    tables = explain.slice_tables(X, y, proba, ["category", "absent", "price"], task="classification",
-                                  n_boot=20, random_state=3)
+    tables = explain.slice_tables(
+        X, y, proba, ["category", "absent", "price"], task="classification", n_boot=20, random_state=3
+    )
     assert [t["slice"].iloc[0] for t in tables] == ["category", "price"]
-    direct = explain.slice_metrics(y, proba, explain.segments(X["price"]), task="classification", column="price",
-                                   n_boot=20, random_state=3)
+    direct = explain.slice_metrics(
+        y, proba, explain.segments(X["price"]), task="classification", column="price", n_boot=20, random_state=3
+    )
     pd.testing.assert_frame_equal(tables[1], direct)
 
 
@@ -105,12 +110,25 @@ def test_record_is_json_ready_and_conclusion_escapes(fitted):
     model, X, y = fitted
     imp = explain.grouped_permutation_importance(model, X, y, scoring="roc_auc", n_repeats=1)
     imp.index = ["<script>x</script>|a"] + list(imp.index[1:])
-    slices = explain.slice_metrics(y, model.predict_proba(X)[:, 1], explain.segments(X["category"]),
-                                   task="classification", column="category", n_boot=10)
+    slices = explain.slice_metrics(
+        y,
+        model.predict_proba(X)[:, 1],
+        explain.segments(X["category"]),
+        task="classification",
+        column="category",
+        n_boot=10,
+    )
     record = explain.explain_record(imp, [], [slices], explain.lift_table(y, model.predict_proba(X)[:, 1]))
     json.dumps(record, allow_nan=False)
-    metrics = {"primary_metric": "roc_auc", "best_model": "m", "test": {"roc_auc": 0.8}, "n_test": 200,
-               "test_ci": {"roc_auc": [0.75, 0.85]}, "threshold": 0.3, "threshold_by": "f1"}
+    metrics = {
+        "primary_metric": "roc_auc",
+        "best_model": "m",
+        "test": {"roc_auc": 0.8},
+        "n_test": 200,
+        "test_ci": {"roc_auc": [0.75, 0.85]},
+        "threshold": 0.3,
+        "threshold_by": "f1",
+    }
     text = explain.conclusion(metrics, imp, explain.gate_outcome(metrics["test"], {"roc_auc": 0.9}))
     assert "<script>" not in text and "&lt;script&gt;" in text and "\\|" in text
     assert "0.7500–0.8500" in text and "FAILED" in text and "0.300" in text

@@ -3,18 +3,18 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
 from nblib.ml.features import (
     LSA,
     DateFeatures,
     TextTfidf,
-    text_branch,
     densify_for,
     describe_features,
     make_feature_transformer,
     make_text_vectorizer,
     term_associations,
+    text_branch,
 )
-from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
 
 # The common sweep over every custom transformer lives in test_estimators.py.
 
@@ -50,8 +50,9 @@ def test_bad_parts_named_in_error():
 def table(launches):
     frame = clean_frame(launches.frame, target="is_hit", drop_columns=["revenue_k", "reviews_first_week"]).frame
     roles = infer_column_roles(frame, "is_hit")
-    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
-                                        text=make_text_vectorizer(max_features=300))
+    features = make_feature_transformer(
+        make_preprocessor(roles, target_type="binary"), roles, text=make_text_vectorizer(max_features=300)
+    )
     return frame, roles, features
 
 

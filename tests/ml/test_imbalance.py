@@ -21,7 +21,9 @@ from sklearn.model_selection import (
 
 from nblib.engine.artifacts import read_model, write_model
 from nblib.ml.data.datasets import make_product_launches
+from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
 from nblib.ml.features import make_feature_transformer, make_text_vectorizer
+from nblib.ml.saved import TRUSTED_TYPES
 from nblib.ml.training.imbalance import (
     STRATEGIES,
     ConditionalGANSampler,
@@ -33,8 +35,6 @@ from nblib.ml.training.imbalance import (
     resampling_summary,
     training_pipeline,
 )
-from nblib.ml.data.preprocess import clean_frame, infer_column_roles, make_preprocessor
-from nblib.ml.saved import TRUSTED_TYPES
 
 # the gan strategy needs torch, which comes with the nn extra that `make test` installs
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
@@ -42,11 +42,13 @@ STRATEGY_CASES = [pytest.param(s, marks=needs_torch) if s == "gan" else s for s 
 
 
 def _frame(n, seed):
-    cleaned = clean_frame(make_product_launches(n, seed).frame, target="is_hit",
-                          drop_columns=["revenue_k", "reviews_first_week"]).frame
+    cleaned = clean_frame(
+        make_product_launches(n, seed).frame, target="is_hit", drop_columns=["revenue_k", "reviews_first_week"]
+    ).frame
     roles = infer_column_roles(cleaned, "is_hit")
-    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
-                                        text=make_text_vectorizer(max_features=200))
+    features = make_feature_transformer(
+        make_preprocessor(roles, target_type="binary"), roles, text=make_text_vectorizer(max_features=200)
+    )
     return cleaned[roles.features], cleaned["is_hit"], features
 
 
@@ -91,8 +93,12 @@ def test_every_strategy_fits_predicts_and_round_trips(strategy, data, tmp_path):
 def test_same_seed_same_model(data):
     X, y, X_new, features = data
     for strategy in ("smote_nc", "gan"):
-        runs = [training_pipeline(features, _model(strategy), strategy, task="classification", gan_epochs=2,
-                                  random_state=5).fit(X, y).predict_proba(X_new) for _ in range(2)]
+        runs = [
+            training_pipeline(features, _model(strategy), strategy, task="classification", gan_epochs=2, random_state=5)
+            .fit(X, y)
+            .predict_proba(X_new)
+            for _ in range(2)
+        ]
         assert np.array_equal(*runs), strategy
 
 
@@ -106,7 +112,7 @@ def test_smote_nc_keeps_one_hot_columns_binary(data):
     one_hot = np.arange(Xt.shape[1])[fitted.output_indices_["categorical"]]
     assert set(one_hot) <= set(sampler.categorical_features_)
     assert not set(np.arange(Xt.shape[1])[fitted.output_indices_["numeric"]][:5]) & set(sampler.categorical_features_)
-    assert set(np.unique(X_res[len(y):][:, one_hot].toarray())) <= {0.0, 1.0}
+    assert set(np.unique(X_res[len(y) :][:, one_hot].toarray())) <= {0.0, 1.0}
 
 
 def test_smote_nc_falls_back_to_smoten_and_smote():
@@ -128,7 +134,7 @@ def test_gan_rows_look_like_the_minority():
     X = np.c_[rng.normal(loc=np.where(y == 1, 3.0, -3.0)), rng.integers(0, 2, size=360)]
     sampler = ConditionalGANSampler(epochs=30, random_state=0)
     X_res, y_res = sampler.fit_resample(X, y)
-    generated = X_res[len(y):]
+    generated = X_res[len(y) :]
     assert np.bincount(y_res).tolist() == [300, 300] and len(sampler.losses_["generator"]) == 30
     assert generated[:, 0].mean() > 1.0  # drawn near the minority (mean +3), not the majority (-3)
     assert set(np.unique(generated[:, 1])) <= {0.0, 1.0}
@@ -140,14 +146,25 @@ def test_gan_keeps_sparse_columns_sparse(data):
     Xt = clone(features).fit_transform(X, y)
     X_res, _ = ConditionalGANSampler(epochs=3, random_state=0).fit_resample(Xt, y.to_numpy())
     assert sparse.issparse(X_res) and X_res.shape == (2 * int((y == 0).sum()), Xt.shape[1])
-    assert X_res[len(y):].nnz < 0.5 * (X_res.shape[0] - len(y)) * Xt.shape[1]
+    assert X_res[len(y) :].nnz < 0.5 * (X_res.shape[0] - len(y)) * Xt.shape[1]
 
 
-SAMPLERS = [SlimSMOTE(random_state=0), SlimADASYN(random_state=0), EncodedSMOTENC(random_state=0),
-            ConditionalGANSampler(epochs=1, random_state=0)]
-SAMPLER_CHECKS = [pytest.param(estimator, check, id=f"{type(estimator).__name__}-{check.func.__name__}",
-                               marks=needs_torch if isinstance(estimator, ConditionalGANSampler) else ())
-                  for sampler in SAMPLERS for estimator, check in estimator_checks_generator(sampler)]
+SAMPLERS = [
+    SlimSMOTE(random_state=0),
+    SlimADASYN(random_state=0),
+    EncodedSMOTENC(random_state=0),
+    ConditionalGANSampler(epochs=1, random_state=0),
+]
+SAMPLER_CHECKS = [
+    pytest.param(
+        estimator,
+        check,
+        id=f"{type(estimator).__name__}-{check.func.__name__}",
+        marks=needs_torch if isinstance(estimator, ConditionalGANSampler) else (),
+    )
+    for sampler in SAMPLERS
+    for estimator, check in estimator_checks_generator(sampler)
+]
 
 
 @pytest.mark.parametrize(("estimator", "check"), SAMPLER_CHECKS)
@@ -173,10 +190,10 @@ def test_resampling_only_touches_the_training_part_of_each_fold(data):
     X, y, _, features = data
     splitter = StratifiedKFold(3, shuffle=True, random_state=0)
     pipe = training_pipeline(features, _Recorder(), "random_over", task="classification")
-    result = cross_validate(pipe, X, y, cv=splitter, scoring="roc_auc", return_estimator=True,
-                            return_indices=True)
-    for fitted, fit_rows, held_out in zip(result["estimator"], result["indices"]["train"],
-                                          result["indices"]["test"]):
+    result = cross_validate(pipe, X, y, cv=splitter, scoring="roc_auc", return_estimator=True, return_indices=True)
+    for fitted, fit_rows, held_out in zip(
+        result["estimator"], result["indices"]["train"], result["indices"]["test"], strict=False
+    ):
         majority = int((y.iloc[fit_rows] == 0).sum())
         assert fitted.named_steps["model"].fit_counts_ == [majority, majority]  # training part balanced
         assert fitted.named_steps["model"].scored_rows_ == len(held_out)  # held-out part as it is
@@ -187,8 +204,9 @@ def test_resampling_before_cv_inflates_the_score(launches):
     then cross-validating, puts copies of each minority row on both sides of a fold and inflates it."""
     frame = clean_frame(launches.frame, target="is_hit", drop_columns=["revenue_k", "reviews_first_week"]).frame
     roles = infer_column_roles(frame, "is_hit")
-    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
-                                        text=make_text_vectorizer(max_features=200))
+    features = make_feature_transformer(
+        make_preprocessor(roles, target_type="binary"), roles, text=make_text_vectorizer(max_features=200)
+    )
     train, test = train_test_split(frame, test_size=0.3, stratify=frame["is_hit"], random_state=0)
     X, y = train[roles.features], train["is_hit"]
     forest = RandomForestClassifier(n_estimators=50, random_state=0, n_jobs=1)
@@ -208,14 +226,27 @@ def test_resampling_before_cv_inflates_the_score(launches):
 
 def test_compare_strategies_side_by_side(data):
     X, y, _, features = data
-    table = compare_strategies(features, lambda: _model("none"), X, y,
-                               strategies=["none", "class_weight", "random_under", "smote"],
-                               cv=StratifiedKFold(3, shuffle=True, random_state=0), scoring="roc_auc")
+    table = compare_strategies(
+        features,
+        lambda: _model("none"),
+        X,
+        y,
+        strategies=["none", "class_weight", "random_under", "smote"],
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+        scoring="roc_auc",
+    )
     assert set(table.index) == {"none", "class_weight", "random_under", "smote"}
     assert list(table.columns[:3]) == ["mean", "std", "fit_seconds"]
     assert table["mean"].is_monotonic_decreasing and table["mean"].between(0.5, 1).all()
-    dummy = compare_strategies(features, lambda: _Recorder(), X, y, strategies=["class_weight", "none"],
-                               cv=StratifiedKFold(3, shuffle=True, random_state=0), scoring="roc_auc")
+    dummy = compare_strategies(
+        features,
+        lambda: _Recorder(),
+        X,
+        y,
+        strategies=["class_weight", "none"],
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+        scoring="roc_auc",
+    )
     assert list(dummy.index) == ["none"]  # a model without class_weight gets no class_weight row
 
 

@@ -12,9 +12,12 @@ from nblib.ml.data.quality import check_quality
 
 # (variant, label, variant rows, label rows) as a trial found them merged on real tables
 DISTINCT = [
-    ("parrots", "sparrows", 40, 900), ("urology", "virology", 35, 610),
-    ("inpatient ward l", "inpatient ward a", 60, 1400), ("mesa airlines", "american airlines", 120, 4100),
-    ("asiana airlines", "japan airlines", 25, 380), ("white-tailed kite", "white-tailed deer", 11, 2300),
+    ("parrots", "sparrows", 40, 900),
+    ("urology", "virology", 35, 610),
+    ("inpatient ward l", "inpatient ward a", 60, 1400),
+    ("mesa airlines", "american airlines", 120, 4100),
+    ("asiana airlines", "japan airlines", 25, 380),
+    ("white-tailed kite", "white-tailed deer", 11, 2300),
     ("butler_llc", "battle_llc", 30, 700),
 ]
 
@@ -72,8 +75,17 @@ def test_single_edit_kinds():
 
 
 def test_quality_uses_the_same_rule_and_does_not_state_proposals_as_facts():
-    frame = pd.DataFrame({"c": ["sparrows"] * 300 + ["parrots"] * 12 + ["gold"] * 300 + ["bold"] * 4
-                          + ["electronics"] * 300 + ["electronis"] * 3, "y": [0, 1] * 459 + [0]})
+    frame = pd.DataFrame(
+        {
+            "c": ["sparrows"] * 300
+            + ["parrots"] * 12
+            + ["gold"] * 300
+            + ["bold"] * 4
+            + ["electronics"] * 300
+            + ["electronis"] * 3,
+            "y": [0, 1] * 459 + [0],
+        }
+    )
     report = check_quality(frame, "y", task="classification")
     assert report["label_variants"] == {"c": {"electronics": ["electronics", "electronis"]}}
     assert [p["variant"] for p in report["label_proposals"]["c"]] == ["bold"]
@@ -85,8 +97,15 @@ def test_quality_uses_the_same_rule_and_does_not_state_proposals_as_facts():
 
 def test_digest_lists_applied_merges_with_evidence_and_proposals_apart():
     found = label_merges_on(pd.DataFrame({"c": ["gold"] * 300 + ["bold"] * 4 + ["home"] * 200 + ["hoe"] * 3}), ["c"])
-    lines = cleaning_digest({"rows_in": 507, "rows_out": 507}, [], target={}, leaks={}, merges=found.applied,
-                            roles={}, proposals=found.proposed)
+    lines = cleaning_digest(
+        {"rows_in": 507, "rows_out": 507},
+        [],
+        target={},
+        leaks={},
+        merges=found.applied,
+        roles={},
+        proposals=found.proposed,
+    )
     (merged,) = [line for line in lines if line.startswith("label typos merged")]
     (proposed,) = [line for line in lines if line.startswith("look-alike labels proposed, not applied")]
     assert "'hoe' → 'home' (1 letter dropped ('m'); 3 rows vs 200)" in merged and "bold" not in merged

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from nblib.ml.evaluation.metrics import GateFailed
 from nblib.ml.data.leaks import LeakReport, enforce, find_leaks, fix_hint, kept_likely
+from nblib.ml.evaluation.metrics import GateFailed
 
 
 def _roles(frame, target):
@@ -47,8 +47,9 @@ def test_regression_leak_and_declared_columns():
     departure = rng.gamma(1, 15, n)
     y = pd.Series(departure + 0.01 * frame["distance"] + rng.normal(0, 5, n))
     frame["departure_delay"] = departure
-    report = find_leaks(frame, y, _roles(frame, None), task="regression", policy="drop", declared=["gate"],
-                        random_state=0)
+    report = find_leaks(
+        frame, y, _roles(frame, None), task="regression", policy="drop", declared=["gate"], random_state=0
+    )
     cols = [s["columns"] for s in report.suspects]
     assert ["gate"] in cols and ["departure_delay"] in cols
     assert set(report.dropped) == {"gate", "departure_delay"}
@@ -130,12 +131,20 @@ def test_known_before_outcome_columns_are_not_checked():
     y = pd.Series((x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 1.5, n) > 1).astype(int))
     frame = pd.DataFrame(x, columns=list("abcd"))
     frame["repaid_total"] = y * rng.gamma(2, 0.5, n) + rng.normal(0, 0.5, n)
-    report = find_leaks(frame, y, _roles(frame, None), task="classification", policy="drop",
-                        known_before=["repaid_total"], random_state=0)
+    report = find_leaks(
+        frame,
+        y,
+        _roles(frame, None),
+        task="classification",
+        policy="drop",
+        known_before=["repaid_total"],
+        random_state=0,
+    )
     assert report.suspects == [] and report.dropped == []
     assert report.to_dict()["known_before_outcome"] == ["repaid_total"]
-    assert report.notes == ["not checked: 'repaid_total': declared known before the outcome "
-                            "(data.columns.known_before_outcome)"]
+    assert report.notes == [
+        "not checked: 'repaid_total': declared known before the outcome (data.columns.known_before_outcome)"
+    ]
     assert "repaid_total" in report.columns.index  # measured all the same, for the record
 
 

@@ -161,9 +161,18 @@ def test_the_trained_model_keeps_no_run_folder_path(torch, tmp_path):
     X, y = small()
     X, y = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]), pd.Series(y)
     folder = tmp_path / "reports" / "day" / "run" / "artifacts" / "tensorboard"
-    result = train(X, y, ColumnTransformer([("num", StandardScaler(), list(X.columns))]),
-                   {"mlp": {"max_epochs": 2, "hidden_sizes": (8,)}}, task="classification", cv_folds=2,
-                   threshold=None, learning_curve=False, tensorboard_dir=str(folder), random_state=0)
+    result = train(
+        X,
+        y,
+        ColumnTransformer([("num", StandardScaler(), list(X.columns))]),
+        {"mlp": {"max_epochs": 2, "hidden_sizes": (8,)}},
+        task="classification",
+        cv_folds=2,
+        threshold=None,
+        learning_curve=False,
+        tensorboard_dir=str(folder),
+        random_state=0,
+    )
     assert list(folder.glob("events.out.tfevents.*"))
     assert result.model.get_params()["model__tensorboard_dir"] is None
     saved = zipfile.ZipFile(io.BytesIO(sio.dumps(result.model)))
@@ -188,8 +197,10 @@ def test_fit_logged_sets_the_folder_for_one_fit_only(torch, tmp_path):
 
 def test_skops_round_trip_with_the_allow_list(torch, tmp_path):
     X, y = small()
-    for model, method in ((MLPClassifier(max_epochs=3, random_state=0).fit(X, y), "predict_proba"),
-                          (MLPRegressor(max_epochs=3, random_state=0).fit(X, y * 2.0), "predict")):
+    for model, method in (
+        (MLPClassifier(max_epochs=3, random_state=0).fit(X, y), "predict_proba"),
+        (MLPRegressor(max_epochs=3, random_state=0).fit(X, y * 2.0), "predict"),
+    ):
         path = tmp_path / "m.skops"
         sio.dump(model, path)
         assert set(sio.get_untrusted_types(file=path)) <= set(TRUSTED_TYPES)

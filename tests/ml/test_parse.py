@@ -4,8 +4,10 @@ import pytest
 from nblib.ml.data.parse import apply_parsers, date_format_counts, infer_parsers, parse_dates, parse_numbers
 
 
-@pytest.mark.parametrize("text, value", [("116,270.00", 116270.0), ("$1,200", 1200.0), ("45%", 45.0),
-                                         ("(3.5)", -3.5), ("€ 12.50", 12.5), ("-7", -7.0)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("116,270.00", 116270.0), ("$1,200", 1200.0), ("45%", 45.0), ("(3.5)", -3.5), ("€ 12.50", 12.5), ("-7", -7.0)],
+)
 def test_numbers_as_people_write_them(text, value):
     assert parse_numbers(pd.Series([text])).iloc[0] == value
 
@@ -31,8 +33,14 @@ def test_day_first_decided_by_the_column():
 
 
 def test_infer_parsers_finds_numbers_and_dates_but_not_labels():
-    frame = pd.DataFrame({"amount": ["1,234.50", "$99", "12%"] * 10, "when": ["2020-01-05", "5 Jan 2020", "Jan 6, 2020"] * 10,
-                          "code": ["A1", "B2", "C3"] * 10, "y": [0, 1, 0] * 10})
+    frame = pd.DataFrame(
+        {
+            "amount": ["1,234.50", "$99", "12%"] * 10,
+            "when": ["2020-01-05", "5 Jan 2020", "Jan 6, 2020"] * 10,
+            "code": ["A1", "B2", "C3"] * 10,
+            "y": [0, 1, 0] * 10,
+        }
+    )
     parsers = infer_parsers(frame, exclude=["y"])
     assert parsers["amount"]["kind"] == "number" and parsers["when"]["kind"] == "date"
     assert "code" not in parsers and "y" not in parsers

@@ -17,8 +17,12 @@ def _model(n_classes):
 
 
 def _columns(classes):
-    return {"task": "classification", "classes": classes, "roles": {"numeric": ["x"]},
-            "parsers": {"x": {"kind": "number", "examples": []}}}
+    return {
+        "task": "classification",
+        "classes": classes,
+        "roles": {"numeric": ["x"]},
+        "parsers": {"x": {"kind": "number", "examples": []}},
+    }
 
 
 def test_binary_labels_in_the_users_values_and_no_column_overwritten():
@@ -41,10 +45,13 @@ def test_missing_feature_is_named():
 
 @pytest.mark.parametrize("name", ["out.csv", "out.parquet"])
 def test_any_text_reads_back(tmp_path, name):
-    text = ['line\r\nbreak', 'carriage\ronly', 'quote " inside', 'comma, here', "", None]
+    text = ["line\r\nbreak", "carriage\ronly", 'quote " inside', "comma, here", "", None]
     frame = pd.DataFrame({"t": text, "n": range(6)})
-    back = pd.read_parquet(write_table(frame, tmp_path / name)) if name.endswith("parquet") else \
-        pd.read_csv(write_table(frame, tmp_path / name))
+    back = (
+        pd.read_parquet(write_table(frame, tmp_path / name))
+        if name.endswith("parquet")
+        else pd.read_csv(write_table(frame, tmp_path / name))
+    )
     assert len(back) == 6 and back["t"].tolist()[:4] == text[:4] and back["n"].tolist() == list(range(6))
 
 
@@ -52,8 +59,12 @@ def test_output_paths_refused(tmp_path):
     data = tmp_path / "in.csv"
     data.write_text("x\n1\n")
     assert check_output_path(data, tmp_path / "o.parquet") == "parquet"
-    for out, message in ((data, "is the input"), (tmp_path, "is a folder"), (tmp_path / "o.xlsx", "unknown output"),
-                         (tmp_path / "nope" / "o.csv", "does not exist")):
+    for out, message in (
+        (data, "is the input"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "o.xlsx", "unknown output"),
+        (tmp_path / "nope" / "o.csv", "does not exist"),
+    ):
         with pytest.raises(ValueError, match=message):
             check_output_path(data, out)
 
@@ -69,13 +80,25 @@ def _mixed_model():
 
     rng = np.random.default_rng(1)
     X = pd.DataFrame({"x": rng.normal(size=60), "plan": rng.choice(["basic", "premium"], 60)})
-    features = ColumnTransformer([
-        ("numeric", SimpleImputer(), ["x"]),
-        ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
-                                      OneHotEncoder(handle_unknown="ignore")), ["plan"])])
+    features = ColumnTransformer(
+        [
+            ("numeric", SimpleImputer(), ["x"]),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="missing"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                ["plan"],
+            ),
+        ]
+    )
     model = make_pipeline(features, LogisticRegression()).fit(X, (X["x"] > 0).astype(int))
-    columns = {"task": "classification", "classes": ["No", "Yes"],
-               "roles": {"numeric": ["x"], "categorical": ["plan"]}, "parsers": {}}
+    columns = {
+        "task": "classification",
+        "classes": ["No", "Yes"],
+        "roles": {"numeric": ["x"], "categorical": ["plan"]},
+        "parsers": {},
+    }
     return model, columns
 
 
@@ -84,8 +107,11 @@ def test_an_unreadable_cell_is_named_by_column_and_row():
 
     model, columns = _mixed_model()
     frame = pd.DataFrame({"x": ["0.5", "abc", "1,200", None, "  ", "x9"], "plan": ["basic"] * 6})
-    with pytest.raises(BadRows, match=r"^data row 2, column 'x': 'abc' is not a number \(2 bad cells in 2 rows: "
-                                      r"2, 6\); .*--on-bad-rows skip"):
+    with pytest.raises(
+        BadRows,
+        match=r"^data row 2, column 'x': 'abc' is not a number \(2 bad cells in 2 rows: "
+        r"2, 6\); .*--on-bad-rows skip",
+    ):
         predict_frame(model, frame, columns)
 
 
@@ -93,18 +119,29 @@ def test_skip_scores_the_other_rows_and_returns_the_rejects_with_the_reason():
     from nblib.ml.predict import BadRows, predict_rows
 
     model, columns = _mixed_model()
-    frame = pd.DataFrame({"x": ["0.5", "abc", "-2", None], "plan": ["basic", "premium", "gold", "basic"],
-                          "reason": ["mine"] * 4, "customer": ["a", "b", "c", "d"]})
+    frame = pd.DataFrame(
+        {
+            "x": ["0.5", "abc", "-2", None],
+            "plan": ["basic", "premium", "gold", "basic"],
+            "reason": ["mine"] * 4,
+            "customer": ["a", "b", "c", "d"],
+        }
+    )
     result = predict_rows(model, frame, columns, on_bad_rows="skip")
     assert result.scored["customer"].tolist() == ["a", "c", "d"] and result.scored["proba"].notna().all()
     assert result.rejects[["row", "reason_1", "customer"]].values.tolist() == [
-        [2, "column 'x': 'abc' is not a number", "b"]]
+        [2, "column 'x': 'abc' is not a number", "b"]
+    ]
     assert result.unseen == {"plan": 1} and result.ignored == ["reason", "customer"]
-    assert result.digest() == ("scored 3 rows, rejected 1 · unseen categories: 'plan' 1 row · "
-                               "ignored columns: 'reason', 'customer'")
+    assert result.digest() == (
+        "scored 3 rows, rejected 1 · unseen categories: 'plan' 1 row · ignored columns: 'reason', 'customer'"
+    )
     all_bad = pd.concat([frame.iloc[1:2]] * 2)
-    with pytest.raises(BadRows, match=r"^no row left to score: every one of the 2 rows has a cell that cannot be "
-                                      r"read \(first: data row 1, column 'x': 'abc' is not a number\)$") as err:
+    with pytest.raises(
+        BadRows,
+        match=r"^no row left to score: every one of the 2 rows has a cell that cannot be "
+        r"read \(first: data row 1, column 'x': 'abc' is not a number\)$",
+    ) as err:
         predict_rows(model, all_bad, columns, on_bad_rows="skip")
     assert err.value.rejects["row"].tolist() == [1, 2]
 
@@ -131,7 +168,8 @@ def test_predict_file_writes_rejects_beside_the_output(tmp_path):
     assert rejects_path(out) == tmp_path / "scored.rejects.csv"
     assert len(pd.read_parquet(out)) == 2 and len(result.rejects) == 1
     assert pd.read_csv(rejects_path(out))[["row", "reason"]].values.tolist() == [
-        [2, "column 'x': 'abc' is not a number"]]
+        [2, "column 'x': 'abc' is not a number"]
+    ]
 
 
 # --------------------------------------------------------------------------- the threshold is the model's (issue 15)
@@ -198,8 +236,14 @@ def test_nblib_predict_scores_a_run_whose_metrics_json_is_gone(tmp_path, monkeyp
     run = tmp_path / "reports" / "2026-12-04" / "110000-smoke"
     art, data = _thresholded(run, 0.47)
     outputs = {f"artifacts/{n}": io.sha256_file(art / n) for n in ("model.skops", "columns.json", "metrics.json")}
-    io.write_json(run / "manifest.json", {"run_id": "2026-12-04/110000-smoke", "status": "succeeded",
-                                          "stages": [{"name": "04_train", "status": "succeeded", "outputs": outputs}]})
+    io.write_json(
+        run / "manifest.json",
+        {
+            "run_id": "2026-12-04/110000-smoke",
+            "status": "succeeded",
+            "stages": [{"name": "04_train", "status": "succeeded", "outputs": outputs}],
+        },
+    )
     (art / "metrics.json").unlink()
     monkeypatch.setenv("NBLIB_REPORTS", str(tmp_path / "reports"))
     assert main(["predict", str(run), str(data), "-o", str(tmp_path / "out.csv")]) == 0, capsys.readouterr().err

@@ -54,8 +54,9 @@ def test_dropping_duplicates_is_opt_in_and_counted(launches):
 
 
 def test_distinct_records_with_different_titles_are_not_duplicates():
-    frame = pd.DataFrame({"title": ["The Long Road", "A Short Walk", "The Long Road"],
-                          "year": [2001.0, 2001.0, 2001.0], "y": [0, 1, 0]})
+    frame = pd.DataFrame(
+        {"title": ["The Long Road", "A Short Walk", "The Long Road"], "year": [2001.0, 2001.0, 2001.0], "y": [0, 1, 0]}
+    )
     out = clean_frame(frame, target="y")
     assert out.groups.tolist() == [0, 1, 0]
 
@@ -75,8 +76,9 @@ def test_rows_without_target_are_dropped_and_said():
 
 
 def test_only_columns_that_carry_nothing_are_dropped():
-    frame = pd.DataFrame({"empty": [None] * 6, "same": ["a"] * 6, "mostly_missing": [1.0] + [None] * 5,
-                          "y": [0, 1] * 3})
+    frame = pd.DataFrame(
+        {"empty": [None] * 6, "same": ["a"] * 6, "mostly_missing": [1.0] + [None] * 5, "y": [0, 1] * 3}
+    )
     out = clean_frame(frame, target="y")
     assert list(out.frame.columns) == ["mostly_missing", "y"]
     assert set(out.report["columns_dropped"]) == {"empty", "same"}
@@ -137,8 +139,9 @@ def test_split_is_stratified_disjoint_and_seeded(cleaned):
 
 
 def test_group_aware_split_keeps_each_group_on_one_side(cleaned):
-    train, test = split_train_test(cleaned.frame, "is_hit", test_size=0.2, stratify=True, random_state=0,
-                                   groups=cleaned.groups)
+    train, test = split_train_test(
+        cleaned.frame, "is_hit", test_size=0.2, stratify=True, random_state=0, groups=cleaned.groups
+    )
     assert not set(cleaned.groups[train.index]) & set(cleaned.groups[test.index])
     assert abs(len(test) / len(cleaned.frame) - 0.2) < 0.02
     assert abs(train["is_hit"].mean() - test["is_hit"].mean()) < 0.02
@@ -154,7 +157,10 @@ def test_preprocessor_learns_from_training_rows_only(cleaned):
     imputer = pre.named_transformers_["numeric"][0]
     assert np.allclose(imputer.statistics_, train[roles.numeric].median())
     out = pre.transform(test[roles.features])
-    assert out.shape[1] == Xt.shape[1] and not np.isnan(np.asarray(out.todense() if hasattr(out, "todense") else out)).any()
+    assert (
+        out.shape[1] == Xt.shape[1]
+        and not np.isnan(np.asarray(out.todense() if hasattr(out, "todense") else out)).any()
+    )
 
 
 def test_preprocessor_merges_label_typos_learned_in_fit(cleaned):
@@ -191,8 +197,15 @@ def _visits(n_patients=150, seed=0):
     trait = np.repeat(rng.normal(size=n_patients), sizes)
     lab = rng.normal(size=len(patient))
     y = (trait + 0.5 * lab + rng.normal(scale=0.5, size=len(patient)) > 0).astype(int)
-    return pd.DataFrame({"rownames": np.arange(1, len(patient) + 1), "patient_id": patient,
-                         "age": np.repeat(rng.integers(20, 90, n_patients), sizes), "lab": lab.round(3), "y": y})
+    return pd.DataFrame(
+        {
+            "rownames": np.arange(1, len(patient) + 1),
+            "patient_id": patient,
+            "age": np.repeat(rng.integers(20, 90, n_patients), sizes),
+            "lab": lab.round(3),
+            "y": y,
+        }
+    )
 
 
 def test_row_numbers_are_never_features_named_or_written_by_to_csv(launches, tmp_path):
@@ -200,8 +213,9 @@ def test_row_numbers_are_never_features_named_or_written_by_to_csv(launches, tmp
     frame.to_csv(tmp_path / "with_index.csv")  # index=True: 'Unnamed: 0' when read back
     read = pd.read_csv(tmp_path / "with_index.csv").assign(rownames=lambda f: np.arange(1, len(f) + 1))
     cleaned = clean_frame(read, target="is_hit", drop_columns=["revenue_k"])
-    train, test = split_train_test(cleaned.frame, "is_hit", test_size=0.25, stratify=True, random_state=0,
-                                   groups=cleaned.groups)
+    train, test = split_train_test(
+        cleaned.frame, "is_hit", test_size=0.25, stratify=True, random_state=0, groups=cleaned.groups
+    )
     roles = infer_column_roles(train, "is_hit")
     for column in ("Unnamed: 0", "rownames"):
         assert column in roles.ignore and column not in roles.features
@@ -244,8 +258,14 @@ def test_data_group_keeps_each_entity_on_one_side_and_out_of_the_features():
 
 def test_an_undeclared_entity_key_is_a_suspect_with_the_overlap_of_the_random_split():
     cleaned = clean_frame(_visits(), target="y")
-    train, test = split_train_test(cleaned.frame, "y", test_size=0.2, stratify=True, random_state=0,
-                                   groups=split_groups(cleaned.frame, cleaned.groups))
+    train, test = split_train_test(
+        cleaned.frame,
+        "y",
+        test_size=0.2,
+        stratify=True,
+        random_state=0,
+        groups=split_groups(cleaned.frame, cleaned.groups),
+    )
     roles = infer_column_roles(train, "y")
     report = entity_report(train, test, target="y", roles=roles)
     shared = set(train["patient_id"]) & set(test["patient_id"])
@@ -276,14 +296,23 @@ def test_cv_folds_keep_each_entity_in_one_fold(monkeypatch):
     def recording(*args, **kwargs):
         splitter = real(*args, **kwargs)
         split = splitter.split
-        splitter.split = lambda X, y=None, g=None: [seen.append((X.index[a], X.index[b])) or (a, b)
-                                                     for a, b in split(X, y, g)]
+        splitter.split = lambda X, y=None, g=None: [
+            seen.append((X.index[a], X.index[b])) or (a, b) for a, b in split(X, y, g)
+        ]
         return splitter
 
     monkeypatch.setattr(training, "make_splitter", recording)
-    result = training.train(stored[roles.features], stored["y"], make_preprocessor(roles, target_type="binary"),
-                            {"dummy": {}}, task="classification", cv_folds=3, learning_curve=False, n_jobs=1,
-                            groups=stored.get(GROUP_COLUMN))
+    result = training.train(
+        stored[roles.features],
+        stored["y"],
+        make_preprocessor(roles, target_type="binary"),
+        {"dummy": {}},
+        task="classification",
+        cv_folds=3,
+        learning_curve=False,
+        n_jobs=1,
+        groups=stored.get(GROUP_COLUMN),
+    )
     assert result.cv.grouped and seen
     for fit_rows, held_out in seen:
         assert not set(stored.loc[fit_rows, "patient_id"]) & set(stored.loc[held_out, "patient_id"])

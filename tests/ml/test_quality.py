@@ -36,8 +36,7 @@ def test_heavily_missing_column_is_kept_with_a_warning():
 
 
 def test_label_typos_are_found():
-    frame = pd.DataFrame({"c": ["electronics"] * 40 + ["electronis"] + ["home"] * 30 + ["hoe"],
-                          "y": [0, 1] * 36})
+    frame = pd.DataFrame({"c": ["electronics"] * 40 + ["electronis"] + ["home"] * 30 + ["hoe"], "y": [0, 1] * 36})
     groups = check_quality(frame, "y", task="classification")["label_variants"]["c"]
     assert sorted(groups["electronics"]) == ["electronics", "electronis"]
     assert sorted(groups["home"]) == ["hoe", "home"]
@@ -48,10 +47,18 @@ def test_entity_keys_and_row_numbers_are_findings():
 
     rng = np.random.default_rng(0)
     n = 300
-    frame = pd.DataFrame({"rownames": np.arange(1, n + 1), "Subject": rng.integers(300, 340, n),
-                          "visit_date": pd.Series(pd.date_range("2020-01-01", periods=30)).dt.strftime("%Y-%m-%d")
-                          .sample(n, replace=True, random_state=0).to_numpy(),
-                          "dose": rng.normal(size=n), "y": rng.integers(0, 2, n)})
+    frame = pd.DataFrame(
+        {
+            "rownames": np.arange(1, n + 1),
+            "Subject": rng.integers(300, 340, n),
+            "visit_date": pd.Series(pd.date_range("2020-01-01", periods=30))
+            .dt.strftime("%Y-%m-%d")
+            .sample(n, replace=True, random_state=0)
+            .to_numpy(),
+            "dose": rng.normal(size=n),
+            "y": rng.integers(0, 2, n),
+        }
+    )
     report = check_quality(frame, "y", task="classification")
     entities = [f for f in report["findings"] if f["kind"] == "entities"]
     assert [f["severity"] for f in entities] == ["medium", "info"]

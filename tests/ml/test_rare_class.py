@@ -44,14 +44,16 @@ def test_importance_on_rows_without_the_rare_class(wine):
     model, X_test, y_test, _ = wine
     X, y = _without_rare(X_test, y_test)
     importance = explain.grouped_permutation_importance(
-        model, X, y, scoring=explain.scoring_for("classification", 3), n_repeats=2)
+        model, X, y, scoring=explain.scoring_for("classification", 3), n_repeats=2
+    )
     assert len(importance) == X.shape[1] and np.isfinite(importance["mean"]).all()
     assert importance.attrs["scoring"] == "roc_auc_ovr"
     # the same score as the headline metric on the same rows
     from sklearn.inspection import permutation_importance
 
-    direct = permutation_importance(model, X, y.to_numpy(), scoring=explain._present_classes_auc, n_repeats=2,
-                                    random_state=0)
+    direct = permutation_importance(
+        model, X, y.to_numpy(), scoring=explain._present_classes_auc, n_repeats=2, random_state=0
+    )
     assert np.allclose(sorted(direct.importances_mean, reverse=True)[:5], importance["mean"].head(5))
     assert explain._present_classes_auc(model, X, y) == evaluate.ovr_roc_auc(y, model.predict_proba(X))
 
@@ -74,8 +76,9 @@ def test_metrics_and_report_on_a_test_split_without_the_rare_class(wine):
     _, y, p = _without_rare(X_test, y_test, proba)
     metrics = evaluate.classification_metrics(y, p)
     assert 0.5 < metrics["roc_auc"] <= 1 and np.isfinite(list(metrics.values())).all()
-    report = evaluate.evaluation_report(y, p, task="classification", best_model="lr", cv={},
-                                        classes=["a", "b", "rare"], n_boot=30)
+    report = evaluate.evaluation_report(
+        y, p, task="classification", best_model="lr", cv={}, classes=["a", "b", "rare"], n_boot=30
+    )
     assert set(report["test_ci"]) == set(metrics)
     assert any("'rare' has no row in the test split" in w for w in report["warnings"])
     assert np.array(report["confusion_matrix"]).shape == (3, 3)
@@ -87,8 +90,9 @@ def test_metrics_and_report_on_a_test_split_without_the_rare_class(wine):
 
 def test_bootstrap_with_two_rare_rows_is_finite(wine):
     _, _, y_test, proba = wine
-    report = evaluate.evaluation_report(y_test, proba, task="classification", best_model="lr", cv={},
-                                        classes=["a", "b", "rare"], n_boot=100)
+    report = evaluate.evaluation_report(
+        y_test, proba, task="classification", best_model="lr", cv={}, classes=["a", "b", "rare"], n_boot=100
+    )
     assert not report["warnings"]
     for name, (low, high) in report["test_ci"].items():
         assert low <= report["test"][name] + 1e-9 or name == "brier", name
@@ -98,8 +102,9 @@ def test_bootstrap_with_two_rare_rows_is_finite(wine):
 def test_slices_where_a_segment_lacks_the_rare_class(wine):
     _, X_test, y_test, proba = wine
     segments = pd.Series(np.where(X_test["alcohol"].to_numpy() > X_test["alcohol"].median(), "high", "low"))
-    table = explain.slice_metrics(y_test, proba, segments, task="classification", column="alcohol", n_boot=30,
-                                  min_rows=5)
+    table = explain.slice_metrics(
+        y_test, proba, segments, task="classification", column="alcohol", n_boot=30, min_rows=5
+    )
     assert len(table) == 2 and table["roc_auc"].notna().all() and (table["note"] == "").all()
 
 
@@ -108,11 +113,14 @@ def test_paired_tests_when_the_test_split_lacks_a_class(wine):
     _, y, p = _without_rare(X_test, y_test, proba)
     names = ["a", "b", "rare"]
     truth = np.asarray(names, dtype=object)[y.to_numpy()]
-    frames = [pd.DataFrame({"cultivar": truth, **{f"proba_{c}": q[:, j] for j, c in enumerate(names)}},
-                           index=y.index) for q in (p, np.roll(p, 1, axis=1) * 0.5 + p * 0.5)]
+    frames = [
+        pd.DataFrame({"cultivar": truth, **{f"proba_{c}": q[:, j] for j, c in enumerate(names)}}, index=y.index)
+        for q in (p, np.roll(p, 1, axis=1) * 0.5 + p * 0.5)
+    ]
     record = {"task": "classification"}
     out = compare.paired_comparison(frames[0], frames[1], record, record, n=50)
     assert out["paired"], out["note"]
     assert out["tests"]["roc_auc"]["diff"] == pytest.approx(
-        evaluate.ovr_roc_auc(y, frames[1].iloc[:, 1:].to_numpy()) - evaluate.ovr_roc_auc(y, p))
+        evaluate.ovr_roc_auc(y, frames[1].iloc[:, 1:].to_numpy()) - evaluate.ovr_roc_auc(y, p)
+    )
     assert set(out["tests"]) == {"roc_auc", "f1", "balanced_accuracy"}

@@ -29,11 +29,21 @@ def _same_json(cls, record: dict) -> None:
 
 
 def _cv() -> CVResult:
-    chosen = ChosenModel("voting", "voting", 0.81, 0.02, [0.8, 0.83, float("nan")], ["lr", "rf"], True,
-                         "nested CV", "roc_auc", 3)
-    return CVResult(scoring="roc_auc", folds=3, scores={"lr": [0.8, 0.79, 0.82], "rf": [0.7, 0.75, 0.71]},
-                    fit_seconds={"lr": 0.1234567, "rf": 1.5}, best_model="lr", refit_seconds=0.42421,
-                    notes=["screened"], grouped=True, cv_notes={"rf": "nested CV (3 inner folds)"}, chosen=chosen)
+    chosen = ChosenModel(
+        "voting", "voting", 0.81, 0.02, [0.8, 0.83, float("nan")], ["lr", "rf"], True, "nested CV", "roc_auc", 3
+    )
+    return CVResult(
+        scoring="roc_auc",
+        folds=3,
+        scores={"lr": [0.8, 0.79, 0.82], "rf": [0.7, 0.75, 0.71]},
+        fit_seconds={"lr": 0.1234567, "rf": 1.5},
+        best_model="lr",
+        refit_seconds=0.42421,
+        notes=["screened"],
+        grouped=True,
+        cv_notes={"rf": "nested CV (3 inner folds)"},
+        chosen=chosen,
+    )
 
 
 def test_cv_table_reads_back_to_the_same_json():
@@ -75,8 +85,9 @@ def oof():
     return y, np.clip(0.3 * y + rng.random(200) * 0.7, 0, 1)
 
 
-@pytest.mark.parametrize("by, kwargs", [("f1", {}), ("cost", {"cost": {"fp": 1.0, "fn": 5.0}}),
-                                        ("fixed", {"fixed": 0.3})])
+@pytest.mark.parametrize(
+    "by, kwargs", [("f1", {}), ("cost", {"cost": {"fp": 1.0, "fn": 5.0}}), ("fixed", {"fixed": 0.3})]
+)
 def test_threshold_reads_back_to_the_same_json(oof, by, kwargs):
     choice = choose_threshold(*oof, by=by, **kwargs)
     _same_json(ThresholdChoice, choice.to_dict())
@@ -99,22 +110,49 @@ def test_search_result_of_a_real_search_reads_back_to_the_same_json():
     rng = np.random.default_rng(1)
     X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
     y = pd.Series((X["a"] + rng.normal(size=60) > 0).astype(int))
-    result = search_family(Pipeline([("model", LogisticRegression())]), X, y, family="logistic_regression",
-                           task="classification", method="random", n_trials=3,
-                           space={"C": {"low": 0.01, "high": 10.0, "log": True, "int": False}},
-                           cv=StratifiedKFold(3, shuffle=True, random_state=0), scoring="roc_auc", n_jobs=1)
+    result = search_family(
+        Pipeline([("model", LogisticRegression())]),
+        X,
+        y,
+        family="logistic_regression",
+        task="classification",
+        method="random",
+        n_trials=3,
+        space={"C": {"low": 0.01, "high": 10.0, "log": True, "int": False}},
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+        scoring="roc_auc",
+        n_jobs=1,
+    )
     _same_json(SearchResult, result.to_dict())
     again = SearchResult.from_dict(result.to_dict())
     assert again.best_params == result.best_params and len(again.trials) == len(result.trials) == 3
 
 
 def test_search_result_with_missing_scores_tuples_and_none_reads_back_to_the_same_json():
-    trials = pd.DataFrame({"trial": [0, 1, 2], "hidden_sizes": [(64,), (128, 64), (64,)], "max_depth": [None, 8, 16],
-                           "mean": [-1.5, float("nan"), -1.2], "std": [0.1, float("nan"), 0.2],
-                           "fit_seconds": [0.5, 0.1, 0.4], "elapsed_s": [0.5, 0.6, 1.0],
-                           "state": ["complete", "failed", "complete"]})
-    result = SearchResult("mlp", "random", {"hidden_sizes": (64,), "max_depth": 16}, -1.2, 0.2, trials,
-                          cut_short=True, seconds=1.23456, n_fits=9, scoring="neg_root_mean_squared_error")
+    trials = pd.DataFrame(
+        {
+            "trial": [0, 1, 2],
+            "hidden_sizes": [(64,), (128, 64), (64,)],
+            "max_depth": [None, 8, 16],
+            "mean": [-1.5, float("nan"), -1.2],
+            "std": [0.1, float("nan"), 0.2],
+            "fit_seconds": [0.5, 0.1, 0.4],
+            "elapsed_s": [0.5, 0.6, 1.0],
+            "state": ["complete", "failed", "complete"],
+        }
+    )
+    result = SearchResult(
+        "mlp",
+        "random",
+        {"hidden_sizes": (64,), "max_depth": 16},
+        -1.2,
+        0.2,
+        trials,
+        cut_short=True,
+        seconds=1.23456,
+        n_fits=9,
+        scoring="neg_root_mean_squared_error",
+    )
     _same_json(SearchResult, result.to_dict())
     shown = SearchResult.from_dict(result.to_dict()).shown_trials()  # what a page shows: RMSE positive, best first
     assert shown["mean"].iloc[0] == 1.2
@@ -136,9 +174,19 @@ def test_search_result_without_a_required_key_names_it(key):
 def test_searched_ridge_is_a_regression_record():  # the negated scorer survives the round trip
     X = pd.DataFrame({"a": np.arange(30.0)})
     y = pd.Series(2 * np.arange(30.0) + np.random.default_rng(0).normal(size=30))
-    result = search_family(Pipeline([("model", Ridge())]), X, y, family="ridge", task="regression", method="grid",
-                           n_trials=1, space={"alpha": [0.1, 1.0]}, cv=KFold(3, shuffle=True, random_state=0),
-                           scoring="neg_root_mean_squared_error", n_jobs=1)
+    result = search_family(
+        Pipeline([("model", Ridge())]),
+        X,
+        y,
+        family="ridge",
+        task="regression",
+        method="grid",
+        n_trials=1,
+        space={"alpha": [0.1, 1.0]},
+        cv=KFold(3, shuffle=True, random_state=0),
+        scoring="neg_root_mean_squared_error",
+        n_jobs=1,
+    )
     again = SearchResult.from_dict(json.loads(_json(result.to_dict())))
     assert again.scoring == "neg_root_mean_squared_error" and again.best_score == result.best_score < 0
 
@@ -146,8 +194,13 @@ def test_searched_ridge_is_a_regression_record():  # the negated scorer survives
 # --------------------------------------------------------------------------- promotion decision
 
 _TEST = {"diff": 0.03, "lo": 0.01, "hi": 0.05, "p_value": 0.004, "test": "DeLong"}
-_BASE = {"asked": True, "model_name": "nblib-x", "metric": "roc_auc", "level": 0.05,
-         "challenger": {"data_sha256": "d", "test_rows_sha256": "t", "value": 0.9}}
+_BASE = {
+    "asked": True,
+    "model_name": "nblib-x",
+    "metric": "roc_auc",
+    "level": 0.05,
+    "challenger": {"data_sha256": "d", "test_rows_sha256": "t", "value": 0.9},
+}
 _CHAMP = {"version": 3, "run_id": "r", "label": "l", "nblib_run": "n", "data_sha256": "d", "test_rows_sha256": "t"}
 
 #: Every shape tracking writes into promotion.json today (tracking.challenge / decide).
@@ -157,8 +210,13 @@ PROMOTIONS = [
     {**_BASE, "champion": _CHAMP, "decision": "promote", "reason": "promote: roc_auc +0.03", "test": _TEST},
     {**_BASE, "champion": _CHAMP, "decision": "keep", "reason": "keep the champion: not better", "test": _TEST},
     {**_BASE, "champion": _CHAMP, "decision": "refused", "reason": "refused: other test rows", "test": None},
-    {**_BASE, "decision": "leak", "leak_columns": ["repaid"], "reason": "not promoted: keeps a likely leak",
-     "test": None},
+    {
+        **_BASE,
+        "decision": "leak",
+        "leak_columns": ["repaid"],
+        "reason": "not promoted: keeps a likely leak",
+        "test": None,
+    },
     {**_BASE, "decision": "unknown", "reason": "the tracking store failed (boom)"},
     {"decision": "promote", "reason": "not promoted: x", "promoted": False, "gated": True},
 ]
@@ -195,9 +253,13 @@ def test_every_decision_tracking_makes_today_fits_the_record():
     from nblib import tracking
 
     decide = tracking.decide
-    made = [decide(None, None, "roc_auc", 0.05), decide(_CHAMP, _TEST, "roc_auc", 0.05),
-            decide(_CHAMP, {**_TEST, "diff": -0.03}, "roc_auc", 0.05), decide(_CHAMP, None, "rmse", 0.05),
-            decide(None, None, "roc_auc", 0.05, leak=["repaid"])]
+    made = [
+        decide(None, None, "roc_auc", 0.05),
+        decide(_CHAMP, _TEST, "roc_auc", 0.05),
+        decide(_CHAMP, {**_TEST, "diff": -0.03}, "roc_auc", 0.05),
+        decide(_CHAMP, None, "rmse", 0.05),
+        decide(None, None, "roc_auc", 0.05, leak=["repaid"]),
+    ]
     assert [d["decision"] for d in made] == ["promote", "promote", "keep", "refused", "leak"]
     for decision in made:
         _same_json(Promotion, {**_BASE, **decision})

@@ -16,16 +16,29 @@ from nblib.ml.training import families, spaces
 _Y2 = np.array([0, 0, 1, 1, 0, 1, 0, 1])
 _P2 = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6, 0.7])
 _Y3 = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])
-_P3 = np.array([[.7, .2, .1], [.2, .6, .2], [.1, .2, .7], [.5, .3, .2], [.3, .4, .3], [.2, .2, .6],
-                [.6, .3, .1], [.1, .8, .1], [.3, .3, .4]])
+_P3 = np.array(
+    [
+        [0.7, 0.2, 0.1],
+        [0.2, 0.6, 0.2],
+        [0.1, 0.2, 0.7],
+        [0.5, 0.3, 0.2],
+        [0.3, 0.4, 0.3],
+        [0.2, 0.2, 0.6],
+        [0.6, 0.3, 0.1],
+        [0.1, 0.8, 0.1],
+        [0.3, 0.3, 0.4],
+    ]
+)
 _YR = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
 _PR = np.array([1.1, 1.8, 3.3, 3.9, 5.4])
 
 
 def _computed() -> dict[str, dict[str, float]]:
-    return {"binary": evaluate.classification_metrics(_Y2, _P2),
-            "multiclass": evaluate.classification_metrics(_Y3, _P3),
-            "regression": evaluate.regression_metrics(_YR, _PR)}
+    return {
+        "binary": evaluate.classification_metrics(_Y2, _P2),
+        "multiclass": evaluate.classification_metrics(_Y3, _P3),
+        "regression": evaluate.regression_metrics(_YR, _PR),
+    }
 
 
 @pytest.mark.parametrize("example", ["binary", "multiclass", "regression"])
@@ -41,8 +54,10 @@ def test_every_computed_metric_is_registered_for_its_task_within_its_range(examp
 
 
 def test_directions_are_the_metrics_own():
-    perfect = {"binary": evaluate.classification_metrics(_Y2, _Y2.astype(float)),
-               "regression": evaluate.regression_metrics(_YR, _YR)}
+    perfect = {
+        "binary": evaluate.classification_metrics(_Y2, _Y2.astype(float)),
+        "regression": evaluate.regression_metrics(_YR, _YR),
+    }
     worse = _computed()
     for example in ("binary", "regression"):
         for name, best in perfect[example].items():
@@ -121,9 +136,10 @@ def test_family_lists_are_derived_from_the_family_registry():
     from nblib.factory import params
     from nblib.ml.training import trainer
 
-    assert families.DEFAULT_FAMILIES == {"classification": ("logistic_regression", "random_forest",
-                                                            "hist_gradient_boosting"),
-                                         "regression": ("ridge", "random_forest", "hist_gradient_boosting")}
+    assert families.DEFAULT_FAMILIES == {
+        "classification": ("logistic_regression", "random_forest", "hist_gradient_boosting"),
+        "regression": ("ridge", "random_forest", "hist_gradient_boosting"),
+    }
     assert {task: tuple(families.family_names(task)) for task in TASKS} == families.FAMILY_NAMES
     cost = families.FAMILY_COST
     assert trainer.FAMILY_COST is cost and set(cost) == {n for n, _ in families.FAMILIES}
@@ -150,7 +166,9 @@ def test_every_family_builds_its_estimator_and_names_its_extra():
 
 
 def test_the_family_registry_imports_no_scikit_learn():
-    code = ("import sys; import nblib.ml.training.families, nblib.ml.training.spaces, nblib.ml.evaluation.registry; "
-            "print(sorted(m for m in ('sklearn', 'pandas', 'scipy', 'torch') if m in sys.modules))")
+    code = (
+        "import sys; import nblib.ml.training.families, nblib.ml.training.spaces, nblib.ml.evaluation.registry; "
+        "print(sorted(m for m in ('sklearn', 'pandas', 'scipy', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["[]"], out.stdout + out.stderr

@@ -2,15 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nblib.ml.features import make_feature_transformer, make_text_vectorizer
-from nblib.ml.training.families import FAMILIES, family_names, make_model
 from nblib.ml.data.preprocess import (
     clean_frame,
     infer_column_roles,
     make_preprocessor,
     split_train_test,
 )
+from nblib.ml.features import make_feature_transformer, make_text_vectorizer
 from nblib.ml.training.cv import adapt_folds, build_pipeline, default_scoring, make_splitter
+from nblib.ml.training.families import FAMILIES, family_names, make_model
 from nblib.ml.training.trainer import train as train_models
 
 
@@ -41,29 +41,43 @@ def test_class_weight_only_where_supported():
 @pytest.fixture(scope="module")
 def data(launches):
     cleaned = clean_frame(launches.frame, target="is_hit", drop_columns=["revenue_k", "reviews_first_week"])
-    train, test = split_train_test(cleaned.frame, "is_hit", test_size=0.3, stratify=True, random_state=0,
-                                   groups=cleaned.groups)
+    train, test = split_train_test(
+        cleaned.frame, "is_hit", test_size=0.3, stratify=True, random_state=0, groups=cleaned.groups
+    )
     roles = infer_column_roles(train, "is_hit")
     train = train.assign(group=cleaned.groups[train.index])
-    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles,
-                                        text=make_text_vectorizer(max_features=200))
+    features = make_feature_transformer(
+        make_preprocessor(roles, target_type="binary"), roles, text=make_text_vectorizer(max_features=200)
+    )
     return train, test, roles, features
 
 
-def compare_models(X, y, features, models, *, task, cv_folds, random_state, n_jobs, progress, svd_components=48,
-                   groups=None):
+def compare_models(
+    X, y, features, models, *, task, cv_folds, random_state, n_jobs, progress, svd_components=48, groups=None
+):
     """Plain cross-validation of each family, then the best refit: :func:`train` without search,
     resampling, ensembles, threshold or learning curve."""
-    trained = train_models(X, y, features, models, task=task, cv_folds=cv_folds, svd_components=svd_components,
-                           screen_rows=None, learning_curve=False, groups=groups, random_state=random_state,
-                           n_jobs=n_jobs, progress=print if progress else None)
+    trained = train_models(
+        X,
+        y,
+        features,
+        models,
+        task=task,
+        cv_folds=cv_folds,
+        svd_components=svd_components,
+        screen_rows=None,
+        learning_curve=False,
+        groups=groups,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        progress=print if progress else None,
+    )
     return trained.cv, trained.model
 
 
 def test_compare_models_picks_best_and_is_reproducible(data):
     train, test, roles, features = data
-    models = {"dummy": {}, "logistic_regression": {"C": 0.3},
-              "hist_gradient_boosting": {"max_iter": 20}}
+    models = {"dummy": {}, "logistic_regression": {"C": 0.3}, "hist_gradient_boosting": {"max_iter": 20}}
     kwargs = dict(task="classification", cv_folds=3, svd_components=5, random_state=0, n_jobs=1, progress=False)
     result, best = compare_models(train[roles.features], train["is_hit"], features, models, **kwargs)
     assert set(result.scores) == set(models) and all(len(s) == 3 for s in result.scores.values())
@@ -87,8 +101,9 @@ def test_dense_models_get_svd(data):
 def test_cv_keeps_duplicate_groups_in_one_fold(data):
     train, _, roles, features = data
     kwargs = dict(task="classification", cv_folds=3, random_state=0, n_jobs=1, progress=False)
-    result, _ = compare_models(train[roles.features], train["is_hit"], features, {"dummy": {}},
-                               groups=train["group"], **kwargs)
+    result, _ = compare_models(
+        train[roles.features], train["is_hit"], features, {"dummy": {}}, groups=train["group"], **kwargs
+    )
     assert result.grouped and result.to_dict()["grouped"]
     splitter = make_splitter("classification", 3, 0, grouped=True)
     for fit_rows, held_out in splitter.split(train, train["is_hit"], train["group"]):
@@ -97,15 +112,27 @@ def test_cv_keeps_duplicate_groups_in_one_fold(data):
 
 def test_folds_adapt_to_the_rarest_class():
     y = pd.Series([0] * 50 + [1] * 3)
-    assert adapt_folds(y, 5, task="classification") == (3, "train.cv_folds 5 lowered to 3: the rarest class has only 3 rows")
+    assert adapt_folds(y, 5, task="classification") == (
+        3,
+        "train.cv_folds 5 lowered to 3: the rarest class has only 3 rows",
+    )
     assert adapt_folds(y, 3, task="classification") == (3, None)
 
 
 def test_multiclass_scoring(data):
     train, _, roles, features = data
     y = pd.Series(np.arange(len(train)) % 3, index=train.index)
-    result, model = compare_models(train[roles.features], y, features, {"logistic_regression": {}},
-                                   task="classification", cv_folds=2, random_state=0, n_jobs=1, progress=False)
+    result, model = compare_models(
+        train[roles.features],
+        y,
+        features,
+        {"logistic_regression": {}},
+        task="classification",
+        cv_folds=2,
+        random_state=0,
+        n_jobs=1,
+        progress=False,
+    )
     assert result.scoring == "roc_auc_ovr" and model.predict_proba(train[roles.features].head()).shape == (5, 3)
 
 

@@ -4,9 +4,19 @@ import pytest
 from nblib.ml.data.target import TargetError, encode_target, infer_positive_class, prepare_target
 
 
-@pytest.mark.parametrize("labels, positive", [(["Yes", "No"], "Yes"), (["no", "yes"], "yes"), (["y", "n"], "y"),
-                                              ([True, False], True), ([0, 1], 1), (["FALSE", "TRUE"], "TRUE"),
-                                              (["good", "bad"], None), (["a", "b", "c"], None)])
+@pytest.mark.parametrize(
+    "labels, positive",
+    [
+        (["Yes", "No"], "Yes"),
+        (["no", "yes"], "yes"),
+        (["y", "n"], "y"),
+        ([True, False], True),
+        ([0, 1], 1),
+        (["FALSE", "TRUE"], "TRUE"),
+        (["good", "bad"], None),
+        (["a", "b", "c"], None),
+    ],
+)
 def test_positive_class_inferred_only_when_obvious(labels, positive):
     assert infer_positive_class(labels) == positive
 
@@ -19,7 +29,9 @@ def test_spellings_of_one_label_are_one_class():
 
 def test_ambiguous_pair_needs_positive_class_and_lists_the_labels():
     y = pd.Series(["good", "bad"] * 10)
-    with pytest.raises(TargetError, match="set data.positive_class to 'good' or 'bad'|set data.positive_class to 'bad' or 'good'"):
+    with pytest.raises(
+        TargetError, match="set data.positive_class to 'good' or 'bad'|set data.positive_class to 'bad' or 'good'"
+    ):
         encode_target(y)
     enc = encode_target(y, "bad")
     assert enc.classes == ["good", "bad"] and enc.codes.tolist()[:2] == [0, 1]

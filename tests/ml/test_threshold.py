@@ -12,8 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from nblib.engine import artifacts as io
-from nblib.ml.training.threshold import choose_threshold, plot_threshold, with_threshold
 from nblib.ml.saved import TRUSTED_TYPES
+from nblib.ml.training.threshold import choose_threshold, plot_threshold, with_threshold
 
 
 @pytest.fixture(scope="module")

@@ -18,21 +18,34 @@ from nblib.ml.training.threshold import choose_threshold
 
 def _search(family: str, means: list[float]) -> SearchResult:
     n = len(means)
-    trials = pd.DataFrame({"trial": range(n), "C": np.logspace(-2, 1, n), "mean": means, "std": [0.01] * n,
-                           "fit_seconds": [0.1] * n, "elapsed_s": np.arange(1, n + 1) * 0.1,
-                           "state": ["complete"] * n})
+    trials = pd.DataFrame(
+        {
+            "trial": range(n),
+            "C": np.logspace(-2, 1, n),
+            "mean": means,
+            "std": [0.01] * n,
+            "fit_seconds": [0.1] * n,
+            "elapsed_s": np.arange(1, n + 1) * 0.1,
+            "state": ["complete"] * n,
+        }
+    )
     best = int(np.argmax(means))
-    return SearchResult(family, "random", {"C": float(trials["C"][best])}, means[best], 0.01, trials,
-                        scoring="roc_auc")
+    return SearchResult(family, "random", {"C": float(trials["C"][best])}, means[best], 0.01, trials, scoring="roc_auc")
 
 
 def test_search_figures_name_each_family_then_the_time_plot():
-    searches = {"logistic_regression": _search("logistic_regression", [0.7, 0.8, 0.75, 0.6]),
-                "random_forest": _search("random_forest", [0.65, 0.7, 0.9, 0.8])}
+    searches = {
+        "logistic_regression": _search("logistic_regression", [0.7, 0.8, 0.75, 0.6]),
+        "random_forest": _search("random_forest", [0.65, 0.7, 0.9, 0.8]),
+    }
     figures = views.search_figures(searches)
-    assert list(figures) == ["search_history_logistic_regression", "search_importance_logistic_regression",
-                             "search_history_random_forest", "search_importance_random_forest",
-                             "search_score_vs_time"]
+    assert list(figures) == [
+        "search_history_logistic_regression",
+        "search_importance_logistic_regression",
+        "search_history_random_forest",
+        "search_importance_random_forest",
+        "search_score_vs_time",
+    ]
     assert all(isinstance(f, Figure) for f in figures.values())
     assert views.search_figures({}) == {}
 
@@ -73,10 +86,13 @@ def test_curve_figures_show_the_curves_that_were_computed(small):
     X, y = small
     boost = HistGradientBoostingClassifier(max_iter=10, early_stopping=True, random_state=0)
     curves = iteration_curves(boost.fit(X, y))
-    learning = learning_curve_frame(LogisticRegression(), X, y, cv=StratifiedKFold(2), scoring="roc_auc",
-                                    train_sizes=(0.5, 1.0))
-    assert list(views.curve_figures(curves, "hist_gradient_boosting", learning)) == ["iteration_curves",
-                                                                                     "learning_curve"]
+    learning = learning_curve_frame(
+        LogisticRegression(), X, y, cv=StratifiedKFold(2), scoring="roc_auc", train_sizes=(0.5, 1.0)
+    )
+    assert list(views.curve_figures(curves, "hist_gradient_boosting", learning)) == [
+        "iteration_curves",
+        "learning_curve",
+    ]
     assert list(views.curve_figures(None, "x", learning)) == ["learning_curve"]
     assert list(views.curve_figures(curves, "x", None)) == ["iteration_curves"]
     assert views.curve_figures(None, "x", None) == {}
@@ -85,4 +101,6 @@ def test_curve_figures_show_the_curves_that_were_computed(small):
 def test_chosen_lines_say_model_cv_and_times():
     chosen = SimpleNamespace(label="random_forest", shown_cv_mean=0.81234, cv_std=0.0123, cv_note="plain CV")
     assert views.chosen_lines(chosen, 1.26, 42.4) == [
-        "chosen: random_forest, CV 0.8123 ± 0.0123 (plain CV)", "refit in 1.3s, training took 42s"]
+        "chosen: random_forest, CV 0.8123 ± 0.0123 (plain CV)",
+        "refit in 1.3s, training took 42s",
+    ]

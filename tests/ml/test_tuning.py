@@ -24,8 +24,7 @@ from nblib.ml.training.search import (
 )
 from nblib.ml.training.spaces import SPACES, check_narrowing, grid_of, space_families, space_for
 
-SPACE = {"learning_rate": {"low": 0.05, "high": 0.3, "log": True, "int": False},
-         "max_leaf_nodes": [4, 8]}
+SPACE = {"learning_rate": {"low": 0.05, "high": 0.3, "log": True, "int": False}, "max_leaf_nodes": [4, 8]}
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +37,26 @@ def data():
 
 
 def _pipeline():
-    features = ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)]),
-                                  ("cat", OneHotEncoder(), ["kind"])])
+    features = ColumnTransformer(
+        [("num", StandardScaler(), [f"x{i}" for i in range(6)]), ("cat", OneHotEncoder(), ["kind"])]
+    )
     model = make_model("hist_gradient_boosting", "classification", {"max_iter": 15, "early_stopping": False})
     return Pipeline([("features", features), ("model", model)])
 
 
 def _search(data, method, **kwargs):
     X, y, _ = data
-    options = {"family": "hist_gradient_boosting", "task": "classification", "method": method, "n_trials": 6,
-               "space": SPACE, "cv": StratifiedKFold(3, shuffle=True, random_state=0), "scoring": "roc_auc",
-               "n_jobs": 1, "random_state": 0}
+    options = {
+        "family": "hist_gradient_boosting",
+        "task": "classification",
+        "method": method,
+        "n_trials": 6,
+        "space": SPACE,
+        "cv": StratifiedKFold(3, shuffle=True, random_state=0),
+        "scoring": "roc_auc",
+        "n_jobs": 1,
+        "random_state": 0,
+    }
     return search_family(_pipeline(), X, y, **{**options, **kwargs})
 
 
@@ -59,7 +67,8 @@ def test_each_method_finds_params_and_is_reproducible(data, method):
     assert set(result.best_params) == set(SPACE)
     assert 0.6 < result.best_score <= 1 and result.best_std >= 0
     assert {"trial", "learning_rate", "max_leaf_nodes", "mean", "std", "fit_seconds", "elapsed_s", "state"} <= set(
-        result.trials.columns)
+        result.trials.columns
+    )
     assert set(result.trials["state"]) <= {"complete", "pruned"}
     assert len(lines) >= len(result.trials) and lines[-1].startswith("hist_gradient_boosting: ")
     assert result.n_fits >= len(result.trials) and not result.cut_short
@@ -85,13 +94,28 @@ def test_n_jobs_changes_no_search_result(data, method):
 
     X, y, _ = data
     space = {"C": {"low": 1e-3, "high": 10.0, "log": True, "int": False}, "class_weight": [None, "balanced"]}
-    pipe = Pipeline([("features", ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)])])),
-                     ("model", LogisticRegression())])
+    pipe = Pipeline(
+        [
+            ("features", ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)])])),
+            ("model", LogisticRegression()),
+        ]
+    )
 
     def search(n_jobs):  # 16 trials: past TPE's 10 random start-up trials and the pruner's 5
-        return search_family(pipe, X, y, family="logistic_regression", task="classification", method=method,
-                             n_trials=16, space=space, cv=StratifiedKFold(3, shuffle=True, random_state=0),
-                             scoring="roc_auc", n_jobs=n_jobs, random_state=0)
+        return search_family(
+            pipe,
+            X,
+            y,
+            family="logistic_regression",
+            task="classification",
+            method=method,
+            n_trials=16,
+            space=space,
+            cv=StratifiedKFold(3, shuffle=True, random_state=0),
+            scoring="roc_auc",
+            n_jobs=n_jobs,
+            random_state=0,
+        )
 
     one, two = search(1), search(2)
     columns = ["trial", "C", "class_weight", "mean", "std", "state"]
@@ -113,8 +137,13 @@ def test_bayes_prunes_hopeless_trials(data):
 def test_budget_cuts_the_search_short(data):
     started = time.perf_counter()
     for method in METHODS:
-        result = _search(data, method, n_trials=200, time_budget_s=0.3,
-                         space={"learning_rate": [round(v, 4) for v in np.linspace(0.01, 0.3, 200)]})
+        result = _search(
+            data,
+            method,
+            n_trials=200,
+            time_budget_s=0.3,
+            space={"learning_rate": [round(v, 4) for v in np.linspace(0.01, 0.3, 200)]},
+        )
         assert result.cut_short, method
         assert 1 <= len(result.trials) < 200
     assert time.perf_counter() - started < 20
@@ -191,22 +220,28 @@ def test_every_registered_family_has_a_space_of_its_own_hyperparameters():
 
 
 def test_narrowing_replaces_and_narrows():
-    space = space_for("hist_gradient_boosting", "classification",
-                      {"learning_rate": {"low": 0.05}, "max_leaf_nodes": [8, 16], "l2_regularization": 1.0})
+    space = space_for(
+        "hist_gradient_boosting",
+        "classification",
+        {"learning_rate": {"low": 0.05}, "max_leaf_nodes": [8, 16], "l2_regularization": 1.0},
+    )
     assert space["learning_rate"] == {"low": 0.05, "high": 0.3, "log": True, "int": False}
     assert space["max_leaf_nodes"] == [8, 16] and space["l2_regularization"] == [1.0]
     assert space_for("mlp", "classification", {"hidden_sizes": [[32], [64, 32]]})["hidden_sizes"] == [(32,), (64, 32)]
     assert SPACES[("hist_gradient_boosting", "classification")]["max_leaf_nodes"]["low"] == 4  # declared untouched
 
 
-@pytest.mark.parametrize("narrowing, message", [
-    ({"learnin_rate": [0.1]}, "learnin_rate: not a searched hyperparameter.*did you mean 'learning_rate'"),
-    ({"learning_rate": {"low": 0.5, "high": 0.1}}, "low 0.5 is above high 0.1"),
-    ({"learning_rate": {"low": 0, "high": 0.1}}, "log range needs low > 0"),
-    ({"learning_rate": {"lo": 0.1}}, "unknown range key 'lo'"),
-    ({"learning_rate": []}, "empty list"),
-    ({"learning_rate": {"low": "a"}}, "low must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "narrowing, message",
+    [
+        ({"learnin_rate": [0.1]}, "learnin_rate: not a searched hyperparameter.*did you mean 'learning_rate'"),
+        ({"learning_rate": {"low": 0.5, "high": 0.1}}, "low 0.5 is above high 0.1"),
+        ({"learning_rate": {"low": 0, "high": 0.1}}, "log range needs low > 0"),
+        ({"learning_rate": {"lo": 0.1}}, "unknown range key 'lo'"),
+        ({"learning_rate": []}, "empty list"),
+        ({"learning_rate": {"low": "a"}}, "low must be a finite number"),
+    ],
+)
 def test_bad_narrowing_is_refused_in_one_line(narrowing, message):
     with pytest.raises(ValueError, match=message):
         space_for("hist_gradient_boosting", "classification", narrowing)
@@ -263,9 +298,18 @@ def test_best_params_keep_their_types_through_the_trials_table():
     X = pd.DataFrame(rng.normal(size=(120, 2)), columns=["a", "b"])
     y = pd.Series((X["a"] > 0).astype(int))
     pipe = Pipeline([("model", _DepthProbe())])
-    found = search_family(pipe, X, y, family="random_forest", task="classification", method="grid", n_trials=3,
-                          space={"max_depth": [None, 8, 16]}, cv=StratifiedKFold(3, shuffle=True, random_state=0),
-                          scoring="roc_auc")
+    found = search_family(
+        pipe,
+        X,
+        y,
+        family="random_forest",
+        task="classification",
+        method="grid",
+        n_trials=3,
+        space={"max_depth": [None, 8, 16]},
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+        scoring="roc_auc",
+    )
     assert found.best_params == {"max_depth": 8} and type(found.best_params["max_depth"]) is int
 
 
@@ -286,12 +330,22 @@ def _train_searched(data, monkeypatch, **kwargs):
 
     monkeypatch.setattr(tuning, "search_family", recording)
     X, y, _ = data
-    features = ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)]),
-                                  ("cat", OneHotEncoder(), ["kind"])])
-    result = training.train(X, y, features, {"logistic_regression": {}}, task="classification", cv_folds=3,
-                            search={"method": "random", "n_trials": 2,
-                                    "spaces": {"logistic_regression": {"C": [0.01, 1.0]}}},
-                            threshold=None, learning_curve=False, random_state=0, **kwargs)
+    features = ColumnTransformer(
+        [("num", StandardScaler(), [f"x{i}" for i in range(6)]), ("cat", OneHotEncoder(), ["kind"])]
+    )
+    result = training.train(
+        X,
+        y,
+        features,
+        {"logistic_regression": {}},
+        task="classification",
+        cv_folds=3,
+        search={"method": "random", "n_trials": 2, "spaces": {"logistic_regression": {"C": [0.01, 1.0]}}},
+        threshold=None,
+        learning_curve=False,
+        random_state=0,
+        **kwargs,
+    )
     return result, seen
 
 
@@ -307,8 +361,9 @@ def test_a_searched_family_is_scored_on_outer_folds_its_search_never_saw(data, m
         assert set(rows) == set(X.index[train]) and not set(rows) & set(X.index[test])
     assert set(seen[-1]) == set(X.index)
     table = result.cv.table
-    assert table.loc["logistic_regression", "cv"].startswith("nested CV: the random search re-run on each of "
-                                                                "the 3 outer training folds")
+    assert table.loc["logistic_regression", "cv"].startswith(
+        "nested CV: the random search re-run on each of the 3 outer training folds"
+    )
     cv = result.to_dict()
     assert cv["search"]["logistic_regression"]["trials"]  # the all-rows search is the one shown
     assert cv["chosen"]["searched"] and "nested" in cv["chosen"]["cv_note"]
@@ -320,8 +375,16 @@ def test_unsearched_families_say_their_cv_is_plain(data):
 
     X, y, _ = data
     features = ColumnTransformer([("num", StandardScaler(), [f"x{i}" for i in range(6)])])
-    result = training.train(X, y, features, {"logistic_regression": {}}, task="classification", cv_folds=3,
-                            threshold=None, learning_curve=False)
+    result = training.train(
+        X,
+        y,
+        features,
+        {"logistic_regression": {}},
+        task="classification",
+        cv_folds=3,
+        threshold=None,
+        learning_curve=False,
+    )
     note = result.to_dict()["models"]["logistic_regression"]["cv_note"]
     assert note == "3-fold CV, settings fixed in advance"
     assert result.chosen.cv_note == note and not result.chosen.searched and result.chosen.kind == "single"
@@ -361,9 +424,18 @@ def test_halving_survives_a_first_round_where_every_fit_fails():
     X = pd.DataFrame(rng.normal(size=(180, 2)), columns=["a", "b"])
     y = pd.Series((X["a"] > 0).astype(int))
     with pytest.warns(UserWarning, match="failed on every fold"):
-        found = search_family(Pipeline([("model", _NeedsRows())]), X, y, family="f", task="classification",
-                              method="halving", n_trials=3, space={"max_depth": [2, 4, 8]},
-                              cv=StratifiedKFold(2, shuffle=True, random_state=0), scoring="roc_auc")
+        found = search_family(
+            Pipeline([("model", _NeedsRows())]),
+            X,
+            y,
+            family="f",
+            task="classification",
+            method="halving",
+            n_trials=3,
+            space={"max_depth": [2, 4, 8]},
+            cv=StratifiedKFold(2, shuffle=True, random_state=0),
+            scoring="roc_auc",
+        )
     assert found.best_params and (found.trials["state"] == "failed").any()
     assert (found.trials["state"] == "complete").any()
 
@@ -375,10 +447,20 @@ def test_rmse_search_tables_and_plots_show_rmse_positive_best_first():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
     y = pd.Series(3 * X["a"] + rng.normal(size=200))
-    result = search_family(Pipeline([("model", HistGradientBoostingRegressor(max_iter=20, random_state=0))]), X, y,
-                           family="hist_gradient_boosting", task="regression", method="random", n_trials=4,
-                           space={"learning_rate": [0.03, 0.1, 0.3], "max_leaf_nodes": [4, 8]},
-                           cv=3, scoring="neg_root_mean_squared_error", n_jobs=1, random_state=0)
+    result = search_family(
+        Pipeline([("model", HistGradientBoostingRegressor(max_iter=20, random_state=0))]),
+        X,
+        y,
+        family="hist_gradient_boosting",
+        task="regression",
+        method="random",
+        n_trials=4,
+        space={"learning_rate": [0.03, 0.1, 0.3], "max_leaf_nodes": [4, 8]},
+        cv=3,
+        scoring="neg_root_mean_squared_error",
+        n_jobs=1,
+        random_state=0,
+    )
     assert result.scoring == "neg_root_mean_squared_error" and result.to_dict()["scoring"] == result.scoring
     shown = result.shown_trials()
     assert (shown["mean"] > 0).all() and shown["mean"].is_monotonic_increasing  # RMSE, lowest (best) first

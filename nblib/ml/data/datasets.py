@@ -48,23 +48,60 @@ _WORD_EFFECTS = {
     "refurbished": -1.1,
     "generic": -0.5,
 }
-_FILLER = (
-    "durable compact lightweight classic modern stylish portable colorful sleek "
-    "versatile reliable everyday family outdoor indoor soft sturdy elegant handy "
-    "practical original fresh bright quiet fast simple new improved"
-).split()
+_FILLER = [
+    "durable",
+    "compact",
+    "lightweight",
+    "classic",
+    "modern",
+    "stylish",
+    "portable",
+    "colorful",
+    "sleek",
+    "versatile",
+    "reliable",
+    "everyday",
+    "family",
+    "outdoor",
+    "indoor",
+    "soft",
+    "sturdy",
+    "elegant",
+    "handy",
+    "practical",
+    "original",
+    "fresh",
+    "bright",
+    "quiet",
+    "fast",
+    "simple",
+    "new",
+    "improved",
+]
 _NOUNS = {
-    "Electronics": "headphones speaker charger camera tablet keyboard monitor".split(),
-    "Home": "lamp blender kettle pillow vacuum organizer rug".split(),
-    "Toys": "puzzle robot doll blocks kite racecar board-game".split(),
-    "Beauty": "serum lipstick cream shampoo palette perfume mask".split(),
-    "Sports": "racket yoga-mat dumbbell bottle helmet tracker ball".split(),
-    "Garden": "hose planter shears sprinkler grill lantern seeds".split(),
+    "Electronics": ["headphones", "speaker", "charger", "camera", "tablet", "keyboard", "monitor"],
+    "Home": ["lamp", "blender", "kettle", "pillow", "vacuum", "organizer", "rug"],
+    "Toys": ["puzzle", "robot", "doll", "blocks", "kite", "racecar", "board-game"],
+    "Beauty": ["serum", "lipstick", "cream", "shampoo", "palette", "perfume", "mask"],
+    "Sports": ["racket", "yoga-mat", "dumbbell", "bottle", "helmet", "tracker", "ball"],
+    "Garden": ["hose", "planter", "shears", "sprinkler", "grill", "lantern", "seeds"],
 }
 _COLUMNS = (
-    "launch_id", "category", "brand", "price", "marketing_budget", "n_competitors",
-    "discount_pct", "rating_preview", "is_online_only", "has_influencer", "description",
-    "release_date", "reviews_first_week", "is_hit", "revenue_k",
+    "launch_id",
+    "category",
+    "brand",
+    "price",
+    "marketing_budget",
+    "n_competitors",
+    "discount_pct",
+    "rating_preview",
+    "is_online_only",
+    "has_influencer",
+    "description",
+    "release_date",
+    "reviews_first_week",
+    "is_hit",
+    "revenue_k",
 )
 _DATE_FORMATS = ("%Y-%m-%d", "%d %b %Y", "%B %d, %Y", "%Y/%m/%d")
 
@@ -190,8 +227,7 @@ def generated_columns() -> list[str]:
     return list(_COLUMNS)
 
 
-def load_dataset(source: str, *, n_rows: int = 10_000, random_state: int = 0
-                 ) -> tuple[pd.DataFrame, pd.Series | None]:
+def load_dataset(source: str, *, n_rows: int = 10_000, random_state: int = 0) -> tuple[pd.DataFrame, pd.Series | None]:
     """The table named by params ``data.source`` and, for generated data, the true probabilities."""
     if source == "generated":
         data = make_product_launches(n_rows, random_state=random_state)

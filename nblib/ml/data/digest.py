@@ -46,18 +46,27 @@ def cleaning_digest(
     from nblib.ml.data.leaks import MARK, fix_hint, kept_likely
 
     if kept_likely(leaks):  # the run is marked wherever its score appears, and never promoted
-        lines.append(f"{MARK.upper()} this run {fix_hint(kept_likely(leaks))}; until then it is marked {MARK} "
-                     f"and never promoted")
+        lines.append(
+            f"{MARK.upper()} this run {fix_hint(kept_likely(leaks))}; until then it is marked {MARK} and never promoted"
+        )
     if leaks.get("known_before_outcome"):
-        lines.append(f"not checked for leaks: {', '.join(map(repr, leaks['known_before_outcome']))} "
-                     f"(data.columns.known_before_outcome)")
+        lines.append(
+            f"not checked for leaks: {', '.join(map(repr, leaks['known_before_outcome']))} "
+            f"(data.columns.known_before_outcome)"
+        )
     lines += entity_lines(entities or {}, roles.get("notes", {}))
     said = set((entities or {}).get("index_columns", [])) | {(entities or {}).get("group")}
     dropped_rows = report.get("rows_dropped", 0)
-    lines.append(f"rows: {report.get('rows_in', '?')} in, {report.get('rows_out', '?')} used"
-                 + (f" ({dropped_rows} dropped: " + "; ".join(
-                     f"{c['rows']} {c['why']}" for c in changes if c["step"] == "rows" and c["what"] == "dropped")
-                    + ")" if dropped_rows else " (none dropped)"))
+    lines.append(
+        f"rows: {report.get('rows_in', '?')} in, {report.get('rows_out', '?')} used"
+        + (
+            f" ({dropped_rows} dropped: "
+            + "; ".join(f"{c['rows']} {c['why']}" for c in changes if c["step"] == "rows" and c["what"] == "dropped")
+            + ")"
+            if dropped_rows
+            else " (none dropped)"
+        )
+    )
     for change in changes:
         if change["step"] == "rows" and change["what"] == "duplicates found":
             lines.append(f"duplicates: {change['why']}")
@@ -70,24 +79,33 @@ def cleaning_digest(
         notes = roles.get("notes", {})
         lines.append("columns not used: " + "; ".join(f"{c!r} ({notes.get(c, 'ignored')})" for c in ignored))
     if len(merges):
-        shown = "; ".join(f"{r['column']!r}: {r['variant']!r} → {r['merged_into']!r}" + _merge_evidence(r)
-                          for r in merges.head(6).to_dict("records"))
+        shown = "; ".join(
+            f"{r['column']!r}: {r['variant']!r} → {r['merged_into']!r}" + _merge_evidence(r)
+            for r in merges.head(6).to_dict("records")
+        )
         lines.append(f"label typos merged ({len(merges)}): {shown}" + (" ..." if len(merges) > 6 else ""))
     if proposals is not None and len(proposals):
-        shown = "; ".join(f"{r['column']!r}: {r['variant']!r} ~ {r['merged_into']!r}" + _merge_evidence(r)
-                          for r in proposals.head(6).to_dict("records"))
-        lines.append(f"look-alike labels proposed, not applied ({len(proposals)}; merge them in the data if they are "
-                     f"typos): {shown}" + (" ..." if len(proposals) > 6 else ""))
+        shown = "; ".join(
+            f"{r['column']!r}: {r['variant']!r} ~ {r['merged_into']!r}" + _merge_evidence(r)
+            for r in proposals.head(6).to_dict("records")
+        )
+        lines.append(
+            f"look-alike labels proposed, not applied ({len(proposals)}; merge them in the data if they are "
+            f"typos): {shown}" + (" ..." if len(proposals) > 6 else "")
+        )
     if target.get("classes") is not None:
         classes = target["classes"]
         if target.get("positive_class") is not None:
             lines.append(f"positive class: {target['positive_class']!r} (of {', '.join(map(repr, classes))})")
         else:
-            lines.append(f"{len(classes)} classes: {', '.join(map(repr, classes[:10]))}"
-                         + (" ..." if len(classes) > 10 else ""))
+            lines.append(
+                f"{len(classes)} classes: {', '.join(map(repr, classes[:10]))}" + (" ..." if len(classes) > 10 else "")
+            )
         if target.get("merged_spellings"):
-            lines.append("target labels written several ways, merged: " + "; ".join(
-                f"{k!r} ← {', '.join(map(repr, v))}" for k, v in target["merged_spellings"].items()))
+            lines.append(
+                "target labels written several ways, merged: "
+                + "; ".join(f"{k!r} ← {', '.join(map(repr, v))}" for k, v in target["merged_spellings"].items())
+            )
     for item in (quality or {}).get("findings", []):
         if item["severity"] in ("high", "medium") and item["kind"] not in ("duplicates", "entities"):
             lines.append(f"{item['kind']}: {item['message']}")
@@ -118,25 +136,40 @@ def entity_lines(entities: dict[str, Any], notes: dict[str, str] | None = None) 
             continue
         role = s.get("role")
         used = f"; it is used as a feature ({role})" if role and role != "ignore" else ""
-        fix = (f"set data.group: {s['column']}" if group is None
-               else f"it is not data.group ({group!r}); if its rows belong together, group by it instead")
-        lines.append(f"ENTITY KEY? {s['column']!r}: {s['overlap_values']:,} values in both train and test "
-                     f"({s['overlap_rows']:,}{of_test} test rows share one with training rows), so the test score is "
-                     f"partly measured on entities the model has seen; {fix} ({s['why']}{used})")
+        fix = (
+            f"set data.group: {s['column']}"
+            if group is None
+            else f"it is not data.group ({group!r}); if its rows belong together, group by it instead"
+        )
+        lines.append(
+            f"ENTITY KEY? {s['column']!r}: {s['overlap_values']:,} values in both train and test "
+            f"({s['overlap_rows']:,}{of_test} test rows share one with training rows), so the test score is "
+            f"partly measured on entities the model has seen; {fix} ({s['why']}{used})"
+        )
     if group is not None:
-        lines.append(f"entities: data.group {group!r} keeps each entity's rows on one side of the split and in one "
-                     f"CV fold; test rows whose {group!r} value also occurs in training: "
-                     f"{entities.get('overlap_rows', 0):,}; "
-                     + ("a feature as data.columns says" if (notes or {}).get(group) == "set in data.columns"
-                        else "not used as a feature"))
+        lines.append(
+            f"entities: data.group {group!r} keeps each entity's rows on one side of the split and in one "
+            f"CV fold; test rows whose {group!r} value also occurs in training: "
+            f"{entities.get('overlap_rows', 0):,}; "
+            + (
+                "a feature as data.columns says"
+                if (notes or {}).get(group) == "set in data.columns"
+                else "not used as a feature"
+            )
+        )
     for column in entities.get("index_columns", []):
         note = (notes or {}).get(column) or "row number (unique, monotone): not used as a feature"
         lines.append(f"{column!r} is a {note}")
     return lines
 
 
-def cleaning_record(report: dict[str, Any], changes: list[dict[str, Any]], merges: dict[str, list[dict[str, Any]]],
-                    digest: list[str], entities: dict[str, Any]) -> dict[str, Any]:
+def cleaning_record(
+    report: dict[str, Any],
+    changes: list[dict[str, Any]],
+    merges: dict[str, list[dict[str, Any]]],
+    digest: list[str],
+    entities: dict[str, Any],
+) -> dict[str, Any]:
     """What ``cleaning.json`` holds: the cleaning counts (``report``), the ``changes``, the label
     merges and proposals (``LabelMerges.records()``), the ``digest`` lines and the entity check."""
     return {**report, "changes": changes, **merges, "digest": digest, "entities": entities}

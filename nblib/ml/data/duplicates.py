@@ -25,8 +25,16 @@ import pandas as pd
 
 from nblib.ml.data.parse import is_string
 
-__all__ = ["identifier_columns", "index_columns", "row_number_note", "entity_key_columns", "entity_overlap",
-           "duplicate_groups", "duplicate_report", "near_duplicate_key"]
+__all__ = [
+    "identifier_columns",
+    "index_columns",
+    "row_number_note",
+    "entity_key_columns",
+    "entity_overlap",
+    "duplicate_groups",
+    "duplicate_report",
+    "near_duplicate_key",
+]
 
 
 def identifier_columns(frame: pd.DataFrame, exclude: list[str] = ()) -> list[str]:
@@ -76,8 +84,7 @@ def index_columns(frame: pd.DataFrame, exclude: list[str] = ()) -> list[str]:
     ['rownames']
     """
     out = []
-    positions = (frame.index.to_numpy() if pd.api.types.is_integer_dtype(frame.index)
-                 else np.arange(len(frame)))
+    positions = frame.index.to_numpy() if pd.api.types.is_integer_dtype(frame.index) else np.arange(len(frame))
     for column in frame.columns:
         if column in exclude:
             continue
@@ -103,14 +110,14 @@ def row_number_note(series: pd.Series) -> str:
     values = _whole_numbers(series.dropna())
     if values is None or len(values) < 2:
         return "row names (one per row): not used as a feature"
-    direction = ("increasing, " if np.all(np.diff(values) > 0) else "decreasing, " if np.all(np.diff(values) < 0)
-                 else "")
+    direction = "increasing, " if np.all(np.diff(values) > 0) else "decreasing, " if np.all(np.diff(values) < 0) else ""
     span = f"{values.min():,}..{values.max():,}"
     return f"row number ({span}, {direction}unique): not used as a feature"
 
 
-def entity_key_columns(frame: pd.DataFrame, exclude: list[str] = (), *, min_values: int = 10,
-                       max_rows_per_code: float = 20) -> list[dict[str, Any]]:
+def entity_key_columns(
+    frame: pd.DataFrame, exclude: list[str] = (), *, min_values: int = 10, max_rows_per_code: float = 20
+) -> list[dict[str, Any]]:
     """Columns that look like the key of an entity seen in several rows (a patient, a vehicle).
 
     Such a column has values repeated in several rows (most rows share their value with
@@ -118,7 +125,8 @@ def entity_key_columns(frame: pd.DataFrame, exclude: list[str] = (), *, min_valu
     speaks), and an id-like name (``id``, ``*_id``, ``patient``, ``subject``, ``vehicle``,
     ``customer`` ...) or id-like values (one-token codes with letters and digits, such as
     ``P0042``) seen a few times each (at most ``max_rows_per_code`` rows per value: a code
-    shared by dozens of rows, like a brand, is a category). A number counting members within an entity (person 1, 2, 3 of a family:
+    shared by dozens of rows, like a brand, is a category). A number counting members within an entity
+    (person 1, 2, 3 of a family:
     small numbers from 0 or 1, the larger the rarer) is not a key. Rows of one entity split
     between training and test make the test score look better than it will be on new entities.
 
@@ -149,10 +157,17 @@ def entity_key_columns(frame: pd.DataFrame, exclude: list[str] = (), *, min_valu
             coded = text.str.fullmatch(r"(?=[\w\-.:/#]*[A-Za-z])(?=[\w\-.:/#]*\d)[\w\-.:/#]{2,40}").mean() > 0.98
             if not (name_says or (coded and n_values >= 50 and len(s) / n_values <= max_rows_per_code)):
                 continue
-            why = " and ".join(w for w, ok in (("id-like name", name_says), ("codes with letters and digits", coded))
-                               if ok)
-        out.append({"column": column, "values": int(n_values), "rows_per_value": round(len(s) / n_values, 2),
-                    "why": f"{why}; {n_values:,} values, {len(s) / n_values:.1f} rows each"})
+            why = " and ".join(
+                w for w, ok in (("id-like name", name_says), ("codes with letters and digits", coded)) if ok
+            )
+        out.append(
+            {
+                "column": column,
+                "values": int(n_values),
+                "rows_per_value": round(len(s) / n_values, 2),
+                "why": f"{why}; {n_values:,} values, {len(s) / n_values:.1f} rows each",
+            }
+        )
     return sorted(out, key=lambda d: -d["values"])
 
 
@@ -247,19 +262,100 @@ def _id_like_name(name: str) -> bool:
 
 
 #: Names R, pandas and readr give a file's row names; any unique values under them are row labels.
-_ROW_NAMES = re.compile(r"\s*(rownames|row\.?names|row_names|unnamed:?\s*\d+(\.\d+)?|\.\.\.1|level_0)?\s*",
-                        re.IGNORECASE)
+_ROW_NAMES = re.compile(
+    r"\s*(rownames|row\.?names|row_names|unnamed:?\s*\d+(\.\d+)?|\.\.\.1|level_0)?\s*", re.IGNORECASE
+)
 #: Names of a column that may hold row numbers (then it must also be monotone whole numbers).
-_INDEX_NAMES = {"index", "idx", "id", "x", "row", "rowid", "rownum", "rowno", "rownumber", "obs", "observation",
-                "n", "no", "nr", "number", "record", "recno", "seq", "sn", "sno"}
+_INDEX_NAMES = {
+    "index",
+    "idx",
+    "id",
+    "x",
+    "row",
+    "rowid",
+    "rownum",
+    "rowno",
+    "rownumber",
+    "obs",
+    "observation",
+    "n",
+    "no",
+    "nr",
+    "number",
+    "record",
+    "recno",
+    "seq",
+    "sn",
+    "sno",
+}
 #: Last words of a column name saying it names an entity (a patient, a vehicle) rather than describes it.
 _ENTITY_WORDS = {
-    "id", "ids", "key", "uuid", "guid", "code", "no", "nr", "num", "number", "ref", "reference", "index",
-    "pid", "uid", "sid", "cid", "hhid", "subjid", "custid", "userid", "idno", "idnum",
-    "patient", "subject", "vehicle", "customer", "client", "user", "person", "individual", "participant",
-    "respondent", "household", "family", "chick", "animal", "member", "account", "student", "pupil", "school",
-    "hospital", "clinic", "site", "county", "driver", "player", "firm", "company", "store", "shop", "device",
-    "machine", "case", "cluster", "plot", "herd", "tree", "mouse", "rat", "dog", "cow", "pig", "horse", "child",
+    "id",
+    "ids",
+    "key",
+    "uuid",
+    "guid",
+    "code",
+    "no",
+    "nr",
+    "num",
+    "number",
+    "ref",
+    "reference",
+    "index",
+    "pid",
+    "uid",
+    "sid",
+    "cid",
+    "hhid",
+    "subjid",
+    "custid",
+    "userid",
+    "idno",
+    "idnum",
+    "patient",
+    "subject",
+    "vehicle",
+    "customer",
+    "client",
+    "user",
+    "person",
+    "individual",
+    "participant",
+    "respondent",
+    "household",
+    "family",
+    "chick",
+    "animal",
+    "member",
+    "account",
+    "student",
+    "pupil",
+    "school",
+    "hospital",
+    "clinic",
+    "site",
+    "county",
+    "driver",
+    "player",
+    "firm",
+    "company",
+    "store",
+    "shop",
+    "device",
+    "machine",
+    "case",
+    "cluster",
+    "plot",
+    "herd",
+    "tree",
+    "mouse",
+    "rat",
+    "dog",
+    "cow",
+    "pig",
+    "horse",
+    "child",
 }
 
 
@@ -312,7 +408,6 @@ def _is_position(values: np.ndarray, positions: np.ndarray) -> bool:
 
 def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        magnitude = np.where(np.isfinite(values) & (values != 0),
-                             np.floor(np.log10(np.abs(values))), 0)
+        magnitude = np.where(np.isfinite(values) & (values != 0), np.floor(np.log10(np.abs(values))), 0)
     scale = 10.0 ** (digits - 1 - magnitude)
     return np.round(values * scale) / scale

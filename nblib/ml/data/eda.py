@@ -13,13 +13,15 @@ def overview(frame: pd.DataFrame, examples: int = 2) -> pd.DataFrame:
     for column in frame.columns:
         s = frame[column]
         sample = s.dropna().drop_duplicates().head(examples).astype(str).str.slice(0, 40)
-        rows.append({
-            "column": column,
-            "dtype": str(s.dtype),
-            "missing": round(float(s.isna().mean()), 4),
-            "distinct": int(s.nunique()),
-            "examples": " | ".join(sample),
-        })
+        rows.append(
+            {
+                "column": column,
+                "dtype": str(s.dtype),
+                "missing": round(float(s.isna().mean()), 4),
+                "distinct": int(s.nunique()),
+                "examples": " | ".join(sample),
+            }
+        )
     return pd.DataFrame(rows).set_index("column")
 
 

@@ -75,12 +75,12 @@ def single_edit(variant: str, label: str) -> tuple[str, int, str] | None:
     while i < min(n, m) and variant[i] == label[i]:
         i += 1
     if n == m - 1:
-        return ("dropped", i, label[i]) if variant[i:] == label[i + 1:] else None
+        return ("dropped", i, label[i]) if variant[i:] == label[i + 1 :] else None
     if n == m + 1:
-        return ("extra", i, variant[i]) if variant[i + 1:] == label[i:] else None
-    if variant[i + 1:] == label[i + 1:]:
+        return ("extra", i, variant[i]) if variant[i + 1 :] == label[i:] else None
+    if variant[i + 1 :] == label[i + 1 :]:
         return ("replaced", i, variant[i])
-    if i + 1 < n and variant[i] == label[i + 1] and variant[i + 1] == label[i] and variant[i + 2:] == label[i + 2:]:
+    if i + 1 < n and variant[i] == label[i + 1] and variant[i + 1] == label[i] and variant[i + 2 :] == label[i + 2 :]:
         return ("swapped", i, variant[i])
     return None
 
@@ -106,7 +106,7 @@ def _describe(kind: str, label: str, position: int, char: str) -> str:
     if kind == "extra":
         return f"1 letter added ({char!r})"
     if kind == "swapped":
-        return f"2 letters swapped ({label[position:position + 2]!r})"
+        return f"2 letters swapped ({label[position : position + 2]!r})"
     return f"1 letter replaced ({label[position]!r} → {char!r})"
 
 
@@ -128,7 +128,7 @@ def _assess(variant: str, label: str, vocabulary: dict[str, int], min_word: int)
         start, end = _token_at(b, pos - 1)
     word = b[start:end]
     changed = {"extra": 1, "dropped": -1}.get(kind, 0)
-    new_word = a[start:end + changed] if start < end else ""
+    new_word = a[start : end + changed] if start < end else ""
     if len(word) < 3 or not new_word or vocabulary.get(new_word, 0) > (new_word in _tokens(a)):
         return None  # a whole (short) word changed, or the variant's word is a real word of this column
     doubts = []
@@ -144,8 +144,9 @@ def _assess(variant: str, label: str, vocabulary: dict[str, int], min_word: int)
         doubts.append("last letter dropped (another form of the word?)")
     elif kind == "extra" and at >= len(word):
         doubts.append("letter added at the end (another form of the word?)")
-    elif kind in ("dropped", "extra") and char in b[pos - 1:pos] + (b[pos + 1:pos + 2] if kind == "dropped"
-                                                                 else b[pos:pos + 1]):
+    elif kind in ("dropped", "extra") and char in b[pos - 1 : pos] + (
+        b[pos + 1 : pos + 2] if kind == "dropped" else b[pos : pos + 1]
+    ):
         doubts.append(f"{char!r} written once / twice (names and places differ this way)")
     elif kind == "replaced":
         if len(word) < min_word + 1:
@@ -302,21 +303,31 @@ class MergeRareVariants(TransformerMixin, BaseEstimator):
                     if n > self.max_share * total:
                         doubts.append(f"{n} rows is {n / total:.0%} of the column")
                     candidates.setdefault(variant, []).append(
-                        {"variant": variant, "merged_into": label, "rows": int(n), "label_rows": m,
-                         "edit": edit, "doubts": doubts})
+                        {
+                            "variant": variant,
+                            "merged_into": label,
+                            "rows": int(n),
+                            "label_rows": m,
+                            "edit": edit,
+                            "doubts": doubts,
+                        }
+                    )
         applied, proposed = [], []
-        for variant, options in candidates.items():
+        for options in candidates.values():
             for option in options:
                 doubts = option.pop("doubts")
                 if rivals and not doubts:
                     a, b = rivals[0]
-                    doubts.append(f"labels of this column as frequent as each other differ by one edit too "
-                                  f"({a!r} / {b!r})")
+                    doubts.append(
+                        f"labels of this column as frequent as each other differ by one edit too ({a!r} / {b!r})"
+                    )
                 if len(options) > 1:
                     doubts.append("looks like several labels: " + ", ".join(repr(o["merged_into"]) for o in options))
                 if option["merged_into"] in candidates and not doubts:
                     doubts.append(f"{option['merged_into']!r} may itself be a variant")
-                (proposed if doubts else applied).append({**option, **({"why_not": "; ".join(doubts)} if doubts else {})})
+                (proposed if doubts else applied).append(
+                    {**option, **({"why_not": "; ".join(doubts)} if doubts else {})}
+                )
         return applied, proposed
 
 

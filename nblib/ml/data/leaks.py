@@ -49,8 +49,18 @@ from nblib.common.jsonsafe import jsonable
 
 # scikit-learn is imported where the check runs: the pages and the registry read :func:`kept_likely` cheaply
 
-__all__ = ["LeakReport", "find_leaks", "enforce", "POLICIES", "single_column_scores", "kept_likely", "MARK",
-           "fix_hint", "declared_in", "suspect_columns"]
+__all__ = [
+    "LeakReport",
+    "find_leaks",
+    "enforce",
+    "POLICIES",
+    "single_column_scores",
+    "kept_likely",
+    "MARK",
+    "fix_hint",
+    "declared_in",
+    "suspect_columns",
+]
 
 POLICIES = ("warn", "drop", "fail")
 
@@ -77,22 +87,36 @@ class LeakReport:
     @property
     def table(self) -> pd.DataFrame:
         """Suspects, one row each: columns, evidence, action."""
-        return pd.DataFrame([{"columns": ", ".join(s["columns"]), "action": s["action"], "evidence": s["evidence"]}
-                             for s in self.suspects], columns=["columns", "action", "evidence"])
+        return pd.DataFrame(
+            [
+                {"columns": ", ".join(s["columns"]), "action": s["action"], "evidence": s["evidence"]}
+                for s in self.suspects
+            ],
+            columns=["columns", "action", "evidence"],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         cols = self.columns.reset_index().to_dict("records") if not self.columns.empty else []
-        return {"policy": self.policy, "metric": self.metric, "model_score": self.model_score, "rows": self.rows,
-                "suspects": self.suspects, "known_before_outcome": list(self.known_before),
-                "kept_likely": kept_likely({"suspects": self.suspects}), "columns": jsonable(cols)}
+        return {
+            "policy": self.policy,
+            "metric": self.metric,
+            "model_score": self.model_score,
+            "rows": self.rows,
+            "suspects": self.suspects,
+            "known_before_outcome": list(self.known_before),
+            "kept_likely": kept_likely({"suspects": self.suspects}),
+            "columns": jsonable(cols),
+        }
 
     @property
     def notes(self) -> list[str]:
         """What the check did not look at, and why (one line each)."""
         if not self.known_before:
             return []
-        return [f"not checked: {', '.join(map(repr, self.known_before))}: declared known before the outcome "
-                f"(data.columns.known_before_outcome)"]
+        return [
+            f"not checked: {', '.join(map(repr, self.known_before))}: declared known before the outcome "
+            f"(data.columns.known_before_outcome)"
+        ]
 
 
 def find_leaks(
@@ -161,26 +185,74 @@ def find_leaks(
 
     # many small fits: one thread each is faster than OpenMP threads fighting over a busy machine
     with threadpool_limits(limits=1, user_api="openmp"):
-        return _find_leaks(frame, y, roles, task=task, policy=policy, declared=declared, known_before=known_before,
-                           near_copy=near_copy, min_skill_share=min_skill_share, min_error_ratio=min_error_ratio,
-                           min_lean=min_lean, min_refit_share=min_refit_share, top=top, max_rows=max_rows,
-                           folds=folds, groups=groups, random_state=random_state)
+        return _find_leaks(
+            frame,
+            y,
+            roles,
+            task=task,
+            policy=policy,
+            declared=declared,
+            known_before=known_before,
+            near_copy=near_copy,
+            min_skill_share=min_skill_share,
+            min_error_ratio=min_error_ratio,
+            min_lean=min_lean,
+            min_refit_share=min_refit_share,
+            top=top,
+            max_rows=max_rows,
+            folds=folds,
+            groups=groups,
+            random_state=random_state,
+        )
 
 
-def _find_leaks(frame, y, roles, *, task, policy, declared, known_before, near_copy, min_skill_share,
-                min_error_ratio, min_lean, min_refit_share, top, max_rows, folds, random_state, groups=None,
-                _second_round=False) -> LeakReport:
+def _find_leaks(
+    frame,
+    y,
+    roles,
+    *,
+    task,
+    policy,
+    declared,
+    known_before,
+    near_copy,
+    min_skill_share,
+    min_error_ratio,
+    min_lean,
+    min_refit_share,
+    top,
+    max_rows,
+    folds,
+    random_state,
+    groups=None,
+    _second_round=False,
+) -> LeakReport:
     classification = task == "classification"
     data, y = _sample(frame, y, max_rows, classification, random_state)
     sampled_groups = None if groups is None else pd.Series(np.asarray(groups), index=frame.index).loc[data.index]
-    features = [c for role in ("numeric", "boolean", "categorical", "high_cardinality", "date", "text")
-                for c in roles.get(role, []) if c in data.columns]
+    features = [
+        c
+        for role in ("numeric", "boolean", "categorical", "high_cardinality", "date", "text")
+        for c in roles.get(role, [])
+        if c in data.columns
+    ]
     exempt = set(known_before)  # in the model (a stand-in for others), never a candidate
-    report = LeakReport(policy=policy, metric=_metric_name(y, classification), rows=len(data),
-                        known_before=[c for c in features if c in exempt])
+    report = LeakReport(
+        policy=policy,
+        metric=_metric_name(y, classification),
+        rows=len(data),
+        known_before=[c for c in features if c in exempt],
+    )
     suspects: list[dict[str, Any]] = [
-        {"columns": [c], "evidence": f"{c!r}: declared known only after the outcome (data.columns.post_outcome)",
-         "action": "dropped", "reason": "declared", "confidence": "declared"} for c in declared]
+        {
+            "columns": [c],
+            "evidence": f"{c!r}: declared known only after the outcome (data.columns.post_outcome)",
+            "action": "dropped",
+            "reason": "declared",
+            "confidence": "declared",
+        }
+        for c in declared
+    ]
     if not features or y.nunique() < 2:
         report.suspects = suspects
         return report
@@ -193,8 +265,12 @@ def _find_leaks(frame, y, roles, *, task, policy, declared, known_before, near_c
     chance = 0.5 if classification else 0.0
     skill = full - chance
     perm = _permutation_drop(encoded, owner, units, y, classification, models, full, random_state)
-    table = pd.DataFrame({"score_alone": pd.Series(alone), "permutation": pd.Series(
-        {c: perm[u] for u, cols in units.items() for c in cols})}).reindex(features)
+    table = pd.DataFrame(
+        {
+            "score_alone": pd.Series(alone),
+            "permutation": pd.Series({c: perm[u] for u, cols in units.items() for c in cols}),
+        }
+    ).reindex(features)
     table["lean"] = table["permutation"] / skill if skill > 0 else np.nan
     table["skill_share"] = np.nan
     table["error_ratio"] = np.nan
@@ -230,28 +306,57 @@ def _find_leaks(frame, y, roles, *, task, policy, declared, known_before, near_c
         else:
             continue
         action = {"warn": "kept", "drop": "dropped", "fail": "stopped"}[policy] if confidence == "likely" else "kept"
-        suspects.append({
-            "columns": list(group), "reason": reason, "confidence": confidence, "action": action,
-            "evidence": _evidence(units[unit], group, alone[head], full, without, share, ratio, lean, report.metric,
-                                  confidence),
-            "score_alone": round(float(alone[head]), 4), "skill_share": round(share, 4),
-            "error_ratio": round(ratio, 3), "lean": round(lean, 4),
-        })
+        suspects.append(
+            {
+                "columns": list(group),
+                "reason": reason,
+                "confidence": confidence,
+                "action": action,
+                "evidence": _evidence(
+                    units[unit], group, alone[head], full, without, share, ratio, lean, report.metric, confidence
+                ),
+                "score_alone": round(float(alone[head]), 4),
+                "skill_share": round(share, 4),
+                "error_ratio": round(ratio, 3),
+                "lean": round(lean, 4),
+            }
+        )
     likely = [c for x in suspects if x["confidence"] == "likely" for c in x["columns"]]
     if likely and not _second_round:  # a strong leak can hide the next one: look again without it
         rest = {role: [c for c in cols if c not in likely] for role, cols in roles.items()}
-        again = _find_leaks(data, y, rest, task=task, policy=policy, declared=(), known_before=known_before,
-                            near_copy=near_copy, min_skill_share=min_skill_share, min_error_ratio=min_error_ratio,
-                            min_lean=min_lean, min_refit_share=min_refit_share, top=top, max_rows=max_rows,
-                            folds=folds, random_state=random_state, groups=sampled_groups, _second_round=True)
+        again = _find_leaks(
+            data,
+            y,
+            rest,
+            task=task,
+            policy=policy,
+            declared=(),
+            known_before=known_before,
+            near_copy=near_copy,
+            min_skill_share=min_skill_share,
+            min_error_ratio=min_error_ratio,
+            min_lean=min_lean,
+            min_refit_share=min_refit_share,
+            top=top,
+            max_rows=max_rows,
+            folds=folds,
+            random_state=random_state,
+            groups=sampled_groups,
+            _second_round=True,
+        )
         known = {tuple(x["columns"]) for x in suspects}
         for extra in again.suspects:
             if tuple(extra["columns"]) not in known and extra["reason"] != "leaned-on":
                 extra["evidence"] = f"with {', '.join(map(repr, likely))} set aside, " + extra["evidence"]
                 if extra["reason"] != "near-copy":  # the remaining columns carry all skill left: only a hint
-                    extra.update(confidence="possible", action="kept", evidence=extra["evidence"].replace(
-                        "Known before the outcome? If not, it leaks the target.",
-                        "Possibly a leak: confirm it is known before the outcome (then ignore this), or drop it."))
+                    extra.update(
+                        confidence="possible",
+                        action="kept",
+                        evidence=extra["evidence"].replace(
+                            "Known before the outcome? If not, it leaks the target.",
+                            "Possibly a leak: confirm it is known before the outcome (then ignore this), or drop it.",
+                        ),
+                    )
                 suspects.append(extra)
     report.suspects = suspects
     report.columns = table.round(4).sort_values("permutation", ascending=False)
@@ -259,8 +364,9 @@ def _find_leaks(frame, y, roles, *, task, policy, declared, known_before, near_c
     return report
 
 
-def single_column_scores(encoded: pd.DataFrame, owner: dict[str, str], y: pd.Series, classification: bool,
-                         cv) -> dict[str, float]:
+def single_column_scores(
+    encoded: pd.DataFrame, owner: dict[str, str], y: pd.Series, classification: bool, cv
+) -> dict[str, float]:
     """Out-of-fold score of each column alone (binned, then its per-bin target rate)."""
     scores = {}
     for column in dict.fromkeys(owner.values()):
@@ -281,8 +387,12 @@ def _sample(frame, y, max_rows, classification, random_state):
         return frame, y
     from sklearn.model_selection import train_test_split
 
-    idx, _ = train_test_split(np.arange(len(frame)), train_size=max_rows, random_state=random_state,
-                              stratify=y if classification and y.value_counts().min() >= 2 else None)
+    idx, _ = train_test_split(
+        np.arange(len(frame)),
+        train_size=max_rows,
+        random_state=random_state,
+        stratify=y if classification and y.value_counts().min() >= 2 else None,
+    )
     idx = np.sort(idx)
     return frame.iloc[idx], y.iloc[idx]
 
@@ -294,8 +404,9 @@ def _folds(y, groups, classification, folds, random_state):
 
     if groups is None or groups.nunique() < folds:
         return (StratifiedKFold if classification else KFold)(folds, shuffle=True, random_state=random_state)
-    splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=random_state) if classification
-                else GroupKFold(folds))
+    splitter = (
+        StratifiedGroupKFold(folds, shuffle=True, random_state=random_state) if classification else GroupKFold(folds)
+    )
     test_fold = np.empty(len(y), dtype=int)
     for k, (_, test) in enumerate(splitter.split(np.zeros(len(y)), np.asarray(y), np.asarray(groups))):
         test_fold[test] = k
@@ -474,11 +585,16 @@ def _evidence(unit, group, alone, full, without, share, ratio, lean, metric, con
     partners = [c for c in group if c not in unit]
     if partners:
         what += f" with the columns moving with it ({', '.join(map(repr, partners))})"
-    verdict = ("Known before the outcome? If not, it leaks the target." if confidence == "likely" else
-               "Possibly a leak: confirm it is known before the outcome (then ignore this), or drop it.")
-    return (f"{what}: alone {metric} {alone:.3f}; shuffling it costs a model {lean:.0%} of its skill; "
-            f"refit without, CV {metric} {full:.3f} → {without:.3f} ({share:.0%} of its skill, error ×{ratio:.1f}). "
-            f"{verdict}")
+    verdict = (
+        "Known before the outcome? If not, it leaks the target."
+        if confidence == "likely"
+        else "Possibly a leak: confirm it is known before the outcome (then ignore this), or drop it."
+    )
+    return (
+        f"{what}: alone {metric} {alone:.3f}; shuffling it costs a model {lean:.0%} of its skill; "
+        f"refit without, CV {metric} {full:.3f} → {without:.3f} ({share:.0%} of its skill, error ×{ratio:.1f}). "
+        f"{verdict}"
+    )
 
 
 def _round(value) -> float | None:
@@ -498,9 +614,11 @@ def enforce(report: LeakReport) -> None:
     found = [s for s in report.suspects if s.get("confidence") == "likely"]
     if report.policy == "fail" and found:
         names = "; ".join(", ".join(map(repr, s["columns"])) for s in found)
-        raise GateFailed(f"likely leaks {names} (quality.leaks: fail); drop them with quality.leaks: drop "
-                         f"(or data.columns.post_outcome), or, if known before the outcome, list them in "
-                         f"data.columns.known_before_outcome")
+        raise GateFailed(
+            f"likely leaks {names} (quality.leaks: fail); drop them with quality.leaks: drop "
+            f"(or data.columns.post_outcome), or, if known before the outcome, list them in "
+            f"data.columns.known_before_outcome"
+        )
 
 
 def kept_likely(leaks: dict[str, Any] | LeakReport | None) -> list[str]:
@@ -521,8 +639,14 @@ def kept_likely(leaks: dict[str, Any] | LeakReport | None) -> list[str]:
     if isinstance(leaks, LeakReport):
         leaks = {"suspects": leaks.suspects}
     suspects = (leaks or {}).get("suspects") or []
-    return list(dict.fromkeys(str(c) for s in suspects if isinstance(s, dict) and s.get("confidence") == "likely"
-                              and s.get("action") == "kept" for c in s.get("columns") or []))
+    return list(
+        dict.fromkeys(
+            str(c)
+            for s in suspects
+            if isinstance(s, dict) and s.get("confidence") == "likely" and s.get("action") == "kept"
+            for c in s.get("columns") or []
+        )
+    )
 
 
 def fix_hint(columns: list[str]) -> str:
@@ -533,8 +657,10 @@ def fix_hint(columns: list[str]) -> str:
     """
     names = ", ".join(map(repr, columns[:5])) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")
     it = "it is" if len(columns) == 1 else "they are"
-    return (f"keeps a likely leak ({names}): set quality.leaks: drop, or, if {it} known before the outcome, "
-            f"list {'it' if len(columns) == 1 else 'them'} in data.columns.known_before_outcome")
+    return (
+        f"keeps a likely leak ({names}): set quality.leaks: drop, or, if {it} known before the outcome, "
+        f"list {'it' if len(columns) == 1 else 'them'} in data.columns.known_before_outcome"
+    )
 
 
 def declared_in(frame: pd.DataFrame, columns: list[str]) -> list[str]:

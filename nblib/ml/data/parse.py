@@ -112,7 +112,11 @@ def date_format_counts(series: pd.Series, day_first: bool | None = None) -> dict
 
 
 def infer_parsers(
-    frame: pd.DataFrame, exclude: list[str] = (), *, dates: list[str] = (), numbers: list[str] = (),
+    frame: pd.DataFrame,
+    exclude: list[str] = (),
+    *,
+    dates: list[str] = (),
+    numbers: list[str] = (),
     min_share: float = 0.95,
 ) -> dict[str, dict[str, Any]]:
     """Decide, per string column, whether it holds numbers or dates written as text.
@@ -173,7 +177,12 @@ def _looks_like_dates(values: pd.Series, min_share: float) -> bool:
     if not sample.str.contains(_DIGIT).mean() >= min_share:
         return False
     # a date has a year (4 digits, or 2 after a separator) and at least two parts
-    if not sample.str.contains(r"\d{4}|\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}|[A-Za-z]{3}[\s\-]\d{1,2}|\d{1,2}[\s\-][A-Za-z]{3}").mean() >= min_share:
+    if (
+        not sample.str.contains(
+            r"\d{4}|\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}|[A-Za-z]{3}[\s\-]\d{1,2}|\d{1,2}[\s\-][A-Za-z]{3}"
+        ).mean()
+        >= min_share
+    ):
         return False
     if sample.str.fullmatch(r"[-+]?\d+(\.\d+)?").mean() > 0.5:
         return False  # plain numbers (years, counts) are numbers

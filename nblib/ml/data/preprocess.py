@@ -71,8 +71,10 @@ ROLE_NAMES = ("numeric", "categorical", "high_cardinality", "boolean", "text", "
 #: (``data.group``); rows of a group stay in one CV fold (:func:`split_groups`).
 GROUP_COLUMN = "__nblib_group__"
 #: Why the ``data.group`` column has no role.
-GROUP_NOTE = ("the entity of each row (data.group): keeps an entity's rows on one side of the split and in one "
-              "CV fold; not a feature")
+GROUP_NOTE = (
+    "the entity of each row (data.group): keeps an entity's rows on one side of the split and in one "
+    "CV fold; not a feature"
+)
 
 
 @dataclass
@@ -245,15 +247,27 @@ def clean_frame(
     post = [c for c in hint.get("post_outcome", []) if c in out.columns]
     if post:
         out = out.drop(columns=post)
-        changes.append(_change("columns", "dropped", columns=post,
-                               why="declared known only after the outcome (data.columns.post_outcome)"))
+        changes.append(
+            _change(
+                "columns",
+                "dropped",
+                columns=post,
+                why="declared known only after the outcome (data.columns.post_outcome)",
+            )
+        )
 
     missing_target = out[target].isna()
     out = out[~missing_target]
     report["rows_missing_target"] = int(missing_target.sum())
     if missing_target.any():
-        changes.append(_change("rows", "dropped", rows=int(missing_target.sum()),
-                               why=f"no value in the target {target!r}: nothing to learn from or score"))
+        changes.append(
+            _change(
+                "rows",
+                "dropped",
+                rows=int(missing_target.sum()),
+                why=f"no value in the target {target!r}: nothing to learn from or score",
+            )
+        )
 
     parsers = infer_parsers(out, exclude=[target], dates=hint.get("date", []), numbers=hint.get("numeric", []))
     for column, rule in parsers.items():
@@ -266,12 +280,21 @@ def clean_frame(
     report["parsed"] = parsers
     before = {c: out[c].nunique() for c in out.columns if c != target and is_string(out[c]) and c not in parsers}
     out = normalize_columns(apply_parsers(out, parsers), {"text": hint.get("text", [])}, exclude=[target])
-    merged = {c: int(n - out[c].nunique()) for c, n in before.items()
-              if n > out[c].nunique() and _infer_role(out[c], 30, 4.0) != "text"}
+    merged = {
+        c: int(n - out[c].nunique())
+        for c, n in before.items()
+        if n > out[c].nunique() and _infer_role(out[c], 30, 4.0) != "text"
+    }
     report["labels_normalized"] = merged
     if merged:
-        changes.append(_change("values", "labels written with other case or spacing merged",
-                               columns=list(merged), why=f"{sum(merged.values())} spellings folded"))
+        changes.append(
+            _change(
+                "values",
+                "labels written with other case or spacing merged",
+                columns=list(merged),
+                why=f"{sum(merged.values())} spellings folded",
+            )
+        )
 
     empty = [c for c in out.columns if c != target and out[c].isna().all()]
     constant = [c for c in out.columns if c != target and c not in empty and out[c].nunique(dropna=False) == 1]
@@ -284,23 +307,38 @@ def clean_frame(
     report.update({f"duplicates_{k}" if k != "identifier_columns" else k: v for k, v in dup.items()})
     groups = duplicate_groups(out, [target], ids=dup["identifier_columns"])
     if dup["groups"]:
-        why = (f"{dup['exact_duplicates']} exact and {dup['near_duplicates']} near duplicates in {dup['groups']} "
-               f"groups" + (f", {dup['conflicting_groups']} with differing outcomes" if dup["conflicting_groups"] else ""))
+        why = (
+            f"{dup['exact_duplicates']} exact and {dup['near_duplicates']} near duplicates in {dup['groups']} "
+            f"groups" + (f", {dup['conflicting_groups']} with differing outcomes" if dup["conflicting_groups"] else "")
+        )
         kept = "kept; each group stays on one side of the split and in one CV fold"
-        changes.append(_change("rows", "duplicates found", rows=dup["exact_duplicates"] + dup["near_duplicates"],
-                               why=f"{why}: {kept}" if not (drop_duplicates or drop_near_duplicates) else why))
+        changes.append(
+            _change(
+                "rows",
+                "duplicates found",
+                rows=dup["exact_duplicates"] + dup["near_duplicates"],
+                why=f"{why}: {kept}" if not (drop_duplicates or drop_near_duplicates) else why,
+            )
+        )
     n = len(out)
     if drop_duplicates and dup["exact_duplicates"]:
         keep = ~out.duplicated()
         out, groups = out[keep], groups[keep]
-        changes.append(_change("rows", "dropped", rows=n - len(out),
-                               why="exact duplicates (preprocess.drop_duplicates: true)"))
+        changes.append(
+            _change("rows", "dropped", rows=n - len(out), why="exact duplicates (preprocess.drop_duplicates: true)")
+        )
     n = len(out)
     if drop_near_duplicates and dup["near_duplicates"]:
         keep = ~groups.duplicated()
         out, groups = out[keep], groups[keep]
-        changes.append(_change("rows", "dropped", rows=n - len(out),
-                               why="near duplicates: first row of each group kept (preprocess.drop_near_duplicates: true)"))
+        changes.append(
+            _change(
+                "rows",
+                "dropped",
+                rows=n - len(out),
+                why="near duplicates: first row of each group kept (preprocess.drop_near_duplicates: true)",
+            )
+        )
     report["rows_out"] = len(out)
     report["columns_dropped"] = [c for ch in changes if ch["step"] == "columns" for c in ch["columns"]]
     report["rows_dropped"] = report["rows_in"] - len(out)
@@ -308,7 +346,9 @@ def clean_frame(
 
 
 def normalize_columns(
-    frame: pd.DataFrame, roles_hint: dict[str, list[str]], exclude: list[str] = (),
+    frame: pd.DataFrame,
+    roles_hint: dict[str, list[str]],
+    exclude: list[str] = (),
     parsers: dict[str, dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Read numbers and dates (``parsers``), squeeze whitespace in strings and casefold labels (not text).
@@ -335,7 +375,12 @@ def normalize_columns(
 
 
 def split_train_test(
-    frame: pd.DataFrame, target: str, *, test_size: float, stratify: bool, random_state: int,
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    test_size: float,
+    stratify: bool,
+    random_state: int,
     groups: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split once, first: the test part is not looked at again until evaluation.
@@ -346,7 +391,10 @@ def split_train_test(
     """
     if groups is None or groups.nunique() == len(frame):
         train, test = train_test_split(
-            frame, test_size=test_size, stratify=frame[target] if stratify else None, random_state=random_state,
+            frame,
+            test_size=test_size,
+            stratify=frame[target] if stratify else None,
+            random_state=random_state,
         )
         return train.sort_index(), test.sort_index()
     groups = groups.loc[frame.index]
@@ -355,8 +403,10 @@ def split_train_test(
     n_test = int(np.ceil(test_size * len(per_group)))
     can_stratify = stratify and counts.min() >= 2 and len(counts) <= min(n_test, len(per_group) - n_test)
     train_groups, _ = train_test_split(
-        per_group.index.to_numpy(), test_size=test_size,
-        stratify=per_group.to_numpy() if can_stratify else None, random_state=random_state,
+        per_group.index.to_numpy(),
+        test_size=test_size,
+        stratify=per_group.to_numpy() if can_stratify else None,
+        random_state=random_state,
     )
     in_train = groups.isin(train_groups).to_numpy()
     return frame[in_train].sort_index(), frame[~in_train].sort_index()
@@ -378,12 +428,15 @@ def split_groups(frame: pd.DataFrame, duplicates: pd.Series | None = None, group
     n = len(frame)
     links = [np.arange(n)]
     if duplicates is not None:
-        links.append(pd.Series(np.arange(n)).groupby(duplicates.loc[frame.index].to_numpy()).transform("min")
-                     .to_numpy())
+        links.append(
+            pd.Series(np.arange(n)).groupby(duplicates.loc[frame.index].to_numpy()).transform("min").to_numpy()
+        )
     if group is not None:
         if group not in frame.columns:
-            raise ValueError(f"data.group: column {group!r} is not in the cleaned table (it was dropped: "
-                             f"empty or one value in every row); choose another column")
+            raise ValueError(
+                f"data.group: column {group!r} is not in the cleaned table (it was dropped: "
+                f"empty or one value in every row); choose another column"
+            )
         values = frame[group].reset_index(drop=True)
         first = pd.Series(np.arange(n)).groupby(values, dropna=True).transform("min")
         links.append(first.fillna(pd.Series(np.arange(n))).to_numpy(dtype=np.int64))
@@ -399,7 +452,12 @@ def split_groups(frame: pd.DataFrame, duplicates: pd.Series | None = None, group
 
 
 def entity_report(
-    train: pd.DataFrame, test: pd.DataFrame, *, target: str, roles: ColumnRoles, group: str | None = None,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    target: str,
+    roles: ColumnRoles,
+    group: str | None = None,
 ) -> dict[str, Any]:
     """Row numbers, the declared entity and columns that look like entity keys, with the split's overlap.
 
@@ -422,15 +480,30 @@ def entity_report(
     for found in entity_key_columns(train[present], [*rows, *ids, *([group] if group else [])]):
         column = found["column"]
         rows_in, values_in = entity_overlap(train[column], test[column])
-        suspects.append({"column": column, "values": found["values"], "rows_per_value": found["rows_per_value"],
-                         "overlap_rows": rows_in, "overlap_values": values_in, "why": found["why"],
-                         "role": role_of.get(column)})
-    return {"group": group, "overlap_rows": overlap_rows, "overlap_values": overlap_values,
-            "index_columns": rows, "suspects": suspects, "test_rows": len(test)}
+        suspects.append(
+            {
+                "column": column,
+                "values": found["values"],
+                "rows_per_value": found["rows_per_value"],
+                "overlap_rows": rows_in,
+                "overlap_values": values_in,
+                "why": found["why"],
+                "role": role_of.get(column),
+            }
+        )
+    return {
+        "group": group,
+        "overlap_rows": overlap_rows,
+        "overlap_values": overlap_values,
+        "index_columns": rows,
+        "suspects": suspects,
+        "test_rows": len(test),
+    }
 
 
-def split_summary(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str,
-                  classes: list[Any] | None = None) -> pd.DataFrame:
+def split_summary(
+    train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, classes: list[Any] | None = None
+) -> pd.DataFrame:
     """Rows and target balance of each part of the split.
 
     ``classes`` names the class codes of a classification target (share of each class).
@@ -494,9 +567,7 @@ def make_preprocessor(
         ("categorical", categorical, roles.categorical),
         ("high_cardinality", high_card, roles.high_cardinality),
     ]
-    return ColumnTransformer(
-        [t for t in transformers if t[2]], remainder="drop", verbose_feature_names_out=True
-    )
+    return ColumnTransformer([t for t in transformers if t[2]], remainder="drop", verbose_feature_names_out=True)
 
 
 def target_type(task: str, target_info: dict[str, Any]) -> str:
@@ -515,8 +586,12 @@ def _folds(target_type: str, random_state: int):
 def as_str(values):
     """Labels as strings (object dtype), keeping missing values missing."""
     frame = pd.DataFrame(values)
-    return frame.astype(object).where(frame.notna(), None).map(
-        lambda v: v if v is None or isinstance(v, str) else str(v)).to_numpy(dtype=object)
+    return (
+        frame.astype(object)
+        .where(frame.notna(), None)
+        .map(lambda v: v if v is None or isinstance(v, str) else str(v))
+        .to_numpy(dtype=object)
+    )
 
 
 def as_float(values):
@@ -588,9 +663,16 @@ def groups_of(train: pd.DataFrame, columns: dict[str, Any]) -> pd.Series | None:
     return train.get(columns.get("group_column", ""))
 
 
-def columns_record(*, target: str, task: str, roles: ColumnRoles, parsers: dict[str, Any],
-                   target_info: dict[str, Any]) -> dict[str, Any]:
+def columns_record(
+    *, target: str, task: str, roles: ColumnRoles, parsers: dict[str, Any], target_info: dict[str, Any]
+) -> dict[str, Any]:
     """What ``columns.json`` holds: target, task, roles, parsers, what the target encoding
     found (``classes``, ``positive_class``, ...) and the group column's name."""
-    return {"target": target, "task": task, "roles": roles.to_dict(), "parsers": parsers, **target_info,
-            "group_column": GROUP_COLUMN}
+    return {
+        "target": target,
+        "task": task,
+        "roles": roles.to_dict(),
+        "parsers": parsers,
+        **target_info,
+        "group_column": GROUP_COLUMN,
+    }

@@ -30,13 +30,13 @@ __all__ = [
 SEVERITIES = ("high", "medium", "low", "info")
 
 
-def finding(kind: str, severity: str, message: str, *, columns: list[str] = (),
-            details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def finding(
+    kind: str, severity: str, message: str, *, columns: list[str] = (), details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """One finding: what kind, how serious, a sentence, the columns and optional detail rows."""
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
-    return {"kind": kind, "severity": severity, "message": message, "columns": list(columns),
-            "details": details or []}
+    return {"kind": kind, "severity": severity, "message": message, "columns": list(columns), "details": details or []}
 
 
 def findings_table(findings: list[dict[str, Any]]) -> pd.DataFrame:
@@ -87,83 +87,148 @@ def check_quality(
     empty = [c for c, v in missing.items() if v == 1 and c != target]
     heavy = {c: v for c, v in missing.items() if max_missing_fraction < v < 1 and c != target}
     if empty:
-        findings.append(finding("missing", "medium", f"{len(empty)} column(s) entirely empty, dropped: "
-                                + _names(empty), columns=empty))
+        findings.append(
+            finding(
+                "missing", "medium", f"{len(empty)} column(s) entirely empty, dropped: " + _names(empty), columns=empty
+            )
+        )
     if heavy:
-        findings.append(finding(
-            "missing", "medium",
-            f"{len(heavy)} column(s) over {max_missing_fraction:.0%} missing, kept with a missing-value "
-            f"indicator: " + ", ".join(f"{c!r} ({v:.0%})" for c, v in heavy.items()),
-            columns=list(heavy), details=[{"column": c, "missing": v} for c, v in heavy.items()]))
+        findings.append(
+            finding(
+                "missing",
+                "medium",
+                f"{len(heavy)} column(s) over {max_missing_fraction:.0%} missing, kept with a missing-value "
+                f"indicator: " + ", ".join(f"{c!r} ({v:.0%})" for c, v in heavy.items()),
+                columns=list(heavy),
+                details=[{"column": c, "missing": v} for c, v in heavy.items()],
+            )
+        )
     light = {c: v for c, v in missing.items() if 0 < v <= max_missing_fraction and c != target}
     if light:
-        findings.append(finding("missing", "info", f"{len(light)} column(s) partly missing, imputed: "
-                                + _names(list(light)), columns=list(light)))
+        findings.append(
+            finding(
+                "missing",
+                "info",
+                f"{len(light)} column(s) partly missing, imputed: " + _names(list(light)),
+                columns=list(light),
+            )
+        )
 
     dup = duplicate_report(frame, target)
     if dup["exact_duplicates"] or dup["near_duplicates"]:
-        conflict = (f"; {dup['conflicting_groups']} groups have differing outcomes" if dup["conflicting_groups"]
-                    else "")
-        findings.append(finding(
-            "duplicates", "medium" if (dup["exact_duplicates"] + dup["near_duplicates"]) > 0.01 * n else "low",
-            f"{dup['exact_duplicates']} exact and {dup['near_duplicates']} near-duplicate rows in {dup['groups']} "
-            f"groups{conflict}; rows are kept and each group stays on one side of the split",
-            columns=dup["identifier_columns"]))
+        conflict = f"; {dup['conflicting_groups']} groups have differing outcomes" if dup["conflicting_groups"] else ""
+        findings.append(
+            finding(
+                "duplicates",
+                "medium" if (dup["exact_duplicates"] + dup["near_duplicates"]) > 0.01 * n else "low",
+                f"{dup['exact_duplicates']} exact and {dup['near_duplicates']} near-duplicate rows in {dup['groups']} "
+                f"groups{conflict}; rows are kept and each group stays on one side of the split",
+                columns=dup["identifier_columns"],
+            )
+        )
 
     outliers = _outliers(features, outlier_iqr_factor)
     if outliers:
         total = sum(o["count"] + o["negative"] for o in outliers.values())
-        findings.append(finding(
-            "outliers", "low", f"{total} values beyond {outlier_iqr_factor}×IQR in {len(outliers)} column(s): "
-            + _names(list(outliers)), columns=list(outliers),
-            details=[{"column": c, **o} for c, o in outliers.items()]))
+        findings.append(
+            finding(
+                "outliers",
+                "low",
+                f"{total} values beyond {outlier_iqr_factor}×IQR in {len(outliers)} column(s): "
+                + _names(list(outliers)),
+                columns=list(outliers),
+                details=[{"column": c, **o} for c, o in outliers.items()],
+            )
+        )
 
     parsers = infer_parsers(features)
     rows = index_columns(features)
     dated = [c for c, p in parsers.items() if p["kind"] == "date"]  # a date repeats too, but names no entity
     keys = entity_key_columns(features, [*dated, *rows, *([group] if group else [])])
     if rows:
-        findings.append(finding("entities", "info", "row numbers kept as a column, not used as features: "
-                                + _names(rows), columns=rows))
+        findings.append(
+            finding(
+                "entities", "info", "row numbers kept as a column, not used as features: " + _names(rows), columns=rows
+            )
+        )
     if keys:
-        findings.append(finding(
-            "entities", "medium" if group is None else "low",
-            "column(s) that look like the key of an entity seen in several rows (a patient, a vehicle): "
-            + "; ".join(f"{k['column']!r} ({k['values']:,} values, {k['rows_per_value']:.1f} rows each)" for k in keys)
-            + ": a random split puts rows of one entity in both training and test, so the test score flatters "
-            + (f"the model; set data.group: {keys[0]['column']} (02_preprocess reports the overlap)" if group is None
-               else f"the model; data.group is {group!r}"),
-            columns=[k["column"] for k in keys], details=keys))
+        findings.append(
+            finding(
+                "entities",
+                "medium" if group is None else "low",
+                "column(s) that look like the key of an entity seen in several rows (a patient, a vehicle): "
+                + "; ".join(
+                    f"{k['column']!r} ({k['values']:,} values, {k['rows_per_value']:.1f} rows each)" for k in keys
+                )
+                + ": a random split puts rows of one entity in both training and test, so the test score flatters "
+                + (
+                    f"the model; set data.group: {keys[0]['column']} (02_preprocess reports the overlap)"
+                    if group is None
+                    else f"the model; data.group is {group!r}"
+                ),
+                columns=[k["column"] for k in keys],
+                details=keys,
+            )
+        )
 
     dates = {c: list(p["formats"]) for c, p in parsers.items() if p["kind"] == "date"}
     numbers = [c for c, p in parsers.items() if p["kind"] == "number" and p["examples"]]
     mixed = {c: f for c, f in dates.items() if len([x for x in f if x != "unreadable"]) > 1}
     if mixed:
-        findings.append(finding("dates", "low", "dates written in several formats, read value by value: " + "; ".join(
-            f"{c!r} ({', '.join(f)})" for c, f in mixed.items()), columns=list(mixed)))
+        findings.append(
+            finding(
+                "dates",
+                "low",
+                "dates written in several formats, read value by value: "
+                + "; ".join(f"{c!r} ({', '.join(f)})" for c, f in mixed.items()),
+                columns=list(mixed),
+            )
+        )
     if numbers:
-        findings.append(finding("numbers", "low", "numbers written as text (separators, currency, percent), read "
-                                "as numbers: " + _names(numbers), columns=numbers))
+        findings.append(
+            finding(
+                "numbers",
+                "low",
+                "numbers written as text (separators, currency, percent), read as numbers: " + _names(numbers),
+                columns=numbers,
+            )
+        )
 
     labels, label_proposals = _label_variants(features.drop(columns=list(parsers)))
     if labels or label_proposals:
         examples = "; ".join(f"{c!r}: {' / '.join(map(repr, next(iter(g.values()))))}" for c, g in labels.items())
-        looks = "; ".join(f"{c!r}: {p['variant']!r} ~ {p['merged_into']!r}" for c, ps in label_proposals.items()
-                          for p in ps[:3])
+        looks = "; ".join(
+            f"{c!r}: {p['variant']!r} ~ {p['merged_into']!r}" for c, ps in label_proposals.items() for p in ps[:3]
+        )
         parts = [f"labels written several ways in {len(labels)} column(s), merged: {examples}"] if labels else []
         if label_proposals:
-            parts.append(f"look-alike labels NOT merged (they may be distinct categories; merge them in the data if "
-                         f"they are typos): {looks}")
-        findings.append(finding("labels", "low", "; ".join(parts),
-                                columns=list(dict.fromkeys([*labels, *label_proposals]))))
+            parts.append(
+                f"look-alike labels NOT merged (they may be distinct categories; merge them in the data if "
+                f"they are typos): {looks}"
+            )
+        findings.append(
+            finding("labels", "low", "; ".join(parts), columns=list(dict.fromkeys([*labels, *label_proposals])))
+        )
 
     target_info = _target_summary(frame[target], task)
     if target_info["missing"]:
-        findings.append(finding("target", "medium", f"{target_info['missing']} rows have no target value; "
-                                "they are left out", columns=[target]))
+        findings.append(
+            finding(
+                "target",
+                "medium",
+                f"{target_info['missing']} rows have no target value; they are left out",
+                columns=[target],
+            )
+        )
     if task == "classification" and 0 < target_info.get("minority_share", 1) < 0.2:
-        findings.append(finding("target", "info", f"target {target!r} is imbalanced: smallest class "
-                                f"{target_info['minority_share']:.1%}", columns=[target]))
+        findings.append(
+            finding(
+                "target",
+                "info",
+                f"target {target!r} is imbalanced: smallest class {target_info['minority_share']:.1%}",
+                columns=[target],
+            )
+        )
 
     findings.sort(key=lambda f: SEVERITIES.index(f["severity"]))
     return {
@@ -208,8 +273,13 @@ def _outliers(frame: pd.DataFrame, factor: float) -> dict[str, dict[str, Any]]:
         if log_scale:
             low, high = float(np.expm1(low)), float(np.expm1(high))
         if mask.sum() or negative:
-            out[column] = {"count": int(mask.sum()), "negative": negative, "log_scale": bool(log_scale),
-                           "low": float(low), "high": float(high)}
+            out[column] = {
+                "count": int(mask.sum()),
+                "negative": negative,
+                "log_scale": bool(log_scale),
+                "low": float(low),
+                "high": float(high),
+            }
     return out
 
 

@@ -34,8 +34,18 @@ __all__ = [
 
 # Pairs whose positive member is obvious; compared as normalized text.
 _POSITIVE_NAMES = {
-    "1": "0", "1.0": "0.0", "true": "false", "yes": "no", "y": "n", "t": "f", "positive": "negative",
-    "pos": "neg", "+": "-", "success": "failure", "pass": "fail", "hit": "miss",
+    "1": "0",
+    "1.0": "0.0",
+    "true": "false",
+    "yes": "no",
+    "y": "n",
+    "t": "f",
+    "positive": "negative",
+    "pos": "neg",
+    "+": "-",
+    "success": "failure",
+    "pass": "fail",
+    "hit": "miss",
 }
 
 
@@ -133,8 +143,9 @@ def encode_target(y: pd.Series, positive_class: Any = None) -> TargetEncoding:
     """
     shown, counts, merged = class_labels(y)
     if len(shown) < 2:
-        raise TargetError(f"classification needs at least 2 classes, found {len(shown)} "
-                          f"({', '.join(map(repr, shown.values()))})")
+        raise TargetError(
+            f"classification needs at least 2 classes, found {len(shown)} ({', '.join(map(repr, shown.values()))})"
+        )
     if len(shown) == 2:
         positive_key = _positive_key(shown, positive_class)
         negative_key = next(k for k in shown if k != positive_key)
@@ -142,14 +153,15 @@ def encode_target(y: pd.Series, positive_class: Any = None) -> TargetEncoding:
         positive = shown[positive_key]
     else:
         if positive_class is not None:
-            raise TargetError(f"data.positive_class is for two classes; this target has {len(shown)} "
-                              f"({_listing(shown, counts)}); remove the key")
-        order = sorted(shown, key=lambda k: (_sort_key(shown[k])))
+            raise TargetError(
+                f"data.positive_class is for two classes; this target has {len(shown)} "
+                f"({_listing(shown, counts)}); remove the key"
+            )
+        order = sorted(shown, key=lambda k: _sort_key(shown[k]))
         positive = None
     code_of = {k: i for i, k in enumerate(order)}
     codes = y.map(label_key).map(code_of).astype(int)
-    return TargetEncoding(classes=[shown[k] for k in order], positive_class=positive, codes=codes,
-                          merged=merged)
+    return TargetEncoding(classes=[shown[k] for k in order], positive_class=positive, codes=codes, merged=merged)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -159,14 +171,17 @@ def _positive_key(shown: dict[str, Any], positive_class: Any) -> str:
     if positive_class is not None:
         key = label_key(positive_class)
         if key not in shown:
-            raise TargetError(f"data.positive_class {positive_class!r} is not a class of the target; "
-                              f"classes: {', '.join(map(repr, shown.values()))}")
+            raise TargetError(
+                f"data.positive_class {positive_class!r} is not a class of the target; "
+                f"classes: {', '.join(map(repr, shown.values()))}"
+            )
         return key
     inferred = infer_positive_class(list(shown.values()))
     if inferred is None:
         labels = " or ".join(repr(v) for v in shown.values())
-        raise TargetError(f"two classes ({labels}) and neither is obviously positive; "
-                          f"set data.positive_class to {labels}")
+        raise TargetError(
+            f"two classes ({labels}) and neither is obviously positive; set data.positive_class to {labels}"
+        )
     return label_key(inferred)
 
 
@@ -205,8 +220,9 @@ def prepare_target(y: pd.Series, task: str, positive_class: Any = None) -> tuple
     return parse_numbers(y), {"read_as_numbers": True}
 
 
-def prepare_target_column(frame: pd.DataFrame, target: str, task: str,
-                          positive_class: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def prepare_target_column(
+    frame: pd.DataFrame, target: str, task: str, positive_class: Any = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``frame`` with its ``target`` column replaced by :func:`prepare_target`'s encoding,
     and what the encoding found (classes, positive class); ``frame`` itself is not changed.
 

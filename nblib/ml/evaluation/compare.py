@@ -50,7 +50,9 @@ def delong_test(y, p_a, p_b, confidence: float = 0.95) -> tuple[float, tuple[flo
     y = np.asarray(y).astype(bool)
     p_a, p_b = np.asarray(p_a, dtype=float), np.asarray(p_b, dtype=float)
     if not (y.ndim == p_a.ndim == p_b.ndim == 1 and len(y) == len(p_a) == len(p_b)):
-        raise ValueError(f"delong_test: y, p_a and p_b must be 1-d of the same length; got {len(y)}, {len(p_a)}, {len(p_b)}")
+        raise ValueError(
+            f"delong_test: y, p_a and p_b must be 1-d of the same length; got {len(y)}, {len(p_a)}, {len(p_b)}"
+        )
     scores = np.vstack([p_a, p_b])
     m, n = int(y.sum()), int((~y).sum())
     if m == 0 or n == 0:
@@ -68,7 +70,13 @@ def delong_test(y, p_a, p_b, confidence: float = 0.95) -> tuple[float, tuple[flo
 
 
 def paired_bootstrap(
-    y, a, b, metric_fn: Callable, n: int = 1000, random_state: int = 0, confidence: float = 0.95,
+    y,
+    a,
+    b,
+    metric_fn: Callable,
+    n: int = 1000,
+    random_state: int = 0,
+    confidence: float = 0.95,
 ) -> tuple[float, tuple[float, float], float]:
     """Paired bootstrap of metric(B) − metric(A): both models scored on the same resampled rows.
 
@@ -143,8 +151,9 @@ def shared_truth(pred_a, pred_b) -> str | None:
     return truth_a[0] if same else None
 
 
-def paired_comparison(pred_a, pred_b, xa: dict, xb: dict, *, n: int = 1000,
-                      metrics: tuple[str, ...] | None = None) -> dict:
+def paired_comparison(
+    pred_a, pred_b, xa: dict, xb: dict, *, n: int = 1000, metrics: tuple[str, ...] | None = None
+) -> dict:
     """B against A when both runs scored the same test rows (same index, same truth, same task):
     ``{"paired": True, "note", "tests"}`` (see :func:`paired_tests`), else ``{"paired": False, "note"}``
     saying why not. ``pred_*`` are ``predictions.parquet`` frames, ``x*`` the runs' ``metrics.json``."""
@@ -157,12 +166,16 @@ def paired_comparison(pred_a, pred_b, xa: dict, xb: dict, *, n: int = 1000,
         tests = paired_tests(pred_a, pred_b, target, xa, xb, n=n, metrics=metrics)
     except (KeyError, ValueError) as exc:
         return {"paired": False, "note": f"not paired: {exc}"}
-    return {"paired": True, "note": f"{len(pred_a)} shared test rows; DeLong for ROC-AUC, paired bootstrap "
-                                    f"({n} resamples) for the others", "tests": tests}
+    return {
+        "paired": True,
+        "note": f"{len(pred_a)} shared test rows; DeLong for ROC-AUC, paired bootstrap ({n} resamples) for the others",
+        "tests": tests,
+    }
 
 
-def paired_tests(pred_a, pred_b, target: str, xa: dict, xb: dict, n: int = 1000,
-                 metrics: tuple[str, ...] | None = None) -> dict[str, dict]:
+def paired_tests(
+    pred_a, pred_b, target: str, xa: dict, xb: dict, n: int = 1000, metrics: tuple[str, ...] | None = None
+) -> dict[str, dict]:
     """Paired tests of B against A for every test metric of the task (or only ``metrics``).
 
     ``pred_a`` and ``pred_b`` are two runs' ``predictions.parquet`` frames on the same rows
@@ -198,13 +211,16 @@ def paired_tests(pred_a, pred_b, target: str, xa: dict, xb: dict, n: int = 1000,
         wanted("pr_auc", lambda: paired_bootstrap(yb, a, b, skm.average_precision_score, **boot), "paired bootstrap")
         wanted("brier", lambda: paired_bootstrap(yb, a, b, _brier, **boot), "paired bootstrap")
         wanted("f1", lambda: paired_bootstrap(yb, ha, hb, _f1, **boot), "paired bootstrap, each run's threshold")
-        wanted("balanced_accuracy", lambda: paired_bootstrap(yb, ha, hb, _balanced_accuracy, **boot),
-               "paired bootstrap, each run's threshold")
+        wanted(
+            "balanced_accuracy",
+            lambda: paired_bootstrap(yb, ha, hb, _balanced_accuracy, **boot),
+            "paired bootstrap, each run's threshold",
+        )
         return out
     cols = [c for c in pred_a.columns if str(c).startswith("proba_")]
     if cols != [c for c in pred_b.columns if str(c).startswith("proba_")]:
         raise ValueError("the runs have different classes")
-    classes = [c[len("proba_"):] for c in cols]
+    classes = [c[len("proba_") :] for c in cols]
     codes = np.asarray([classes.index(str(v)) for v in y])
     a, b = pred_a[cols].to_numpy(float), pred_b[cols].to_numpy(float)
     # the same definitions as the headline metrics (nblib.ml.evaluation.metrics): macro over the classes present in the
@@ -212,9 +228,15 @@ def paired_tests(pred_a, pred_b, target: str, xa: dict, xb: dict, n: int = 1000,
     from nblib.ml.evaluation.metrics import ovr_roc_auc
 
     wanted("roc_auc", lambda: paired_bootstrap(codes, a, b, ovr_roc_auc, **boot), "paired bootstrap")
-    f1 = lambda t, p: skm.f1_score(t, p.argmax(axis=1), average="macro", labels=np.unique(t), zero_division=0)
+
+    def f1(t, p):
+        return skm.f1_score(t, p.argmax(axis=1), average="macro", labels=np.unique(t), zero_division=0)
+
     wanted("f1", lambda: paired_bootstrap(codes, a, b, f1, **boot), "paired bootstrap")
-    bal = lambda t, p: skm.balanced_accuracy_score(t, p.argmax(axis=1))
+
+    def bal(t, p):
+        return skm.balanced_accuracy_score(t, p.argmax(axis=1))
+
     wanted("balanced_accuracy", lambda: paired_bootstrap(codes, a, b, bal, **boot), "paired bootstrap")
     return out
 

@@ -62,8 +62,9 @@ def scoring_for(task: str, n_classes: int = 2) -> str:
     return _SCORING[PRIMARY_METRIC[task]]
 
 
-def sample_rows(X: pd.DataFrame, y, max_rows: int | None, random_state: int = 0, *,
-                stratify: bool = False) -> tuple[pd.DataFrame, Any]:
+def sample_rows(
+    X: pd.DataFrame, y, max_rows: int | None, random_state: int = 0, *, stratify: bool = False
+) -> tuple[pd.DataFrame, Any]:
     """At most ``max_rows`` rows of ``X`` and ``y``, drawn without replacement (seeded); all when fewer.
 
     With ``stratify`` (classification) each class keeps its share of the rows and
@@ -85,8 +86,15 @@ def sample_rows(X: pd.DataFrame, y, max_rows: int | None, random_state: int = 0,
 
 
 def grouped_permutation_importance(
-    model, X_test: pd.DataFrame, y_test, *, scoring: str, n_repeats: int = 5, random_state: int = 0,
-    n_jobs: int | None = None, top: int = 20,
+    model,
+    X_test: pd.DataFrame,
+    y_test,
+    *,
+    scoring: str,
+    n_repeats: int = 5,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    top: int = 20,
 ) -> pd.DataFrame:
     """Drop of the test score when one raw input column is shuffled, mean ± std over ``n_repeats``.
 
@@ -111,18 +119,34 @@ def grouped_permutation_importance(
         result = empty
     else:
         scorer = _present_classes_auc if scoring == "roc_auc_ovr" else scoring
-        r = permutation_importance(model, X_test, np.asarray(y_test), scoring=scorer, n_repeats=n_repeats,
-                                   random_state=random_state, n_jobs=n_jobs)
-        result = (pd.DataFrame({"mean": r.importances_mean, "std": r.importances_std},
-                               index=pd.Index([str(c) for c in X_test.columns], name="column"))
-                  .sort_values("mean", ascending=False, kind="stable").head(top))
-    result.attrs.update(scoring=scoring, n_rows=len(X_test), n_repeats=int(n_repeats),
-                        n_columns=int(X_test.shape[1]))
+        r = permutation_importance(
+            model,
+            X_test,
+            np.asarray(y_test),
+            scoring=scorer,
+            n_repeats=n_repeats,
+            random_state=random_state,
+            n_jobs=n_jobs,
+        )
+        result = (
+            pd.DataFrame(
+                {"mean": r.importances_mean, "std": r.importances_std},
+                index=pd.Index([str(c) for c in X_test.columns], name="column"),
+            )
+            .sort_values("mean", ascending=False, kind="stable")
+            .head(top)
+        )
+    result.attrs.update(scoring=scoring, n_rows=len(X_test), n_repeats=int(n_repeats), n_columns=int(X_test.shape[1]))
     return result
 
 
 def partial_dependence_curves(
-    model, X: pd.DataFrame, columns: list[str], *, limit: int | None = None, grid_resolution: int = 20,
+    model,
+    X: pd.DataFrame,
+    columns: list[str],
+    *,
+    limit: int | None = None,
+    grid_resolution: int = 20,
     classes: list[Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Average prediction as each numeric column is set to a grid of values (``kind="average"``).
@@ -150,13 +174,21 @@ def partial_dependence_curves(
         if len(grid) < 2:
             continue
         frame = X.assign(**{column: values.astype(float)}) if pd.api.types.is_integer_dtype(values) else X
-        pd_result = partial_dependence(model, frame, [column], kind="average", method="brute",
-                                       custom_values={column: grid})
+        pd_result = partial_dependence(
+            model, frame, [column], kind="average", method="brute", custom_values={column: grid}
+        )
         average = np.atleast_2d(pd_result["average"])
-        outputs = ([str(c) for c in classes] if classes is not None and len(average) == len(classes) > 2
-                   else ["prediction"])
-        curves.append({"column": str(column), "grid": [float(g) for g in grid],
-                       "average": average.round(6).tolist(), "outputs": outputs})
+        outputs = (
+            [str(c) for c in classes] if classes is not None and len(average) == len(classes) > 2 else ["prediction"]
+        )
+        curves.append(
+            {
+                "column": str(column),
+                "grid": [float(g) for g in grid],
+                "average": average.round(6).tolist(),
+                "outputs": outputs,
+            }
+        )
     return curves
 
 
@@ -179,19 +211,50 @@ def segments(values: pd.Series, top: int = 10, bins: int = 4) -> pd.Series:
 
 
 def slice_tables(
-    frame: pd.DataFrame, y_true, scores, columns: list[str], *, task: str, threshold: float = 0.5,
-    n_boot: int = 200, confidence: float = 0.95, random_state: int = 0, n_jobs: int | None = None,
+    frame: pd.DataFrame,
+    y_true,
+    scores,
+    columns: list[str],
+    *,
+    task: str,
+    threshold: float = 0.5,
+    n_boot: int = 200,
+    confidence: float = 0.95,
+    random_state: int = 0,
+    n_jobs: int | None = None,
 ) -> list[pd.DataFrame]:
     """:func:`slice_metrics` of each of ``columns`` that ``frame`` holds, its rows cut by
     :func:`segments`: one table per column (``evaluate.slices``), in the order given."""
-    return [slice_metrics(y_true, scores, segments(frame[column]), task=task, column=column, threshold=threshold,
-                          n_boot=n_boot, confidence=confidence, random_state=random_state, n_jobs=n_jobs)
-            for column in columns if column in frame]
+    return [
+        slice_metrics(
+            y_true,
+            scores,
+            segments(frame[column]),
+            task=task,
+            column=column,
+            threshold=threshold,
+            n_boot=n_boot,
+            confidence=confidence,
+            random_state=random_state,
+            n_jobs=n_jobs,
+        )
+        for column in columns
+        if column in frame
+    ]
 
 
 def slice_metrics(
-    y_true, scores, segment_labels: pd.Series, *, task: str, column: str, threshold: float = 0.5,
-    n_boot: int = 200, confidence: float = 0.95, min_rows: int = 30, random_state: int = 0,
+    y_true,
+    scores,
+    segment_labels: pd.Series,
+    *,
+    task: str,
+    column: str,
+    threshold: float = 0.5,
+    n_boot: int = 200,
+    confidence: float = 0.95,
+    min_rows: int = 30,
+    random_state: int = 0,
     n_jobs: int | None = None,
 ) -> pd.DataFrame:
     """Per segment: rows, positives (classification) and two metrics (:data:`SLICE_METRICS`)
@@ -210,8 +273,9 @@ def slice_metrics(
     if isinstance(segment_labels.dtype, pd.CategoricalDtype):  # bins: in their own order
         order = [c for c in segment_labels.cat.categories if c in counts.index]
     else:
-        order = [s for s in counts.index if s not in ("other", "missing")] + [s for s in ("other", "missing")
-                                                                               if s in counts.index]
+        order = [s for s in counts.index if s not in ("other", "missing")] + [
+            s for s in ("other", "missing") if s in counts.index
+        ]
     rows = []
     for segment in order:
         mask = labels == segment
@@ -227,11 +291,21 @@ def slice_metrics(
         elif task == "classification" and len(np.unique(y)) < 2:
             note = "one class only: ROC-AUC undefined"
         else:
-            values = (classification_metrics(y, s, threshold) if task == "classification"
-                      else regression_metrics(y, s))
-            ci = (_slice_intervals(y, s, task, names, n_boot, confidence, threshold, random_state) if s.ndim == 1
-                  else bootstrap_intervals(y, s, task, n_boot=n_boot, confidence=confidence, threshold=threshold,
-                                           random_state=random_state, n_jobs=n_jobs))
+            values = classification_metrics(y, s, threshold) if task == "classification" else regression_metrics(y, s)
+            ci = (
+                _slice_intervals(y, s, task, names, n_boot, confidence, threshold, random_state)
+                if s.ndim == 1
+                else bootstrap_intervals(
+                    y,
+                    s,
+                    task,
+                    n_boot=n_boot,
+                    confidence=confidence,
+                    threshold=threshold,
+                    random_state=random_state,
+                    n_jobs=n_jobs,
+                )
+            )
         for name in names:
             row[name] = values.get(name, np.nan)
             low, high = ci.get(name, (np.nan, np.nan))
@@ -261,32 +335,57 @@ def lift_table(y_true, proba, n_bins: int = 10) -> pd.DataFrame:
         seen_pos += int(part.sum())
         share_rows = seen_rows / len(y_true)
         share_pos = seen_pos / total
-        rows.append({"decile": i, "rows": len(part), "positives": int(part.sum()), "rate": float(part.mean()),
-                     "share_rows": share_rows, "share_positives": share_pos, "lift": share_pos / share_rows})
+        rows.append(
+            {
+                "decile": i,
+                "rows": len(part),
+                "positives": int(part.sum()),
+                "rate": float(part.mean()),
+                "share_rows": share_rows,
+                "share_positives": share_pos,
+                "lift": share_pos / share_rows,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def explain_record(importance: pd.DataFrame | None, curves: list[dict[str, Any]] | None,
-                   slices: list[pd.DataFrame] | None, lift: pd.DataFrame | None) -> dict[str, Any]:
+def explain_record(
+    importance: pd.DataFrame | None,
+    curves: list[dict[str, Any]] | None,
+    slices: list[pd.DataFrame] | None,
+    lift: pd.DataFrame | None,
+) -> dict[str, Any]:
     """What ``explain.json`` holds, JSON-ready (missing values as ``null``): ``importance``
     (``scoring``, ``n_rows``, ``n_repeats``, ``columns``: rows of column/mean/std),
     ``partial_dependence``, ``slices`` (rows of every slice table) and ``lift``."""
+
     def rows(frame):
-        return None if frame is None else [
-            {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-            for r in frame.to_dict("records")]
+        return (
+            None
+            if frame is None
+            else [
+                {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+                for r in frame.to_dict("records")
+            ]
+        )
 
     record: dict[str, Any] = {"importance": None, "partial_dependence": curves or [], "slices": [], "lift": rows(lift)}
     if importance is not None:
-        record["importance"] = {**{k: v for k, v in importance.attrs.items()},
-                                "columns": rows(importance.reset_index())}
+        record["importance"] = {
+            **{k: v for k, v in importance.attrs.items()},
+            "columns": rows(importance.reset_index()),
+        }
     for table in slices or []:
         record["slices"].extend(rows(table))
     return record
 
 
-def gate_outcome(test: dict[str, float], gates: dict[str, float], promotion: dict[str, Any] | None = None,
-                 require_promotion: bool = False) -> dict[str, Any]:
+def gate_outcome(
+    test: dict[str, float],
+    gates: dict[str, float],
+    promotion: dict[str, Any] | None = None,
+    require_promotion: bool = False,
+) -> dict[str, Any]:
     """Whether the test metrics pass their gates (and, with ``require_promotion``, whether the
     model becomes champion), without raising: ``{"passed", "message"}``.
 
@@ -311,8 +410,12 @@ def gate_outcome(test: dict[str, float], gates: dict[str, float], promotion: dic
     return {"passed": True, "message": "all gates passed (" + ", ".join(passed) + ")"}
 
 
-def conclusion(metrics: dict[str, Any], importance: pd.DataFrame | None = None,
-               gate: dict[str, Any] | None = None, promotion: dict[str, Any] | None = None) -> str:
+def conclusion(
+    metrics: dict[str, Any],
+    importance: pd.DataFrame | None = None,
+    gate: dict[str, Any] | None = None,
+    promotion: dict[str, Any] | None = None,
+) -> str:
     """The evaluation in a few Markdown sentences: model, threshold, headline metric with its
     interval, the top 3 columns by importance, the champion decision and the gate result.
     Names from data are escaped."""
@@ -321,17 +424,24 @@ def conclusion(metrics: dict[str, Any], importance: pd.DataFrame | None = None,
     chosen = metrics.get("chosen") or {}
     if chosen:
         what = md(chosen.get("label") or chosen.get("name", "unknown"))
-        lines = [f"**Model:** {what}, chosen by cross-validation ({md(chosen.get('scoring', ''))} "
-                 f"{_num(chosen.get('cv_mean'))} ± {_num(chosen.get('cv_std'))}; {md(chosen.get('cv_note', ''))})."]
+        lines = [
+            f"**Model:** {what}, chosen by cross-validation ({md(chosen.get('scoring', ''))} "
+            f"{_num(chosen.get('cv_mean'))} ± {_num(chosen.get('cv_std'))}; {md(chosen.get('cv_note', ''))})."
+        ]
     else:
         lines = [f"**Model:** {md(metrics.get('best_model', 'unknown'))}, chosen by cross-validation."]
     if "threshold" in metrics:
-        lines.append(f"**Threshold:** {metrics['threshold']:.3f}, chosen by `{metrics.get('threshold_by', 'fixed')}` "
-                     "on out-of-fold training predictions (never on the test split).")
+        lines.append(
+            f"**Threshold:** {metrics['threshold']:.3f}, chosen by `{metrics.get('threshold_by', 'fixed')}` "
+            "on out-of-fold training predictions (never on the test split)."
+        )
     if value is not None:
         low_high = metrics.get("test_ci", {}).get(primary)
-        interval = (f" ({metrics.get('confidence', 0.95):.0%} interval {low_high[0]:.4f}–{low_high[1]:.4f})"
-                    if low_high else " (no interval: bootstrap off)")
+        interval = (
+            f" ({metrics.get('confidence', 0.95):.0%} interval {low_high[0]:.4f}–{low_high[1]:.4f})"
+            if low_high
+            else " (no interval: bootstrap off)"
+        )
         lines.append(f"**Test {primary}:** {value:.4f}{interval} on {metrics.get('n_test', '?')} rows.")
     if importance is not None and len(importance):
         top = ", ".join(f"{md(name)} ({row['mean']:+.4f})" for name, row in importance.head(3).iterrows())
@@ -353,8 +463,9 @@ def _num(value) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else "?"
 
 
-def _slice_intervals(y, s, task: str, names, n_boot: int, confidence: float, threshold: float,
-                     random_state: int) -> dict[str, tuple[float, float]]:
+def _slice_intervals(
+    y, s, task: str, names, n_boot: int, confidence: float, threshold: float, random_state: int
+) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap intervals of the two slice metrics only, vectorized over resamples
     (same resamples rule as :func:`nblib.ml.evaluation.metrics.bootstrap_intervals`: a two-class resample
     missing a class is skipped). Scores are one column (two classes) or predictions (regression)."""
@@ -368,8 +479,11 @@ def _slice_intervals(y, s, task: str, names, n_boot: int, confidence: float, thr
         parts.append(_resample_metrics(y[idx], s[idx], task, threshold))
     values = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     alpha = (1 - confidence) / 2
-    return {k: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha)))
-            for k, v in values.items() if k in names and len(v)}
+    return {
+        k: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha)))
+        for k, v in values.items()
+        if k in names and len(v)
+    }
 
 
 def _resample_metrics(yb, sb, task: str, threshold: float) -> dict[str, np.ndarray]:
@@ -378,7 +492,7 @@ def _resample_metrics(yb, sb, task: str, threshold: float) -> dict[str, np.ndarr
     yb = yb.astype(float)
     if task != "classification":
         err = sb - yb
-        return {"rmse": np.sqrt((err ** 2).mean(axis=1)), "mae": np.abs(err).mean(axis=1)}
+        return {"rmse": np.sqrt((err**2).mean(axis=1)), "mae": np.abs(err).mean(axis=1)}
     n = yb.shape[1]
     pos = yb.sum(axis=1)
     keep = (pos > 0) & (pos < n)
@@ -387,8 +501,10 @@ def _resample_metrics(yb, sb, task: str, threshold: float) -> dict[str, np.ndarr
     pred = sb >= threshold
     tp = (pred & (yb == 1)).sum(axis=1)
     denom = pred.sum(axis=1) + pos
-    return {"roc_auc": ((ranks * yb).sum(axis=1) - pos * (pos + 1) / 2) / (pos * (n - pos)),
-            "f1": np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)}
+    return {
+        "roc_auc": ((ranks * yb).sum(axis=1) - pos * (pos + 1) / 2) / (pos * (n - pos)),
+        "f1": np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0),
+    }
 
 
 def _present_classes_auc(estimator, X, y) -> float:
@@ -435,8 +551,9 @@ def md(value: Any) -> str:
     return text
 
 
-def importance_sample(X: pd.DataFrame, y, task: str, random_state: int = 0,
-                      max_rows: int = 2000) -> tuple[pd.DataFrame, Any]:
+def importance_sample(
+    X: pd.DataFrame, y, task: str, random_state: int = 0, max_rows: int = 2000
+) -> tuple[pd.DataFrame, Any]:
     """The rows permutation importance is measured on: at most ``max_rows`` (:func:`sample_rows`),
     stratified for classification so that a rare class keeps its rows."""
     return sample_rows(X, y, max_rows, random_state, stratify=task == "classification")

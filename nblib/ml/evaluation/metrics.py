@@ -115,10 +115,14 @@ def per_class_metrics(y_true, proba, classes: list[Any]) -> pd.DataFrame:
     pred = proba.argmax(axis=1)
     codes = np.arange(len(classes))
     p, r, f, n = precision_recall_fscore_support(y_true, pred, labels=codes, zero_division=0)
-    auc = [float(roc_auc_score(y_true == c, proba[:, c])) if 0 < (y_true == c).sum() < len(y_true) else np.nan
-           for c in codes]
-    return pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": n, "roc_auc_ovr": auc},
-                        index=pd.Index([str(c) for c in classes], name="class")).round(4)
+    auc = [
+        float(roc_auc_score(y_true == c, proba[:, c])) if 0 < (y_true == c).sum() < len(y_true) else np.nan
+        for c in codes
+    ]
+    return pd.DataFrame(
+        {"precision": p, "recall": r, "f1": f, "support": n, "roc_auc_ovr": auc},
+        index=pd.Index([str(c) for c in classes], name="class"),
+    ).round(4)
 
 
 def predictions_frame(test: pd.DataFrame, target: str, scores, classes: list[Any] | None = None) -> pd.DataFrame:
@@ -153,8 +157,15 @@ def score_model(model, X: pd.DataFrame, task: str) -> np.ndarray:
 
 
 def bootstrap_intervals(
-    y_true, scores, task: str, *, n_boot: int = 500, confidence: float = 0.95,
-    threshold: float = 0.5, random_state: int = 0, n_jobs: int | None = None,
+    y_true,
+    scores,
+    task: str,
+    *,
+    n_boot: int = 500,
+    confidence: float = 0.95,
+    threshold: float = 0.5,
+    random_state: int = 0,
+    n_jobs: int | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap interval of every metric (resampling test rows).
 
@@ -186,8 +197,11 @@ def _metrics_on_resamples(y_true, scores, resamples, task: str, threshold: float
     for idx in resamples:
         if task == "classification" and len(np.unique(y_true[idx])) < len(np.unique(y_true)):
             continue
-        values = (classification_metrics(y_true[idx], scores[idx], threshold) if task == "classification"
-                  else regression_metrics(y_true[idx], scores[idx]))
+        values = (
+            classification_metrics(y_true[idx], scores[idx], threshold)
+            if task == "classification"
+            else regression_metrics(y_true[idx], scores[idx])
+        )
         for k, v in values.items():
             out.setdefault(k, []).append(v)
     return out
@@ -206,8 +220,12 @@ def metrics_table(report: dict[str, Any]) -> pd.DataFrame:
     rows = {}
     for name, value in report["test"].items():
         low, high = report.get("test_ci", {}).get(name, (np.nan, np.nan))
-        rows[name] = {"test": value, "ci_low": low, "ci_high": high,
-                      "oracle": report.get("oracle", {}).get(name, np.nan)}
+        rows[name] = {
+            "test": value,
+            "ci_low": low,
+            "ci_high": high,
+            "oracle": report.get("oracle", {}).get(name, np.nan),
+        }
     table = pd.DataFrame(rows).T
     return table.dropna(axis=1, how="all").round(4)
 
@@ -257,8 +275,16 @@ def evaluation_report(
         "n_test": int(len(y_true)),
         "confidence": confidence,
         "test": test,
-        "test_ci": bootstrap_intervals(y_true, scores, task, n_boot=n_boot, confidence=confidence,
-                                       threshold=threshold, random_state=random_state, n_jobs=n_jobs),
+        "test_ci": bootstrap_intervals(
+            y_true,
+            scores,
+            task,
+            n_boot=n_boot,
+            confidence=confidence,
+            threshold=threshold,
+            random_state=random_state,
+            n_jobs=n_jobs,
+        ),
         "cv": {name: {"mean": r["mean"], "std": r["std"]} for name, r in cv.get("models", {}).items()},
         "cv_scoring": cv.get("scoring"),
         "warnings": [],
@@ -282,7 +308,8 @@ def evaluation_report(
             report["warnings"].append(
                 f"class {', '.join(map(repr, absent))} has no row in the test split: its scores are not measured "
                 f"(the macro averages leave it out); with so few rows, merge or remove it, or raise "
-                f"preprocess.test_size")
+                f"preprocess.test_size"
+            )
         report["confusion_matrix"] = confusion_matrix(np.asarray(y_true).astype(int), predicted, labels=labels).tolist()
     if oracle_proba is not None and task == "classification":
         oracle = classification_metrics(y_true, oracle_proba, threshold)
@@ -290,11 +317,15 @@ def evaluation_report(
         gap = oracle["roc_auc"] - test["roc_auc"]
         report["oracle_gap"] = {"roc_auc": gap}
         if oracle_train is not None:  # how hard the test rows are, compared with the training rows
-            report["oracle_split"] = {"test": oracle["roc_auc"],
-                                      "train": float(roc_auc_score(*map(np.asarray, oracle_train)))}
+            report["oracle_split"] = {
+                "test": oracle["roc_auc"],
+                "train": float(roc_auc_score(*map(np.asarray, oracle_train))),
+            }
         if gap > 0.03:
-            report["warnings"].append(f"test ROC-AUC is {gap:.3f} below the oracle (Bayes) ROC-AUC "
-                                      f"{oracle['roc_auc']:.3f}: there is signal left to learn")
+            report["warnings"].append(
+                f"test ROC-AUC is {gap:.3f} below the oracle (Bayes) ROC-AUC "
+                f"{oracle['roc_auc']:.3f}: there is signal left to learn"
+            )
     if chosen and chosen.get("cv_mean") is not None:
         best_cv = {"mean": chosen["cv_mean"], "std": chosen.get("cv_std") or 0.0}
     else:
@@ -303,20 +334,35 @@ def evaluation_report(
     same_metric = {"roc_auc", "roc_auc_ovr"} if task == "classification" else {"neg_root_mean_squared_error"}
     if best_cv and cv.get("scoring") in same_metric:  # same metric on both sides
         cv_value = -best_cv["mean"] if task == "regression" else best_cv["mean"]
-        report["cv_vs_test"] = cv_vs_test(cv_value, best_cv.get("std", 0.0), cv.get("folds", 5), test[primary],
-                                          report["test_ci"].get(primary), primary, report.get("oracle_split"))
+        report["cv_vs_test"] = cv_vs_test(
+            cv_value,
+            best_cv.get("std", 0.0),
+            cv.get("folds", 5),
+            test[primary],
+            report["test_ci"].get(primary),
+            primary,
+            report.get("oracle_split"),
+        )
         report["cv_vs_test"]["model"] = best_model
         if chosen and chosen.get("cv_note"):
             report["cv_vs_test"]["cv_note"] = chosen["cv_note"]
-            report["cv_vs_test"]["explanation"] += (f"; the CV is that of the chosen model, "
-                                                    f"{chosen.get('label') or best_model} ({chosen['cv_note']})")
+            report["cv_vs_test"]["explanation"] += (
+                f"; the CV is that of the chosen model, {chosen.get('label') or best_model} ({chosen['cv_note']})"
+            )
         if report["cv_vs_test"]["far"]:
             report["warnings"].append(report["cv_vs_test"]["explanation"])
     return report
 
 
-def cv_vs_test(cv_mean: float, cv_std: float, folds: int, test: float, test_ci: tuple[float, float] | None,
-               metric: str, oracle_split: dict[str, float] | None = None) -> dict[str, Any]:
+def cv_vs_test(
+    cv_mean: float,
+    cv_std: float,
+    folds: int,
+    test: float,
+    test_ci: tuple[float, float] | None,
+    metric: str,
+    oracle_split: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """Is the test score where cross-validation said it would be? With the reasons a gap can have.
 
     The test score is "far" when the difference exceeds both the spread of the
@@ -332,24 +378,42 @@ def cv_vs_test(cv_mean: float, cv_std: float, folds: int, test: float, test_ci: 
     far = abs(diff) > noise
     better = (diff > 0) != (metric in LOWER_IS_BETTER)
     if not far:
-        why = (f"test {metric} {test:.4f} is within noise of the CV mean {cv_mean:.4f} "
-               f"(difference {diff:+.4f}; fold spread ±{2 * cv_std:.4f}, test interval ±{half:.4f})")
+        why = (
+            f"test {metric} {test:.4f} is within noise of the CV mean {cv_mean:.4f} "
+            f"(difference {diff:+.4f}; fold spread ±{2 * cv_std:.4f}, test interval ±{half:.4f})"
+        )
     elif better:
-        why = (f"test {metric} {test:.4f} is better than the CV mean {cv_mean:.4f} by {abs(diff):.4f}, beyond the "
-               f"fold spread (±{2 * cv_std:.4f}) and the test interval (±{half:.4f}). Usual reasons: the final model "
-               f"is fit on all training rows, CV models on {folds - 1}/{folds} of them (more data helps a model "
-               f"still learning); a test split that happens to be easier; duplicate groups split in CV but not in test")
+        why = (
+            f"test {metric} {test:.4f} is better than the CV mean {cv_mean:.4f} by {abs(diff):.4f}, beyond the "
+            f"fold spread (±{2 * cv_std:.4f}) and the test interval (±{half:.4f}). Usual reasons: the final model "
+            f"is fit on all training rows, CV models on {folds - 1}/{folds} of them (more data helps a model "
+            f"still learning); a test split that happens to be easier; duplicate groups split in CV but not in test"
+        )
     else:
-        why = (f"test {metric} {test:.4f} is worse than the CV mean {cv_mean:.4f} by {abs(diff):.4f}, beyond the "
-               f"fold spread (±{2 * cv_std:.4f}) and the test interval (±{half:.4f}). Usual reasons: information "
-               f"shared between CV folds but not with the test split (duplicates, a leak), a model chosen for its "
-               f"lucky CV score among many, or test rows unlike the training rows (drift)")
+        why = (
+            f"test {metric} {test:.4f} is worse than the CV mean {cv_mean:.4f} by {abs(diff):.4f}, beyond the "
+            f"fold spread (±{2 * cv_std:.4f}) and the test interval (±{half:.4f}). Usual reasons: information "
+            f"shared between CV folds but not with the test split (duplicates, a leak), a model chosen for its "
+            f"lucky CV score among many, or test rows unlike the training rows (drift)"
+        )
     if oracle_split:
         easier = oracle_split["test"] - oracle_split["train"]
-        why += (f". Measured here: the oracle (true probabilities) scores {oracle_split['test']:.4f} on the test rows "
-                f"and {oracle_split['train']:.4f} on the training rows, so the test split is "
-                f"{'easier' if easier > 0 else 'harder'} by {abs(easier):.4f} by chance"
-                + (f"; that accounts for {min(abs(easier) / abs(diff), 1):.0%} of the gap" if diff and easier * diff > 0
-                   else ""))
-    return {"cv": cv_mean, "cv_std": cv_std, "test": test, "difference": diff, "noise": noise, "far": bool(far),
-            "explanation": why}
+        why += (
+            f". Measured here: the oracle (true probabilities) scores {oracle_split['test']:.4f} on the test rows "
+            f"and {oracle_split['train']:.4f} on the training rows, so the test split is "
+            f"{'easier' if easier > 0 else 'harder'} by {abs(easier):.4f} by chance"
+            + (
+                f"; that accounts for {min(abs(easier) / abs(diff), 1):.0%} of the gap"
+                if diff and easier * diff > 0
+                else ""
+            )
+        )
+    return {
+        "cv": cv_mean,
+        "cv_std": cv_std,
+        "test": test,
+        "difference": diff,
+        "noise": noise,
+        "far": bool(far),
+        "explanation": why,
+    }

@@ -19,8 +19,9 @@ run's artifacts and pass plain values here.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from nblib.ml.evaluation.scoring import lower_is_better
 
@@ -88,18 +89,26 @@ def next_steps(
 
 
 def _leak_steps(suspects: Iterable[Mapping[str, Any]]) -> list[Step]:
-    kept = [s for s in suspects or () if isinstance(s, Mapping)
-            and s.get("confidence") == "likely" and s.get("action") == "kept"]
+    kept = [
+        s
+        for s in suspects or ()
+        if isinstance(s, Mapping) and s.get("confidence") == "likely" and s.get("action") == "kept"
+    ]
     columns = list(dict.fromkeys(str(c) for s in kept for c in (s.get("columns") or [])))
     if not columns:
         return []
     shown = ", ".join(columns[:5]) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")
     listed = ", ".join(columns[:5])
-    return [Step("leak", f"the model keeps {len(columns)} likely leak{'s' if len(columns) > 1 else ''} ({shown}): "
-                         "its scores are not to be trusted",
-                 f"set quality.leaks: drop to train without {'them' if len(columns) > 1 else 'it'}, or, if "
-                 f"{'they are' if len(columns) > 1 else 'it is'} known before the outcome, declare "
-                 f"data.columns.known_before_outcome: [{listed}]")]
+    return [
+        Step(
+            "leak",
+            f"the model keeps {len(columns)} likely leak{'s' if len(columns) > 1 else ''} ({shown}): "
+            "its scores are not to be trusted",
+            f"set quality.leaks: drop to train without {'them' if len(columns) > 1 else 'it'}, or, if "
+            f"{'they are' if len(columns) > 1 else 'it is'} known before the outcome, declare "
+            f"data.columns.known_before_outcome: [{listed}]",
+        )
+    ]
 
 
 def _entity_steps(suspects: Iterable[Mapping[str, Any]], group: str | None) -> list[Step]:
@@ -111,26 +120,39 @@ def _entity_steps(suspects: Iterable[Mapping[str, Any]], group: str | None) -> l
         if not rows:
             continue
         what = f"{rows:,} test rows share a {s['column']} value with training rows" + (
-            f" ({values:,} values on both sides)" if values else "")
-        out.append(Step("entity", f"{s['column']} looks like an entity key: {what}, so the test score is partly "
-                                  "measured on entities the model has seen",
-                        f"set data.group: {s['column']} to keep each one on one side of the split and in one CV fold"))
+            f" ({values:,} values on both sides)" if values else ""
+        )
+        out.append(
+            Step(
+                "entity",
+                f"{s['column']} looks like an entity key: {what}, so the test score is partly "
+                "measured on entities the model has seen",
+                f"set data.group: {s['column']} to keep each one on one side of the split and in one CV fold",
+            )
+        )
     return out
 
 
-def _rare_class_steps(counts: Mapping[Any, int] | None, test_counts: Mapping[Any, int] | None,
-                      min_rows: int, min_test: int) -> list[Step]:
+def _rare_class_steps(
+    counts: Mapping[Any, int] | None, test_counts: Mapping[Any, int] | None, min_rows: int, min_test: int
+) -> list[Step]:
     rare = []
     for label in dict.fromkeys([*(counts or {}), *(test_counts or {})]):
         n, t = _int((counts or {}).get(label)), _int((test_counts or {}).get(label))
         if (counts and n is not None and n < min_rows) or (test_counts and t is not None and t < min_test):
-            rare.append(f"{label!s} ({n if n is not None else '?'} rows"
-                        + (f", {t} in test" if t is not None else "") + ")")
+            rare.append(
+                f"{label!s} ({n if n is not None else '?'} rows" + (f", {t} in test" if t is not None else "") + ")"
+            )
     if not rare:
         return []
-    return [Step("rare_class", f"{len(rare)} class{'es' if len(rare) > 1 else ''} with too few rows to learn or "
-                               f"measure: {', '.join(rare[:6])}{' …' if len(rare) > 6 else ''}",
-                 "merge each into a related class or drop its rows before training (or gather more of them)")]
+    return [
+        Step(
+            "rare_class",
+            f"{len(rare)} class{'es' if len(rare) > 1 else ''} with too few rows to learn or "
+            f"measure: {', '.join(rare[:6])}{' …' if len(rare) > 6 else ''}",
+            "merge each into a related class or drop its rows before training (or gather more of them)",
+        )
+    ]
 
 
 def learning_curve_gain(rows: Iterable[Mapping[str, Any]] | None) -> dict[str, Any] | None:
@@ -158,8 +180,14 @@ def learning_curve_gain(rows: Iterable[Mapping[str, Any]] | None) -> dict[str, A
     spread = (sum((v - mean_last) ** 2 for v in last) / (len(last) - 1)) ** 0.5 if len(last) > 1 else 0.0
     noise = spread / len(last) ** 0.5
     rising = gain > noise and gain > 0.005 * max(abs(mean_last), 1e-12)
-    return {"metric": metric, "sizes": (n_prev, n_last), "scores": (mean_prev, mean_last), "gain": gain,
-            "noise": noise, "rising": bool(rising)}
+    return {
+        "metric": metric,
+        "sizes": (n_prev, n_last),
+        "scores": (mean_prev, mean_last),
+        "gain": gain,
+        "noise": noise,
+        "rising": bool(rising),
+    }
 
 
 def _more_data_step(rows: Iterable[Mapping[str, Any]] | None) -> Step | None:
@@ -168,14 +196,21 @@ def _more_data_step(rows: Iterable[Mapping[str, Any]] | None) -> Step | None:
         return None
     (n_prev, n_last), (prev, last) = found["sizes"], found["scores"]
     metric = _short(found["metric"]) or "score"
-    return Step("more_data", f"the learning curve is still rising: held-out {metric} went from {prev:.3f} at "
-                             f"{n_prev:,} training rows to {last:.3f} at {n_last:,} (more than the fold noise, "
-                             f"{found['noise']:.3f})",
-                "more labelled rows should still help: gather more data before tuning harder")
+    return Step(
+        "more_data",
+        f"the learning curve is still rising: held-out {metric} went from {prev:.3f} at "
+        f"{n_prev:,} training rows to {last:.3f} at {n_last:,} (more than the fold noise, "
+        f"{found['noise']:.3f})",
+        "more labelled rows should still help: gather more data before tuning harder",
+    )
 
 
-_SHORT = {"root_mean_squared_error": "rmse", "mean_absolute_error": "mae", "mean_squared_error": "mse",
-          "brier_score": "brier"}
+_SHORT = {
+    "root_mean_squared_error": "rmse",
+    "mean_absolute_error": "mae",
+    "mean_squared_error": "mse",
+    "brier_score": "brier",
+}
 
 
 def _short(metric: Any) -> str:

@@ -86,8 +86,14 @@ def missing_values(frame: pd.DataFrame) -> Figure:
     for i, v in enumerate(share.to_numpy()):
         ax.text(v * 100, i, f" {v:.1%}", va="center", fontsize=8)
     ax.set_xlabel("% missing")
-    ax.set_title("Missing values" + (f" (the {len(share)} most missing of {total} columns)" if total > len(share)
-                                     else f" ({total} of {frame.shape[1]} columns have some)"))
+    ax.set_title(
+        "Missing values"
+        + (
+            f" (the {len(share)} most missing of {total} columns)"
+            if total > len(share)
+            else f" ({total} of {frame.shape[1]} columns have some)"
+        )
+    )
     return fig
 
 
@@ -113,8 +119,9 @@ def target_distribution(y: pd.Series, task: str) -> Figure:
     return fig
 
 
-def numeric_distributions(frame: pd.DataFrame, columns: list[str], target: pd.Series | None = None,
-                          log_scale: bool = True) -> Figure:
+def numeric_distributions(
+    frame: pd.DataFrame, columns: list[str], target: pd.Series | None = None, log_scale: bool = True
+) -> Figure:
     """Histogram per numeric column (the first 9), split by class when a binary target is given."""
     total = len(list(columns))
     columns = list(columns)[:9]
@@ -127,13 +134,19 @@ def numeric_distributions(frame: pd.DataFrame, columns: list[str], target: pd.Se
         values = np.log10(x.clip(lower=0) + 1) if skewed else x
         if target is not None and target.nunique() == 2:
             for value, color in zip(sorted(target.unique()), (_GREY, _ORANGE), strict=True):
-                ax.hist(values[target == value].dropna(), bins=40, alpha=0.6, density=True, color=color,
-                        label=label(value, 20))
+                ax.hist(
+                    values[target == value].dropna(),
+                    bins=40,
+                    alpha=0.6,
+                    density=True,
+                    color=color,
+                    label=label(value, 20),
+                )
             ax.legend(title=label(target.name), fontsize=7)
         else:
             ax.hist(values.dropna(), bins=40, color=_BLUE)
         ax.set_title(f"log10({label(column)} + 1)" if skewed else label(column), fontsize=9)
-    for ax in axes.ravel()[len(columns):]:
+    for ax in axes.ravel()[len(columns) :]:
         ax.set_axis_off()
     if total > len(columns):
         fig.suptitle(f"{len(columns)} of {total} numeric columns", fontsize=10)
@@ -161,8 +174,9 @@ def rate_by_category(frame: pd.DataFrame, column: str, target: pd.Series, top: i
 
 def rate_by_month(dates: pd.Series, target: pd.Series) -> Figure:
     """Mean target by calendar month of a date column: shows seasonality."""
-    month = (dates if pd.api.types.is_datetime64_any_dtype(dates)
-             else pd.to_datetime(dates, format="mixed", errors="coerce")).dt.month
+    month = (
+        dates if pd.api.types.is_datetime64_any_dtype(dates) else pd.to_datetime(dates, format="mixed", errors="coerce")
+    ).dt.month
     stats = target.groupby(month).agg(["mean", "count", "sem"])
     fig, axes = _figure(6.4, 3.2)
     ax = axes[0, 0]
@@ -224,7 +238,9 @@ def roc_curves(y_true, proba, oracle_proba=None, classes=None) -> Figure:
         shown = [c for c in range(proba.shape[1]) if 0 < (y_true == c).sum() < len(y_true)][:10]
         for c in shown:
             fpr, tpr, _ = roc_curve(y_true == c, proba[:, c])
-            ax.plot(fpr, tpr, lw=1.2, label=f"{label(names[c], 20)} (AUC {roc_auc_score(y_true == c, proba[:, c]):.3f})")
+            ax.plot(
+                fpr, tpr, lw=1.2, label=f"{label(names[c], 20)} (AUC {roc_auc_score(y_true == c, proba[:, c]):.3f})"
+            )
         ax.plot([0, 1], [0, 1], color=_GREY, lw=0.8)
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
@@ -256,8 +272,7 @@ def pr_curve(y_true, proba, oracle_proba=None) -> Figure:
     ax.plot(r, p, color=_BLUE, label=f"model (AP {average_precision_score(y_true, proba):.3f})")
     if oracle_proba is not None:
         p, r, _ = precision_recall_curve(y_true, oracle_proba)
-        ax.plot(r, p, color=_ORANGE, ls="--",
-                label=f"oracle (AP {average_precision_score(y_true, oracle_proba):.3f})")
+        ax.plot(r, p, color=_ORANGE, ls="--", label=f"oracle (AP {average_precision_score(y_true, oracle_proba):.3f})")
     ax.axhline(np.mean(y_true), color=_GREY, lw=0.8, label=f"no skill ({np.mean(y_true):.3f})")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
@@ -275,14 +290,23 @@ def confusion_matrix_plot(matrix, labels=("0", "1"), threshold: float = 0.5) -> 
     ax.imshow(matrix, cmap="Blues")
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     for (i, j), v in np.ndenumerate(matrix):
-        ax.text(j, i, f"{v}\n{shares[i, j]:.1%}", ha="center", va="center",
-                color="white" if v > matrix.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            f"{v}\n{shares[i, j]:.1%}",
+            ha="center",
+            va="center",
+            color="white" if v > matrix.max() / 2 else "black",
+        )
     ax.set_xticks(range(len(labels)), _labels(labels), rotation=30 if len(labels) > 3 else 0)
     ax.set_yticks(range(len(labels)), _labels(labels))
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    ax.set_title(f"Confusion matrix (threshold {float(threshold):.3f})" if threshold is not None and len(labels) == 2
-                 else "Confusion matrix (most probable class)")
+    ax.set_title(
+        f"Confusion matrix (threshold {float(threshold):.3f})"
+        if threshold is not None and len(labels) == 2
+        else "Confusion matrix (most probable class)"
+    )
     return fig
 
 
@@ -370,8 +394,10 @@ def importance_bars(importance: pd.DataFrame) -> Figure:
     ax.set_xlabel(f"drop in test {attrs.get('scoring', 'score')} when the column is shuffled")
     of = attrs.get("n_columns")
     part = f"top {len(shown)} of {of} columns, " if of and of > len(shown) else ""
-    ax.set_title(f"Permutation importance ({part}{attrs.get('n_rows', '?')} test rows, "
-                 f"{attrs.get('n_repeats', '?')} repeats)", fontsize=10)
+    ax.set_title(
+        f"Permutation importance ({part}{attrs.get('n_rows', '?')} test rows, {attrs.get('n_repeats', '?')} repeats)",
+        fontsize=10,
+    )
     return fig
 
 
@@ -380,7 +406,7 @@ def partial_dependence_grid(curves: list[dict[str, Any]], ylabel: str = "average
     ncols = min(3, max(1, len(curves)))
     nrows = max(1, int(np.ceil(len(curves) / ncols)))
     fig, axes = _figure(3.4 * ncols, 2.8 * nrows, ncols=ncols, nrows=nrows)
-    for ax in axes.ravel()[len(curves):]:
+    for ax in axes.ravel()[len(curves) :]:
         ax.set_axis_off()
     if not curves:
         axes[0, 0].text(0.5, 0.5, "no numeric column to show", ha="center", va="center")
@@ -404,8 +430,15 @@ def slice_metric_plot(table: pd.DataFrame, metric: str) -> Figure:
     names = [f"{label(s, 30)} (n={n})" for s, n in zip(rows["segment"], rows["n"], strict=True)]
     for i, row in rows.iterrows():
         if np.isnan(row[metric]):
-            ax.text(0.02, i, label(row.get("note", "no value"), 60), transform=ax.get_yaxis_transform(),
-                    va="center", fontsize=8, color=_GREY)
+            ax.text(
+                0.02,
+                i,
+                label(row.get("note", "no value"), 60),
+                transform=ax.get_yaxis_transform(),
+                va="center",
+                fontsize=8,
+                color=_GREY,
+            )
             continue
         low, high = row[f"{metric}_low"], row[f"{metric}_high"]
         err = None if np.isnan(low) else [[row[metric] - low], [high - row[metric]]]
@@ -440,8 +473,16 @@ def gain_curve(lift: pd.DataFrame) -> Figure:
 # a figure that does not apply is left out, so a notebook shows the dict without branching.
 
 
-def evaluation_figures(task: str, y_true, scores, *, classes: list[Any] | None = None, oracle_proba=None,
-                       confusion=None, threshold: float | None = None) -> dict[str, Figure]:
+def evaluation_figures(
+    task: str,
+    y_true,
+    scores,
+    *,
+    classes: list[Any] | None = None,
+    oracle_proba=None,
+    confusion=None,
+    threshold: float | None = None,
+) -> dict[str, Figure]:
     """The test-split plots for ``task``.
 
     Classification: ``roc`` (with the oracle's curve when ``oracle_proba`` is known) and
@@ -467,13 +508,17 @@ def term_figures(fitted, Xt, y, text_columns: list[str], positive_class: Any = N
 
     if positive_class is None:
         return {}
-    return {f"terms_{column}": top_terms(term_associations(fitted, Xt, y, column),
-                                         f"Terms of {column} by class (training data)")
-            for column in text_columns}
+    return {
+        f"terms_{column}": top_terms(
+            term_associations(fitted, Xt, y, column), f"Terms of {column} by class (training data)"
+        )
+        for column in text_columns
+    }
 
 
-def target_rate_figures(frame: pd.DataFrame, rate: pd.Series, *, dates: list[str] = (),
-                        categories: list[str] = (), max_categories: int = 3) -> dict[str, Figure]:
+def target_rate_figures(
+    frame: pd.DataFrame, rate: pd.Series, *, dates: list[str] = (), categories: list[str] = (), max_categories: int = 3
+) -> dict[str, Figure]:
     """``by_month_<column>`` per date column and ``by_<column>`` for the first ``max_categories``
     categorical columns: the mean of ``rate`` (:func:`nblib.ml.features.target_rate`) per month or label."""
     figures = {f"by_month_{column}": rate_by_month(frame[column], rate) for column in dates}

@@ -42,8 +42,7 @@ def require_keys(data: Any, keys: Iterable[str], what: str) -> dict[str, Any]:
         raise RecordError(f"{what}: expected a JSON object, got {type(data).__name__}")
     missing = [key for key in keys if key not in data]
     if missing:
-        raise RecordError(f"{what}: missing key{'s' if len(missing) > 1 else ''} "
-                          f"{', '.join(repr(k) for k in missing)}")
+        raise RecordError(f"{what}: missing key{'s' if len(missing) > 1 else ''} {', '.join(repr(k) for k in missing)}")
     return data
 
 
@@ -108,8 +107,7 @@ class Promotion:
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
-            raise RecordError(f"promotion.json: decision must be one of {', '.join(DECISIONS)}; "
-                              f"got {self.decision!r}")
+            raise RecordError(f"promotion.json: decision must be one of {', '.join(DECISIONS)}; got {self.decision!r}")
 
     @property
     def promote(self) -> bool:

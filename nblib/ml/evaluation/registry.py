@@ -21,8 +21,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Metric", "METRIC_REGISTRY", "TASKS", "test_metrics", "primary_metric", "metric_range",
-           "lower_names", "scorer_names"]
+__all__ = [
+    "Metric",
+    "METRIC_REGISTRY",
+    "TASKS",
+    "test_metrics",
+    "primary_metric",
+    "metric_range",
+    "lower_names",
+    "scorer_names",
+]
 
 #: The tasks nblib knows.
 TASKS = ("classification", "regression")

@@ -93,17 +93,29 @@ def shown_cv(cv: dict[str, Any]) -> dict[str, Any]:
         return shown_score(value, scoring)
 
     out = {**cv, "scoring": name, "scorer": scoring}
-    out["models"] = {k: {**m, **{f: flip(m[f]) for f in ("mean", "scores") if f in m}}
-                     for k, m in (cv.get("models") or {}).items() if isinstance(m, dict)}
+    out["models"] = {
+        k: {**m, **{f: flip(m[f]) for f in ("mean", "scores") if f in m}}
+        for k, m in (cv.get("models") or {}).items()
+        if isinstance(m, dict)
+    }
     if isinstance(cv.get("chosen"), dict):
-        out["chosen"] = {**cv["chosen"], "cv_mean": flip(cv["chosen"].get("cv_mean")),
-                         "cv_scores": flip(cv["chosen"].get("cv_scores") or [])}
+        out["chosen"] = {
+            **cv["chosen"],
+            "cv_mean": flip(cv["chosen"].get("cv_mean")),
+            "cv_scores": flip(cv["chosen"].get("cv_scores") or []),
+        }
     if isinstance(cv.get("search"), dict):
-        out["search"] = {k: {**s, "best_score": flip(s.get("best_score"))} if isinstance(s, dict) else s
-                         for k, s in cv["search"].items()}
+        out["search"] = {
+            k: {**s, "best_score": flip(s.get("best_score"))} if isinstance(s, dict) else s
+            for k, s in cv["search"].items()
+        }
     ensemble = cv.get("ensemble")
     if isinstance(ensemble, dict) and isinstance(ensemble.get("candidates"), dict):
-        out["ensemble"] = {**ensemble, "candidates": {
-            k: {**c, "mean": flip(c.get("mean"))} if isinstance(c, dict) else c
-            for k, c in ensemble["candidates"].items()}}
+        out["ensemble"] = {
+            **ensemble,
+            "candidates": {
+                k: {**c, "mean": flip(c.get("mean"))} if isinstance(c, dict) else c
+                for k, c in ensemble["candidates"].items()
+            },
+        }
     return out

@@ -11,8 +11,9 @@ import pandas as pd
 __all__ = ["oracle_parts", "chosen_threshold", "per_class_table", "report_lines"]
 
 
-def oracle_parts(oracle: pd.DataFrame | None, test_index: pd.Index,
-                 train_y: pd.Series) -> tuple[pd.Series | None, tuple[pd.Series, pd.Series] | None]:
+def oracle_parts(
+    oracle: pd.DataFrame | None, test_index: pd.Index, train_y: pd.Series
+) -> tuple[pd.Series | None, tuple[pd.Series, pd.Series] | None]:
     """The oracle's true probabilities on the test rows, and ``(train_y, its true probabilities)``
     on the training rows; ``(None, None)`` when the data has no oracle (a user's file).
 

@@ -103,9 +103,7 @@ class DateFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "n_features_in_")
         if input_features is None:
-            input_features = getattr(
-                self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]
-            )
+            input_features = getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)])
         names = []
         for column in input_features:
             for part in self.parts:
@@ -123,8 +121,7 @@ class DateFeatures(TransformerMixin, BaseEstimator):
 
     def _as_frame(self, X, reset: bool) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame):
-            validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False,
-                          skip_check_array=True)
+            validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False, skip_check_array=True)
             return X
         array = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
         return pd.DataFrame(array)
@@ -215,8 +212,14 @@ class TextTfidf(TransformerMixin, BaseEstimator):
         return tags
 
     def _vectorizer(self, min_df: int) -> TfidfVectorizer:
-        return TfidfVectorizer(max_features=self.max_features, ngram_range=(1, self.ngram_max), min_df=min_df,
-                               sublinear_tf=self.sublinear_tf, strip_accents="unicode", dtype=np.float32)
+        return TfidfVectorizer(
+            max_features=self.max_features,
+            ngram_range=(1, self.ngram_max),
+            min_df=min_df,
+            sublinear_tf=self.sublinear_tf,
+            strip_accents="unicode",
+            dtype=np.float32,
+        )
 
     def _documents(self, X, reset: bool) -> tuple[np.ndarray, int]:
         if isinstance(X, pd.DataFrame):
@@ -289,12 +292,17 @@ class LSA(TransformerMixin, BaseEstimator):
 
 
 def make_text_vectorizer(
-    *, max_features: int | None = 5000, ngram_max: int = 2, min_df: int = 2, sublinear_tf: bool = True,
+    *,
+    max_features: int | None = 5000,
+    ngram_max: int = 2,
+    min_df: int = 2,
+    sublinear_tf: bool = True,
     max_chars: int = 20_000,
 ) -> TextTfidf:
     """TF-IDF over one text column; the vocabulary is learned in ``fit`` only."""
-    return TextTfidf(max_features=max_features, ngram_max=ngram_max, min_df=min_df, sublinear_tf=sublinear_tf,
-                     max_chars=max_chars)
+    return TextTfidf(
+        max_features=max_features, ngram_max=ngram_max, min_df=min_df, sublinear_tf=sublinear_tf, max_chars=max_chars
+    )
 
 
 def make_feature_transformer(
@@ -347,9 +355,14 @@ def describe_features(fitted: ColumnTransformer, Xt) -> pd.DataFrame:
             continue
         block = Xt[:, sl]
         nnz = block.nnz if sp.issparse(block) else int(np.count_nonzero(block))
-        rows.append({"branch": name, "features": sl.stop - sl.start,
-                     "nonzero_share": round(nnz / max(1, block.shape[0] * block.shape[1]), 4),
-                     "sparse": sp.issparse(block)})
+        rows.append(
+            {
+                "branch": name,
+                "features": sl.stop - sl.start,
+                "nonzero_share": round(nnz / max(1, block.shape[0] * block.shape[1]), 4),
+                "sparse": sp.issparse(block),
+            }
+        )
     return pd.DataFrame(rows).set_index("branch")
 
 
@@ -387,7 +400,9 @@ def text_notes(fitted: ColumnTransformer, columns: list[str]) -> list[str]:
         if tfidf.min_df_ != tfidf.min_df:
             line += f" (features.text.min_df {tfidf.min_df} left no term; used {tfidf.min_df_})"
         if tfidf.n_capped_:
-            line += f"; {tfidf.n_capped_} cells longer than {tfidf.max_chars} characters were cut (features.text.max_chars)"
+            line += (
+                f"; {tfidf.n_capped_} cells longer than {tfidf.max_chars} characters were cut (features.text.max_chars)"
+            )
         notes.append(line)
     return notes
 

@@ -20,12 +20,22 @@ from sklearn.model_selection import check_cv, learning_curve
 
 from nblib.ml.evaluation.plots import label
 
-__all__ = ["CURVE_COLUMNS", "iteration_curves", "learning_curve_frame", "plot_iteration_curves",
-           "plot_learning_curve"]
+__all__ = ["CURVE_COLUMNS", "iteration_curves", "learning_curve_frame", "plot_iteration_curves", "plot_learning_curve"]
 
 #: Columns of :func:`iteration_curves`' frame, one row per model and iteration.
-CURVE_COLUMNS = ("model", "unit", "iteration", "train_loss", "valid_loss", "train_score", "valid_score",
-                 "metric", "lr", "dur", "kept")
+CURVE_COLUMNS = (
+    "model",
+    "unit",
+    "iteration",
+    "train_loss",
+    "valid_loss",
+    "train_score",
+    "valid_score",
+    "metric",
+    "lr",
+    "dur",
+    "kept",
+)
 
 _BLUE, _ORANGE, _GREY = "#1f77b4", "#ff7f0e", "#8c959f"
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -83,8 +93,9 @@ def plot_iteration_curves(curves: pd.DataFrame | None, title: str = "Training cu
             metric = label(frame["metric"].iloc[0] or "score", 20)
             for column, style in (("train_score", "-"), ("valid_score", "--")):
                 if frame[column].notna().any():
-                    axes[1].plot(x, frame[column], ls=style, color=color,
-                                 label=f"{label(model, 30)} {column[:5]} {metric}")
+                    axes[1].plot(
+                        x, frame[column], ls=style, color=color, label=f"{label(model, 30)} {column[:5]} {metric}"
+                    )
         scored = frame[["train_score", "valid_score"]].notna().any().any()
         for ax in axes[: 2 if scored else 1]:
             for kept in frame.loc[frame["kept"], "iteration"]:
@@ -145,20 +156,31 @@ def learning_curve_frame(
     """
     folds = list(check_cv(cv, y, classifier=is_classifier(pipeline)).split(X, y, groups))
     sizes, train, valid, fit_times, _ = learning_curve(
-        pipeline, X, y, groups=groups, train_sizes=np.asarray(train_sizes, dtype=float), cv=folds, scoring=scoring,
-        n_jobs=n_jobs, shuffle=True, random_state=random_state, return_times=True,
+        pipeline,
+        X,
+        y,
+        groups=groups,
+        train_sizes=np.asarray(train_sizes, dtype=float),
+        cv=folds,
+        scoring=scoring,
+        n_jobs=n_jobs,
+        shuffle=True,
+        random_state=random_state,
+        return_times=True,
     )
     sign, metric = (-1.0, scoring[4:]) if scoring.startswith("neg_") else (1.0, scoring)
     n_sizes, n_folds = train.shape
-    return pd.DataFrame({
-        "train_size": np.repeat(sizes, n_folds).astype(int),
-        "fraction": np.repeat(sizes / len(folds[0][0]), n_folds).round(3),
-        "fold": np.tile(np.arange(n_folds), n_sizes),
-        "train_score": sign * train.ravel(),
-        "valid_score": sign * valid.ravel(),
-        "fit_seconds": fit_times.ravel(),
-        "metric": metric,
-    })
+    return pd.DataFrame(
+        {
+            "train_size": np.repeat(sizes, n_folds).astype(int),
+            "fraction": np.repeat(sizes / len(folds[0][0]), n_folds).round(3),
+            "fold": np.tile(np.arange(n_folds), n_sizes),
+            "train_score": sign * train.ravel(),
+            "valid_score": sign * valid.ravel(),
+            "fit_seconds": fit_times.ravel(),
+            "metric": metric,
+        }
+    )
 
 
 def plot_learning_curve(frame: pd.DataFrame, title: str = "Learning curve") -> Figure:
@@ -184,8 +206,7 @@ def _members(model: Any, name: str | None) -> list[tuple[str, Any]]:
     if hasattr(model, "steps"):  # Pipeline (scikit-learn or imbalanced-learn)
         return _members(model.steps[-1][1], name)
     if hasattr(model, "named_estimators_"):  # Voting*, Stacking*
-        return [pair for member, estimator in model.named_estimators_.items()
-                for pair in _members(estimator, member)]
+        return [pair for member, estimator in model.named_estimators_.items() for pair in _members(estimator, member)]
     if hasattr(model, "estimator_"):  # FixedThresholdClassifier, TunedThresholdClassifierCV
         return _members(model.estimator_, name)
     return [(name or type(model).__name__, model)]
@@ -197,8 +218,13 @@ def _curves(model: Any, name: str) -> pd.DataFrame | None:
     if hasattr(model, "validation_score_") and hasattr(model, "train_score_"):  # HistGradientBoosting*
         return _from_hist_boosting(model, name)
     if hasattr(model, "train_score_") and hasattr(model, "estimators_"):  # GradientBoosting*
-        return _frame(name, "iteration", np.arange(1, len(model.train_score_) + 1), train_loss=model.train_score_,
-                      kept=len(model.train_score_))
+        return _frame(
+            name,
+            "iteration",
+            np.arange(1, len(model.train_score_) + 1),
+            train_loss=model.train_score_,
+            kept=len(model.train_score_),
+        )
     return None
 
 
@@ -207,10 +233,14 @@ def _from_history(model: Any, name: str) -> pd.DataFrame | None:
     if history.empty or "epoch" not in history:
         return None
     metric = "roc_auc" if hasattr(model, "classes_") else "r2"
-    return _frame(name, "epoch", history["epoch"].to_numpy(),
-                  kept=getattr(model, "best_epoch_", int(history["epoch"].iloc[-1])), metric=metric,
-                  **{c: history[c].to_numpy() for c in ("train_loss", "valid_loss", "valid_score", "lr", "dur")
-                     if c in history})
+    return _frame(
+        name,
+        "epoch",
+        history["epoch"].to_numpy(),
+        kept=getattr(model, "best_epoch_", int(history["epoch"].iloc[-1])),
+        metric=metric,
+        **{c: history[c].to_numpy() for c in ("train_loss", "valid_loss", "valid_score", "lr", "dur") if c in history},
+    )
 
 
 def _from_hist_boosting(model: Any, name: str) -> pd.DataFrame | None:
@@ -224,14 +254,22 @@ def _from_hist_boosting(model: Any, name: str) -> pd.DataFrame | None:
         return _frame(name, "iteration", iterations, train_loss=-train, valid_loss=-valid, kept=model.n_iter_)
     metric = model.scoring if isinstance(model.scoring, str) else "score"
     sign, metric = (-1.0, metric[4:]) if metric.startswith("neg_") else (1.0, metric)
-    return _frame(name, "iteration", iterations, train_score=sign * train, valid_score=sign * valid,
-                  metric=metric, kept=model.n_iter_)
+    return _frame(
+        name,
+        "iteration",
+        iterations,
+        train_score=sign * train,
+        valid_score=sign * valid,
+        metric=metric,
+        kept=model.n_iter_,
+    )
 
 
 def _frame(name: str, unit: str, iterations, *, kept: int, metric: str = "", **columns) -> pd.DataFrame:
     iterations = np.asarray(iterations, dtype=np.int64)
-    frame = pd.DataFrame({"model": name, "unit": unit, "iteration": iterations, "metric": metric,
-                          "kept": iterations == kept})
+    frame = pd.DataFrame(
+        {"model": name, "unit": unit, "iteration": iterations, "metric": metric, "kept": iterations == kept}
+    )
     for column in CURVE_COLUMNS:
         if column not in frame:
             frame[column] = np.asarray(columns[column], dtype=float) if column in columns else np.nan

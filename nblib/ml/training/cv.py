@@ -21,8 +21,15 @@ from nblib.common.jsonsafe import finite
 from nblib.ml.features import densify_for
 from nblib.ml.training.families import FAMILIES, make_model
 
-__all__ = ["ChosenModel", "CVResult", "default_scoring", "build_pipeline", "adapt_folds",
-           "make_splitter", "plain_cv_note"]
+__all__ = [
+    "ChosenModel",
+    "CVResult",
+    "default_scoring",
+    "build_pipeline",
+    "adapt_folds",
+    "make_splitter",
+    "plain_cv_note",
+]
 
 #: What a chosen model can be.
 CHOSEN_KINDS = ("single", "voting", "stacking")
@@ -30,7 +37,7 @@ CHOSEN_KINDS = ("single", "voting", "stacking")
 
 def plain_cv_note(folds: int, grouped: bool = False) -> str:
     """The ``cv_note`` of a family scored on the shared folds with its settings fixed in advance."""
-    return (f"{folds}-fold CV, settings fixed in advance" + (", duplicate groups kept in one fold" if grouped else ""))
+    return f"{folds}-fold CV, settings fixed in advance" + (", duplicate groups kept in one fold" if grouped else "")
 
 
 @dataclass
@@ -86,22 +93,36 @@ class ChosenModel:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (plain floats; a non-finite score becomes None)."""
-        return {"name": self.name, "kind": self.kind, "label": self.label, "cv_mean": finite(self.cv_mean),
-                "cv_std": finite(self.cv_std), "cv_scores": [finite(v) for v in self.cv_scores],
-                "members": list(self.members), "searched": bool(self.searched), "cv_note": self.cv_note,
-                "scoring": self.scoring, "folds": int(self.folds)}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "label": self.label,
+            "cv_mean": finite(self.cv_mean),
+            "cv_std": finite(self.cv_std),
+            "cv_scores": [finite(v) for v in self.cv_scores],
+            "members": list(self.members),
+            "searched": bool(self.searched),
+            "cv_note": self.cv_note,
+            "scoring": self.scoring,
+            "folds": int(self.folds),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChosenModel:
         """The record :meth:`to_dict` wrote (``label`` is derived, so ignored)."""
         nan = float("nan")
-        return cls(name=str(data["name"]), kind=str(data.get("kind", "single")),
-                   cv_mean=nan if data.get("cv_mean") is None else float(data["cv_mean"]),
-                   cv_std=nan if data.get("cv_std") is None else float(data["cv_std"]),
-                   cv_scores=[nan if v is None else float(v) for v in data.get("cv_scores") or []],
-                   members=[str(m) for m in data.get("members") or []], searched=bool(data.get("searched")),
-                   cv_note=str(data.get("cv_note") or ""), scoring=str(data.get("scoring") or ""),
-                   folds=int(data.get("folds") or 0))
+        return cls(
+            name=str(data["name"]),
+            kind=str(data.get("kind", "single")),
+            cv_mean=nan if data.get("cv_mean") is None else float(data["cv_mean"]),
+            cv_std=nan if data.get("cv_std") is None else float(data["cv_std"]),
+            cv_scores=[nan if v is None else float(v) for v in data.get("cv_scores") or []],
+            members=[str(m) for m in data.get("members") or []],
+            searched=bool(data.get("searched")),
+            cv_note=str(data.get("cv_note") or ""),
+            scoring=str(data.get("scoring") or ""),
+            folds=int(data.get("folds") or 0),
+        )
 
 
 @dataclass
@@ -132,8 +153,13 @@ class CVResult:
 
         sign = shown_scoring(self.scoring)[1]
         rows = {
-            name: {"mean": sign * np.mean(s), "std": np.std(s), "fit_seconds": self.fit_seconds[name],
-                   "cv": self.cv_note(name), **{f"fold_{i}": sign * v for i, v in enumerate(s)}}
+            name: {
+                "mean": sign * np.mean(s),
+                "std": np.std(s),
+                "fit_seconds": self.fit_seconds[name],
+                "cv": self.cv_note(name),
+                **{f"fold_{i}": sign * v for i, v in enumerate(s)},
+            }
             for name, s in self.scores.items()
         }
         return pd.DataFrame(rows).T.sort_values("mean", ascending=sign < 0)
@@ -155,8 +181,13 @@ class CVResult:
             "grouped": self.grouped,
             "notes": self.notes,
             "models": {
-                name: {"mean": float(np.mean(s)), "std": float(np.std(s)), "scores": [float(v) for v in s],
-                       "fit_seconds": round(self.fit_seconds[name], 3), "cv_note": self.cv_note(name)}
+                name: {
+                    "mean": float(np.mean(s)),
+                    "std": float(np.std(s)),
+                    "scores": [float(v) for v in s],
+                    "fit_seconds": round(self.fit_seconds[name], 3),
+                    "cv_note": self.cv_note(name),
+                }
                 for name, s in self.scores.items()
             },
         }
@@ -168,19 +199,25 @@ class CVResult:
         from nblib.ml.evaluation.records import require_keys
 
         require_keys(data, ("scoring", "folds", "models"), "cv_results.json")
-        models = {name: require_keys(m, ("scores",), f"cv_results.json: models.{name}")
-                  for name, m in (data["models"] or {}).items()}
+        models = {
+            name: require_keys(m, ("scores",), f"cv_results.json: models.{name}")
+            for name, m in (data["models"] or {}).items()
+        }
         chosen = data.get("chosen")
         if chosen is not None:
             require_keys(chosen, ("name",), "cv_results.json: chosen")
-        return cls(scoring=str(data["scoring"] or ""), folds=int(data["folds"]),
-                   scores={name: [float(v) for v in m["scores"]] for name, m in models.items()},
-                   fit_seconds={name: float(m.get("fit_seconds") or 0.0) for name, m in models.items()},
-                   best_model=str(data.get("best_single") or data.get("best_model") or ""),
-                   refit_seconds=float(data.get("refit_seconds") or 0.0), notes=list(data.get("notes") or []),
-                   grouped=bool(data.get("grouped")),
-                   cv_notes={name: str(m["cv_note"]) for name, m in models.items() if m.get("cv_note")},
-                   chosen=ChosenModel.from_dict(chosen) if chosen is not None else None)
+        return cls(
+            scoring=str(data["scoring"] or ""),
+            folds=int(data["folds"]),
+            scores={name: [float(v) for v in m["scores"]] for name, m in models.items()},
+            fit_seconds={name: float(m.get("fit_seconds") or 0.0) for name, m in models.items()},
+            best_model=str(data.get("best_single") or data.get("best_model") or ""),
+            refit_seconds=float(data.get("refit_seconds") or 0.0),
+            notes=list(data.get("notes") or []),
+            grouped=bool(data.get("grouped")),
+            cv_notes={name: str(m["cv_note"]) for name, m in models.items() if m.get("cv_note")},
+            chosen=ChosenModel.from_dict(chosen) if chosen is not None else None,
+        )
 
 
 def default_scoring(task: str, n_classes: int = 2) -> str:
@@ -214,9 +251,11 @@ def make_splitter(task: str, cv_folds: int, random_state: int, grouped: bool):
     """Shuffled, seeded folds: stratified for classification, group-aware when rows come in duplicate groups."""
     if grouped:
         return (StratifiedGroupKFold if task == "classification" else GroupKFold)(
-            n_splits=cv_folds, shuffle=True, random_state=random_state)
+            n_splits=cv_folds, shuffle=True, random_state=random_state
+        )
     return (StratifiedKFold if task == "classification" else KFold)(
-        n_splits=cv_folds, shuffle=True, random_state=random_state)
+        n_splits=cv_folds, shuffle=True, random_state=random_state
+    )
 
 
 def build_pipeline(
@@ -231,8 +270,10 @@ def build_pipeline(
 ) -> Pipeline:
     """features → model, with the dense feature variant for models that need it."""
     family = FAMILIES[(name, task)]
-    feats = clone(features) if family.accepts_sparse else densify_for(
-        features, svd_components=svd_components, random_state=random_state
+    feats = (
+        clone(features)
+        if family.accepts_sparse
+        else densify_for(features, svd_components=svd_components, random_state=random_state)
     )
     model = make_model(name, task, params, random_state=random_state, n_jobs=1, class_weight=class_weight)
     return Pipeline([("features", feats), ("model", model)])

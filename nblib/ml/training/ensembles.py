@@ -40,8 +40,10 @@ __all__ = ["KINDS", "RULE", "EnsembleResult", "evaluate_ensembles"]
 KINDS = ("both", "voting", "stacking")
 
 #: The decision rule, in words, as saved with the result.
-RULE = ("an ensemble is kept only when its mean paired per-fold gain over the best single model is larger "
-        "than the standard error of those gains (std with ddof=1 / sqrt(folds))")
+RULE = (
+    "an ensemble is kept only when its mean paired per-fold gain over the best single model is larger "
+    "than the standard error of those gains (std with ddof=1 / sqrt(folds))"
+)
 
 
 @dataclass
@@ -91,9 +93,15 @@ class EnsembleResult:
         for name, s in self.scores.items():
             kind = name if name in ("voting", "stacking") and name not in self.pipelines else "single"
             gain, noise = self.gains.get(name, (np.nan, np.nan)) if kind != "single" else (np.nan, np.nan)
-            rows[name] = {"kind": kind, "mean": float(np.mean(s)), "std": float(np.std(s)),
-                          "gain": gain, "noise": noise, "winner": name == self.winner,
-                          "verdict": self._verdict(name, kind)}
+            rows[name] = {
+                "kind": kind,
+                "mean": float(np.mean(s)),
+                "std": float(np.std(s)),
+                "gain": gain,
+                "noise": noise,
+                "winner": name == self.winner,
+                "verdict": self._verdict(name, kind),
+            }
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("candidate")
 
     def shown_table(self) -> pd.DataFrame:
@@ -114,16 +122,18 @@ class EnsembleResult:
         """
         pipelines = self.pipelines
         if fold is not None:
-            pipelines = {n: (self.fold_pipelines[n][fold] if n in self.fold_pipelines else p)
-                         for n, p in self.pipelines.items()}
+            pipelines = {
+                n: (self.fold_pipelines[n][fold] if n in self.fold_pipelines else p) for n, p in self.pipelines.items()
+            }
         if name in pipelines:
             return clone(pipelines[name])
         if name == "voting":
             return _voting(self.members, pipelines, self.task, self.n_jobs)
         if name == "stacking":
-            return _stacking(self.members, pipelines, self.task, self.n_jobs, self.random_state,
-                             self.stack_folds)
-        raise ValueError(f"unknown candidate {name!r}; choose from {', '.join([*self.pipelines, 'voting', 'stacking'])}")
+            return _stacking(self.members, pipelines, self.task, self.n_jobs, self.random_state, self.stack_folds)
+        raise ValueError(
+            f"unknown candidate {name!r}; choose from {', '.join([*self.pipelines, 'voting', 'stacking'])}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: plain floats and strings, no NaN."""
@@ -136,10 +146,16 @@ class EnsembleResult:
             "rule": RULE,
             "notes": list(self.notes),
             "candidates": {
-                name: {"kind": row["kind"], "mean": row["mean"], "std": row["std"],
-                       "scores": [float(v) for v in self.scores[name]],
-                       "gain": finite(row["gain"]), "noise": finite(row["noise"]),
-                       "winner": bool(row["winner"]), "verdict": row["verdict"]}
+                name: {
+                    "kind": row["kind"],
+                    "mean": row["mean"],
+                    "std": row["std"],
+                    "scores": [float(v) for v in self.scores[name]],
+                    "gain": finite(row["gain"]),
+                    "noise": finite(row["noise"]),
+                    "winner": bool(row["winner"]),
+                    "verdict": row["verdict"],
+                }
                 for name, row in table.iterrows()
             },
         }
@@ -153,8 +169,11 @@ class EnsembleResult:
                 return f"single model{role}, {abs(diff):.4f} below {best}"
             if self.winner == best:
                 tried = [k for k in ("voting", "stacking") if k in self.gains]
-                why = (f"no ensemble ({', '.join(tried)}) beat it by more than the fold noise" if tried
-                       else "no ensemble evaluated")
+                why = (
+                    f"no ensemble ({', '.join(tried)}) beat it by more than the fold noise"
+                    if tried
+                    else "no ensemble evaluated"
+                )
                 return f"winner: best single model{role}; {why}"
             return f"best single model{role}, beaten by {self.winner}"
         gain, noise = self.gains[name]
@@ -251,10 +270,19 @@ def evaluate_ensembles(
     y = np.asarray(y)
     ranked = sorted(fold_scores, key=lambda n: -np.mean(fold_scores[n]))
     members = ranked[:top_k]
-    result = EnsembleResult(scoring=scoring, task=task, members=members,
-                            scores={n: [float(v) for v in fold_scores[n]] for n in ranked},
-                            best_single=ranked[0], winner=ranked[0], pipelines=dict(pipelines),
-                            fold_pipelines=dict(fold_pipelines or {}), n_jobs=n_jobs, random_state=random_state, stack_folds=stack_folds)
+    result = EnsembleResult(
+        scoring=scoring,
+        task=task,
+        members=members,
+        scores={n: [float(v) for v in fold_scores[n]] for n in ranked},
+        best_single=ranked[0],
+        winner=ranked[0],
+        pipelines=dict(pipelines),
+        fold_pipelines=dict(fold_pipelines or {}),
+        n_jobs=n_jobs,
+        random_state=random_state,
+        stack_folds=stack_folds,
+    )
     if len(members) < 2:
         result.notes.append(f"only {len(members)} family cross-validated: no ensemble to build")
         return result
@@ -269,8 +297,10 @@ def evaluate_ensembles(
     if kind in ("both", "stacking"):
         result.scores["stacking"], result.oof["stacking"] = _cross_validate_stacking(result, X, y, folds)
         if groups is not None and pd.Series(np.asarray(groups)).nunique() < len(y):
-            result.notes.append("stacking: its inner folds do not keep duplicate groups together (the refit "
-                                "gets no groups); the outer folds that score it do")
+            result.notes.append(
+                "stacking: its inner folds do not keep duplicate groups together (the refit "
+                "gets no groups); the outer folds that score it do"
+            )
 
     best = np.asarray(result.scores[result.best_single])
     kept = []
@@ -305,11 +335,18 @@ def _stacking(members, pipelines, task, n_jobs, random_state, stack_folds):
     estimators = [(name, clone(pipelines[name])) for name in members]
     if task == "classification":
         return StackingClassifier(
-            estimators, final_estimator=LogisticRegression(max_iter=1000, random_state=random_state),
+            estimators,
+            final_estimator=LogisticRegression(max_iter=1000, random_state=random_state),
             cv=StratifiedKFold(stack_folds, shuffle=True, random_state=random_state),
-            stack_method="predict_proba", n_jobs=n_jobs)
-    return StackingRegressor(estimators, final_estimator=RidgeCV(),
-                             cv=KFold(stack_folds, shuffle=True, random_state=random_state), n_jobs=n_jobs)
+            stack_method="predict_proba",
+            n_jobs=n_jobs,
+        )
+    return StackingRegressor(
+        estimators,
+        final_estimator=RidgeCV(),
+        cv=KFold(stack_folds, shuffle=True, random_state=random_state),
+        n_jobs=n_jobs,
+    )
 
 
 def _cross_validate_stacking(result: EnsembleResult, X, y, folds) -> tuple[list[float], np.ndarray]:
@@ -350,10 +387,10 @@ class _Replay:
         from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
 
         if self.task == "classification":
-            return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
-                        classifier_tags=ClassifierTags())
-        return Tags(estimator_type="regressor", target_tags=TargetTags(required=True),
-                    regressor_tags=RegressorTags())
+            return Tags(
+                estimator_type="classifier", target_tags=TargetTags(required=True), classifier_tags=ClassifierTags()
+            )
+        return Tags(estimator_type="regressor", target_tags=TargetTags(required=True), regressor_tags=RegressorTags())
 
     def _rows(self, X) -> np.ndarray:
         return self.predictions[np.asarray(X)[:, 0].astype(int)]

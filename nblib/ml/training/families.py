@@ -22,15 +22,32 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nblib.common.text import suggest
+
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
 
-__all__ = ["ModelFamily", "FAMILIES", "DEFAULT_FAMILIES", "FAMILY_NAMES", "FAMILY_COST", "family_names",
-           "make_model", "check_hyperparameters"]
+__all__ = [
+    "ModelFamily",
+    "FAMILIES",
+    "DEFAULT_FAMILIES",
+    "FAMILY_NAMES",
+    "FAMILY_COST",
+    "family_names",
+    "make_model",
+    "check_hyperparameters",
+]
 
 #: The multilayer perceptron's defaults (both tasks); opt-in through ``train.models``.
-_MLP_DEFAULTS = {"hidden_sizes": (64,), "dropout": 0.1, "batch_size": 128, "lr": 1e-3, "max_epochs": 60,
-                 "patience": 8, "lr_schedule": "cosine", "weight_decay": 1e-4}
+_MLP_DEFAULTS = {
+    "hidden_sizes": (64,),
+    "dropout": 0.1,
+    "batch_size": 128,
+    "lr": 1e-3,
+    "max_epochs": 60,
+    "patience": 8,
+    "lr_schedule": "cosine",
+    "weight_decay": 1e-4,
+}
 
 # Search spaces (see :mod:`nblib.ml.training.spaces` for the spec): hyperparameter -> list or range.
 _HGB_SPACE = {
@@ -107,36 +124,117 @@ class ModelFamily:
 def _families() -> dict[tuple[str, str], ModelFamily]:
     sk, nn = "sklearn.ensemble", "nblib.ml.training.nn"  # nn imports no torch until fit
     specs = [
-        ModelFamily("logistic_regression", "classification", "sklearn.linear_model:LogisticRegression", True,
-                    {"C": 0.3, "max_iter": 2000}, cost=1, default=True,
-                    space={"C": {"low": 1e-3, "high": 100.0, "log": True}}),
-        ModelFamily("random_forest", "classification", f"{sk}:RandomForestClassifier", True,
-                    {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5}, parallel=True, cost=4,
-                    default=True, space=_RF_SPACE),
-        ModelFamily("extra_trees", "classification", f"{sk}:ExtraTreesClassifier", True,
-                    {"n_estimators": 300, "min_samples_leaf": 3}, parallel=True, cost=4, space=_ET_SPACE),
-        ModelFamily("hist_gradient_boosting", "classification", f"{sk}:HistGradientBoostingClassifier", False,
-                    {"learning_rate": 0.03, "max_iter": 600, "max_leaf_nodes": 8, "l2_regularization": 1.0,
-                     "early_stopping": True}, cost=2, default=True, space=_HGB_SPACE),
-        ModelFamily("mlp", "classification", f"{nn}:MLPClassifier", False, dict(_MLP_DEFAULTS), cost=3,
-                    extra="torch", space=_MLP_SPACE),
-        ModelFamily("dummy", "classification", "sklearn.dummy:DummyClassifier", True, {"strategy": "prior"},
-                    cost=0),
-        ModelFamily("ridge", "regression", "sklearn.linear_model:Ridge", True, {"alpha": 3.0}, cost=1, default=True,
-                    space={"alpha": {"low": 1e-3, "high": 1e3, "log": True}}),
+        ModelFamily(
+            "logistic_regression",
+            "classification",
+            "sklearn.linear_model:LogisticRegression",
+            True,
+            {"C": 0.3, "max_iter": 2000},
+            cost=1,
+            default=True,
+            space={"C": {"low": 1e-3, "high": 100.0, "log": True}},
+        ),
+        ModelFamily(
+            "random_forest",
+            "classification",
+            f"{sk}:RandomForestClassifier",
+            True,
+            {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5},
+            parallel=True,
+            cost=4,
+            default=True,
+            space=_RF_SPACE,
+        ),
+        ModelFamily(
+            "extra_trees",
+            "classification",
+            f"{sk}:ExtraTreesClassifier",
+            True,
+            {"n_estimators": 300, "min_samples_leaf": 3},
+            parallel=True,
+            cost=4,
+            space=_ET_SPACE,
+        ),
+        ModelFamily(
+            "hist_gradient_boosting",
+            "classification",
+            f"{sk}:HistGradientBoostingClassifier",
+            False,
+            {
+                "learning_rate": 0.03,
+                "max_iter": 600,
+                "max_leaf_nodes": 8,
+                "l2_regularization": 1.0,
+                "early_stopping": True,
+            },
+            cost=2,
+            default=True,
+            space=_HGB_SPACE,
+        ),
+        ModelFamily(
+            "mlp",
+            "classification",
+            f"{nn}:MLPClassifier",
+            False,
+            dict(_MLP_DEFAULTS),
+            cost=3,
+            extra="torch",
+            space=_MLP_SPACE,
+        ),
+        ModelFamily("dummy", "classification", "sklearn.dummy:DummyClassifier", True, {"strategy": "prior"}, cost=0),
+        ModelFamily(
+            "ridge",
+            "regression",
+            "sklearn.linear_model:Ridge",
+            True,
+            {"alpha": 3.0},
+            cost=1,
+            default=True,
+            space={"alpha": {"low": 1e-3, "high": 1e3, "log": True}},
+        ),
         # sklearn's regression forests try every feature at each split; with thousands of
         # TF-IDF columns that is ~20x slower for no gain, so sample like the classifiers do
-        ModelFamily("random_forest", "regression", f"{sk}:RandomForestRegressor", True,
-                    {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5, "max_features": "sqrt"},
-                    parallel=True, cost=4, default=True, space=_RF_SPACE),
-        ModelFamily("extra_trees", "regression", f"{sk}:ExtraTreesRegressor", True,
-                    {"n_estimators": 300, "min_samples_leaf": 3, "max_features": "sqrt"}, parallel=True, cost=4,
-                    space=_ET_SPACE),
-        ModelFamily("hist_gradient_boosting", "regression", f"{sk}:HistGradientBoostingRegressor", False,
-                    {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 15, "early_stopping": True},
-                    cost=2, default=True, space=_HGB_SPACE),
-        ModelFamily("mlp", "regression", f"{nn}:MLPRegressor", False, dict(_MLP_DEFAULTS), cost=3, extra="torch",
-                    space=_MLP_SPACE),
+        ModelFamily(
+            "random_forest",
+            "regression",
+            f"{sk}:RandomForestRegressor",
+            True,
+            {"n_estimators": 200, "min_samples_leaf": 5, "max_samples": 0.5, "max_features": "sqrt"},
+            parallel=True,
+            cost=4,
+            default=True,
+            space=_RF_SPACE,
+        ),
+        ModelFamily(
+            "extra_trees",
+            "regression",
+            f"{sk}:ExtraTreesRegressor",
+            True,
+            {"n_estimators": 300, "min_samples_leaf": 3, "max_features": "sqrt"},
+            parallel=True,
+            cost=4,
+            space=_ET_SPACE,
+        ),
+        ModelFamily(
+            "hist_gradient_boosting",
+            "regression",
+            f"{sk}:HistGradientBoostingRegressor",
+            False,
+            {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 15, "early_stopping": True},
+            cost=2,
+            default=True,
+            space=_HGB_SPACE,
+        ),
+        ModelFamily(
+            "mlp",
+            "regression",
+            f"{nn}:MLPRegressor",
+            False,
+            dict(_MLP_DEFAULTS),
+            cost=3,
+            extra="torch",
+            space=_MLP_SPACE,
+        ),
         ModelFamily("dummy", "regression", "sklearn.dummy:DummyRegressor", True, {"strategy": "mean"}, cost=0),
     ]
     return {(f.name, f.task): f for f in specs}
@@ -152,8 +250,10 @@ def family_names(task: str) -> list[str]:
 
 
 #: What ``train.models`` compares when the params name no models.
-DEFAULT_FAMILIES = {task: tuple(f.name for f in FAMILIES.values() if f.task == task and f.default)
-                    for task in ("classification", "regression")}
+DEFAULT_FAMILIES = {
+    task: tuple(f.name for f in FAMILIES.values() if f.task == task and f.default)
+    for task in ("classification", "regression")
+}
 
 #: Every model family by task, sorted.
 FAMILY_NAMES = {task: tuple(family_names(task)) for task in ("classification", "regression")}
@@ -189,9 +289,7 @@ def make_model(
     try:
         family = FAMILIES[(name, task)]
     except KeyError:
-        raise ValueError(
-            f"Unknown model family {name!r} for {task}; choose from {family_names(task)}"
-        ) from None
+        raise ValueError(f"Unknown model family {name!r} for {task}; choose from {family_names(task)}") from None
     kwargs = {**family.defaults, **(params or {})}
     accepted = family.factory().get_params()
     if "random_state" in accepted:

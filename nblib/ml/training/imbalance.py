@@ -185,8 +185,9 @@ class EncodedSMOTENC(BaseOverSampler):
             given = np.asarray(self.categorical_features)
             categorical = np.flatnonzero(given) if given.dtype == bool else given.astype(np.int64)
             if categorical.size and (categorical.min() < 0 or categorical.max() >= n_features):
-                raise ValueError(f"categorical_features must be column indices below {n_features}; "
-                                 f"got {categorical.tolist()}")
+                raise ValueError(
+                    f"categorical_features must be column indices below {n_features}; got {categorical.tolist()}"
+                )
         self.categorical_features_ = np.unique(categorical).astype(np.int64)
         targets = _target_counts(y, self.sampling_strategy_)
         kwargs = {"sampling_strategy": targets, "random_state": self.random_state, "k_neighbors": self.k_neighbors}
@@ -267,8 +268,18 @@ class ConditionalGANSampler(BaseOverSampler):
         "n_jobs": [Interval(numbers.Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(self, *, sampling_strategy="auto", random_state=None, epochs=100, batch_size=64, noise_dim=32,
-                 hidden_dim=128, learning_rate=2e-4, n_jobs=None):
+    def __init__(
+        self,
+        *,
+        sampling_strategy="auto",
+        random_state=None,
+        epochs=100,
+        batch_size=64,
+        noise_dim=32,
+        hidden_dim=128,
+        learning_rate=2e-4,
+        n_jobs=None,
+    ):
         super().__init__(sampling_strategy=sampling_strategy)
         self.random_state = random_state
         self.epochs = epochs
@@ -295,8 +306,10 @@ class ConditionalGANSampler(BaseOverSampler):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 generator = self._train(torch, X, codes, len(classes), stats, seed)
-                new = [self._generate(torch, generator, int(np.flatnonzero(classes == c)[0]), n, len(classes),
-                                      stats) for c, n in wanted.items()]
+                new = [
+                    self._generate(torch, generator, int(np.flatnonzero(classes == c)[0]), n, len(classes), stats)
+                    for c, n in wanted.items()
+                ]
         finally:
             torch.set_num_threads(threads)
         self.fit_seconds_ = time.perf_counter() - started
@@ -313,11 +326,20 @@ class ConditionalGANSampler(BaseOverSampler):
         nn = torch.nn
         width, hidden = X.shape[1], self.hidden_dim
         generator = nn.Sequential(
-            nn.Linear(self.noise_dim + n_classes, hidden), nn.LeakyReLU(0.2),
-            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, width))
+            nn.Linear(self.noise_dim + n_classes, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, width),
+        )
         discriminator = nn.Sequential(
-            nn.Linear(width + n_classes, hidden), nn.LeakyReLU(0.2), nn.Dropout(0.25),
-            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+            nn.Linear(width + n_classes, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.25),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
+        )
         opt_g = torch.optim.Adam(generator.parameters(), lr=self.learning_rate, betas=(0.5, 0.9))
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate, betas=(0.5, 0.9))
         bce = nn.BCEWithLogitsLoss()
@@ -336,8 +358,9 @@ class ConditionalGANSampler(BaseOverSampler):
                 real = torch.from_numpy(_standardize(_dense_rows(X, idx), stats))
                 cond = torch.nn.functional.one_hot(torch.from_numpy(k), n_classes).float()
                 fake = generator(torch.cat([torch.randn(batch, self.noise_dim), cond], dim=1))
-                d_loss = (bce(discriminator(torch.cat([real, cond], dim=1)), ones)
-                          + bce(discriminator(torch.cat([fake.detach(), cond], dim=1)), zeros))
+                d_loss = bce(discriminator(torch.cat([real, cond], dim=1)), ones) + bce(
+                    discriminator(torch.cat([fake.detach(), cond], dim=1)), zeros
+                )
                 opt_d.zero_grad()
                 d_loss.backward()
                 opt_d.step()
@@ -361,8 +384,9 @@ class ConditionalGANSampler(BaseOverSampler):
         return values
 
 
-def make_sampler(strategy: str, *, random_state: int = 0, gan_epochs: int = 100,
-                 n_jobs: int | None = None) -> BaseEstimator | None:
+def make_sampler(
+    strategy: str, *, random_state: int = 0, gan_epochs: int = 100, n_jobs: int | None = None
+) -> BaseEstimator | None:
     """The unfitted sampler of a strategy, or None for ``none`` and ``class_weight``."""
     _check_strategy(strategy)
     samplers: dict[str, Callable[[], BaseEstimator]] = {
@@ -413,8 +437,9 @@ def training_pipeline(
     """
     _check_strategy(strategy)
     if task != "classification" and strategy != "none":
-        raise ValueError(f"imbalance.strategy {strategy!r} needs a classification target; "
-                         f"this task is {task} (use 'none')")
+        raise ValueError(
+            f"imbalance.strategy {strategy!r} needs a classification target; this task is {task} (use 'none')"
+        )
     sampler = make_sampler(strategy, random_state=random_state, gan_epochs=gan_epochs, n_jobs=n_jobs)
     if sampler is None:
         return Pipeline([("features", features), ("model", model)])
@@ -468,14 +493,26 @@ def compare_strategies(
             if "class_weight" not in model.get_params():
                 continue
             model.set_params(class_weight="balanced")
-        pipe = training_pipeline(features, model, strategy, task="classification",
-                                 random_state=random_state, gan_epochs=gan_epochs)
-        result = cross_validate(pipe, X, y, cv=cv, scoring=scoring, n_jobs=n_jobs, error_score="raise",
-                                groups=None if groups is None else np.asarray(groups))
+        pipe = training_pipeline(
+            features, model, strategy, task="classification", random_state=random_state, gan_epochs=gan_epochs
+        )
+        result = cross_validate(
+            pipe,
+            X,
+            y,
+            cv=cv,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            error_score="raise",
+            groups=None if groups is None else np.asarray(groups),
+        )
         scores = result["test_score"]
-        rows[strategy] = {"mean": float(np.mean(scores)), "std": float(np.std(scores)),
-                          "fit_seconds": float(np.mean(result["fit_time"])),
-                          **{f"fold_{i}": float(v) for i, v in enumerate(scores)}}
+        rows[strategy] = {
+            "mean": float(np.mean(scores)),
+            "std": float(np.std(scores)),
+            "fit_seconds": float(np.mean(result["fit_time"])),
+            **{f"fold_{i}": float(v) for i, v in enumerate(scores)},
+        }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "strategy"
     return table.sort_values("mean", ascending=False, kind="stable")
@@ -520,16 +557,19 @@ def resampling_summary(fitted_pipeline: Pipeline, X: pd.DataFrame, y: pd.Series)
 
 def _check_strategy(strategy: str) -> None:
     if strategy not in STRATEGIES:
-        raise ValueError(f"imbalance.strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}"
-                         f"{suggest(str(strategy), STRATEGIES)}")
+        raise ValueError(
+            f"imbalance.strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}"
+            f"{suggest(str(strategy), STRATEGIES)}"
+        )
 
 
 def _import_torch():
     try:
         import torch
     except ImportError:
-        raise ImportError("imbalance.strategy 'gan' needs PyTorch: install the nn extra "
-                          "(pip install -e '.[nn]')") from None
+        raise ImportError(
+            "imbalance.strategy 'gan' needs PyTorch: install the nn extra (pip install -e '.[nn]')"
+        ) from None
     return torch
 
 
@@ -563,15 +603,21 @@ def _column_stats(X, chunk: int = 4096) -> dict[str, np.ndarray]:
     for start in range(0, n, chunk):
         rows = _dense_rows(X, np.arange(start, min(n, start + chunk))).astype(np.float64)
         total += rows.sum(axis=0)
-        squares += (rows ** 2).sum(axis=0)
+        squares += (rows**2).sum(axis=0)
         low, high = np.minimum(low, rows.min(axis=0)), np.maximum(high, rows.max(axis=0))
         magnitude = np.where(rows == 0, np.inf, np.abs(rows))
         tiny = np.minimum(tiny, magnitude.min(axis=0))
         binary &= np.all((rows == 0) | (rows == 1), axis=0)
     mean = total / n
-    std = np.sqrt(np.maximum(squares / n - mean ** 2, 0.0))
-    return {"mean": mean, "std": np.where(std > 1e-12, std, 1.0), "min": low, "max": high,
-            "min_nonzero": np.where(np.isfinite(tiny), tiny, 0.0), "binary": binary}
+    std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
+    return {
+        "mean": mean,
+        "std": np.where(std > 1e-12, std, 1.0),
+        "min": low,
+        "max": high,
+        "min_nonzero": np.where(np.isfinite(tiny), tiny, 0.0),
+        "binary": binary,
+    }
 
 
 def _standardize(rows: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:

@@ -126,8 +126,9 @@ class _MLPBase:
             check_classification_targets(y)
             self.classes_, target = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
-                raise ValueError(f"{type(self).__name__} needs at least 2 classes to fit; y holds one class: "
-                                 f"{self.classes_[0]!r}")
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 classes to fit; y holds one class: {self.classes_[0]!r}"
+                )
             counts = np.bincount(target)
             weights = self._class_weights(target)
             target = target.astype(np.int64)
@@ -141,8 +142,14 @@ class _MLPBase:
         Xs = ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
         valid = self.validation_fraction if _can_validate(len(Xs), counts, self.validation_fraction) else None
         coefs, intercepts, history, best = _train(
-            self, Xs, target, hidden=hidden, n_out=len(counts) if classification else 1,
-            classification=classification, class_weights=weights, valid_fraction=valid,
+            self,
+            Xs,
+            target,
+            hidden=hidden,
+            n_out=len(counts) if classification else 1,
+            classification=classification,
+            class_weights=weights,
+            valid_fraction=valid,
         )
         self.coefs_, self.intercepts_, self._history = coefs, intercepts, history
         self.n_iter_ = len(history["epoch"])
@@ -253,9 +260,19 @@ class MLPClassifier(ClassifierMixin, _MLPBase, BaseEstimator):
         tensorboard_dir=None,
     ):
         super().__init__(
-            hidden_sizes=hidden_sizes, dropout=dropout, batch_size=batch_size, optimizer=optimizer, lr=lr,
-            lr_schedule=lr_schedule, weight_decay=weight_decay, l1=l1, max_epochs=max_epochs, patience=patience,
-            validation_fraction=validation_fraction, random_state=random_state, tensorboard_dir=tensorboard_dir,
+            hidden_sizes=hidden_sizes,
+            dropout=dropout,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            lr=lr,
+            lr_schedule=lr_schedule,
+            weight_decay=weight_decay,
+            l1=l1,
+            max_epochs=max_epochs,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            random_state=random_state,
+            tensorboard_dir=tensorboard_dir,
         )
         self.class_weight = class_weight
 
@@ -400,15 +417,21 @@ def _can_validate(n: int, counts: np.ndarray | None, fraction: float | None) -> 
     return counts.min() >= 2 and n_valid >= len(counts) and n_train >= len(counts)
 
 
-def _train(est: _MLPBase, X: np.ndarray, y: np.ndarray, *, hidden, n_out, classification, class_weights,
-           valid_fraction):
+def _train(
+    est: _MLPBase, X: np.ndarray, y: np.ndarray, *, hidden, n_out, classification, class_weights, valid_fraction
+):
     """Train a skorch net seeded from ``est.random_state``; the weights, the history and the kept epoch."""
     parts = _torch_parts()
     torch = parts.torch
     seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
     n_train = len(X) - (math.ceil(valid_fraction * len(X)) if valid_fraction else 0)
-    callbacks = _callbacks(parts, est, classification=classification, validated=valid_fraction is not None,
-                           batches_per_epoch=math.ceil(n_train / est.batch_size))
+    callbacks = _callbacks(
+        parts,
+        est,
+        classification=classification,
+        validated=valid_fraction is not None,
+        batches_per_epoch=math.ceil(n_train / est.batch_size),
+    )
     if classification:
         weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
         net_cls, criterion, criterion_kw = parts.Classifier, torch.nn.CrossEntropyLoss, {"criterion__weight": weight}
@@ -425,12 +448,24 @@ def _train(est: _MLPBase, X: np.ndarray, y: np.ndarray, *, hidden, n_out, classi
         torch.manual_seed(seed)
         net = net_cls(
             parts.MLPModule,
-            module__n_in=X.shape[1], module__hidden=hidden, module__n_out=n_out, module__dropout=est.dropout,
-            criterion=criterion, **criterion_kw,
-            optimizer=optimizer, lr=est.lr, optimizer__weight_decay=est.weight_decay, **optimizer_kw,
-            l1=est.l1, max_epochs=est.max_epochs, batch_size=est.batch_size, iterator_train__shuffle=True,
+            module__n_in=X.shape[1],
+            module__hidden=hidden,
+            module__n_out=n_out,
+            module__dropout=est.dropout,
+            criterion=criterion,
+            **criterion_kw,
+            optimizer=optimizer,
+            lr=est.lr,
+            optimizer__weight_decay=est.weight_decay,
+            **optimizer_kw,
+            l1=est.l1,
+            max_epochs=est.max_epochs,
+            batch_size=est.batch_size,
+            iterator_train__shuffle=True,
             train_split=parts.ValidSplit(valid_fraction, random_state=seed, **split) if valid_fraction else None,
-            callbacks=callbacks, verbose=0, device="cpu",
+            callbacks=callbacks,
+            verbose=0,
+            device="cpu",
             **({"callbacks__valid_acc": None} if classification else {}),
         )
         net.fit(X, y)
@@ -438,8 +473,7 @@ def _train(est: _MLPBase, X: np.ndarray, y: np.ndarray, *, hidden, n_out, classi
     coefs = [m.weight.detach().numpy().T.copy() for m in linears]
     intercepts = [m.bias.detach().numpy().copy() for m in linears]
     history = {
-        column: np.array([row.get(column, np.nan) for row in net.history], dtype=float)
-        for column in HISTORY_COLUMNS
+        column: np.array([row.get(column, np.nan) for row in net.history], dtype=float) for column in HISTORY_COLUMNS
     }
     history["epoch"] = history["epoch"].astype(np.int64)
     stopper = dict(net.callbacks_).get("early_stopping")
@@ -451,20 +485,34 @@ def _callbacks(parts, est, *, classification, validated, batches_per_epoch) -> l
     cb, lr_scheduler = parts.callbacks, parts.torch.optim.lr_scheduler
     callbacks = [("record_lr", parts.RecordLR())]
     if validated:
-        callbacks.append(("valid_score", cb.EpochScoring(
-            _roc_auc if classification else _r2, lower_is_better=False, on_train=False, name="valid_score")))
+        callbacks.append(
+            (
+                "valid_score",
+                cb.EpochScoring(
+                    _roc_auc if classification else _r2, lower_is_better=False, on_train=False, name="valid_score"
+                ),
+            )
+        )
     schedule = {
         "none": None,
         "step": {"policy": lr_scheduler.StepLR, "step_size": max(1, round(est.max_epochs / 3)), "gamma": 0.1},
         "cosine": {"policy": lr_scheduler.CosineAnnealingLR, "T_max": est.max_epochs},
-        "onecycle": {"policy": lr_scheduler.OneCycleLR, "max_lr": est.lr, "step_every": "batch",
-                     "total_steps": est.max_epochs * batches_per_epoch + 1},
+        "onecycle": {
+            "policy": lr_scheduler.OneCycleLR,
+            "max_lr": est.lr,
+            "step_every": "batch",
+            "total_steps": est.max_epochs * batches_per_epoch + 1,
+        },
     }[est.lr_schedule]
     if schedule:
         callbacks.append(("lr_scheduler", cb.LRScheduler(event_name=None, **schedule)))
     if validated and est.patience is not None:
-        callbacks.append(("early_stopping", cb.EarlyStopping(
-            monitor="valid_loss", patience=est.patience, load_best=True, sink=_silent)))
+        callbacks.append(
+            (
+                "early_stopping",
+                cb.EarlyStopping(monitor="valid_loss", patience=est.patience, load_best=True, sink=_silent),
+            )
+        )
     if est.tensorboard_dir is not None:
         from torch.utils.tensorboard import SummaryWriter
 
@@ -512,8 +560,9 @@ def _torch_parts():
         import torch
         from skorch.dataset import ValidSplit
     except ImportError as exc:
-        raise ImportError(f"the mlp family needs PyTorch and skorch, the nn extra "
-                          f"(pip install -e '.[nn]'): {exc}") from exc
+        raise ImportError(
+            f"the mlp family needs PyTorch and skorch, the nn extra (pip install -e '.[nn]'): {exc}"
+        ) from exc
 
     class MLPModule(torch.nn.Module):
         """Linear → ReLU → Dropout per hidden layer, then a linear output."""
@@ -541,7 +590,8 @@ def _torch_parts():
             loss = super().get_loss(y_pred, y_true, X=X, training=training)
             if training and self.l1 > 0:
                 loss = loss + self.l1 * sum(
-                    p.abs().sum() for name, p in self.module_.named_parameters() if name.endswith("weight"))
+                    p.abs().sum() for name, p in self.module_.named_parameters() if name.endswith("weight")
+                )
             return loss
 
     class Classifier(L1Penalty, skorch.NeuralNetClassifier):
@@ -558,5 +608,12 @@ def _torch_parts():
 
     import types
 
-    return types.SimpleNamespace(torch=torch, callbacks=skorch.callbacks, ValidSplit=ValidSplit, MLPModule=MLPModule,
-                                 Classifier=Classifier, Regressor=Regressor, RecordLR=RecordLR)
+    return types.SimpleNamespace(
+        torch=torch,
+        callbacks=skorch.callbacks,
+        ValidSplit=ValidSplit,
+        MLPModule=MLPModule,
+        Classifier=Classifier,
+        Regressor=Regressor,
+        RecordLR=RecordLR,
+    )

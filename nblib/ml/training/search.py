@@ -126,18 +126,28 @@ class SearchResult:
         :class:`~nblib.ml.evaluation.records.RecordError` naming it. ``n_trials`` is derived."""
         from nblib.ml.evaluation.records import require_keys
 
-        require_keys(data, ("family", "method", "best_params", "best_score", "best_std", "trials"),
-                     f"search result {data.get('family', '?') if isinstance(data, dict) else '?'}")
+        require_keys(
+            data,
+            ("family", "method", "best_params", "best_score", "best_std", "trials"),
+            f"search result {data.get('family', '?') if isinstance(data, dict) else '?'}",
+        )
         trials = pd.DataFrame.from_records(data["trials"]).astype(object) if data["trials"] else pd.DataFrame()
         for column in ("mean", "std", "fit_seconds", "elapsed_s"):
             if column in trials:
                 trials[column] = pd.to_numeric(trials[column], errors="coerce").astype(float)
         nan = float("nan")
-        return cls(family=str(data["family"]), method=str(data["method"]), best_params=dict(data["best_params"]),
-                   best_score=nan if data["best_score"] is None else float(data["best_score"]),
-                   best_std=nan if data["best_std"] is None else float(data["best_std"]), trials=trials,
-                   cut_short=bool(data.get("cut_short")), seconds=float(data.get("seconds") or 0.0),
-                   n_fits=int(data.get("n_fits") or 0), scoring=str(data.get("scoring") or ""))
+        return cls(
+            family=str(data["family"]),
+            method=str(data["method"]),
+            best_params=dict(data["best_params"]),
+            best_score=nan if data["best_score"] is None else float(data["best_score"]),
+            best_std=nan if data["best_std"] is None else float(data["best_std"]),
+            trials=trials,
+            cut_short=bool(data.get("cut_short")),
+            seconds=float(data.get("seconds") or 0.0),
+            n_fits=int(data.get("n_fits") or 0),
+            scoring=str(data.get("scoring") or ""),
+        )
 
 
 def search_family(
@@ -275,8 +285,13 @@ def plot_score_vs_time(results: list[SearchResult], x: str = "elapsed_s") -> Fig
         done = (frame["state"] == "complete").to_numpy()[order]
         sign = shown_scoring(result.scoring)[1]
         best = sign * pd.Series(frame["mean"].to_numpy()[order]).where(done).cummax()
-        ax.step(seconds.to_numpy()[order], best, where="post", marker=".",
-                label=f"{label(result.family, 30)} · {label(result.method, 12)}")
+        ax.step(
+            seconds.to_numpy()[order],
+            best,
+            where="post",
+            marker=".",
+            label=f"{label(result.family, 30)} · {label(result.method, 12)}",
+        )
     ax.set_xlabel("elapsed seconds" if x == "elapsed_s" else "fit seconds (summed over trials)")
     names = {shown_scoring(r.scoring)[0] for r in results if r.scoring}
     ax.set_ylabel(f"best CV {label(names.pop(), 30)} so far" if len(names) == 1 else "best CV score so far")
@@ -351,19 +366,26 @@ class _Run:
         finite = scores[np.isfinite(scores)]
         if state != "pruned" and len(finite) < len(scores):
             state = "failed"
-        self.rows.append({"trial": len(self.rows), **params,
-                          "mean": float(np.mean(finite)) if len(finite) else math.nan,
-                          "std": float(np.std(finite)) if len(finite) else math.nan,
-                          "fit_seconds": float(fit_seconds),
-                          "elapsed_s": self.elapsed() if elapsed is None else float(elapsed), "state": state, **extra})
+        self.rows.append(
+            {
+                "trial": len(self.rows),
+                **params,
+                "mean": float(np.mean(finite)) if len(finite) else math.nan,
+                "std": float(np.std(finite)) if len(finite) else math.nan,
+                "fit_seconds": float(fit_seconds),
+                "elapsed_s": self.elapsed() if elapsed is None else float(elapsed),
+                "state": state,
+                **extra,
+            }
+        )
         self.report()
 
     def report(self) -> None:
         if self.say is None:
             return
-        done = [r["mean"] for r in self.rows[self.base:] if r["state"] == "complete" and np.isfinite(r["mean"])]
+        done = [r["mean"] for r in self.rows[self.base :] if r["state"] == "complete" and np.isfinite(r["mean"])]
         line = f"{self.family}: {self.method} {self.stage}trial {len(self.rows) - self.base}/{self.total}"
-        line += (f", best {max(done):.4f}" if done else "")
+        line += f", best {max(done):.4f}" if done else ""
         if self.budget is not None:
             line += f", {self.left():.0f} s left"
         self.say(line)
@@ -377,16 +399,19 @@ class _Run:
             complete = complete[complete["rounds"] == complete["rounds"].max()]
         if complete.empty:
             if not self.cut_short and len(trials):
-                raise ValueError(f"{self.family}: every {self.method} trial failed or was pruned; "
-                                 f"see the warnings above, or narrow train.search.spaces.{self.family}")
+                raise ValueError(
+                    f"{self.family}: every {self.method} trial failed or was pruned; "
+                    f"see the warnings above, or narrow train.search.spaces.{self.family}"
+                )
             best_params, best, std = {}, math.nan, math.nan
         else:
             row = complete.loc[complete["mean"].idxmax()]
             raw = self.rows[int(row["trial"])]  # the values as tried: a frame column of None and ints holds floats
             best_params = {n: _native(raw[n]) for n in names}
             best, std = float(row["mean"]), float(row["std"])
-        return SearchResult(self.family, self.method, best_params, best, std, trials, self.cut_short,
-                            self.elapsed(), self.n_fits, study)
+        return SearchResult(
+            self.family, self.method, best_params, best, std, trials, self.cut_short, self.elapsed(), self.n_fits, study
+        )
 
 
 def _evaluate(run: _Run, pipeline, X, y, folds, candidates, scoring, **extra) -> list[dict]:
@@ -400,9 +425,16 @@ def _evaluate(run: _Run, pipeline, X, y, folds, candidates, scoring, **extra) ->
         if run.spent():
             run.cut_short = True
             break
-        part = candidates[start:start + chunk]
-        search = GridSearchCV(pipeline, [{f"model__{k}": [v] for k, v in c.items()} for c in part],
-                              scoring=scoring, cv=folds, n_jobs=run.n_jobs, refit=False, error_score=np.nan)
+        part = candidates[start : start + chunk]
+        search = GridSearchCV(
+            pipeline,
+            [{f"model__{k}": [v] for k, v in c.items()} for c in part],
+            scoring=scoring,
+            cv=folds,
+            n_jobs=run.n_jobs,
+            refit=False,
+            error_score=np.nan,
+        )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*fits failed.*")
             warnings.filterwarnings("ignore", message=".*test scores are non-finite.*")
@@ -411,8 +443,11 @@ def _evaluate(run: _Run, pipeline, X, y, folds, candidates, scoring, **extra) ->
             except ValueError as exc:  # every fit of the chunk failed: failed trials, not a failed search
                 if "fits failed" not in str(exc):
                     raise
-                warnings.warn(f"{run.family}: {len(part)} trial(s) failed on every fold: "
-                              f"{str(exc).strip().splitlines()[-1][:300]}", stacklevel=2)
+                warnings.warn(
+                    f"{run.family}: {len(part)} trial(s) failed on every fold: "
+                    f"{str(exc).strip().splitlines()[-1][:300]}",
+                    stacklevel=2,
+                )
                 for params in part:
                     run.n_fits += len(folds)
                     run.add(params, [math.nan] * len(folds), 0.0, "failed", **extra)
@@ -441,8 +476,11 @@ def _bayes(run: _Run, pipeline, X, y, folds, space, n_trials, scoring, random_st
     from sklearn.metrics import check_scoring
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=random_state),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0))
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=random_state),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+    )
     scorer = check_scoring(pipeline, scoring=scoring)
     run.total = n_trials
     workers = max(1, min(BAYES_BATCH, effective_n_jobs(run.n_jobs)))
@@ -528,7 +566,7 @@ def _halving(run: _Run, pipeline, X, y, folds, candidates, scoring, task, random
     spent: dict[int, float] = {}
     rng = np.random.default_rng(random_state)
     for r in range(rounds):
-        rows = max_rows if r == rounds - 1 else min(max_rows, min_rows * factor ** r)
+        rows = max_rows if r == rounds - 1 else min(max_rows, min_rows * factor**r)
         sub = [(_subsample(train, y, rows, task, rng), test) for train, test in folds]
         before = run.base = len(run.rows)
         run.total, run.stage = len(alive), f"round {r + 1}/{rounds} ({rows:,} rows) "
@@ -539,7 +577,7 @@ def _halving(run: _Run, pipeline, X, y, folds, candidates, scoring, task, random
             row["fit_seconds"] = spent[i]
             last[i] = row
         if run.cut_short or r == rounds - 1:
-            alive = alive[:len(evaluated)]
+            alive = alive[: len(evaluated)]
             break
         keep = math.ceil(len(alive) / factor)
         alive = sorted(alive, key=lambda i: -_finite(last[i]["mean"]))[:keep]
@@ -579,15 +617,21 @@ def _sample(space, n_trials, random_state) -> list[dict[str, Any]]:
         elif spec["low"] == spec["high"]:
             dists[name] = [int(spec["low"]) if spec["int"] else spec["low"]]
         elif spec["int"]:
-            dists[name] = _LogInt(spec["low"], spec["high"]) if spec["log"] else stats.randint(
-                spec["low"], spec["high"] + 1)
+            dists[name] = (
+                _LogInt(spec["low"], spec["high"]) if spec["log"] else stats.randint(spec["low"], spec["high"] + 1)
+            )
         else:
-            dists[name] = (stats.loguniform(spec["low"], spec["high"]) if spec["log"]
-                           else stats.uniform(spec["low"], spec["high"] - spec["low"]))
+            dists[name] = (
+                stats.loguniform(spec["low"], spec["high"])
+                if spec["log"]
+                else stats.uniform(spec["low"], spec["high"] - spec["low"])
+            )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*grid of .* is smaller than n_iter.*")
-        return [{k: _native(v) for k, v in c.items()}
-                for c in ParameterSampler(dists, n_iter=n_trials, random_state=random_state)]
+        return [
+            {k: _native(v) for k, v in c.items()}
+            for c in ParameterSampler(dists, n_iter=n_trials, random_state=random_state)
+        ]
 
 
 class _LogInt:
@@ -600,7 +644,8 @@ class _LogInt:
         from scipy import stats
 
         value = stats.loguniform(self.low - 0.5 if self.low > 0.5 else self.low, self.high + 0.5).rvs(
-            random_state=random_state)
+            random_state=random_state
+        )
         return int(min(self.high, max(self.low, round(value))))
 
 

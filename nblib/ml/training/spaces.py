@@ -73,8 +73,10 @@ def space_for(family: str, task: str, narrowing: dict[str, Any] | None = None) -
     """
     declared = _declared(family, task)
     if declared is None:
-        raise ValueError(f"train.search.spaces: no search space declared for {family!r} ({task}); "
-                         f"families with one: {space_families(task)}")
+        raise ValueError(
+            f"train.search.spaces: no search space declared for {family!r} ({task}); "
+            f"families with one: {space_families(task)}"
+        )
     space = {name: _normalized(spec) for name, spec in declared.items()}
     for name, spec in (narrowing or {}).items():
         where = f"train.search.spaces.{family}.{name}"
@@ -144,8 +146,12 @@ def _declared(family: str, task: str) -> dict[str, Any] | None:
 def _normalized(spec: Any) -> Any:
     """A copy of ``spec``: ranges with every key, categorical values with lists as tuples."""
     if isinstance(spec, dict):
-        return {"low": spec["low"], "high": spec["high"], "log": bool(spec.get("log", False)),
-                "int": bool(spec.get("int", False))}
+        return {
+            "low": spec["low"],
+            "high": spec["high"],
+            "log": bool(spec.get("log", False)),
+            "int": bool(spec.get("int", False)),
+        }
     return [tuple(v) if isinstance(v, list) else v for v in spec]
 
 
@@ -163,9 +169,12 @@ def _narrowed(declared: Any, spec: Any) -> tuple[Any, str | None]:
     base = declared if isinstance(declared, dict) else {}
     if ("low" not in spec and "low" not in base) or ("high" not in spec and "high" not in base):
         return None, "a range needs both low and high (the declared values are a list)"
-    merged = {"low": spec.get("low", base.get("low")), "high": spec.get("high", base.get("high")),
-              "log": bool(spec.get("log", base.get("log", False))),
-              "int": bool(spec.get("int", base.get("int", False)))}
+    merged = {
+        "low": spec.get("low", base.get("low")),
+        "high": spec.get("high", base.get("high")),
+        "log": bool(spec.get("log", base.get("log", False))),
+        "int": bool(spec.get("int", base.get("int", False))),
+    }
     for key in ("low", "high"):
         value = merged[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

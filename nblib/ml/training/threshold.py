@@ -28,6 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nblib.common.jsonsafe import finite
+
 __all__ = ["RULES", "ThresholdChoice", "choose_threshold", "plot_threshold", "threshold_of", "with_threshold"]
 
 #: How the threshold can be chosen (params ``evaluate.threshold_by``).
@@ -89,13 +90,19 @@ class ThresholdChoice:
 
         require_keys(data, ("threshold", "by", "at_threshold", "at_default"), "threshold record")
         nan = float("nan")
-        table = pd.DataFrame({c: [nan if v is None else v for v in values]
-                              for c, values in (data.get("table") or {}).items()})
-        return cls(threshold=float(data["threshold"]), by=str(data["by"]),
-                   at_threshold={k: nan if v is None else float(v) for k, v in data["at_threshold"].items()},
-                   at_default={k: nan if v is None else float(v) for k, v in data["at_default"].items()},
-                   table=table, cost=data.get("cost"), rows=int(data.get("rows") or 0),
-                   positives=int(data.get("positives") or 0))
+        table = pd.DataFrame(
+            {c: [nan if v is None else v for v in values] for c, values in (data.get("table") or {}).items()}
+        )
+        return cls(
+            threshold=float(data["threshold"]),
+            by=str(data["by"]),
+            at_threshold={k: nan if v is None else float(v) for k, v in data["at_threshold"].items()},
+            at_default={k: nan if v is None else float(v) for k, v in data["at_default"].items()},
+            table=table,
+            cost=data.get("cost"),
+            rows=int(data.get("rows") or 0),
+            positives=int(data.get("positives") or 0),
+        )
 
 
 def choose_threshold(
@@ -190,8 +197,9 @@ def with_threshold(model, threshold: float):
     classes = getattr(model, "classes_", None)
     if classes is None or len(classes) != 2:
         raise ValueError("with_threshold needs a fitted binary classifier (classes_ with two classes)")
-    wrapped = FixedThresholdClassifier(FrozenEstimator(model), threshold=float(threshold), pos_label=classes[1],
-                                       response_method="predict_proba")
+    wrapped = FixedThresholdClassifier(
+        FrozenEstimator(model), threshold=float(threshold), pos_label=classes[1], response_method="predict_proba"
+    )
     # FixedThresholdClassifier.fit only checks that y is binary and "fits" the frozen model, which
     # ignores X: one placeholder row per class marks the wrapper fitted without any training rows.
     return wrapped.fit(np.zeros((2, 1)), np.asarray(classes))
@@ -236,21 +244,32 @@ def plot_threshold(choice: ThresholdChoice | dict[str, Any]) -> Figure:
     ax.set_xlabel("threshold (predicted positive when probability ≥ threshold)")
     ax.set_ylabel("precision, recall, F1")
     chosen, default = d["at_threshold"], d["at_default"]
-    what = (f"cost {chosen['cost']:.3g} per row" if d["by"] == "cost" and chosen.get("cost") is not None
-            else f"F1 {chosen['f1']:.3f}")
+    what = (
+        f"cost {chosen['cost']:.3g} per row"
+        if d["by"] == "cost" and chosen.get("cost") is not None
+        else f"F1 {chosen['f1']:.3f}"
+    )
     ax.axvline(d["threshold"], color="black", lw=1.2, label=f"chosen {d['threshold']:.3f} ({d['by']}): {what}")
     ax.axvline(0.5, color=_GREY, lw=1, ls="--", label=f"0.5: F1 {default['f1']:.3f}")
     handles, labels = ax.get_legend_handles_labels()
     if d.get("cost") and "cost" in table:
         twin = ax.twinx()
-        line = twin.plot(table["threshold"], table["cost"], color=_RED, lw=1.2, ls=":",
-                         label=f"expected cost per row (fp {d['cost']['fp']:g}, fn {d['cost']['fn']:g})")
+        line = twin.plot(
+            table["threshold"],
+            table["cost"],
+            color=_RED,
+            lw=1.2,
+            ls=":",
+            label=f"expected cost per row (fp {d['cost']['fp']:g}, fn {d['cost']['fn']:g})",
+        )
         twin.set_ylabel("expected cost per row")
         twin.set_ylim(bottom=0)
         handles, labels = handles + line, labels + [line[0].get_label()]
     fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncols=3)
-    ax.set_title(f"Decision threshold on out-of-fold training predictions ({d['rows']:,} rows, "
-                 f"{d['positives']:,} positive)", fontsize=9)
+    ax.set_title(
+        f"Decision threshold on out-of-fold training predictions ({d['rows']:,} rows, {d['positives']:,} positive)",
+        fontsize=9,
+    )
     return fig
 
 
@@ -263,8 +282,9 @@ def _check_inputs(y, oof_proba) -> tuple[np.ndarray, np.ndarray]:
     if scores.ndim == 2 and scores.shape[1] == 2:
         scores = scores[:, 1]
     if scores.ndim != 1:
-        raise ValueError(f"oof_proba must be positive-class probabilities of shape (n,) or (n, 2); "
-                         f"got shape {scores.shape}")
+        raise ValueError(
+            f"oof_proba must be positive-class probabilities of shape (n,) or (n, 2); got shape {scores.shape}"
+        )
     if len(y) != len(scores):
         raise ValueError(f"y and oof_proba differ in length: {len(y)} and {len(scores)}")
     if not np.isfinite(scores).all():
@@ -313,8 +333,12 @@ def _counts(y: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict[s
 
 
 def _f1(c: dict[str, np.ndarray]) -> np.ndarray:
-    return np.divide(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"], out=np.zeros(len(c["tp"])),
-                     where=(2 * c["tp"] + c["fp"] + c["fn"]) > 0)
+    return np.divide(
+        2 * c["tp"],
+        2 * c["tp"] + c["fp"] + c["fn"],
+        out=np.zeros(len(c["tp"])),
+        where=(2 * c["tp"] + c["fp"] + c["fn"]) > 0,
+    )
 
 
 def _cost(c: dict[str, np.ndarray], cost: dict[str, float]) -> np.ndarray:

@@ -25,8 +25,9 @@ What the budget or the table's size traded away is said in :attr:`TrainResult.no
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,8 +39,16 @@ from nblib.common.jsonsafe import jsonable
 from nblib.ml.training.cv import ChosenModel, CVResult, adapt_folds, build_pipeline, default_scoring, make_splitter
 from nblib.ml.training.families import FAMILY_COST  # cheaper families are cross-validated first
 
-__all__ = ["Budget", "TrainResult", "train", "cross_validate_oof", "threshold_line", "FAMILY_COST", "INNER_FOLDS",
-           "choose_model"]
+__all__ = [
+    "Budget",
+    "TrainResult",
+    "train",
+    "cross_validate_oof",
+    "threshold_line",
+    "FAMILY_COST",
+    "INNER_FOLDS",
+    "choose_model",
+]
 
 #: Inner folds of a nested search (fewer when the outer CV has fewer folds or the rarest class is too small).
 INNER_FOLDS = 3
@@ -100,9 +109,16 @@ class TrainResult:
         return out
 
 
-def cross_validate_oof(pipe, X: pd.DataFrame, y: pd.Series, folds: list[tuple[np.ndarray, np.ndarray]], *,
-                       scoring: str, task: str, n_jobs: int | None = None
-                       ) -> tuple[list[float], float, np.ndarray]:
+def cross_validate_oof(
+    pipe,
+    X: pd.DataFrame,
+    y: pd.Series,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    scoring: str,
+    task: str,
+    n_jobs: int | None = None,
+) -> tuple[list[float], float, np.ndarray]:
     """Per-fold scores, mean fit seconds and out-of-fold predictions of ``pipe``.
 
     Out-of-fold predictions are the positive-class probability (two classes), a
@@ -112,8 +128,10 @@ def cross_validate_oof(pipe, X: pd.DataFrame, y: pd.Series, folds: list[tuple[np
     from joblib import Parallel, delayed
 
     pipes = pipe if isinstance(pipe, list) else [pipe] * len(folds)  # one per fold: nested search
-    results = Parallel(n_jobs=n_jobs)(delayed(_fit_fold)(clone(p), X, y, train, test, scoring, task)
-                                      for p, (train, test) in zip(pipes, folds, strict=True))
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_fold)(clone(p), X, y, train, test, scoring, task)
+        for p, (train, test) in zip(pipes, folds, strict=True)
+    )
     n_classes = int(pd.Series(np.asarray(y)).nunique()) if task == "classification" else 1
     oof = np.zeros((len(y), n_classes)) if n_classes > 2 else np.zeros(len(y))
     for (_, test), (_, _, pred) in zip(folds, results, strict=True):
@@ -172,8 +190,10 @@ def train(
     grouped = groups is not None and pd.Series(np.asarray(groups)).nunique() < len(y)
     Xs, ys, gs, screened = _screen(X, y, groups if grouped else None, screen_rows, task, random_state)
     if screened:
-        notes.append(f"families compared on {len(Xs):,} of {len(X):,} training rows (train.screen_rows); "
-                     f"the winner is refit on all of them")
+        notes.append(
+            f"families compared on {len(Xs):,} of {len(X):,} training rows (train.screen_rows); "
+            f"the winner is refit on all of them"
+        )
     folds_n, note = adapt_folds(ys, cv_folds, task=task, groups=gs)
     notes += [note] if note else []
     splitter = make_splitter(task, folds_n, random_state, grouped)
@@ -190,30 +210,49 @@ def train(
             skipped = order[i:]
             notes.append(f"time budget ({time_budget_s:g} s) spent: {', '.join(skipped)} not tried")
             break
-        pipe = _pipeline(features, name, task, models[name], svd_components, class_weight, strategy,
-                         imbalance, random_state)
+        pipe = _pipeline(
+            features, name, task, models[name], svd_components, class_weight, strategy, imbalance, random_state
+        )
         scored = pipe
         if search.get("method", "none") != "none":
-            pipe, scored = _nested_search(result, pipe, name, task, search, Xs, ys, gs, folds, grouped, scoring,
-                                          budget, n_jobs, random_state, say)
+            pipe, scored = _nested_search(
+                result, pipe, name, task, search, Xs, ys, gs, folds, grouped, scoring, budget, n_jobs, random_state, say
+            )
             fold_pipelines[name] = scored
         say(f"{name}: cross-validating ({folds_n} folds)")
-        scores, fit_seconds, oof = cross_validate_oof(scored, Xs, ys, folds, scoring=scoring, task=task,
-                                                      n_jobs=n_jobs)
+        scores, fit_seconds, oof = cross_validate_oof(scored, Xs, ys, folds, scoring=scoring, task=task, n_jobs=n_jobs)
         cv.scores[name], cv.fit_seconds[name] = scores, fit_seconds
         result.oof[name], pipelines[name] = oof, pipe
         best = max(cv.scores, key=lambda n: np.mean(cv.scores[n]))
-        say(f"{name}: {np.mean(scores):.4f} ± {np.std(scores):.4f}; best so far {best} {np.mean(cv.scores[best]):.4f}"
-            + (f"; {budget.left():.0f} s left" if budget.limit else ""))
+        say(
+            f"{name}: {np.mean(scores):.4f} ± {np.std(scores):.4f}; best so far {best} {np.mean(cv.scores[best]):.4f}"
+            + (f"; {budget.left():.0f} s left" if budget.limit else "")
+        )
     cv.best_model = max(cv.scores, key=lambda n: np.mean(cv.scores[n]))
     winner, final = cv.best_model, pipelines[cv.best_model]
 
     if ensemble != "none" and len(pipelines) >= 2 and not budget.exhausted():
-        winner, final = _ensembles(result, pipelines, folds, ys, Xs, gs, task, scoring, ensemble, ensemble_top_k,
-                                   n_jobs, random_state, say, fold_pipelines)
+        winner, final = _ensembles(
+            result,
+            pipelines,
+            folds,
+            ys,
+            Xs,
+            gs,
+            task,
+            scoring,
+            ensemble,
+            ensemble_top_k,
+            n_jobs,
+            random_state,
+            say,
+            fold_pipelines,
+        )
     elif ensemble != "none":
-        notes.append("ensembles not evaluated: " + ("the time budget was spent" if len(pipelines) >= 2
-                                                    else "only one family was cross-validated"))
+        notes.append(
+            "ensembles not evaluated: "
+            + ("the time budget was spent" if len(pipelines) >= 2 else "only one family was cross-validated")
+        )
     cv.chosen = choose_model(cv, result.ensemble, searched=set(result.searches))
     say(f"chosen: {cv.chosen.label}, CV {cv.chosen.cv_mean:.4f} ± {cv.chosen.cv_std:.4f} ({cv.chosen.cv_note})")
     say(f"refitting {winner} on {len(X):,} rows")
@@ -231,8 +270,9 @@ def train(
         if oof is None and result.ensemble is not None:
             oof = getattr(result.ensemble, "oof", {}).get(winner)
         if oof is not None:
-            result.threshold = choose_threshold(ys, oof, by=threshold.get("by", "f1"),
-                                                fixed=threshold.get("fixed", 0.5), cost=threshold.get("cost"))
+            result.threshold = choose_threshold(
+                ys, oof, by=threshold.get("by", "f1"), fixed=threshold.get("fixed", 0.5), cost=threshold.get("cost")
+            )
             model = with_threshold(model, result.threshold.threshold)
     result.model = model
 
@@ -242,10 +282,18 @@ def train(
         say(f"comparing imbalance strategies on {cv.best_model}")
         best = pipelines[cv.best_model]
         result.imbalance = compare_strategies(
-            best.named_steps["features"], lambda: _model_of(best), Xs, ys,
-            strategies=[s for s in STRATEGIES if s != "gan" or strategy == "gan"], cv=splitter, scoring=scoring,
-            groups=None if gs is None else np.asarray(gs), n_jobs=n_jobs, random_state=random_state,
-            gan_epochs=imbalance.get("gan_epochs", 100))
+            best.named_steps["features"],
+            lambda: _model_of(best),
+            Xs,
+            ys,
+            strategies=[s for s in STRATEGIES if s != "gan" or strategy == "gan"],
+            cv=splitter,
+            scoring=scoring,
+            groups=None if gs is None else np.asarray(gs),
+            n_jobs=n_jobs,
+            random_state=random_state,
+            gan_epochs=imbalance.get("gan_epochs", 100),
+        )
 
     from nblib.ml.training.curves import iteration_curves, learning_curve_frame
 
@@ -253,8 +301,9 @@ def train(
     if learning_curve and not budget.exhausted(reserve=5.0):
         say(f"learning curve of {winner}")
         lc_splitter = make_splitter(task, min(3, folds_n), random_state, grouped)  # 5 sizes × 3 folds
-        result.learning_curve = learning_curve_frame(final, Xs, ys, cv=lc_splitter, scoring=scoring, groups=gs,
-                                                     n_jobs=n_jobs, random_state=random_state)
+        result.learning_curve = learning_curve_frame(
+            final, Xs, ys, cv=lc_splitter, scoring=scoring, groups=gs, n_jobs=n_jobs, random_state=random_state
+        )
     elif learning_curve:
         notes.append("learning curve skipped: the time budget was spent")
     result.seconds = budget.spent
@@ -270,7 +319,8 @@ def choose_model(cv: CVResult, ensemble=None, *, searched: set[str] | frozenset[
     cv : CVResult
         Per-family fold scores, ``best_model`` (best single family) and ``cv_notes``.
     ensemble : EnsembleResult, optional
-        From :func:`nblib.ml.training.ensembles.evaluate_ensembles`; its ``winner`` may be ``"voting"`` or ``"stacking"``.
+        From :func:`nblib.ml.training.ensembles.evaluate_ensembles`; its ``winner`` may be ``"voting"``
+        or ``"stacking"``.
     searched : set of str
         Families whose hyperparameters were searched.
     """
@@ -279,21 +329,43 @@ def choose_model(cv: CVResult, ensemble=None, *, searched: set[str] | frozenset[
     winner = ensemble.winner if ensemble is not None else cv.best_model
     if winner in cv.scores:
         scores = cv.scores[winner]
-        return ChosenModel(name=winner, kind="single", cv_mean=float(np.mean(scores)), cv_std=float(np.std(scores)),
-                           cv_scores=[float(v) for v in scores], searched=winner in searched,
-                           cv_note=cv.cv_note(winner), scoring=cv.scoring, folds=cv.folds)
+        return ChosenModel(
+            name=winner,
+            kind="single",
+            cv_mean=float(np.mean(scores)),
+            cv_std=float(np.std(scores)),
+            cv_scores=[float(v) for v in scores],
+            searched=winner in searched,
+            cv_note=cv.cv_note(winner),
+            scoring=cv.scoring,
+            folds=cv.folds,
+        )
     members = list(ensemble.members)
     scores = ensemble.scores[winner]
     searched_members = [m for m in members if m in searched]
-    how = ("soft average of the members' out-of-fold predictions" if winner == "voting"
-           else "the stacking refit on each outer training fold")
+    how = (
+        "soft average of the members' out-of-fold predictions"
+        if winner == "voting"
+        else "the stacking refit on each outer training fold"
+    )
     note = f"{cv.folds}-fold CV on the same folds as the families ({how})"
     if searched_members:
-        note += (f"; searched members ({', '.join(searched_members)}) use the settings their search chose on "
-                 f"each outer training fold only (nested)")
-    return ChosenModel(name=winner, kind=winner, cv_mean=float(np.mean(scores)), cv_std=float(np.std(scores)),
-                       cv_scores=[float(v) for v in scores], members=members, searched=bool(searched_members),
-                       cv_note=note, scoring=cv.scoring, folds=cv.folds)
+        note += (
+            f"; searched members ({', '.join(searched_members)}) use the settings their search chose on "
+            f"each outer training fold only (nested)"
+        )
+    return ChosenModel(
+        name=winner,
+        kind=winner,
+        cv_mean=float(np.mean(scores)),
+        cv_std=float(np.std(scores)),
+        cv_scores=[float(v) for v in scores],
+        members=members,
+        searched=bool(searched_members),
+        cv_note=note,
+        scoring=cv.scoring,
+        folds=cv.folds,
+    )
 
 
 def threshold_line(choice) -> str:
@@ -332,45 +404,59 @@ def _screen(X, y, groups, screen_rows, task, random_state):
         splitter = GroupShuffleSplit(n_splits=1, train_size=screen_rows / len(X), random_state=random_state)
         keep, _ = next(splitter.split(X, y, np.asarray(groups)))
     else:
-        keep, _ = train_test_split(np.arange(len(X)), train_size=screen_rows, random_state=random_state,
-                                   stratify=y if task == "classification" else None)
+        keep, _ = train_test_split(
+            np.arange(len(X)),
+            train_size=screen_rows,
+            random_state=random_state,
+            stratify=y if task == "classification" else None,
+        )
     keep = np.sort(keep)
     return X.iloc[keep], y.iloc[keep], None if groups is None else groups.iloc[keep], True
 
 
 def _pipeline(features, name, task, hyper, svd_components, class_weight, strategy, imbalance, random_state):
-    pipe = build_pipeline(features, name, task, hyper, svd_components=svd_components, random_state=random_state,
-                          class_weight=class_weight)
+    pipe = build_pipeline(
+        features, name, task, hyper, svd_components=svd_components, random_state=random_state, class_weight=class_weight
+    )
     if task != "classification" or strategy in ("none", "class_weight"):
         return pipe
     from nblib.ml.training.imbalance import training_pipeline
 
-    return training_pipeline(pipe.named_steps["features"], pipe.named_steps["model"], strategy, task=task,
-                             random_state=random_state, gan_epochs=imbalance.get("gan_epochs", 100))
+    return training_pipeline(
+        pipe.named_steps["features"],
+        pipe.named_steps["model"],
+        strategy,
+        task=task,
+        random_state=random_state,
+        gan_epochs=imbalance.get("gan_epochs", 100),
+    )
 
 
 def _model_of(pipe):
     return clone(pipe.named_steps["model"])
 
 
-def _nested_search(result, pipe, name, task, search, X, y, groups, folds, grouped, scoring, budget, n_jobs,
-                   random_state, say):
+def _nested_search(
+    result, pipe, name, task, search, X, y, groups, folds, grouped, scoring, budget, n_jobs, random_state, say
+):
     """Search ``name`` on every outer training fold (nested CV) and once on all rows.
 
     Returns the pipeline with the all-rows settings (what is refit) and one pipeline per outer
     fold with the settings its own search chose (what that fold scores). The family's share of
     the time budget (half of what is left) is split evenly over the searches still to run.
     """
-    from nblib.ml.training.spaces import space_for
     from nblib.ml.training.search import search_family
+    from nblib.ml.training.spaces import space_for
 
     method = search["method"]
     space = space_for(name, task, (search.get("spaces") or {}).get(name))
     left = budget.left()
     share = None if left is None else left / 2  # leave time for the families after this one
     started = time.perf_counter()
-    parts = [*[(train, f"outer fold {k + 1}/{len(folds)}") for k, (train, _) in enumerate(folds)],
-             (np.arange(len(y)), "all rows")]
+    parts = [
+        *[(train, f"outer fold {k + 1}/{len(folds)}") for k, (train, _) in enumerate(folds)],
+        (np.arange(len(y)), "all rows"),
+    ]
     chosen, inner_used, cut = [], set(), 0
     for i, (rows, where) in enumerate(parts):
         Xi, yi = X.iloc[rows], y.iloc[rows]
@@ -379,32 +465,62 @@ def _nested_search(result, pipe, name, task, search, X, y, groups, folds, groupe
         inner_used.add(inner)
         each = None if share is None else max(0.0, share - (time.perf_counter() - started)) / (len(parts) - i)
         say(f"{name}: {method} search on {where} ({inner}-fold inner CV)")
-        found = search_family(pipe, Xi, yi, family=name, task=task, method=method,
-                              n_trials=search.get("n_trials", 20), space=space,
-                              cv=make_splitter(task, inner, random_state, grouped), scoring=scoring,
-                              groups=None if gi is None else np.asarray(gi), n_jobs=n_jobs, random_state=random_state,
-                              time_budget_s=each, progress=say)
+        found = search_family(
+            pipe,
+            Xi,
+            yi,
+            family=name,
+            task=task,
+            method=method,
+            n_trials=search.get("n_trials", 20),
+            space=space,
+            cv=make_splitter(task, inner, random_state, grouped),
+            scoring=scoring,
+            groups=None if gi is None else np.asarray(gi),
+            n_jobs=n_jobs,
+            random_state=random_state,
+            time_budget_s=each,
+            progress=say,
+        )
         cut += bool(found.cut_short)
         chosen.append(clone(pipe).set_params(**{f"model__{k}": v for k, v in found.best_params.items()}))
     result.searches[name] = found  # the all-rows search: its settings are refit
     if cut:
-        result.notes.append(f"{name}: the time budget cut {cut} of its {len(parts)} {method} searches short "
-                            f"(the all-rows search after {len(found.trials)} trials)")
+        result.notes.append(
+            f"{name}: the time budget cut {cut} of its {len(parts)} {method} searches short "
+            f"(the all-rows search after {len(found.trials)} trials)"
+        )
     inner_text = "/".join(str(n) for n in sorted(inner_used))
-    result.cv.cv_notes[name] = (f"nested CV: the {method} search re-run on each of the {len(folds)} outer training "
-                                f"folds ({inner_text}-fold inner CV), scored on the outer fold it never saw"
-                                + (", duplicate groups kept in one fold" if grouped else ""))
+    result.cv.cv_notes[name] = (
+        f"nested CV: the {method} search re-run on each of the {len(folds)} outer training "
+        f"folds ({inner_text}-fold inner CV), scored on the outer fold it never saw"
+        + (", duplicate groups kept in one fold" if grouped else "")
+    )
     return chosen[-1], chosen[:-1]
 
 
-def _ensembles(result, pipelines, folds, y, X, groups, task, scoring, kind, top_k, n_jobs, random_state, say,
-               fold_pipelines=None):
+def _ensembles(
+    result, pipelines, folds, y, X, groups, task, scoring, kind, top_k, n_jobs, random_state, say, fold_pipelines=None
+):
     from nblib.ml.training.ensembles import evaluate_ensembles
 
     say(f"ensembles ({kind}) of the top {top_k}")
-    found = evaluate_ensembles(pipelines, result.cv.scores, result.oof, folds, y, task=task, scoring=scoring,
-                               kind=kind, top_k=top_k, n_jobs=n_jobs, random_state=random_state, X=X,
-                               groups=None if groups is None else np.asarray(groups), fold_pipelines=fold_pipelines)
+    found = evaluate_ensembles(
+        pipelines,
+        result.cv.scores,
+        result.oof,
+        folds,
+        y,
+        task=task,
+        scoring=scoring,
+        kind=kind,
+        top_k=top_k,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        X=X,
+        groups=None if groups is None else np.asarray(groups),
+        fold_pipelines=fold_pipelines,
+    )
     result.ensemble = found
     if found.winner in pipelines:
         return found.winner, pipelines[found.winner]

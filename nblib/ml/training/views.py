@@ -76,8 +76,9 @@ def threshold_lines(choice: Any = None) -> list[str]:
     return [] if choice is None else [threshold_line(choice)]
 
 
-def curve_figures(curves: pd.DataFrame | None = None, label: str = "",
-                  learning_curve: pd.DataFrame | None = None) -> dict[str, Figure]:
+def curve_figures(
+    curves: pd.DataFrame | None = None, label: str = "", learning_curve: pd.DataFrame | None = None
+) -> dict[str, Figure]:
     """``iteration_curves`` (per iteration or epoch of the chosen model, titled ``label``) and
     ``learning_curve``, those that were computed."""
     from nblib.ml.training.curves import plot_iteration_curves, plot_learning_curve
@@ -96,5 +97,7 @@ def chosen_lines(chosen: Any, refit_seconds: float, seconds: float) -> list[str]
     ``chosen`` is a :class:`~nblib.ml.training.cv.ChosenModel` (``label``, ``shown_cv_mean``,
     ``cv_std``, ``cv_note``).
     """
-    return [f"chosen: {chosen.label}, CV {chosen.shown_cv_mean:.4f} ± {chosen.cv_std:.4f} ({chosen.cv_note})",
-            f"refit in {refit_seconds:.1f}s, training took {seconds:.0f}s"]
+    return [
+        f"chosen: {chosen.label}, CV {chosen.shown_cv_mean:.4f} ± {chosen.cv_std:.4f} ({chosen.cv_note})",
+        f"refit in {refit_seconds:.1f}s, training took {seconds:.0f}s",
+    ]
