@@ -216,3 +216,11 @@ def run_folders(reports: Path) -> list[Path]:
     import re
 
     return sorted(p for p in reports.glob("*/*") if p.is_dir() and re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.parent.name))
+
+
+def sigint_as_at_a_terminal():
+    """``preexec_fn`` for a runner a test interrupts: the runner leaves SIGINT alone when it starts with
+    SIGINT ignored (``nohup``, ``cmd &``), and a test harness may start tests that way."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # SIG_DFL after exec

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, sigint_as_at_a_terminal
 
 from nblib.engine.processes import alive, descendants
 
@@ -26,6 +26,7 @@ def test_ctrl_c_during_training_then_resume(reports):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_at_a_terminal,
     )
     deadline = time.monotonic() + 300
     while True:

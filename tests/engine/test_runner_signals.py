@@ -18,8 +18,20 @@ from nblib.engine.lock import effective_status
 from nblib.engine.processes import alive, descendants
 
 
+def sigint_as_at_a_terminal():
+    """The runner leaves SIGINT alone when it starts with SIGINT ignored (``nohup``, ``cmd &``); a test
+    harness may run tests that way, so the runner under test starts with SIGINT as a terminal gives it."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # SIG_DFL after exec
+
+
 def start_and_wait_for_the_long_cell(tmp_path):
-    proc = subprocess.Popen(runner_command(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        runner_command(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_as_at_a_terminal,
+    )
     run_dir = tmp_path / "reports" / "day" / "run"
     marker = run_dir / "children.json"
     deadline = time.monotonic() + 120
