@@ -365,8 +365,17 @@ def write_diff_html(diff: dict[str, Any], out: str | Path) -> Path:
         summary_a=f"{rel['a']}/summary.html",
         summary_b=f"{rel['b']}/summary.html",
         figures=figures,
+        lower_is_better=_lower_is_better_text(),
     )
     return io.write_text(out, page)
+
+
+def _lower_is_better_text() -> str:
+    """The metrics where lower is better, for the diff page's legend (from the metric registry)."""
+    from nblib.ml.evaluation.registry import METRIC_REGISTRY
+
+    names = sorted(m.label for m in METRIC_REGISTRY.values() if m.lower_is_better)
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
 def compare_rows(run_dirs: list[str | Path]) -> tuple[list[dict[str, Any]], list[str]]:

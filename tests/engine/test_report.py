@@ -244,3 +244,12 @@ def test_compare_page_has_a_row_per_run_and_the_params_that_differ(tmp_path):
     assert "<script>alert" not in page and "&lt;script&gt;" in page
     assert page.count("<tr>") == 3 and "train.cv_folds" in page and "data:image/png;base64,iVBORw==" in page
     assert 'href="2026-01-01/100000-a/summary.html"' in page
+
+
+def test_the_diff_legend_names_the_registrys_lower_is_better_metrics():
+    from nblib.factory.pages import _lower_is_better_text
+    from nblib.ml.evaluation.registry import METRIC_REGISTRY
+
+    text = _lower_is_better_text()
+    for metric in METRIC_REGISTRY.values():
+        assert (metric.label in text) == metric.lower_is_better, metric.name
