@@ -147,11 +147,12 @@ class TextParams(_Section):
 
 
 class DateParams(_Section):
-    parts: list[Literal["year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend"]] = [
+    parts: list[Literal["year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend", "hour"]] = [
         "year",
         "month",
         "dayofweek",
         "dayofyear",
+        "hour",
     ]
     cyclical: bool = True
 
@@ -195,10 +196,10 @@ class TrainParams(_Section):
     cv_folds: int = Field(5, ge=2, le=20)
     search: SearchParams = SearchParams()
     time_budget_s: float | None = Field(None, gt=0, description="cap for the whole training stage, search included")
-    ensemble: Literal["none", "voting", "stacking", "both"] = Field(
-        "none",
-        description="soft voting over the top k and/or stacking; kept only when it beats the best "
-        "single model by more than the fold noise",
+    ensemble: Literal["none", "selection", "voting", "stacking", "both"] = Field(
+        "selection",
+        description="selection: greedy weighted ensemble of all families (Caruana); voting over the top k "
+        "and/or stacking; kept only when it beats the best single model by more than the fold noise",
     )
     ensemble_top_k: int = Field(3, ge=2, le=10)
     screen_rows: int | None = Field(

@@ -19,6 +19,8 @@ _CURRENT = (
     "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
     "nblib.ml.features.encoders.DateFeatures",
     "nblib.ml.features.encoders.LSA",
+    "nblib.ml.features.encoders.LinearTextScore",
+    "nblib.ml.features.encoders.TextStats",
     "nblib.ml.features.encoders.TextTfidf",
     "nblib.ml.features.encoders._fill_text",
     "nblib.ml.training.imbalance.ConditionalGANSampler",
@@ -31,6 +33,10 @@ _CURRENT = (
     "nblib.ml.data.preprocess.as_float",
     "nblib.ml.data.preprocess.as_str",
     "numpy.dtype",
+    # native categorical splits: HistGradientBoosting* keeps partial(check_array, ...) in its preprocessor; a
+    # partial is rebuilt only around functions this list trusts, and check_array is the only one it names
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.model_selection._split.KFold",
     "sklearn.model_selection._split.StratifiedKFold",

@@ -6,13 +6,14 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import StackingClassifier, VotingClassifier, VotingRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import check_scoring
+from sklearn.metrics import check_scoring, r2_score, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
 from nblib.engine import artifacts as io
 from nblib.ml.saved import TRUSTED_TYPES
-from nblib.ml.training.ensembles import evaluate_ensembles
+from nblib.ml.training.ensembles import evaluate_ensembles, select_weights
+from nblib.ml.training.trainer import choose_model
 
 
 def _on(columns, model=None):
@@ -153,7 +154,7 @@ def test_bad_inputs_are_one_line_errors(binary):
         folds,
         y,
     )
-    with pytest.raises(ValueError, match="ensemble kind must be one of both, voting, stacking; got 'vote'"):
+    with pytest.raises(ValueError, match="ensemble kind must be one of selection, both, voting, stacking; got 'vote'"):
         evaluate_ensembles(*args, task="classification", scoring="roc_auc", kind="vote")
     with pytest.raises(ValueError, match="pass X="):
         evaluate_ensembles(*args, task="classification", scoring="roc_auc", kind="stacking")
@@ -215,7 +216,7 @@ def test_chosen_model_round_trips_and_refuses_an_unknown_kind():
     data = json.loads(json.dumps(chosen.to_dict(), allow_nan=False))
     assert data["label"] == "voting of a, b"
     assert ChosenModel.from_dict(data) == chosen
-    with pytest.raises(ValueError, match="single, voting, stacking"):
+    with pytest.raises(ValueError, match="single, selection, voting, stacking"):
         ChosenModel("x", "bagging", 0.5, 0.0)
 
 
@@ -322,3 +323,87 @@ def test_stacking_on_each_outer_fold_uses_that_folds_searched_settings(binary):
             kind="voting",
             fold_pipelines={"left": per_fold["left"][:2]},
         )
+
+
+# --------------------------------------------------------------------------- selection (Caruana)
+
+
+def test_weights_sum_to_one_and_never_score_below_the_start():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    preds = {"good": y + rng.normal(0, 0.8, 300), "noise": rng.normal(size=300), "other": y + rng.normal(0, 0.9, 300)}
+    weights = select_weights(preds, y, roc_auc_score)
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert "noise" not in weights  # pure noise never improves the blend
+    blend = sum(w * np.asarray(preds[n]) for n, w in weights.items())
+    assert roc_auc_score(y, blend) >= roc_auc_score(y, preds["good"])
+    assert set(weights) == {"good", "other"}  # two independent noisy views average to a better one
+
+
+def test_a_useless_family_gets_no_weight_and_one_family_is_no_ensemble():
+    y = np.array([0, 1] * 50)
+    only = select_weights({"a": y + 0.1}, y, roc_auc_score)
+    assert only == {"a": 1.0}
+
+
+def test_selection_is_kept_with_its_weights_and_builds_a_weighted_voting(binary, tmp_path):
+    X, y, folds = binary
+    pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"]), "noise": _on(["b", "d"])}
+    scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
+    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="selection")
+    assert result.winner == "selection"
+    assert set(result.weights) == {"left", "right"} and result.members == list(result.weights)
+    assert sum(result.weights.values()) == pytest.approx(1.0)
+    gain, noise = result.gains["selection"]
+    assert gain > noise
+    model = result.build("selection")
+    assert isinstance(model, VotingClassifier) and model.voting == "soft"
+    assert model.weights == list(result.weights.values())
+    fitted = model.fit(X, y)
+    path = io.write_model(tmp_path / "model.skops", fitted)
+    loaded = io.read_model(path, TRUSTED_TYPES)
+    np.testing.assert_allclose(loaded.predict_proba(X), fitted.predict_proba(X))
+    chosen = choose_model(_cv_result(scores), result)
+    assert chosen.kind == "selection" and chosen.members == ["left", "right"]
+    assert "other folds only" in chosen.cv_note
+    assert result.to_dict()["weights"] == result.weights
+
+
+def test_the_selection_cv_is_nested_not_the_weights_fitted_on_all_rows(binary):
+    """Fold k's weights come from the other folds: scores differ from the all-rows blend's scores."""
+    X, y, folds = binary
+    pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"]), "both": _on(["a", "c"])}
+    scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
+    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="selection")
+    y = np.asarray(y)
+    everything = sum(w * oof[n] for n, w in result.weights.items())
+    for k, (_, test) in enumerate(folds):
+        rest = np.setdiff1d(np.arange(len(y)), test)
+        weights = select_weights({n: p[rest] for n, p in oof.items()}, y[rest], roc_auc_score)
+        blend = sum(w * oof[n] for n, w in weights.items())
+        assert result.scores["selection"][k] == pytest.approx(roc_auc_score(y[test], blend[test]))
+        np.testing.assert_allclose(result.oof["selection"][test], blend[test])
+    assert not np.allclose(result.oof["selection"], everything) or len(result.weights) == 1
+
+
+def test_regression_selection_weights_a_voting_regressor():
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(400, 4)), columns=list("abcd"))
+    y = pd.Series(X.a * 2 + X.c * 2 + rng.normal(0, 0.5, 400))
+    folds = list(KFold(5, shuffle=True, random_state=0).split(X))
+    pipes = {"left": _on(["a", "b"], LinearRegression()), "right": _on(["c", "d"], LinearRegression())}
+    scores, oof = _cv(pipes, X, y, folds, scoring="r2", task="regression")
+    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="regression", scoring="r2", kind="selection")
+    assert result.winner == "selection"
+    model = result.build("selection").fit(X, y)
+    assert isinstance(model, VotingRegressor)
+    assert r2_score(y, model.predict(X)) > max(r2_score(y, oof[n]) for n in pipes)
+
+
+def _cv_result(scores):
+    from nblib.ml.training.cv import CVResult
+
+    cv = CVResult(scoring="roc_auc", folds=5)
+    cv.scores = scores
+    cv.best_model = max(scores, key=lambda n: np.mean(scores[n]))
+    return cv

@@ -111,3 +111,98 @@ def test_lsa_never_asks_for_more_components_than_terms():
     X = sparse.random(30, 18, density=0.3, random_state=0, format="csr")
     out = LSA(n_components=48, random_state=0).fit(X)
     assert out.n_components_ == 17 and out.transform(X).shape == (30, 17)
+
+
+# --------------------------------------------------------------------------- levers for the tree models
+
+
+def test_hour_part_is_the_time_of_day_and_zero_for_plain_dates():
+    X = pd.DataFrame({"d": pd.to_datetime(["2024-01-06 07:30", "2024-01-06 23:59", "2024-01-07 00:00"])})
+    out = DateFeatures(parts=("hour",), cyclical=False).fit_transform(X)
+    assert out[:, 0].tolist() == [7, 23, 0]
+    names = DateFeatures(parts=("hour",)).fit(X).get_feature_names_out().tolist()
+    assert names == ["d_hour_sin", "d_hour_cos"]
+
+
+def test_text_stats_count_what_a_reader_would():
+    from nblib.ml.features import TextStats
+
+    X = pd.DataFrame({"t": ['WOW!! "great" see https://x.io #tag', "plain words here", None]})
+    stats = TextStats().fit(X)
+    out = pd.DataFrame(stats.transform(X), columns=stats.get_feature_names_out())
+    assert out.loc[0, ["exclamations", "quotes", "links", "at_or_hash"]].tolist() == [2, 2, 1, 1]
+    assert out.loc[0, "upper_share"] > out.loc[1, "upper_share"] == 0
+    assert out.loc[2].tolist() == [0.0] * 11  # missing text is the empty string
+
+
+def test_linear_text_score_is_out_of_fold_on_the_training_rows():
+    """fit_transform must not hand a row a score from a model that saw that row's target."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from nblib.ml.features import LinearTextScore
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((300, 50)) < 0.1, dtype=float)
+    y = rng.integers(0, 2, 300)  # pure noise: an in-sample fit would still score its own rows well
+    score = LinearTextScore("classification", random_state=0)
+    oof = score.fit_transform(X, y)[:, 0]
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    expected = cross_val_predict(score._model(), X, y, cv=folds, method="predict_proba")[:, 1]
+    np.testing.assert_allclose(oof, expected)
+    in_sample = score.transform(X)[:, 0]
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y, in_sample) > 0.7 > 0.6 > roc_auc_score(y, oof)  # memorised vs honest
+    assert score.get_feature_names_out().tolist() == ["linear_score0"]
+
+
+def test_linear_text_score_shapes_for_multiclass_regression_and_a_tiny_class():
+    from nblib.ml.features import LinearTextScore
+
+    rng = np.random.default_rng(1)
+    X = sp.csr_matrix(rng.random((60, 20)))
+    assert LinearTextScore("classification").fit_transform(X, np.arange(60) % 3).shape == (60, 3)
+    assert LinearTextScore("regression").fit(X, rng.normal(size=60)).transform(X).shape == (60, 1)
+    tiny = np.r_[np.zeros(57), np.ones(3)].astype(int)  # 3 rows of a class: too few to cross-fit
+    out = LinearTextScore("classification").fit_transform(X, tiny)
+    assert np.unique(out).size == 1  # a constant, not an in-sample score
+
+
+def test_dense_variant_for_a_task_adds_the_text_score_and_stats(table):
+    frame, roles, features = table
+    plain = densify_for(features, svd_components=5, random_state=0)
+    scored = densify_for(features, svd_components=5, random_state=0, task="classification")
+    X, y = frame[roles.features], frame["is_hit"]
+    names = scored.fit(X, y).get_feature_names_out().tolist()
+    assert len(names) == plain.fit(X, y).get_feature_names_out().size + 1 + 11
+    assert any("linear_score0" in n for n in names) and any("links" in n for n in names)
+
+
+def test_native_categories_come_first_as_codes_and_unseen_ones_are_missing():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from nblib.ml.data.preprocess import ColumnRoles
+    from nblib.ml.features import native_categories_for
+
+    rng = np.random.default_rng(2)
+    n = 400
+    X = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "colour": rng.choice(["red", "green", "blue"], n),
+            "town": [f"t{i}" for i in rng.integers(0, 300, n)],  # more codes than the bins: the rest share one
+        }
+    )
+    y = pd.Series(((X.colour == "green") ^ (X.x > 1)).astype(int))
+    roles = ColumnRoles(numeric=["x"], categorical=["colour"], high_cardinality=["town"])
+    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles)
+    native, k = native_categories_for(features)
+    assert k == 2
+    assert [name for name, _, _ in native.transformers][:2] == ["categorical", "high_cardinality"]
+    Xt = native.fit_transform(X, y)
+    assert set(np.unique(Xt[:, 0])) == {0.0, 1.0, 2.0}
+    unseen = native.transform(X.head(2).assign(colour="purple"))
+    assert np.isnan(unseen[:, 0]).all()
+    assert Xt.shape[1] == 2 + 1 + 1  # two code columns, town's target encoding, x
+    model = HistGradientBoostingClassifier(max_iter=20, categorical_features=list(range(k))).fit(Xt, y)
+    assert model.is_categorical_.tolist()[:2] == [True, True]

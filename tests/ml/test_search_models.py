@@ -93,7 +93,8 @@ def test_dense_models_get_svd(data):
     _, _, _, features = data
     pipe = build_pipeline(features, "hist_gradient_boosting", "classification", svd_components=4)
     branch = next(name for name, _, _ in features.transformers if name.startswith("text_"))
-    assert pipe.named_steps["features"].get_params()[f"{branch}__svd"].n_components == 4
+    svd = pipe.named_steps["features"].get_params()[f"{branch}__svd"]
+    assert svd.named_transformers["lsa"].n_components == 4  # beside the linear model's out-of-fold text score
     pipe = build_pipeline(features, "logistic_regression", "classification")
     assert pipe.named_steps["features"].get_params()[f"{branch}__svd"] == "passthrough"
 

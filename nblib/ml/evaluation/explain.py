@@ -48,6 +48,9 @@ __all__ = [
 
 #: The two metrics each slice reports: the primary one and one other.
 SLICE_METRICS = {"classification": ("roc_auc", "f1"), "regression": ("rmse", "mae")}
+
+#: Test rows partial dependence averages over (a seeded sample): each grid point predicts them all.
+PARTIAL_DEPENDENCE_ROWS = 400
 _SCORING = {"roc_auc": "roc_auc", "rmse": "neg_root_mean_squared_error"}
 
 

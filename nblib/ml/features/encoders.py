@@ -29,9 +29,13 @@ __all__ = [
     "DateFeatures",
     "TextTfidf",
     "LSA",
+    "LinearTextScore",
+    "TextStats",
     "make_text_vectorizer",
     "make_feature_transformer",
     "densify_for",
+    "native_categories_for",
+    "NATIVE_MAX_CATEGORIES",
     "describe_features",
     "term_associations",
     "text_branch",
@@ -40,9 +44,9 @@ __all__ = [
     "target_rate",
 ]
 
-_PARTS = ("year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend")
+_PARTS = ("year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend", "hour")
 _ACCESSOR = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
-_PERIODS = {"month": 12, "dayofweek": 7, "dayofyear": 366, "quarter": 4}
+_PERIODS = {"month": 12, "dayofweek": 7, "dayofyear": 366, "quarter": 4, "hour": 24}
 
 
 class DateFeatures(TransformerMixin, BaseEstimator):
@@ -52,9 +56,9 @@ class DateFeatures(TransformerMixin, BaseEstimator):
     ----------
     parts : tuple of str, default=("year", "month", "dayofweek", "dayofyear")
         Calendar parts to extract; any of year, quarter, month, day, dayofweek,
-        dayofyear, is_weekend.
+        dayofyear, is_weekend, hour (of the day: 0 for dates without a time).
     cyclical : bool, default=True
-        Encode periodic parts (month, dayofweek, dayofyear, quarter) as a
+        Encode periodic parts (month, dayofweek, dayofyear, quarter, hour) as a
         sine/cosine pair so December sits next to January.
 
     Attributes
@@ -291,6 +295,155 @@ class LSA(TransformerMixin, BaseEstimator):
         return tags
 
 
+class LinearTextScore(TransformerMixin, BaseEstimator):
+    """What a linear model makes of one text column's TF-IDF matrix, as dense feature(s) for trees.
+
+    Trees see text through a few LSA components; a linear model on the sparse n-grams reads every
+    term. Its prediction is stacked as a feature: the positive-class probability (two classes),
+    every class's probability (more), or the predicted value (regression). In ``fit_transform``
+    (the training rows) the values are **out-of-fold**, from ``cv`` seeded folds, so a row's feature
+    never saw its own target; ``transform`` uses the model fitted on all training rows. Targets too
+    small to cross-fit (a class with fewer than ``cv`` rows) give no column-by-column leak either:
+    the score is then a constant.
+
+    Parameters
+    ----------
+    task : {"classification", "regression"}
+    cv : int, default=5
+    C : float, default=1.0
+        Inverse L2 strength (``LogisticRegression``); regression uses ``Ridge(alpha=1 / C)``.
+    random_state : int, default=None
+
+    >>> import numpy as np, scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.eye(40)[np.arange(80) % 40] + 0.0)
+    >>> y = np.arange(80) % 2
+    >>> LinearTextScore("classification", random_state=0).fit_transform(X, y).shape
+    (80, 1)
+    """
+
+    def __init__(self, task="classification", cv=5, C=1.0, random_state=None):
+        self.task = task
+        self.cv = cv
+        self.C = C
+        self.random_state = random_state
+
+    def _model(self):
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        if self.task == "classification":
+            return LogisticRegression(C=self.C, max_iter=1000)
+        return Ridge(alpha=1.0 / self.C)
+
+    def _scores(self, model, X) -> np.ndarray:
+        if self.task != "classification":
+            return np.asarray(model.predict(X), dtype=float).reshape(-1, 1)
+        proba = model.predict_proba(X)
+        return proba[:, 1:] if proba.shape[1] == 2 else proba
+
+    def fit(self, X, y):
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X, y=None):
+        from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+        X = validate_data(self, X, accept_sparse="csr", reset=True)
+        y = np.asarray(y)
+        self.model_ = self._model().fit(X, y)
+        self.n_outputs_ = self._scores(self.model_, X[:1]).shape[1]
+        if self.task == "classification":
+            counts = np.unique(y, return_counts=True)[1]
+            if len(counts) < 2 or counts.min() < self.cv:
+                return np.full((X.shape[0], self.n_outputs_), 1.0 / max(len(counts), 1))
+            folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+            method = "predict_proba"
+        else:
+            folds, method = KFold(self.cv, shuffle=True, random_state=self.random_state), "predict"
+        oof = cross_val_predict(self._model(), X, y, cv=folds, method=method)
+        if self.task != "classification":
+            return np.asarray(oof, dtype=float).reshape(-1, 1)
+        return oof[:, 1:] if oof.shape[1] == 2 else oof
+
+    def transform(self, X):
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        return self._scores(self.model_, X)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "model_")
+        return np.asarray([f"linear_score{i}" for i in range(self.n_outputs_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class TextStats(TransformerMixin, BaseEstimator):
+    """Simple statistics of one text column, for models that see text only through LSA components.
+
+    Per document: characters and words (log1p), mean word length, the share of upper-case letters,
+    digits and punctuation, and counts of ``!``, ``?``, quotation marks, links, ``@`` and ``#``.
+    Stateless: nothing is learned from the rows. Missing text is the empty string.
+
+    >>> import pandas as pd
+    >>> TextStats().fit_transform(pd.DataFrame({"t": ["Hi!! see https://x.io", None]})).shape
+    (2, 11)
+    """
+
+    _NAMES = (
+        "chars_log",
+        "words_log",
+        "word_length",
+        "upper_share",
+        "digit_share",
+        "punct_share",
+        "exclamations",
+        "questions",
+        "quotes",
+        "links",
+        "at_or_hash",
+    )
+
+    def fit(self, X, y=None):
+        validate_data(self, X, dtype=None, ensure_all_finite=False, reset=True)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "n_features_in_")
+        values = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
+        docs = pd.Series(_fill_text(values[:, 0]), dtype=object).astype(str)
+        chars = docs.str.len().to_numpy(dtype=float)
+        words = docs.str.split().str.len().fillna(0).to_numpy(dtype=float)
+        safe = np.maximum(chars, 1.0)
+        letters = np.maximum(docs.str.count(r"[A-Za-z]").to_numpy(dtype=float), 1.0)
+        return np.column_stack(
+            [
+                np.log1p(chars),
+                np.log1p(words),
+                chars / np.maximum(words, 1.0),
+                docs.str.count(r"[A-Z]").to_numpy(dtype=float) / letters,
+                docs.str.count(r"[0-9]").to_numpy(dtype=float) / safe,
+                docs.str.count(r"[^\w\s]").to_numpy(dtype=float) / safe,
+                docs.str.count("!").to_numpy(dtype=float),
+                docs.str.count(r"\?").to_numpy(dtype=float),
+                docs.str.count("[\"\u201c\u201d]").to_numpy(dtype=float),
+                docs.str.count(r"https?://|www\.").to_numpy(dtype=float),
+                docs.str.count(r"[@#]\w").to_numpy(dtype=float),
+            ]
+        )
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "n_features_in_")
+        return np.asarray(list(self._NAMES), dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        return tags
+
+
 def make_text_vectorizer(
     *,
     max_features: int | None = 5000,
@@ -335,14 +488,75 @@ def make_feature_transformer(
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=1.0)
 
 
-def densify_for(features: ColumnTransformer, *, svd_components: int, random_state: int) -> ColumnTransformer:
-    """Return a copy whose text branches end in TruncatedSVD and whose output is dense."""
+def densify_for(
+    features: ColumnTransformer, *, svd_components: int, random_state: int, task: str | None = None
+) -> ColumnTransformer:
+    """Return a copy whose text branches end in TruncatedSVD and whose output is dense.
+
+    With ``task``, each text branch also gives a :class:`LinearTextScore` (the out-of-fold
+    prediction of a linear model on that column's sparse TF-IDF) beside its LSA components, and
+    the column's :class:`TextStats`.
+    """
+    from sklearn.pipeline import FeatureUnion
+
     dense = clone(features)
     updates = {"sparse_threshold": 0.0}
-    for name, _, _ in dense.transformers:
+    stats = []
+    for name, _, columns in dense.transformers:
         if name.startswith("text_"):
-            updates[f"{name}__svd"] = LSA(n_components=svd_components, random_state=random_state)
-    return dense.set_params(**updates)
+            lsa = LSA(n_components=svd_components, random_state=random_state)
+            if task is not None:
+                lsa = FeatureUnion([("lsa", lsa), ("linear", LinearTextScore(task, random_state=random_state))])
+                stats.append((f"stats_{name}", TextStats(), columns))
+            updates[f"{name}__svd"] = lsa
+    dense.set_params(**updates)
+    dense.transformers = [*dense.transformers, *stats]
+    return dense
+
+
+#: Categories a native-categorical column keeps (the rest share one "infrequent" code); below the
+#: 255 bins of scikit-learn's histogram gradient boosting.
+NATIVE_MAX_CATEGORIES = 250
+
+
+def native_categories_for(features: ColumnTransformer) -> tuple[ColumnTransformer, int]:
+    """A copy whose label branches come first and give ordinal codes instead of one-hot columns.
+
+    Returns the transformer and ``k``: its first ``k`` output columns are category codes (missing
+    and unseen categories are NaN), for a gradient-boosting model's native categorical splits
+    (``categorical_features=range(k)``), which split a category set in one node where one-hot
+    columns need one split per category. Categories seen fewer times than the one-hot branch's
+    ``min_frequency`` share one code, as they share one column there. High-cardinality columns keep
+    their cross-fitted target encoding and gain a code column too (the
+    :data:`NATIVE_MAX_CATEGORIES` most frequent values; the rest share one code).
+    """
+    from sklearn.pipeline import FeatureUnion
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    def ordinal(min_frequency=None):
+        return OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+            min_frequency=min_frequency,
+            max_categories=NATIVE_MAX_CATEGORIES,
+        )
+
+    native = clone(features)
+    coded, rest, k = [], [], 0
+    for name, branch, columns in native.transformers:
+        last = branch.steps[-1][1] if isinstance(branch, Pipeline) else None
+        if name == "categorical" and isinstance(last, OneHotEncoder):
+            coded.insert(0, (name, Pipeline([*branch.steps[:-1], ("ordinal", ordinal(last.min_frequency))]), columns))
+        elif name == "high_cardinality" and last is not None:
+            both = FeatureUnion([("codes", ordinal()), ("target", last)])
+            coded.append((name, Pipeline([*branch.steps[:-1], ("codes_and_target", both)]), columns))
+        else:
+            rest.append((name, branch, columns))
+            continue
+        k += len(columns)
+    native.transformers = [*coded, *rest]
+    return native, k
 
 
 def describe_features(fitted: ColumnTransformer, Xt) -> pd.DataFrame:

@@ -120,7 +120,7 @@ def learning_curve_frame(
     cv: Any,
     scoring: str,
     groups=None,
-    train_sizes: Sequence[float] = (0.1, 0.3, 0.55, 0.78, 1.0),
+    train_sizes: Sequence[float] = (0.2, 0.5, 1.0),
     n_jobs: int | None = None,
     random_state: int = 0,
 ) -> pd.DataFrame:
@@ -141,7 +141,7 @@ def learning_curve_frame(
         prefix (``neg_root_mean_squared_error`` → ``root_mean_squared_error``, lower is better).
     groups : array-like, optional
         For group-aware splitters.
-    train_sizes : sequence of float, default=(0.1, 0.3, 0.55, 0.78, 1.0)
+    train_sizes : sequence of float, default=(0.2, 0.5, 1.0)
         Shares of each fold's training part.
     n_jobs : int, optional
     random_state : int, default=0

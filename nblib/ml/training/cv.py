@@ -18,7 +18,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 from sklearn.pipeline import Pipeline
 
 from nblib.common.jsonsafe import finite
-from nblib.ml.features import densify_for
+from nblib.ml.features import densify_for, native_categories_for
 from nblib.ml.training.families import FAMILIES, make_model
 
 __all__ = [
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: What a chosen model can be.
-CHOSEN_KINDS = ("single", "voting", "stacking")
+CHOSEN_KINDS = ("single", "selection", "voting", "stacking")
 
 
 def plain_cv_note(folds: int, grouped: bool = False) -> str:
@@ -267,13 +267,23 @@ def build_pipeline(
     svd_components: int = 48,
     random_state: int = 0,
     class_weight: str | None = None,
+    native_categorical: bool = True,
 ) -> Pipeline:
-    """features → model, with the dense feature variant for models that need it."""
+    """features → model, with the dense feature variant for models that need it.
+
+    Families that split on categories natively (:attr:`ModelFamily.native_categorical`) get the
+    categorical columns as ordinal codes instead of one-hot columns, unless ``native_categorical``
+    is off (a resampler that interpolates rows would make the codes meaningless).
+    """
     family = FAMILIES[(name, task)]
     feats = (
         clone(features)
         if family.accepts_sparse
-        else densify_for(features, svd_components=svd_components, random_state=random_state)
+        else densify_for(features, svd_components=svd_components, random_state=random_state, task=task)
     )
     model = make_model(name, task, params, random_state=random_state, n_jobs=1, class_weight=class_weight)
+    if family.native_categorical and native_categorical:
+        feats, k = native_categories_for(feats)
+        if k:
+            model.set_params(categorical_features=list(range(k)))
     return Pipeline([("features", feats), ("model", model)])

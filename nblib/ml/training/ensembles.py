@@ -1,6 +1,14 @@
 """Ensembles of the best model families, kept only when they beat the best single model by more than noise.
 
-Two kinds, over the ``top_k`` families by mean CV score:
+Three kinds. **selection** (the default) weighs every cross-validated family; the other two are
+made of the ``top_k`` families by mean CV score:
+
+* **selection**: greedy weighted ensemble selection (Caruana et al., 2004, as AutoGluon and
+  auto-sklearn do it): starting from the best family, add (with replacement) whichever family's
+  out-of-fold predictions most improve the blend, :data:`SELECTION_ROUNDS` times, and keep the
+  best prefix. The weights are how often each family was picked. Its CV is honest: the weights
+  scored on fold ``k`` were chosen on the other folds' out-of-fold predictions only. The
+  saved model is a weighted ``VotingClassifier``/``VotingRegressor`` of the members.
 
 * **voting**: the average of the members' predictions (probabilities for
   classification: soft voting). It is scored on each CV fold from the members'
@@ -34,10 +42,16 @@ from sklearn.base import clone
 
 from nblib.common.jsonsafe import finite
 
-__all__ = ["KINDS", "RULE", "EnsembleResult", "evaluate_ensembles"]
+__all__ = ["KINDS", "ENSEMBLES", "RULE", "SELECTION_ROUNDS", "EnsembleResult", "evaluate_ensembles", "select_weights"]
 
-#: What ``train.ensemble`` can ask for (besides ``none``).
-KINDS = ("both", "voting", "stacking")
+#: What ``train.ensemble`` can ask for (besides ``none``); ``both`` is voting and stacking.
+KINDS = ("selection", "both", "voting", "stacking")
+
+#: The ensemble candidates (names that are not families).
+ENSEMBLES = ("selection", "voting", "stacking")
+
+#: Rounds of greedy ensemble selection (the best prefix is kept).
+SELECTION_ROUNDS = 25
 
 #: The decision rule, in words, as saved with the result.
 RULE = (
@@ -85,13 +99,14 @@ class EnsembleResult:
     n_jobs: int | None = None
     random_state: int = 0
     stack_folds: int = 3
+    weights: dict[str, float] = field(default_factory=dict)
 
     @property
     def table(self) -> pd.DataFrame:
         """One row per candidate (single models, then ensembles): kind, mean, std, gain, noise, verdict."""
         rows = {}
         for name, s in self.scores.items():
-            kind = name if name in ("voting", "stacking") and name not in self.pipelines else "single"
+            kind = name if name in ENSEMBLES and name not in self.pipelines else "single"
             gain, noise = self.gains.get(name, (np.nan, np.nan)) if kind != "single" else (np.nan, np.nan)
             rows[name] = {
                 "kind": kind,
@@ -129,10 +144,12 @@ class EnsembleResult:
             return clone(pipelines[name])
         if name == "voting":
             return _voting(self.members, pipelines, self.task, self.n_jobs)
+        if name == "selection":
+            return _voting(list(self.weights), pipelines, self.task, self.n_jobs, list(self.weights.values()))
         if name == "stacking":
             return _stacking(self.members, pipelines, self.task, self.n_jobs, self.random_state, self.stack_folds)
         raise ValueError(
-            f"unknown candidate {name!r}; choose from {', '.join([*self.pipelines, 'voting', 'stacking'])}"
+            f"unknown candidate {name!r}; choose from {', '.join([*self.pipelines, *ENSEMBLES])}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,6 +158,7 @@ class EnsembleResult:
         return {
             "scoring": self.scoring,
             "members": list(self.members),
+            "weights": dict(self.weights),
             "best_single": self.best_single,
             "winner": self.winner,
             "rule": RULE,
@@ -168,7 +186,7 @@ class EnsembleResult:
                 diff = np.mean(self.scores[name]) - np.mean(self.scores[best])
                 return f"single model{role}, {abs(diff):.4f} below {best}"
             if self.winner == best:
-                tried = [k for k in ("voting", "stacking") if k in self.gains]
+                tried = [k for k in ENSEMBLES if k in self.gains]
                 why = (
                     f"no ensemble ({', '.join(tried)}) beat it by more than the fold noise"
                     if tried
@@ -287,6 +305,11 @@ def evaluate_ensembles(
         result.notes.append(f"only {len(members)} family cross-validated: no ensemble to build")
         return result
 
+    if kind == "selection":
+        result.scores["selection"], result.oof["selection"] = _cross_validate_selection(
+            result, oof, y, folds, scoring
+        )
+        result.members = list(result.weights)
     if kind in ("both", "voting"):
         averaged = np.mean([np.asarray(oof[n], dtype=float) for n in members], axis=0)
         scorer, classes = check_scoring(None, scoring=scoring), np.unique(y) if task == "classification" else None
@@ -304,7 +327,7 @@ def evaluate_ensembles(
 
     best = np.asarray(result.scores[result.best_single])
     kept = []
-    for name in ("voting", "stacking"):
+    for name in ENSEMBLES:
         if name in result.scores:
             d = np.asarray(result.scores[name]) - best
             result.gains[name] = (float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))))
@@ -318,13 +341,72 @@ def evaluate_ensembles(
 # --------------------------------------------------------------------------- helpers
 
 
-def _voting(members, pipelines, task, n_jobs):
+def _voting(members, pipelines, task, n_jobs, weights=None):
     from sklearn.ensemble import VotingClassifier, VotingRegressor
 
     estimators = [(name, clone(pipelines[name])) for name in members]
     if task == "classification":
-        return VotingClassifier(estimators, voting="soft", n_jobs=n_jobs)
-    return VotingRegressor(estimators, n_jobs=n_jobs)
+        return VotingClassifier(estimators, voting="soft", weights=weights, n_jobs=n_jobs)
+    return VotingRegressor(estimators, weights=weights, n_jobs=n_jobs)
+
+
+def select_weights(
+    predictions: dict[str, np.ndarray], y, score, *, rounds: int = SELECTION_ROUNDS, start: str | None = None
+) -> dict[str, float]:
+    """Greedy ensemble selection with replacement (Caruana et al., 2004): family -> weight (summing to 1).
+
+    ``predictions`` are out-of-fold predictions of the same rows (positive-class probabilities,
+    probability matrices or regression predictions), ``score(y, blend)`` is greater-is-better
+    (a scikit-learn metric such as ``roc_auc_score``).
+    Starting from ``start`` (default: the best single family), each round adds the family whose
+    predictions most improve the running average; the best prefix of ``rounds`` rounds is kept,
+    so the blend never scores below its start.
+
+    >>> import numpy as np
+    >>> y = np.array([0, 0, 1, 1])
+    >>> p = {"a": np.array([0.1, 0.6, 0.4, 0.9]), "b": np.array([0.5, 0.1, 0.8, 0.3])}
+    >>> from sklearn.metrics import roc_auc_score
+    >>> select_weights(p, y, roc_auc_score)
+    {'a': 0.5, 'b': 0.5}
+    """
+    names = list(predictions)
+    stacked = {n: np.asarray(predictions[n], dtype=float) for n in names}
+    singles = {n: score(y, stacked[n]) for n in names}
+    first = start if start is not None else max(names, key=lambda n: (singles[n], -names.index(n)))
+    picks, total = [first], stacked[first].copy()
+    best_score, best_len = singles[first], 1
+    for _ in range(rounds - 1):
+        trial = {n: score(y, (total + stacked[n]) / (len(picks) + 1)) for n in names}
+        pick = max(names, key=lambda n: (trial[n], -names.index(n)))
+        picks.append(pick)
+        total += stacked[pick]
+        if trial[pick] > best_score + 1e-12:
+            best_score, best_len = trial[pick], len(picks)
+    kept = picks[:best_len]
+    return {n: kept.count(n) / len(kept) for n in dict.fromkeys(kept)}
+
+
+def _cross_validate_selection(result: EnsembleResult, oof, y, folds, scoring) -> tuple[list[float], np.ndarray]:
+    """Weights chosen on the other folds' out-of-fold rows, scored on each fold (nested, so honest)."""
+    from sklearn.metrics import check_scoring
+
+    scorer = check_scoring(None, scoring=scoring)
+    classes = np.unique(y) if result.task == "classification" else None
+
+    def score(rows, blend):
+        return float(scorer(_Replay(blend, result.task, classes), np.arange(len(rows)).reshape(-1, 1), y[rows]))
+
+    names = list(result.scores)
+    preds = {n: np.asarray(oof[n], dtype=float) for n in names}
+    scores, out = [], np.zeros_like(preds[names[0]])
+    for _, test in folds:
+        rest = np.setdiff1d(np.arange(len(y)), test)
+        weights = select_weights({n: p[rest] for n, p in preds.items()}, rest, score)
+        blend = sum(w * preds[n] for n, w in weights.items())
+        out[test] = blend[test]
+        scores.append(score(test, blend[test]))
+    result.weights = select_weights(preds, np.arange(len(y)), score)
+    return scores, out
 
 
 def _stacking(members, pipelines, task, n_jobs, random_state, stack_folds):

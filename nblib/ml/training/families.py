@@ -99,6 +99,9 @@ class ModelFamily:
         Compared when the params name no models (:data:`DEFAULT_FAMILIES`, in registry order).
     extra : str or None
         The optional dependency it needs at fit time (``"torch"``: the ``nn`` extra).
+    native_categorical : bool
+        Takes ``categorical_features``: it gets categorical columns as ordinal codes and splits
+        on category sets (:func:`nblib.ml.features.native_categories_for`), not one-hot columns.
     space : dict or None
         Its hyperparameter search space (None: it cannot be searched).
     """
@@ -113,6 +116,7 @@ class ModelFamily:
     default: bool = False
     extra: str | None = None
     space: dict[str, Any] | None = field(default=None, repr=False)
+    native_categorical: bool = False
 
     @property
     def factory(self) -> Callable[..., Any]:
@@ -170,6 +174,7 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             cost=2,
             default=True,
             space=_HGB_SPACE,
+            native_categorical=True,
         ),
         ModelFamily(
             "mlp",
@@ -224,6 +229,7 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             cost=2,
             default=True,
             space=_HGB_SPACE,
+            native_categorical=True,
         ),
         ModelFamily(
             "mlp",

@@ -173,7 +173,7 @@ def train(
     models : family -> hyperparameters (``train.models``).
     imbalance : ``{"strategy", "compare", "gan_epochs"}`` (``imbalance`` params).
     search : ``{"method", "n_trials", "spaces"}`` (``train.search`` params).
-    ensemble : {"none", "voting", "stacking", "both"}
+    ensemble : {"none", "selection", "voting", "stacking", "both"}
     threshold : ``{"by", "fixed", "cost"}`` (binary classification).
     time_budget_s : cap for the whole call; families not started when it runs out are skipped.
     screen_rows : families are compared (and searched) on at most this many rows; the winner is
@@ -300,7 +300,7 @@ def train(
     result.curves = iteration_curves(model)
     if learning_curve and not budget.exhausted(reserve=5.0):
         say(f"learning curve of {winner}")
-        lc_splitter = make_splitter(task, min(3, folds_n), random_state, grouped)  # 5 sizes × 3 folds
+        lc_splitter = make_splitter(task, min(3, folds_n), random_state, grouped)  # 3 sizes × 3 folds
         result.learning_curve = learning_curve_frame(
             final, Xs, ys, cv=lc_splitter, scoring=scoring, groups=gs, n_jobs=n_jobs, random_state=random_state
         )
@@ -343,11 +343,11 @@ def choose_model(cv: CVResult, ensemble=None, *, searched: set[str] | frozenset[
     members = list(ensemble.members)
     scores = ensemble.scores[winner]
     searched_members = [m for m in members if m in searched]
-    how = (
-        "soft average of the members' out-of-fold predictions"
-        if winner == "voting"
-        else "the stacking refit on each outer training fold"
-    )
+    how = {
+        "voting": "soft average of the members' out-of-fold predictions",
+        "selection": "the members' out-of-fold predictions weighted as chosen on the other folds only",
+        "stacking": "the stacking refit on each outer training fold",
+    }[winner]
     note = f"{cv.folds}-fold CV on the same folds as the families ({how})"
     if searched_members:
         note += (
@@ -415,8 +415,16 @@ def _screen(X, y, groups, screen_rows, task, random_state):
 
 
 def _pipeline(features, name, task, hyper, svd_components, class_weight, strategy, imbalance, random_state):
+    resampled = task == "classification" and strategy not in ("none", "class_weight")
     pipe = build_pipeline(
-        features, name, task, hyper, svd_components=svd_components, random_state=random_state, class_weight=class_weight
+        features,
+        name,
+        task,
+        hyper,
+        svd_components=svd_components,
+        random_state=random_state,
+        class_weight=class_weight,
+        native_categorical=not resampled,  # a resampler interpolates rows: codes would become fractions
     )
     if task != "classification" or strategy in ("none", "class_weight"):
         return pipe
