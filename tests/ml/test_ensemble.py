@@ -350,7 +350,9 @@ def test_selection_is_kept_with_its_weights_and_builds_a_weighted_voting(binary,
     X, y, folds = binary
     pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"]), "noise": _on(["b", "d"])}
     scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
-    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="selection")
+    result = evaluate_ensembles(
+        pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="selection"
+    )
     assert result.winner == "selection"
     assert set(result.weights) == {"left", "right"} and result.members == list(result.weights)
     assert sum(result.weights.values()) == pytest.approx(1.0)
@@ -374,7 +376,9 @@ def test_the_selection_cv_is_nested_not_the_weights_fitted_on_all_rows(binary):
     X, y, folds = binary
     pipes = {"left": _on(["a", "b"]), "right": _on(["c", "d"]), "both": _on(["a", "c"])}
     scores, oof = _cv(pipes, X, y, folds, scoring="roc_auc")
-    result = evaluate_ensembles(pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="selection")
+    result = evaluate_ensembles(
+        pipes, scores, oof, folds, y, task="classification", scoring="roc_auc", kind="selection"
+    )
     y = np.asarray(y)
     everything = sum(w * oof[n] for n, w in result.weights.items())
     for k, (_, test) in enumerate(folds):

@@ -427,7 +427,7 @@ class TextStats(TransformerMixin, BaseEstimator):
                 docs.str.count(r"[^\w\s]").to_numpy(dtype=float) / safe,
                 docs.str.count("!").to_numpy(dtype=float),
                 docs.str.count(r"\?").to_numpy(dtype=float),
-                docs.str.count("[\"\u201c\u201d]").to_numpy(dtype=float),
+                docs.str.count('["\u201c\u201d]').to_numpy(dtype=float),
                 docs.str.count(r"https?://|www\.").to_numpy(dtype=float),
                 docs.str.count(r"[@#]\w").to_numpy(dtype=float),
             ]

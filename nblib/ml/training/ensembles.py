@@ -148,9 +148,7 @@ class EnsembleResult:
             return _voting(list(self.weights), pipelines, self.task, self.n_jobs, list(self.weights.values()))
         if name == "stacking":
             return _stacking(self.members, pipelines, self.task, self.n_jobs, self.random_state, self.stack_folds)
-        raise ValueError(
-            f"unknown candidate {name!r}; choose from {', '.join([*self.pipelines, *ENSEMBLES])}"
-        )
+        raise ValueError(f"unknown candidate {name!r}; choose from {', '.join([*self.pipelines, *ENSEMBLES])}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: plain floats and strings, no NaN."""
@@ -306,9 +304,7 @@ def evaluate_ensembles(
         return result
 
     if kind == "selection":
-        result.scores["selection"], result.oof["selection"] = _cross_validate_selection(
-            result, oof, y, folds, scoring
-        )
+        result.scores["selection"], result.oof["selection"] = _cross_validate_selection(result, oof, y, folds, scoring)
         result.members = list(result.weights)
     if kind in ("both", "voting"):
         averaged = np.mean([np.asarray(oof[n], dtype=float) for n in members], axis=0)
