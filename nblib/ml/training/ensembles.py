@@ -194,6 +194,8 @@ class EnsembleResult:
             return f"best single model{role}, beaten by {self.winner}"
         gain, noise = self.gains[name]
         beats = f"{gain:+.4f} over {best} (fold noise {noise:.4f})"
+        if name == "selection":
+            beats = "weights " + ", ".join(f"{n} {w:.2f}" for n, w in self.weights.items()) + "; " + beats
         if gain > noise:
             if name == self.winner:
                 return f"winner: {beats} is more than the fold noise"
@@ -388,8 +390,11 @@ def _cross_validate_selection(result: EnsembleResult, oof, y, folds, scoring) ->
 
     scorer = check_scoring(None, scoring=scoring)
     classes = np.unique(y) if result.task == "classification" else None
+    direct = _direct_metric(scorer, result.task)
 
     def score(rows, blend):
+        if direct is not None:
+            return direct(y[rows], blend)
         return float(scorer(_Replay(blend, result.task, classes), np.arange(len(rows)).reshape(-1, 1), y[rows]))
 
     names = list(result.scores)
@@ -446,6 +451,27 @@ def _cross_validate_stacking(result: EnsembleResult, X, y, folds) -> tuple[list[
     for (_, test), part in zip(folds, parts, strict=True):
         out[test] = part
     return scores, out
+
+
+def _direct_metric(scorer, task: str):
+    """``metric(y, blend)`` for scorers that read probabilities or predictions as they are (the ROC-AUC,
+    average-precision, log-loss and regression scorers), with the scorer's sign; None for the others
+    (their predictions need a threshold or an argmax, which :class:`_Replay` gives). Selection scores
+    hundreds of blends, so it skips the scorer's per-call checks."""
+    func = getattr(scorer, "_score_func", None)
+    method = getattr(scorer, "_response_method", None)
+    kwargs = dict(getattr(scorer, "_kwargs", {}) or {})
+    sign = getattr(scorer, "_sign", 1)
+    methods = set(method) if isinstance(method, (tuple, list)) else {method}
+    if func is None or (task == "classification" and not methods & {"predict_proba", "decision_function"}):
+        return None
+    if task != "classification" and methods != {"predict"}:
+        return None
+
+    def metric(y, blend):
+        return float(sign * func(y, blend, **kwargs))
+
+    return metric
 
 
 class _Replay:
