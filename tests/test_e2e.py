@@ -56,7 +56,10 @@ def test_smoke_run_produces_the_run_folder(reports, tmp_path):
     assert metrics["task"] == "classification" and metrics["primary_metric"] == "roc_auc"
     assert {"roc_auc", "pr_auc", "f1", "balanced_accuracy"} <= set(metrics["test"])
     assert set(metrics["cv"]) == {"logistic_regression", "random_forest", "hist_gradient_boosting"}
-    assert metrics["best_model"] in metrics["cv"] and "oracle" in metrics
+    chosen = metrics["chosen"]  # a family, or the selection ensemble of families (the default)
+    assert metrics["best_model"] == chosen["name"] and "oracle" in metrics
+    members = set(chosen["members"] or [chosen["name"]])
+    assert members <= set(metrics["cv"]) and chosen["kind"] in ("single", "selection")
     for fig in ("roc", "pr", "confusion_matrix"):
         assert (run / "artifacts" / "figures" / "05_evaluate" / f"{fig}.png").exists()
     assert not list(run.rglob("*.tmp")), "no temporary files may be left behind"

@@ -81,7 +81,9 @@ def test_each_run_is_one_mlflow_run_with_params_metrics_steps_children_artifacts
         children = client.search_runs(
             [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{record['run_id']}'"
         )
-        assert sorted(c.info.run_name for c in children) == sorted(metrics["cv"])
+        cv = json.loads((folder / "artifacts" / "cv_results.json").read_text())
+        candidates = {*metrics["cv"], *((cv["ensemble"] or {}).get("candidates") or {})}  # families, ensembles
+        assert sorted(c.info.run_name for c in children) == sorted(candidates)
         folds = client.get_metric_history(children[0].info.run_id, "cv.fold_score")
         assert [m.step for m in folds] == [0, 1]
         # artifacts: the pages, figures, records and test predictions

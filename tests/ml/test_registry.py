@@ -137,8 +137,8 @@ def test_family_lists_are_derived_from_the_family_registry():
     from nblib.ml.training import trainer
 
     assert families.DEFAULT_FAMILIES == {
-        "classification": ("logistic_regression", "random_forest", "hist_gradient_boosting"),
-        "regression": ("ridge", "random_forest", "hist_gradient_boosting"),
+        "classification": ("logistic_regression", "random_forest", "hist_gradient_boosting", "gradient_boosting_deep"),
+        "regression": ("ridge", "random_forest", "hist_gradient_boosting", "gradient_boosting_deep"),
     }
     assert {task: tuple(families.family_names(task)) for task in TASKS} == families.FAMILY_NAMES
     cost = families.FAMILY_COST
@@ -162,7 +162,7 @@ def test_every_family_builds_its_estimator_and_names_its_extra():
         model = families.make_model(name, task)
         assert type(model) is family.factory, name
         assert family.extra == ("torch" if name == "mlp" else None), name
-        assert family.accepts_sparse == (name not in ("hist_gradient_boosting", "mlp")), name
+        assert family.accepts_sparse == (name not in ("hist_gradient_boosting", "gradient_boosting_deep", "mlp")), name
 
 
 def test_the_family_registry_imports_no_scikit_learn():

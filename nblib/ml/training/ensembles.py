@@ -25,8 +25,10 @@ made of the ``top_k`` families by mean CV score:
 **The rule.** For each ensemble and each fold ``f``, ``d_f = ensemble score −
 best single model score`` on that fold (scores as scikit-learn's scorers give
 them: greater is better). The fold noise is the standard error of those paired
-differences, ``std(d, ddof=1) / sqrt(folds)``. An ensemble is kept only when
-``mean(d) > noise`` (and so ``mean(d) > 0``). When both kinds are kept the one
+differences, ``std(d, ddof=1) / sqrt(folds)``. Voting or stacking is kept only when
+``mean(d) > noise`` (and so ``mean(d) > 0``). The selection is kept when ``mean(d) > 0``:
+like the best single family, it is picked by its mean, and its CV is as honest (each fold's
+weights never saw that fold). When both kinds are kept the one
 with the higher mean wins (voting on a tie: it is simpler); otherwise the best
 single model stays the winner.
 """
@@ -55,8 +57,9 @@ SELECTION_ROUNDS = 25
 
 #: The decision rule, in words, as saved with the result.
 RULE = (
-    "an ensemble is kept only when its mean paired per-fold gain over the best single model is larger "
-    "than the standard error of those gains (std with ddof=1 / sqrt(folds))"
+    "voting or stacking is kept only when its mean paired per-fold gain over the best single model is larger "
+    "than the standard error of those gains (std with ddof=1 / sqrt(folds)); the selection, whose weights are "
+    "chosen on the other folds only (so its CV is as honest as a single model's), when its mean gain is positive"
 )
 
 
@@ -196,6 +199,10 @@ class EnsembleResult:
         beats = f"{gain:+.4f} over {best} (fold noise {noise:.4f})"
         if name == "selection":
             beats = "weights " + ", ".join(f"{n} {w:.2f}" for n, w in self.weights.items()) + "; " + beats
+        if name == "selection" and gain > 1e-9:
+            if name == self.winner:
+                return f"winner: {beats}; its weights were chosen on the other folds, so the gain is honest"
+            return f"kept but not the winner: {beats}; {self.winner} gains more"
         if gain > noise:
             if name == self.winner:
                 return f"winner: {beats} is more than the fold noise"
@@ -329,7 +336,7 @@ def evaluate_ensembles(
         if name in result.scores:
             d = np.asarray(result.scores[name]) - best
             result.gains[name] = (float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))))
-            if result.gains[name][0] > result.gains[name][1]:
+            if result.gains[name][0] > (result.gains[name][1] if name != "selection" else 1e-9):
                 kept.append(name)
     if kept:
         result.winner = max(kept, key=lambda n: (result.gains[n][0], n == "voting"))

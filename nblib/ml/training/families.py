@@ -9,7 +9,7 @@ space. :data:`DEFAULT_FAMILIES`, :data:`FAMILY_NAMES`, :data:`FAMILY_COST` and
 :data:`nblib.ml.training.spaces.SPACES` are derived from :data:`FAMILIES`.
 
 >>> DEFAULT_FAMILIES["regression"]
-('ridge', 'random_forest', 'hist_gradient_boosting')
+('ridge', 'random_forest', 'hist_gradient_boosting', 'gradient_boosting_deep')
 >>> FAMILIES[("mlp", "classification")].extra
 'torch'
 """
@@ -47,6 +47,16 @@ _MLP_DEFAULTS = {
     "patience": 8,
     "lr_schedule": "cosine",
     "weight_decay": 1e-4,
+}
+
+#: A second, unregularised boosting configuration (LightGBM's usual shape: 31 leaves, no early stopping), so
+#: the ensemble selection can weigh a deep and a shallow booster; which wins depends on the table.
+_DEEP_GBM = {
+    "learning_rate": 0.05,
+    "max_iter": 300,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 20,
+    "early_stopping": False,
 }
 
 # Search spaces (see :mod:`nblib.ml.training.spaces` for the spec): hyperparameter -> list or range.
@@ -177,6 +187,17 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             native_categorical=True,
         ),
         ModelFamily(
+            "gradient_boosting_deep",
+            "classification",
+            f"{sk}:HistGradientBoostingClassifier",
+            False,
+            dict(_DEEP_GBM),
+            cost=3,
+            default=True,
+            space=_HGB_SPACE,
+            native_categorical=True,
+        ),
+        ModelFamily(
             "mlp",
             "classification",
             f"{nn}:MLPClassifier",
@@ -227,6 +248,17 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             False,
             {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 15, "early_stopping": True},
             cost=2,
+            default=True,
+            space=_HGB_SPACE,
+            native_categorical=True,
+        ),
+        ModelFamily(
+            "gradient_boosting_deep",
+            "regression",
+            f"{sk}:HistGradientBoostingRegressor",
+            False,
+            dict(_DEEP_GBM),
+            cost=3,
             default=True,
             space=_HGB_SPACE,
             native_categorical=True,

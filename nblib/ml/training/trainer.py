@@ -298,7 +298,13 @@ def train(
     from nblib.ml.training.curves import iteration_curves, learning_curve_frame
 
     result.curves = iteration_curves(model)
-    if learning_curve and not budget.exhausted(reserve=5.0):
+    lc_cost = _learning_curve_cost(cv, winner, result.ensemble, n_jobs)
+    if learning_curve and budget.limit is not None and lc_cost > (budget.left() or 0.0):
+        notes.append(
+            f"learning curve skipped: it would take about {lc_cost:.0f} s and "
+            f"{budget.left():.0f} s of the time budget ({time_budget_s:g} s) is left"
+        )
+    elif learning_curve and not budget.exhausted(reserve=5.0):
         say(f"learning curve of {winner}")
         lc_splitter = make_splitter(task, min(3, folds_n), random_state, grouped)  # 3 sizes × 3 folds
         result.learning_curve = learning_curve_frame(
@@ -379,6 +385,16 @@ def threshold_line(choice) -> str:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _learning_curve_cost(cv: CVResult, winner: str, ensemble, n_jobs) -> float:
+    """Seconds the learning curve should take: 3 folds × the 0.2 + 0.5 + 1.0 shares of one fit of the
+    chosen model (its members' mean fold fit), over the parallel workers."""
+    from joblib import effective_n_jobs
+
+    members = list(ensemble.weights or ensemble.members) if winner not in cv.fit_seconds and ensemble else [winner]
+    one_fit = sum(cv.fit_seconds.get(m, 0.0) for m in members)
+    return 3 * 1.7 * one_fit / max(1, min(3, effective_n_jobs(n_jobs)))
 
 
 def _fit_fold(pipe, X, y, train, test, scoring, task):
