@@ -4,9 +4,9 @@ import json
 import shutil
 
 import pytest
+from conftest import run_cli, run_folders
 
 from nblib.factory.card import write_model_card
-from tests.conftest import run_cli, run_folders
 
 HOSTILE = "<script>alert(1)</script>|x"
 
