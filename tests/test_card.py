@@ -15,11 +15,9 @@ pytestmark = pytest.mark.xdist_group("card")  # one smoke run for the module, on
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """The smoke params with soft voting on: on this seeded data voting beats every family on both folds."""
+    """The smoke params as they are: on this seeded data the weighted selection (the default) beats every family."""
     reports = tmp_path_factory.mktemp("reports")
-    result = run_cli(
-        "run", "params/smoke.yaml", "-p", "evaluate.slices=[category]", "-p", "train.ensemble=voting", reports=reports
-    )
+    result = run_cli("run", "params/smoke.yaml", "-p", "evaluate.slices=[category]", reports=reports)
     assert result.returncode == 0, result.stderr
     (run,) = run_folders(reports)
     return run
@@ -66,25 +64,28 @@ def test_when_an_ensemble_wins_every_page_and_command_names_it(smoke_run):
     cv = json.loads((art / "cv_results.json").read_text())
     metrics = json.loads((art / "metrics.json").read_text())
     chosen = cv["chosen"]
-    assert chosen["kind"] == "voting" and cv["ensemble"]["winner"] == "voting"  # the premise of this test
-    assert metrics["chosen"] == chosen and metrics["best_model"] == cv["best_model"] == "voting"
-    assert chosen["cv_scores"] == cv["ensemble"]["candidates"]["voting"]["scores"]
+    assert chosen["kind"] == "selection" and cv["ensemble"]["winner"] == "selection"  # the premise of this test
+    assert metrics["chosen"] == chosen and metrics["best_model"] == cv["best_model"] == "selection"
+    assert chosen["cv_scores"] == cv["ensemble"]["candidates"]["selection"]["scores"]
+    weights = cv["ensemble"]["weights"]
+    assert list(weights) == chosen["members"] and abs(sum(weights.values()) - 1) < 1e-9
     assert metrics["cv_vs_test"]["cv"] == chosen["cv_mean"] != cv["models"][cv["best_single"]]["mean"]
     final = io.read_model(art / "model.skops", TRUSTED_TYPES)
     while not isinstance(final, (VotingClassifier, StackingClassifier)) and hasattr(final, "estimator"):
         final = final.estimator  # the decision-threshold wrapper
     assert isinstance(final, VotingClassifier) and [n for n, _ in final.estimators] == chosen["members"]
+    assert final.weights == list(weights.values())
     summary = (smoke_run / "summary.html").read_text()
     assert f"chosen model <code>{chosen['label']}</code>" in summary and chosen["cv_note"] in summary.replace(
         "&#39;", "'"
     )
     card = (smoke_run / "model_card.md").read_text()
-    assert "chosen model: voting, a voting ensemble of logistic\\_regression" in card
+    assert "chosen model: selection, a selection ensemble of " in card
     assert "{'" not in card  # no raw dict
     listed = run_cli("list", reports=smoke_run.parent.parent)
     assert listed.returncode == 0, listed.stderr
     (row,) = [line for line in listed.stdout.splitlines() if smoke_run.name in line]
-    assert " voting " in row and f"{chosen['cv_mean']:.4f}" in row
+    assert " selection " in row and f"{chosen['cv_mean']:.4f}" in row
 
 
 @pytest.mark.e2e

@@ -299,7 +299,11 @@ def _log_candidates(client, experiment: str, parent: str, cv: dict[str, Any], pa
             count += 1
         client.set_terminated(child, "FINISHED")
         count += 1
-    for name, row in ((cv.get("ensemble") or {}).get("candidates") or {}).items():
+    ensemble = cv.get("ensemble") or {}
+    weights = {f"weight.{n}": _text(round(float(w), 4)) for n, w in (ensemble.get("weights") or {}).items()}
+    for name, row in (ensemble.get("candidates") or {}).items():
+        if row.get("kind") == "single":
+            continue  # the families' own children above
         child = _child(
             client,
             experiment,
@@ -308,7 +312,11 @@ def _log_candidates(client, experiment: str, parent: str, cv: dict[str, Any], pa
             "ensemble",
             bool(row.get("winner")),
             row,
-            {"kind": str(row.get("kind", "")), "verdict": _text(row.get("verdict", ""))},
+            {
+                "kind": str(row.get("kind", "")),
+                "verdict": _text(row.get("verdict", "")),
+                **(weights if name == "selection" else {}),
+            },
             extra=[("gain", row.get("gain"), 0), ("noise", row.get("noise"), 0)],
         )
         client.set_terminated(child, "FINISHED")
