@@ -17,6 +17,7 @@ help:
 	@echo "make ui     MLflow UI on 127.0.0.1:5000"
 	@echo "make bench  run benchmarks/ (JSON into benchmarks/results/)"
 	@echo "make bench-real  nblib on real tables shipped in packages (benchmarks/results/real.json)"
+	@echo "make bench-automl  nblib beside AutoGluon-Tabular and FLAML on 16 real tables (benchmarks/results/automl.json)"
 
 $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV): installing nblib and its dependencies (about 2 minutes the first time)"
