@@ -469,23 +469,3 @@ def test_rmse_search_tables_and_plots_show_rmse_positive_best_first():
     assert ax.get_ylabel() == "CV rmse"
     assert all((line.get_ydata() > 0).all() for line in ax.get_lines())
     assert "rmse" in plot_score_vs_time([result]).axes[0].get_ylabel()
-
-
-def test_budget_skips_a_family_whose_cv_and_refit_would_not_fit_in_what_is_left(data, monkeypatch):
-    """Cheapest first; the next family is not started when the longest CV so far plus a refit exceeds the budget
-    left, and the notes say so (with the learning curve, which is skipped on its own estimate)."""
-    from nblib.ml.training import trainer as training
-
-    monkeypatch.setattr(training.Budget, "left", lambda self: None if self.limit is None else 1e-3)
-    X, y, _ = data
-    features = ColumnTransformer(
-        [("num", StandardScaler(), [f"x{i}" for i in range(6)]), ("cat", OneHotEncoder(), ["kind"])]
-    )
-    models = {"logistic_regression": {}, "random_forest": {"n_estimators": 10}}
-    result = training.train(X, y, features, models, task="classification", cv_folds=3, time_budget_s=100)
-    assert list(result.cv.scores) == ["logistic_regression"] and result.model is not None
-    notes = " ".join(result.notes)
-    assert "random_forest not tried; about" in notes and "s left" in notes
-    assert "learning curve skipped: it would take about" in notes
-    unlimited = training.train(X, y, features, models, task="classification", cv_folds=3, learning_curve=False)
-    assert set(unlimited.cv.scores) == set(models)

@@ -205,26 +205,11 @@ def train(
     pipelines: dict[str, Any] = {}
     fold_pipelines: dict[str, list[Any]] = {}
     order = sorted(models, key=lambda name: (FAMILY_COST.get(name, 5), name))
-    family_seconds: list[float] = []  # wall time of each family's CV so far
-    refit_scale = len(X) / max(1.0, len(Xs) * (folds_n - 1) / folds_n)  # a refit fits this many times the rows
     for i, name in enumerate(order):
         if cv.scores and budget.exhausted():
             skipped = order[i:]
             notes.append(f"time budget ({time_budget_s:g} s) spent: {', '.join(skipped)} not tried")
             break
-        if cv.scores and budget.limit is not None:
-            # families come cheapest first: the next takes at least as long as the longest so far, and the
-            # winner's refit on every row must still fit in what is left
-            best = max(cv.scores, key=lambda n: np.mean(cv.scores[n]))
-            needed = max(family_seconds) + refit_scale * cv.fit_seconds[best]
-            if needed > budget.left():
-                skipped = order[i:]
-                notes.append(
-                    f"time budget ({time_budget_s:g} s): {', '.join(skipped)} not tried; about {needed:.0f} s "
-                    f"needed (a family's CV and a refit), {budget.left():.0f} s left"
-                )
-                break
-        family_started = time.perf_counter()
         pipe = _pipeline(
             features, name, task, models[name], svd_components, class_weight, strategy, imbalance, random_state
         )
@@ -237,7 +222,6 @@ def train(
         say(f"{name}: cross-validating ({folds_n} folds)")
         scores, fit_seconds, oof = cross_validate_oof(scored, Xs, ys, folds, scoring=scoring, task=task, n_jobs=n_jobs)
         cv.scores[name], cv.fit_seconds[name] = scores, fit_seconds
-        family_seconds.append(time.perf_counter() - family_started)
         result.oof[name], pipelines[name] = oof, pipe
         best = max(cv.scores, key=lambda n: np.mean(cv.scores[n]))
         say(
