@@ -160,6 +160,11 @@ class DateParams(_Section):
 class FeaturesParams(_Section):
     text: TextParams = TextParams()
     date: DateParams = DateParams()
+    integer_codes: bool = Field(
+        True,
+        description="numeric columns of whole numbers with many values seen in several rows each (student, "
+        "flight or branch numbers) also get a cross-fitted target encoding beside their value",
+    )
 
 
 class ImbalanceParams(_Section):

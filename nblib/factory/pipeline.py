@@ -53,7 +53,7 @@ PIPELINE = Pipeline(
             title="Feature engineering",
             inputs={"train": "train.parquet", "columns": "columns.json", "preprocessor": "preprocessor.skops"},
             outputs={"features": "features.skops", "feature_summary": "features.json"},
-            sections=("seed", "data", "features"),
+            sections=("seed", "data", "features", "preprocess.high_cardinality_threshold"),
         ),
         Stage(
             "04_train",

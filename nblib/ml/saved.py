@@ -20,6 +20,7 @@ _CURRENT = (
     "nblib.ml.features.encoders.DateFeatures",
     "nblib.ml.features.encoders.LSA",
     "nblib.ml.features.encoders.LinearTextScore",
+    "nblib.ml.features.encoders.IntegerCodes",
     "nblib.ml.features.encoders.TextStats",
     "nblib.ml.features.encoders.TextTfidf",
     "nblib.ml.features.encoders._fill_text",

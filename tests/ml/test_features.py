@@ -206,3 +206,65 @@ def test_native_categories_come_first_as_codes_and_unseen_ones_are_missing():
     assert Xt.shape[1] == 2 + 1 + 1  # two code columns, town's target encoding, x
     model = HistGradientBoostingClassifier(max_iter=20, categorical_features=list(range(k))).fit(Xt, y)
     assert model.is_categorical_.tolist()[:2] == [True, True]
+
+
+# --------------------------------------------------------------------------- integer codes
+
+
+def _coded(n=600, seed=0):
+    """A student id (60 codes, 10 rows each) whose own effect sets the target, a real number, a small count."""
+    rng = np.random.default_rng(seed)
+    student = rng.permutation(np.arange(n) % 60)
+    effect = rng.normal(size=60)
+    X = pd.DataFrame({"student": student, "income": rng.normal(50, 10, n).round(3), "children": rng.integers(0, 4, n)})
+    y = effect[student] + rng.normal(scale=0.3, size=n)
+    return X, y, effect
+
+
+def test_integer_codes_chooses_whole_number_columns_with_many_repeated_values():
+    from nblib.ml.features import IntegerCodes
+
+    X, y, _ = _coded()
+    codes = IntegerCodes(target_type="continuous", random_state=0).fit(X, y)
+    assert codes.columns_ == ["student"]  # income is not whole, children has 4 values
+    assert codes.get_feature_names_out().tolist() == ["student_code"]
+    # fewer than min_rows_per_value rows per code: a number, not a code
+    assert IntegerCodes(target_type="continuous", min_rows_per_value=20).fit(X, y).columns_ == []
+
+
+def test_integer_codes_are_cross_fitted_and_say_what_each_code_gives():
+    from nblib.ml.features import IntegerCodes
+
+    X, y, effect = _coded()
+    codes = IntegerCodes(target_type="continuous", random_state=0)
+    inside = codes.fit_transform(X, y).ravel()
+    outside = codes.transform(X).ravel()
+    assert not np.allclose(inside, outside)  # a training row's own target is left out
+    assert np.corrcoef(outside, effect[X["student"]])[0, 1] > 0.9
+    new = pd.DataFrame({"student": [999], "income": [50.0], "children": [1]})
+    assert codes.transform(new)[0, 0] == pytest.approx(np.mean(y), abs=1e-9)  # an unseen code: the mean
+
+
+def test_integer_codes_with_none_chosen_add_no_column_to_the_feature_matrix():
+    from sklearn.compose import ColumnTransformer
+
+    from nblib.ml.features import IntegerCodes
+
+    X, y, _ = _coded()
+    ct = ColumnTransformer([("n", "passthrough", ["income"]), ("codes", IntegerCodes(), ["income", "children"])])
+    assert ct.fit_transform(X, y).shape == (len(X), 1)
+
+
+def test_feature_transformer_adds_the_code_branch_and_says_so():
+    from nblib.ml.features import code_notes, fit_describe
+
+    X, y, _ = _coded()
+    roles = infer_column_roles(X.assign(y=y), "y")
+    features = make_feature_transformer(
+        make_preprocessor(roles, target_type="continuous"), roles, integer_codes=True, task="regression"
+    )
+    fitted, Xt = fit_describe(features, X, y)
+    assert "integer_codes__student_code" in fitted.get_feature_names_out()
+    assert "integer codes 'student'" in code_notes(fitted)[0]
+    plain = make_feature_transformer(make_preprocessor(roles, target_type="continuous"), roles)
+    assert "integer_codes" not in dict((n, t) for n, t, _ in plain.transformers)

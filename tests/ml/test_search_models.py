@@ -141,3 +141,42 @@ def test_default_scoring():
     assert default_scoring("classification") == "roc_auc"
     assert default_scoring("classification", 4) == "roc_auc_ovr"
     assert default_scoring("regression") == "neg_root_mean_squared_error"
+
+
+def test_boosters_compared_on_a_sample_grow_with_early_stopping_on_all_rows():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(900, n_features=6, random_state=0)
+    X, y = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]), pd.Series(y)
+    roles = infer_column_roles(X.assign(y=y), "y")
+    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles)
+    models = {"dummy": {}, "hist_gradient_boosting": {"max_iter": 50, "early_stopping": False}}
+    kw = dict(task="classification", cv_folds=2, ensemble="none", learning_curve=True, random_state=0, n_jobs=1)
+    trained = train_models(X, y, features, models, screen_rows=300, **kw)
+    assert trained.screened_rows == 300 and trained.cv.best_model == "hist_gradient_boosting"
+    booster = trained.model.steps[-1][1]
+    assert booster.early_stopping is True and booster.max_iter == round(50 * len(X) / 300)
+    assert any("may grow more rounds" in note for note in trained.notes)
+    # the learning curve is drawn for the best single family, and says which
+    assert set(trained.learning_curve["model"]) == {"hist_gradient_boosting"}
+    whole = train_models(X, y, features, models, screen_rows=None, **kw)
+    assert not any("may grow more rounds" in note for note in whole.notes)
+
+
+def test_grow_boosting_reaches_the_members_of_a_voting_ensemble():
+    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from nblib.ml.training.trainer import GROWN_MAX_ITER, grow_boosting
+
+    vote = VotingClassifier(
+        [
+            ("lr", make_pipeline(StandardScaler(), LogisticRegression())),
+            ("gb", make_pipeline(StandardScaler(), HistGradientBoostingClassifier(max_iter=300))),
+        ]
+    )
+    assert grow_boosting(vote, 100.0) == ["gb"]
+    booster = vote.estimators[1][1].steps[-1][1]
+    assert booster.max_iter == GROWN_MAX_ITER and booster.early_stopping and booster.validation_fraction == 0.1

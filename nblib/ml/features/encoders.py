@@ -31,6 +31,8 @@ __all__ = [
     "LSA",
     "LinearTextScore",
     "TextStats",
+    "IntegerCodes",
+    "code_notes",
     "make_text_vectorizer",
     "make_feature_transformer",
     "densify_for",
@@ -379,6 +381,97 @@ class LinearTextScore(TransformerMixin, BaseEstimator):
         return tags
 
 
+class IntegerCodes(TransformerMixin, BaseEstimator):
+    """A cross-fitted target encoding of numeric columns that hold integer *codes*, beside their value.
+
+    A column of whole numbers with many distinct values, each seen in several rows (a student,
+    lecturer, flight or branch number), is read as a number by the models: a tree needs a split for
+    every code to learn what one student gives. Its target encoding (:class:`~sklearn.preprocessing.TargetEncoder`,
+    cross-fitted in ``fit_transform`` so a row never sees its own target) says it in one column.
+    The raw value stays in the numeric branch; this only adds a column per chosen code column.
+
+    Columns are chosen in ``fit``, on the training rows: whole numbers only, more than
+    ``min_values`` distinct values, at least ``min_rows_per_value`` rows per value on average.
+    ``columns_`` names them; none chosen gives no output column.
+
+    Parameters
+    ----------
+    target_type : {"auto", "continuous", "binary", "multiclass"}, default="auto"
+    min_values : int, default=30
+    min_rows_per_value : float, default=5.0
+    random_state : int, default=None
+        Seeds the shuffled folds of the cross fitting.
+
+    >>> import pandas as pd, numpy as np
+    >>> X = pd.DataFrame({"student": np.arange(400) % 40, "score": np.linspace(0, 1, 400)})
+    >>> codes = IntegerCodes(target_type="continuous", random_state=0).fit(X, np.arange(400) % 40 / 40)
+    >>> codes.columns_, codes.transform(X).shape
+    (['student'], (400, 1))
+    """
+
+    def __init__(self, target_type="auto", min_values=30, min_rows_per_value=5.0, random_state=None):
+        self.target_type = target_type
+        self.min_values = min_values
+        self.min_rows_per_value = min_rows_per_value
+        self.random_state = random_state
+
+    def _chosen(self, frame: pd.DataFrame) -> list[int]:
+        chosen = []
+        for i in range(frame.shape[1]):
+            values = frame.iloc[:, i].dropna().to_numpy(dtype=float)
+            if len(values) == 0 or not np.all(values == np.round(values)):
+                continue
+            distinct = len(np.unique(values))
+            if distinct > self.min_values and len(values) / distinct >= self.min_rows_per_value:
+                chosen.append(i)
+        return chosen
+
+    def _encoder(self):
+        from sklearn.model_selection import KFold, StratifiedKFold
+        from sklearn.preprocessing import TargetEncoder
+
+        kind = KFold if self.target_type == "continuous" else StratifiedKFold
+        return TargetEncoder(target_type=self.target_type, cv=kind(5, shuffle=True, random_state=self.random_state))
+
+    @staticmethod
+    def _labels(frame: pd.DataFrame) -> np.ndarray:
+        return frame.astype("float64").fillna(-0.5).astype(str).to_numpy(dtype=object)
+
+    def fit(self, X, y):
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X, y=None):
+        names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
+        frame = pd.DataFrame(validate_data(self, X, reset=True, ensure_all_finite="allow-nan", dtype="numeric"))
+        self.index_ = self._chosen(frame)
+        self.columns_ = [names[i] if names else f"x{i}" for i in self.index_]
+        if not self.index_:
+            self.encoder_ = None
+            return np.empty((len(frame), 0))
+        self.encoder_ = self._encoder()
+        return self.encoder_.fit_transform(self._labels(frame.iloc[:, self.index_]), np.asarray(y))
+
+    def transform(self, X):
+        check_is_fitted(self, "index_")
+        frame = pd.DataFrame(validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="numeric"))
+        if self.encoder_ is None:
+            return np.empty((len(frame), 0))
+        return self.encoder_.transform(self._labels(frame.iloc[:, self.index_]))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.target_tags.required = True
+        return tags
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "index_")
+        if self.encoder_ is None:
+            return np.asarray([], dtype=object)
+        return np.asarray([f"{name}_code" for name in self.encoder_.get_feature_names_out(self.columns_)], dtype=object)
+
+
 class TextStats(TransformerMixin, BaseEstimator):
     """Simple statistics of one text column, for models that see text only through LSA components.
 
@@ -465,14 +558,24 @@ def make_feature_transformer(
     text: TextTfidf | None = None,
     date_parts: tuple[str, ...] = ("year", "month", "dayofweek", "dayofyear"),
     cyclical: bool = True,
+    integer_codes: bool = False,
+    task: str | None = None,
+    min_code_values: int = 30,
+    random_state: int = 0,
 ) -> ColumnTransformer:
     """Add text and date branches to the tabular ``preprocessor``.
 
     Each text column gets its own TF-IDF pipeline ``text_<column>`` with an
     ``svd`` slot that is ``"passthrough"`` (sparse output) until
-    :func:`densify_for` switches it on.
+    :func:`densify_for` switches it on. With ``integer_codes``, numeric columns that hold
+    integer codes (:class:`IntegerCodes`, more than ``min_code_values`` values) also get a
+    cross-fitted target encoding (``task`` says which kind of target).
     """
     transformers = list(clone(preprocessor).transformers)
+    if integer_codes and roles.numeric:
+        kind = "continuous" if task == "regression" else "auto"
+        codes = IntegerCodes(target_type=kind, min_values=min_code_values, random_state=random_state)
+        transformers.append(("integer_codes", codes, list(roles.numeric)))
     text = text if text is not None else make_text_vectorizer()
     for i, column in enumerate(roles.text):
         branch = Pipeline([("tfidf", clone(text)), ("svd", "passthrough")])
@@ -619,6 +722,18 @@ def text_notes(fitted: ColumnTransformer, columns: list[str]) -> list[str]:
             )
         notes.append(line)
     return notes
+
+
+def code_notes(fitted: ColumnTransformer) -> list[str]:
+    """Which numeric columns the fitted ``integer_codes`` branch read as codes, and why."""
+    codes = fitted.named_transformers_.get("integer_codes")
+    if codes is None or not getattr(codes, "columns_", None):
+        return []
+    return [
+        f"integer codes {', '.join(map(repr, codes.columns_))}: whole numbers with more than {codes.min_values} "
+        f"values seen ≥ {codes.min_rows_per_value:g} times each on average; each also gets a cross-fitted "
+        f"target encoding (features.integer_codes), beside its value"
+    ]
 
 
 def target_rate(y: pd.Series, columns: dict[str, Any]) -> pd.Series:

@@ -184,7 +184,8 @@ def learning_curve_frame(
 
 
 def plot_learning_curve(frame: pd.DataFrame, title: str = "Learning curve") -> Figure:
-    """Mean training and validation score (± one standard deviation over folds) against training rows."""
+    """Mean training and validation score (± one standard deviation over folds) against training rows;
+    titled after the family in ``frame["model"]`` when the frame names one."""
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = fig.subplots()
     stats = frame.groupby("train_size")[["train_score", "valid_score"]].agg(["mean", "std"])
@@ -196,6 +197,8 @@ def plot_learning_curve(frame: pd.DataFrame, title: str = "Learning curve") -> F
     ax.set_xlabel("training rows")
     ax.set_ylabel(label(frame["metric"].iloc[0]) if len(frame) else "score")
     folds = frame["fold"].nunique()
+    if title == "Learning curve" and "model" in frame and len(frame):
+        title = f"Learning curve of {frame['model'].iloc[0]}"
     ax.set_title(f"{label(title, 60)} ({folds}-fold CV, mean ± std)")
     ax.legend()
     return fig

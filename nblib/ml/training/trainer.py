@@ -43,6 +43,8 @@ __all__ = [
     "Budget",
     "TrainResult",
     "train",
+    "grow_boosting",
+    "GROWN_MAX_ITER",
     "cross_validate_oof",
     "threshold_line",
     "FAMILY_COST",
@@ -258,6 +260,13 @@ def train(
     say(f"refitting {winner} on {len(X):,} rows")
     started = time.perf_counter()
     final = clone(final)
+    if screened:
+        grown = grow_boosting(final, len(X) / len(Xs))
+        if grown:
+            notes.append(
+                f"families were compared on {len(Xs):,} rows; on all {len(X):,} the boosting members "
+                f"({', '.join(grown)}) may grow more rounds, stopped early on 10% of the rows held out"
+            )
     from nblib.ml.training.nn import fit_logged  # the event files of this fit; the model keeps no run path
 
     model = fit_logged(final, X, y, tensorboard_dir or None)
@@ -298,18 +307,28 @@ def train(
     from nblib.ml.training.curves import iteration_curves, learning_curve_frame
 
     result.curves = iteration_curves(model)
-    lc_cost = _learning_curve_cost(cv, winner, result.ensemble, n_jobs)
+    # the curve asks "would more rows help?"; the best single family answers it at a fraction of an
+    # ensemble's cost (every member refit 9 times), and the page names the family it was drawn for
+    lc_name = cv.best_model
+    lc_cost = _learning_curve_cost(cv, lc_name, n_jobs)
     if learning_curve and budget.limit is not None and lc_cost > (budget.left() or 0.0):
         notes.append(
             f"learning curve skipped: it would take about {lc_cost:.0f} s and "
             f"{budget.left():.0f} s of the time budget ({time_budget_s:g} s) is left"
         )
     elif learning_curve and not budget.exhausted(reserve=5.0):
-        say(f"learning curve of {winner}")
+        say(f"learning curve of {lc_name}")
         lc_splitter = make_splitter(task, min(3, folds_n), random_state, grouped)  # 3 sizes × 3 folds
         result.learning_curve = learning_curve_frame(
-            final, Xs, ys, cv=lc_splitter, scoring=scoring, groups=gs, n_jobs=n_jobs, random_state=random_state
-        )
+            pipelines[lc_name],
+            Xs,
+            ys,
+            cv=lc_splitter,
+            scoring=scoring,
+            groups=gs,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        ).assign(model=lc_name)
     elif learning_curve:
         notes.append("learning curve skipped: the time budget was spent")
     result.seconds = budget.spent
@@ -387,14 +406,56 @@ def threshold_line(choice) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _learning_curve_cost(cv: CVResult, winner: str, ensemble, n_jobs) -> float:
-    """Seconds the learning curve should take: 3 folds × the 0.2 + 0.5 + 1.0 shares of one fit of the
-    chosen model (its members' mean fold fit), over the parallel workers."""
+#: Most rounds a boosting member may grow to when refit on more rows than it was compared on.
+GROWN_MAX_ITER = 2000
+
+
+def grow_boosting(model, ratio: float) -> list[str]:
+    """Let the histogram gradient boosting inside ``model`` (a pipeline, or a voting ensemble of them)
+    grow with the rows: ``max_iter`` scaled by ``ratio`` (at most :data:`GROWN_MAX_ITER`) and early
+    stopping on a held-out 10 %, so a booster compared on a sample is not underfit on all rows. Changes
+    ``model`` in place (call it on a clone); returns the members it changed.
+
+    >>> from sklearn.ensemble import HistGradientBoostingRegressor
+    >>> booster = HistGradientBoostingRegressor(max_iter=300, early_stopping=False)
+    >>> grow_boosting(booster, 4.0), booster.max_iter, booster.early_stopping
+    (['HistGradientBoostingRegressor'], 1200, True)
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    grown = []
+    for name, estimator in _estimators(model):
+        if isinstance(estimator, (HistGradientBoostingClassifier, HistGradientBoostingRegressor)):
+            rounds = int(min(GROWN_MAX_ITER, max(estimator.max_iter, round(estimator.max_iter * ratio))))
+            estimator.set_params(
+                max_iter=rounds,
+                early_stopping=True,
+                validation_fraction=0.1,
+                n_iter_no_change=max(20, estimator.n_iter_no_change),
+            )
+            grown.append(name)
+    return grown
+
+
+def _estimators(model, name: str | None = None):
+    """(name, final estimator) pairs inside an unfitted pipeline, voting or stacking ensemble."""
+    if hasattr(model, "steps"):
+        yield from _estimators(model.steps[-1][1], name)
+    elif hasattr(model, "estimators") and isinstance(model.estimators, list):
+        for member, estimator in model.estimators:
+            yield from _estimators(estimator, member)
+    elif hasattr(model, "estimator") and not isinstance(model, type):
+        yield from _estimators(model.estimator, name)
+    else:
+        yield name or type(model).__name__, model
+
+
+def _learning_curve_cost(cv: CVResult, name: str, n_jobs) -> float:
+    """Seconds the learning curve should take: 3 folds × the 0.2 + 0.5 + 1.0 shares of one fold fit of
+    family ``name``, over the parallel workers."""
     from joblib import effective_n_jobs
 
-    members = list(ensemble.weights or ensemble.members) if winner not in cv.fit_seconds and ensemble else [winner]
-    one_fit = sum(cv.fit_seconds.get(m, 0.0) for m in members)
-    return 3 * 1.7 * one_fit / max(1, min(3, effective_n_jobs(n_jobs)))
+    return 3 * 1.7 * cv.fit_seconds.get(name, 0.0) / max(1, min(3, effective_n_jobs(n_jobs)))
 
 
 def _fit_fold(pipe, X, y, train, test, scoring, task):
