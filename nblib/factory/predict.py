@@ -14,7 +14,7 @@ import pandas as pd
 from nblib.engine import artifacts as io
 from nblib.ml.data.datasets import load_table
 from nblib.ml.predict import OUTPUT_KINDS, BadRows, Prediction, check_output_path, predict_rows
-from nblib.ml.saved import TRUSTED_TYPES
+from nblib.ml.saved import TRUSTED_TYPES, restored
 
 __all__ = ["predict_file", "write_table", "rejects_path"]
 
@@ -32,7 +32,7 @@ def predict_file(
     check_output_path(data_path, output)
     model_path = Path(model_path)
     columns = io.read_json(model_path.parent / "columns.json")
-    model = io.read_model(model_path, TRUSTED_TYPES)
+    model = restored(io.read_model(model_path, TRUSTED_TYPES))
     frame = load_table(data_path)
     try:
         result = predict_rows(model, frame, columns, on_bad_rows=on_bad_rows)

@@ -24,7 +24,7 @@ from nblib.engine.errors import StageFailed
 from nblib.engine.runner import missing_artifacts
 from nblib.factory.params import Params, load_params
 from nblib.factory.pipeline import PIPELINE
-from nblib.ml.saved import TRUSTED_TYPES
+from nblib.ml.saved import TRUSTED_TYPES, for_saving, restored
 
 __all__ = ["StageContext", "start", "safe_name", "SCRATCH"]
 
@@ -78,7 +78,7 @@ class StageContext:
         if path.suffix == ".json":
             return io.read_json(path)
         if path.suffix == ".skops":
-            return io.read_model(path, TRUSTED_TYPES)
+            return restored(io.read_model(path, TRUSTED_TYPES))
         raise ValueError(f"no reader for {path.name}")
 
     def write(self, name: str, value: Any) -> Path | None:
@@ -95,7 +95,7 @@ class StageContext:
         writers = {".parquet": io.write_frame, ".json": io.write_json, ".skops": io.write_model}
         if path.suffix not in writers:
             raise ValueError(f"no writer for {path.name}")
-        writers[path.suffix](path, value)
+        writers[path.suffix](path, for_saving(value) if path.suffix == ".skops" else value)
         if self.lab_key is not None:
             self._record_lab_run()
         return path

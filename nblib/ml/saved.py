@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nblib.ml import MOVED
 
-__all__ = ["TRUSTED_TYPES"]
+__all__ = ["TRUSTED_TYPES", "for_saving", "restored"]
 
 #: Types inside our skops files that skops does not trust by default. Anything
 #: else a file names is refused on load.
@@ -57,3 +57,77 @@ def _legacy(name: str) -> str | None:
 
 #: Every type our saved models may contain, under its current and (where it moved) its old path.
 TRUSTED_TYPES = tuple(sorted({*_CURRENT, *(n for n in map(_legacy, _CURRENT) if n)}))
+
+
+def for_saving(model):
+    """``model`` without the second copy of each ensemble member that skops would write.
+
+    skops writes an object once per reference: a fitted ``Voting*``/``Stacking*`` holds every member in
+    ``estimators_`` *and* in the ``named_estimators_`` bunch, so the file (and its load time) doubled.
+    The bunch is left out of a shallow copy (``model`` itself is not changed); :func:`restored` rebuilds
+    it on load, exactly as ``fit`` does.
+    """
+    return _walk(model, _drop_named)
+
+
+def restored(model):
+    """A loaded model with the ``named_estimators_`` that :func:`for_saving` left out, rebuilt in place
+    from ``estimators`` and ``estimators_``. Models saved whole are returned as they are."""
+    from sklearn.utils import Bunch
+
+    def rebuild(obj):
+        state = vars(obj)
+        if "estimators_" in state and "named_estimators_" not in state and isinstance(state.get("estimators"), list):
+            fitted = iter(state["estimators_"])
+            obj.named_estimators_ = Bunch(
+                **{
+                    name: est if isinstance(est, str) and est == "drop" else next(fitted)
+                    for name, est in obj.estimators
+                }
+            )
+        return obj
+
+    return _walk(model, rebuild, copy=False)
+
+
+def _drop_named(obj):
+    state = vars(obj)
+    if "named_estimators_" in state and "estimators_" in state and isinstance(state.get("estimators"), list):
+        import copy
+
+        obj = copy.copy(obj)
+        del obj.named_estimators_
+    return obj
+
+
+def _walk(obj, visit, copy: bool = True, depth: int = 0):
+    """Apply ``visit`` to ``obj`` and to the estimators it wraps (pipeline steps, ``estimator(_)``,
+    ``estimators_``), copying each wrapper whose child changed when ``copy``."""
+    state = getattr(obj, "__dict__", None)
+    if state is None or depth > 8 or isinstance(obj, type):
+        return obj
+    obj = visit(obj)
+    state = vars(obj)
+    updates = {}
+    for attr in ("estimator", "estimator_"):
+        child = state.get(attr)
+        if child is not None and not isinstance(child, str):
+            new = _walk(child, visit, copy, depth + 1)
+            if new is not child:
+                updates[attr] = new
+    if isinstance(state.get("steps"), list):
+        steps = [(name, _walk(step, visit, copy, depth + 1)) for name, step in state["steps"]]
+        if any(new is not old for (_, new), (_, old) in zip(steps, state["steps"], strict=True)):
+            updates["steps"] = steps
+    if isinstance(state.get("estimators_"), list):
+        members = [_walk(m, visit, copy, depth + 1) for m in state["estimators_"]]
+        if any(new is not old for new, old in zip(members, state["estimators_"], strict=True)):
+            updates["estimators_"] = members
+    if updates:
+        if copy:
+            import copy as copying
+
+            obj = copying.copy(obj)
+        for attr, value in updates.items():
+            setattr(obj, attr, value)
+    return obj

@@ -23,9 +23,9 @@ class NblibModel(PythonModel):
 
     def load_context(self, context) -> None:
         from nblib.engine import artifacts as io
-        from nblib.ml.saved import TRUSTED_TYPES
+        from nblib.ml.saved import TRUSTED_TYPES, restored
 
-        self.model = io.read_model(context.artifacts["model"], TRUSTED_TYPES)
+        self.model = restored(io.read_model(context.artifacts["model"], TRUSTED_TYPES))
         self.columns = io.read_json(context.artifacts["columns"])  # the decision threshold is the model's own
 
     def predict(self, context, model_input, params=None):

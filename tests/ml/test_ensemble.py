@@ -371,6 +371,30 @@ def test_selection_is_kept_with_its_weights_and_builds_a_weighted_voting(binary,
     assert result.to_dict()["weights"] == result.weights
 
 
+def test_a_saved_ensemble_holds_each_member_once_and_loads_whole(binary, tmp_path):
+    """skops writes an object once per reference: named_estimators_ and a threshold wrapper's estimator_
+    doubled the file twice over. for_saving leaves the copies out; restored rebuilds the bunch."""
+    from nblib.ml.saved import for_saving, restored
+    from nblib.ml.training.threshold import with_threshold
+
+    X, y, _ = binary
+    voting = VotingClassifier([("left", _on(["a", "b"])), ("right", _on(["c", "d"]))], voting="soft").fit(X, y)
+    model = with_threshold(voting, 0.4)
+    whole = io.write_model(tmp_path / "whole.skops", model)
+    slim = io.write_model(tmp_path / "slim.skops", for_saving(model))
+    assert slim.stat().st_size < 0.7 * whole.stat().st_size  # about half, less the shared overhead
+    assert not hasattr(model, "estimator_")  # with_threshold keeps the frozen model once already
+    assert hasattr(voting, "named_estimators_")  # the model in memory is not changed
+    loaded = restored(io.read_model(slim, TRUSTED_TYPES))
+    inner = loaded.estimator.estimator
+    assert list(inner.named_estimators_) == ["left", "right"]
+    assert inner.named_estimators_["right"] is inner.estimators_[1]
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), (model.predict_proba(X)[:, 1] >= 0.4).astype(int))
+    again = restored(io.read_model(whole, TRUSTED_TYPES))  # a file saved whole loads as before
+    assert list(again.estimator.estimator.named_estimators_) == ["left", "right"]
+
+
 def test_the_selection_cv_is_nested_not_the_weights_fitted_on_all_rows(binary):
     """Fold k's weights come from the other folds: scores differ from the all-rows blend's scores."""
     X, y, folds = binary

@@ -221,15 +221,14 @@ def _coded(n=600, seed=0):
     return X, y, effect
 
 
-def test_integer_codes_chooses_whole_number_columns_with_many_repeated_values():
-    from nblib.ml.features import IntegerCodes
+def test_integer_code_columns_are_whole_numbers_with_many_repeated_values():
+    from nblib.ml.features import integer_code_columns
 
-    X, y, _ = _coded()
-    codes = IntegerCodes(target_type="continuous", random_state=0).fit(X, y)
-    assert codes.columns_ == ["student"]  # income is not whole, children has 4 values
-    assert codes.get_feature_names_out().tolist() == ["student_code"]
-    # fewer than min_rows_per_value rows per code: a number, not a code
-    assert IntegerCodes(target_type="continuous", min_rows_per_value=20).fit(X, y).columns_ == []
+    X, _, _ = _coded()
+    assert integer_code_columns(X) == ["student"]  # income is not whole, children has 4 values
+    assert integer_code_columns(X, min_rows_per_value=20) == []  # a number, not a code
+    assert integer_code_columns(X.assign(student=X["student"].where(X.index % 7 > 0))) == ["student"]  # gaps
+    assert integer_code_columns(pd.DataFrame({"row": np.arange(600)})) == []  # one row per value
 
 
 def test_integer_codes_are_cross_fitted_and_say_what_each_code_gives():
@@ -237,34 +236,26 @@ def test_integer_codes_are_cross_fitted_and_say_what_each_code_gives():
 
     X, y, effect = _coded()
     codes = IntegerCodes(target_type="continuous", random_state=0)
-    inside = codes.fit_transform(X, y).ravel()
-    outside = codes.transform(X).ravel()
+    inside = codes.fit_transform(X[["student"]], y).ravel()
+    outside = codes.transform(X[["student"]]).ravel()
+    assert codes.get_feature_names_out().tolist() == ["student_code"]
     assert not np.allclose(inside, outside)  # a training row's own target is left out
     assert np.corrcoef(outside, effect[X["student"]])[0, 1] > 0.9
-    new = pd.DataFrame({"student": [999], "income": [50.0], "children": [1]})
+    new = pd.DataFrame({"student": [999]})
     assert codes.transform(new)[0, 0] == pytest.approx(np.mean(y), abs=1e-9)  # an unseen code: the mean
 
 
-def test_integer_codes_with_none_chosen_add_no_column_to_the_feature_matrix():
-    from sklearn.compose import ColumnTransformer
-
-    from nblib.ml.features import IntegerCodes
-
-    X, y, _ = _coded()
-    ct = ColumnTransformer([("n", "passthrough", ["income"]), ("codes", IntegerCodes(), ["income", "children"])])
-    assert ct.fit_transform(X, y).shape == (len(X), 1)
-
-
 def test_feature_transformer_adds_the_code_branch_and_says_so():
-    from nblib.ml.features import code_notes, fit_describe
+    from nblib.ml.features import code_notes, fit_describe, integer_code_columns
 
     X, y, _ = _coded()
     roles = infer_column_roles(X.assign(y=y), "y")
+    codes = integer_code_columns(X[roles.numeric])
     features = make_feature_transformer(
-        make_preprocessor(roles, target_type="continuous"), roles, integer_codes=True, task="regression"
+        make_preprocessor(roles, target_type="continuous"), roles, code_columns=codes, task="regression"
     )
     fitted, Xt = fit_describe(features, X, y)
     assert "integer_codes__student_code" in fitted.get_feature_names_out()
-    assert "integer codes 'student'" in code_notes(fitted)[0]
+    assert "integer codes 'student'" in code_notes(codes)[0] and code_notes([]) == []
     plain = make_feature_transformer(make_preprocessor(roles, target_type="continuous"), roles)
-    assert "integer_codes" not in dict((n, t) for n, t, _ in plain.transformers)
+    assert "integer_codes" not in [name for name, _, _ in plain.transformers]

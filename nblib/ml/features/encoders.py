@@ -32,6 +32,7 @@ __all__ = [
     "LinearTextScore",
     "TextStats",
     "IntegerCodes",
+    "integer_code_columns",
     "code_notes",
     "make_text_vectorizer",
     "make_feature_transformer",
@@ -381,95 +382,87 @@ class LinearTextScore(TransformerMixin, BaseEstimator):
         return tags
 
 
+def integer_code_columns(frame: pd.DataFrame, *, min_values: int = 30, min_rows_per_value: float = 5.0) -> list[str]:
+    """Numeric columns that hold integer *codes*: whole numbers only, more than ``min_values`` distinct
+    values, at least ``min_rows_per_value`` rows per value on average (a student, lecturer, flight or
+    branch number). Read from the values alone, never the target, so choosing them on all training
+    rows leaks nothing into the CV folds.
+
+    >>> frame = pd.DataFrame({"student": np.arange(400) % 40, "score": np.linspace(0, 1, 400)})
+    >>> integer_code_columns(frame)
+    ['student']
+    """
+    chosen = []
+    for column in frame.columns:
+        values = pd.to_numeric(frame[column], errors="coerce").dropna().to_numpy(dtype=float)
+        if len(values) == 0 or not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            continue
+        distinct = len(np.unique(values))
+        if distinct > min_values and len(values) / distinct >= min_rows_per_value:
+            chosen.append(str(column))
+    return chosen
+
+
 class IntegerCodes(TransformerMixin, BaseEstimator):
-    """A cross-fitted target encoding of numeric columns that hold integer *codes*, beside their value.
+    """A cross-fitted target encoding of numeric columns that hold integer codes, added beside their value.
 
-    A column of whole numbers with many distinct values, each seen in several rows (a student,
-    lecturer, flight or branch number), is read as a number by the models: a tree needs a split for
-    every code to learn what one student gives. Its target encoding (:class:`~sklearn.preprocessing.TargetEncoder`,
-    cross-fitted in ``fit_transform`` so a row never sees its own target) says it in one column.
-    The raw value stays in the numeric branch; this only adds a column per chosen code column.
-
-    Columns are chosen in ``fit``, on the training rows: whole numbers only, more than
-    ``min_values`` distinct values, at least ``min_rows_per_value`` rows per value on average.
-    ``columns_`` names them; none chosen gives no output column.
+    A model reads a student or flight number as a quantity: a tree needs a split for every code to learn
+    what one student gives. The code's target encoding (:class:`~sklearn.preprocessing.TargetEncoder`)
+    says it in one column; ``fit_transform`` cross-fits it (``cv`` shuffled, seeded folds), so a training
+    row never sees its own target, and ``transform`` uses the encoding of all training rows (an unseen
+    code gets the target mean). :func:`integer_code_columns` says which columns are codes.
 
     Parameters
     ----------
     target_type : {"auto", "continuous", "binary", "multiclass"}, default="auto"
-    min_values : int, default=30
-    min_rows_per_value : float, default=5.0
+    cv : int, default=5
     random_state : int, default=None
-        Seeds the shuffled folds of the cross fitting.
 
-    >>> import pandas as pd, numpy as np
-    >>> X = pd.DataFrame({"student": np.arange(400) % 40, "score": np.linspace(0, 1, 400)})
-    >>> codes = IntegerCodes(target_type="continuous", random_state=0).fit(X, np.arange(400) % 40 / 40)
-    >>> codes.columns_, codes.transform(X).shape
-    (['student'], (400, 1))
+    >>> X = pd.DataFrame({"student": np.arange(400) % 40})
+    >>> IntegerCodes(target_type="continuous", random_state=0).fit_transform(X, np.arange(400) % 40 / 40).shape
+    (400, 1)
     """
 
-    def __init__(self, target_type="auto", min_values=30, min_rows_per_value=5.0, random_state=None):
+    def __init__(self, target_type="auto", cv=5, random_state=None):
         self.target_type = target_type
-        self.min_values = min_values
-        self.min_rows_per_value = min_rows_per_value
+        self.cv = cv
         self.random_state = random_state
 
-    def _chosen(self, frame: pd.DataFrame) -> list[int]:
-        chosen = []
-        for i in range(frame.shape[1]):
-            values = frame.iloc[:, i].dropna().to_numpy(dtype=float)
-            if len(values) == 0 or not np.all(values == np.round(values)):
-                continue
-            distinct = len(np.unique(values))
-            if distinct > self.min_values and len(values) / distinct >= self.min_rows_per_value:
-                chosen.append(i)
-        return chosen
-
-    def _encoder(self):
-        from sklearn.model_selection import KFold, StratifiedKFold
-        from sklearn.preprocessing import TargetEncoder
-
-        kind = KFold if self.target_type == "continuous" else StratifiedKFold
-        return TargetEncoder(target_type=self.target_type, cv=kind(5, shuffle=True, random_state=self.random_state))
-
-    @staticmethod
-    def _labels(frame: pd.DataFrame) -> np.ndarray:
-        return frame.astype("float64").fillna(-0.5).astype(str).to_numpy(dtype=object)
+    def _labels(self, X) -> np.ndarray:
+        values = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="numeric")
+        return pd.DataFrame(values).fillna(-0.5).astype(str).to_numpy(dtype=object)
 
     def fit(self, X, y):
         self.fit_transform(X, y)
         return self
 
     def fit_transform(self, X, y=None):
-        names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
-        frame = pd.DataFrame(validate_data(self, X, reset=True, ensure_all_finite="allow-nan", dtype="numeric"))
-        self.index_ = self._chosen(frame)
-        self.columns_ = [names[i] if names else f"x{i}" for i in self.index_]
-        if not self.index_:
-            self.encoder_ = None
-            return np.empty((len(frame), 0))
-        self.encoder_ = self._encoder()
-        return self.encoder_.fit_transform(self._labels(frame.iloc[:, self.index_]), np.asarray(y))
+        from sklearn.model_selection import KFold, StratifiedKFold
+        from sklearn.preprocessing import TargetEncoder
+
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        validate_data(self, X, reset=True, ensure_all_finite="allow-nan", dtype="numeric")
+        kind = KFold if self.target_type == "continuous" else StratifiedKFold
+        folds = kind(self.cv, shuffle=True, random_state=self.random_state)
+        self.encoder_ = TargetEncoder(target_type=self.target_type, cv=folds)
+        return self.encoder_.fit_transform(self._labels(X), np.asarray(y))
 
     def transform(self, X):
-        check_is_fitted(self, "index_")
-        frame = pd.DataFrame(validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="numeric"))
-        if self.encoder_ is None:
-            return np.empty((len(frame), 0))
-        return self.encoder_.transform(self._labels(frame.iloc[:, self.index_]))
+        check_is_fitted(self, "encoder_")
+        return self.encoder_.transform(self._labels(X))
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "encoder_")
+        names = getattr(self, "feature_names_in_", None)
+        names = [str(n) for n in names] if names is not None else [f"x{i}" for i in range(self.n_features_in_)]
+        return np.asarray([f"{name}_code" for name in self.encoder_.get_feature_names_out(names)], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         tags.target_tags.required = True
         return tags
-
-    def get_feature_names_out(self, input_features=None):
-        check_is_fitted(self, "index_")
-        if self.encoder_ is None:
-            return np.asarray([], dtype=object)
-        return np.asarray([f"{name}_code" for name in self.encoder_.get_feature_names_out(self.columns_)], dtype=object)
 
 
 class TextStats(TransformerMixin, BaseEstimator):
@@ -558,24 +551,23 @@ def make_feature_transformer(
     text: TextTfidf | None = None,
     date_parts: tuple[str, ...] = ("year", "month", "dayofweek", "dayofyear"),
     cyclical: bool = True,
-    integer_codes: bool = False,
+    code_columns: list[str] = (),
     task: str | None = None,
-    min_code_values: int = 30,
     random_state: int = 0,
 ) -> ColumnTransformer:
     """Add text and date branches to the tabular ``preprocessor``.
 
     Each text column gets its own TF-IDF pipeline ``text_<column>`` with an
     ``svd`` slot that is ``"passthrough"`` (sparse output) until
-    :func:`densify_for` switches it on. With ``integer_codes``, numeric columns that hold
-    integer codes (:class:`IntegerCodes`, more than ``min_code_values`` values) also get a
-    cross-fitted target encoding (``task`` says which kind of target).
+    :func:`densify_for` switches it on. ``code_columns`` (numeric columns holding integer codes,
+    :func:`integer_code_columns`) also get a cross-fitted target encoding, :class:`IntegerCodes`
+    (``task`` says which kind of target).
     """
     transformers = list(clone(preprocessor).transformers)
-    if integer_codes and roles.numeric:
+    if code_columns:
         kind = "continuous" if task == "regression" else "auto"
-        codes = IntegerCodes(target_type=kind, min_values=min_code_values, random_state=random_state)
-        transformers.append(("integer_codes", codes, list(roles.numeric)))
+        codes = IntegerCodes(target_type=kind, random_state=random_state)
+        transformers.append(("integer_codes", codes, list(code_columns)))
     text = text if text is not None else make_text_vectorizer()
     for i, column in enumerate(roles.text):
         branch = Pipeline([("tfidf", clone(text)), ("svd", "passthrough")])
@@ -724,15 +716,14 @@ def text_notes(fitted: ColumnTransformer, columns: list[str]) -> list[str]:
     return notes
 
 
-def code_notes(fitted: ColumnTransformer) -> list[str]:
-    """Which numeric columns the fitted ``integer_codes`` branch read as codes, and why."""
-    codes = fitted.named_transformers_.get("integer_codes")
-    if codes is None or not getattr(codes, "columns_", None):
+def code_notes(code_columns: list[str], *, min_values: int = 30) -> list[str]:
+    """The line saying which numeric columns were read as integer codes (:func:`integer_code_columns`)."""
+    if not code_columns:
         return []
     return [
-        f"integer codes {', '.join(map(repr, codes.columns_))}: whole numbers with more than {codes.min_values} "
-        f"values seen ≥ {codes.min_rows_per_value:g} times each on average; each also gets a cross-fitted "
-        f"target encoding (features.integer_codes), beside its value"
+        f"integer codes {', '.join(map(repr, code_columns))}: whole numbers with more than {min_values} values, "
+        f"each seen in 5 or more rows on average; each also gets a cross-fitted target encoding beside its "
+        f"value (features.integer_codes)"
     ]
 
 

@@ -210,8 +210,14 @@ def _members(model: Any, name: str | None) -> list[tuple[str, Any]]:
         return _members(model.steps[-1][1], name)
     if hasattr(model, "named_estimators_"):  # Voting*, Stacking*
         return [pair for member, estimator in model.named_estimators_.items() for pair in _members(estimator, member)]
-    if hasattr(model, "estimator_"):  # FixedThresholdClassifier, TunedThresholdClassifierCV
+    if hasattr(model, "estimators_") and isinstance(getattr(model, "estimators", None), list):  # saved without it
+        names = [member for member, estimator in model.estimators if not isinstance(estimator, str)]  # not "drop"
+        fitted = zip(names, model.estimators_, strict=True)
+        return [pair for member, estimator in fitted for pair in _members(estimator, member)]
+    if hasattr(model, "estimator_"):  # TunedThresholdClassifierCV, older FixedThresholdClassifier
         return _members(model.estimator_, name)
+    if hasattr(model, "threshold") and hasattr(model, "estimator"):  # FixedThresholdClassifier, frozen model
+        return _members(model.estimator, name)
     return [(name or type(model).__name__, model)]
 
 

@@ -189,7 +189,7 @@ def with_threshold(model, threshold: float):
     Returns
     -------
     FixedThresholdClassifier
-        Fitted; ``estimator_`` is the frozen ``model``.
+        Fitted; its ``estimator`` is the frozen ``model`` (kept once: no ``estimator_`` copy).
     """
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier
@@ -202,7 +202,11 @@ def with_threshold(model, threshold: float):
     )
     # FixedThresholdClassifier.fit only checks that y is binary and "fits" the frozen model, which
     # ignores X: one placeholder row per class marks the wrapper fitted without any training rows.
-    return wrapped.fit(np.zeros((2, 1)), np.asarray(classes))
+    wrapped.fit(np.zeros((2, 1)), np.asarray(classes))
+    # fit left the frozen model in both ``estimator`` and ``estimator_``; skops would write it twice. The
+    # wrapper reads ``estimator_`` or, when absent, the (prefit) ``estimator``, so one reference is enough.
+    del wrapped.estimator_
+    return wrapped
 
 
 def threshold_of(model) -> float | None:
