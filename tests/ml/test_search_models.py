@@ -156,11 +156,11 @@ def test_boosters_compared_on_a_sample_grow_with_early_stopping_on_all_rows():
     assert trained.screened_rows == 300 and trained.cv.best_model == "hist_gradient_boosting"
     booster = trained.model.steps[-1][1]
     assert booster.early_stopping is True and booster.max_iter == round(50 * len(X) / 300)
-    assert any("may grow more rounds" in note for note in trained.notes)
+    assert any("may grow up to 3.0x the rounds" in note for note in trained.notes)
     # the learning curve is drawn for the best single family, and says which
     assert set(trained.learning_curve["model"]) == {"hist_gradient_boosting"}
     whole = train_models(X, y, features, models, screen_rows=None, **kw)
-    assert not any("may grow more rounds" in note for note in whole.notes)
+    assert not any("may grow up to 3.0x the rounds" in note for note in whole.notes)
 
 
 def test_grow_boosting_reaches_the_members_of_a_voting_ensemble():
@@ -180,3 +180,12 @@ def test_grow_boosting_reaches_the_members_of_a_voting_ensemble():
     assert grow_boosting(vote, 100.0) == ["gb"]
     booster = vote.estimators[1][1].steps[-1][1]
     assert booster.max_iter == GROWN_MAX_ITER and booster.early_stopping and booster.validation_fraction == 0.1
+
+
+def test_boosters_grow_only_as_far_as_the_time_budget_allows():
+    from nblib.ml.training.trainer import Budget, _growth
+
+    assert _growth(6.0, 20.0, Budget(None)) == 6.0  # no budget: grow with the rows
+    assert 1.4 < _growth(6.0, 20.0, Budget(30.0)) <= 1.5  # 30 s left, a 1x refit takes 20 s
+    assert _growth(6.0, 20.0, Budget(10.0)) == 1.0  # not even one refit's worth left: no growth
+    assert _growth(2.0, 1.0, Budget(600.0)) == 2.0  # never more than the rows grew

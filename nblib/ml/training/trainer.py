@@ -261,11 +261,18 @@ def train(
     started = time.perf_counter()
     final = clone(final)
     if screened:
-        grown = grow_boosting(final, len(X) / len(Xs))
+        factor = _growth(len(X) / len(Xs), _refit_estimate(cv, winner, result.ensemble, len(X) / len(Xs)), budget)
+        grown = grow_boosting(final, factor) if factor >= 1.5 else []
         if grown:
             notes.append(
                 f"families were compared on {len(Xs):,} rows; on all {len(X):,} the boosting members "
-                f"({', '.join(grown)}) may grow more rounds, stopped early on 10% of the rows held out"
+                f"({', '.join(grown)}) may grow up to {factor:.1f}x the rounds, stopped early on 10% of the rows "
+                f"held out"
+            )
+        elif factor < len(X) / len(Xs):
+            notes.append(
+                "the boosting members were refit with the rounds they were compared with: growing them on "
+                "all rows would not fit in the time budget"
             )
     from nblib.ml.training.nn import fit_logged  # the event files of this fit; the model keeps no run path
 
@@ -448,6 +455,20 @@ def _estimators(model, name: str | None = None):
         yield from _estimators(model.estimator, name)
     else:
         yield name or type(model).__name__, model
+
+
+def _refit_estimate(cv: CVResult, winner: str, ensemble, ratio: float) -> float:
+    """Seconds one refit of the chosen model on all rows should take: its members' fold fits, scaled by rows."""
+    members = list(ensemble.weights or ensemble.members) if winner not in cv.fit_seconds and ensemble else [winner]
+    return ratio * sum(cv.fit_seconds.get(m, 0.0) for m in members)
+
+
+def _growth(ratio: float, refit_seconds: float, budget: Budget) -> float:
+    """How many times more boosting rounds the refit on all rows may grow (at most ``ratio``, the rows'
+    growth): as many as the time budget left allows for a refit that takes ``refit_seconds`` at 1x."""
+    if budget.limit is None or refit_seconds <= 0:
+        return ratio
+    return float(min(ratio, max(1.0, (budget.left() or 0.0) / refit_seconds)))
 
 
 def _learning_curve_cost(cv: CVResult, name: str, n_jobs) -> float:
