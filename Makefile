@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV): installing nblib and its dependencies (about 2 minutes the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -e ".[dev,nn]"
+	$(BIN)/python -m pip install -qq -e ".[dev,nn,boost]"
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
 		$(BIN)/nbdime config-git --enable >/dev/null && echo "nbdime git diff/merge drivers enabled for this repo"; \
 	fi

@@ -34,6 +34,11 @@ _CURRENT = (
     "nblib.ml.data.preprocess.as_float",
     "nblib.ml.data.preprocess.as_str",
     "numpy.dtype",
+    # LightGBM (the boost extra): the estimators and the booster, rebuilt from its model text
+    "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor",
+    "lightgbm.basic.Booster",
+    "collections.OrderedDict",
     # native categorical splits: HistGradientBoosting* keeps partial(check_array, ...) in its preprocessor; a
     # partial is rebuilt only around functions this list trusts, and check_array is the only one it names
     "functools.partial",

@@ -231,6 +231,36 @@ def test_integer_code_columns_are_whole_numbers_with_many_repeated_values():
     assert integer_code_columns(pd.DataFrame({"row": np.arange(600)})) == []  # one row per value
 
 
+def test_integer_codes_are_kept_where_the_codes_say_more_than_the_value():
+    """A student number whose codes carry the target is kept; an amount (a smooth effect of the value)
+    and a count are read as numbers only; the evidence says why."""
+    from nblib.ml.features import integer_code_columns, integer_code_evidence
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    student = rng.integers(0, 150, n)
+    amount = rng.integers(1, 400, n) * 25
+    visits = rng.poisson(40, n)
+    y = rng.normal(size=150)[student] + amount / 5000 + rng.normal(scale=0.5, size=n)
+    X = pd.DataFrame({"student": student, "amount": amount, "visits": visits})
+    assert integer_code_columns(X) == ["student", "amount", "visits"]  # candidates, from the values alone
+    assert integer_code_columns(X, y, task="regression") == ["student"]
+    evidence = integer_code_evidence(X, y, task="regression")
+    assert evidence["student"]["codes"] > evidence["student"]["smooth"] + 0.1
+    assert not evidence["amount"]["kept"] and not evidence["visits"]["kept"]
+    labels = (y > 0).astype(int)  # the same for a class target
+    assert integer_code_columns(X, labels, task="classification") == ["student"]
+
+
+def test_sequential_ids_are_kept_even_when_one_column_alone_says_little():
+    from nblib.ml.features import integer_code_evidence
+
+    rng = np.random.default_rng(2)
+    ids = np.repeat(np.arange(1, 801), 6)  # 800 ids filling 1..800, six rows each
+    evidence = integer_code_evidence(pd.DataFrame({"id": ids}), rng.normal(size=len(ids)), task="regression")
+    assert evidence["id"]["id_like"] and evidence["id"]["kept"]
+
+
 def test_integer_codes_are_cross_fitted_and_say_what_each_code_gives():
     from nblib.ml.features import IntegerCodes
 
@@ -257,5 +287,6 @@ def test_feature_transformer_adds_the_code_branch_and_says_so():
     fitted, Xt = fit_describe(features, X, y)
     assert "integer_codes__student_code" in fitted.get_feature_names_out()
     assert "integer codes 'student'" in code_notes(codes)[0] and code_notes([]) == []
+    assert "read as numbers only: 'visits'" in code_notes(["student"], ["student", "visits"])[-1]
     plain = make_feature_transformer(make_preprocessor(roles, target_type="continuous"), roles)
     assert "integer_codes" not in [name for name, _, _ in plain.transformers]

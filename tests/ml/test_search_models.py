@@ -189,3 +189,59 @@ def test_boosters_grow_only_as_far_as_the_time_budget_allows():
     assert 1.4 < _growth(6.0, 20.0, Budget(30.0)) <= 1.5  # 30 s left, a 1x refit takes 20 s
     assert _growth(6.0, 20.0, Budget(10.0)) == 1.0  # not even one refit's worth left: no growth
     assert _growth(2.0, 1.0, Budget(600.0)) == 2.0  # never more than the rows grew
+
+
+def test_the_lightgbm_family_splits_categories_natively_and_saves_without_pickle(tmp_path):
+    """The boost extra's family: categorical columns reach LightGBM as codes it is told about, and the
+    model goes through skops (the booster rebuilt from its model text) with the types nblib trusts."""
+    import warnings
+
+    from nblib.engine import artifacts as io
+    from nblib.ml.saved import TRUSTED_TYPES
+    from nblib.ml.training.cv import build_pipeline
+
+    rng = np.random.default_rng(0)
+    shop = rng.choice([f"shop{i}" for i in range(12)], 600)
+    effect = dict(zip(sorted(set(shop)), rng.normal(size=12), strict=True))
+    X = pd.DataFrame({"shop": shop, "x": rng.normal(size=600)})
+    y = pd.Series((np.array([effect[s] for s in shop]) + X["x"] + rng.normal(size=600) > 0).astype(int))
+    roles = infer_column_roles(X.assign(y=y), "y")
+    assert roles.categorical == ["shop"]
+    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles)
+    pipe = build_pipeline(features, "lightgbm", "classification", {"n_estimators": 30})
+    with warnings.catch_warnings(record=True) as caught:
+        pipe.fit(X, y)
+    assert not [w for w in caught if "categorical_feature" in str(w.message)]  # LightGBM's misleading warning
+    infos = pipe[-1].booster_.dump_model()["feature_infos"]
+    assert infos["Column_0"]["values"]  # the first column, the shop's code, is split as a category
+    path = io.write_model(tmp_path / "model.skops", pipe)
+    loaded = io.read_model(path, TRUSTED_TYPES)
+    np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_the_lightgbm_family_without_its_extra_is_one_line_naming_the_extra(monkeypatch):
+    import sys
+
+    from nblib.ml.training.families import check_hyperparameters
+
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # as if the boost extra were not installed
+    assert check_hyperparameters("lightgbm", "classification", {}) == (
+        "lightgbm: needs the optional dependency of the 'boost' extra (pip install 'nblib[boost]')"
+    )
+
+
+def test_forests_refit_on_all_rows_draw_trees_from_the_rows_they_were_compared_on():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(900, n_features=6, random_state=0)
+    X, y = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]), pd.Series(y)
+    roles = infer_column_roles(X.assign(y=y), "y")
+    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles)
+    models = {"dummy": {}, "random_forest": {"n_estimators": 20}}
+    kw = dict(task="classification", cv_folds=2, ensemble="none", learning_curve=False, random_state=0, n_jobs=1)
+    trained = train_models(X, y, features, models, screen_rows=300, **kw)
+    forest = trained.model.steps[-1][1]
+    assert forest.max_samples == 75  # 0.5 of a 150-row CV training part, not 0.5 of all 900 rows
+    assert any("draw each tree from as many rows" in note for note in trained.notes)
+    whole = train_models(X, y, features, models, screen_rows=None, **kw)
+    assert whole.model.steps[-1][1].max_samples == 0.5

@@ -33,6 +33,7 @@ __all__ = [
     "TextStats",
     "IntegerCodes",
     "integer_code_columns",
+    "integer_code_evidence",
     "code_notes",
     "make_text_vectorizer",
     "make_feature_transformer",
@@ -382,25 +383,91 @@ class LinearTextScore(TransformerMixin, BaseEstimator):
         return tags
 
 
-def integer_code_columns(frame: pd.DataFrame, *, min_values: int = 30, min_rows_per_value: float = 5.0) -> list[str]:
-    """Numeric columns that hold integer *codes*: whole numbers only, more than ``min_values`` distinct
-    values, at least ``min_rows_per_value`` rows per value on average (a student, lecturer, flight or
-    branch number). Read from the values alone, never the target, so choosing them on all training
-    rows leaks nothing into the CV folds.
+#: An integer-code candidate is kept when its cross-fitted target encoding explains this much more of the
+#: target (R², averaged over classes) than the same encoding of its value cut into quantile bins.
+CODE_MARGIN = 0.003
+#: ... or when it looks like sequentially assigned ids: this many distinct values filling at least half
+#: their range (student or patient numbers), whose single-column evidence understates them.
+ID_LIKE_VALUES = 500
+
+
+def integer_code_columns(
+    frame: pd.DataFrame,
+    y=None,
+    *,
+    task: str | None = None,
+    min_values: int = 30,
+    min_rows_per_value: float = 5.0,
+    random_state: int = 0,
+) -> list[str]:
+    """Numeric columns that hold integer *codes* (a student, lecturer, flight or route number).
+
+    Candidates are whole numbers only, with more than ``min_values`` distinct values and at least
+    ``min_rows_per_value`` rows per value on average. Without ``y`` every candidate is returned. With
+    the training target ``y``, a candidate is kept when :func:`integer_code_evidence` finds that its codes
+    say more than a smooth function of its value (a quantity such as an amount or a year is left
+    alone), or when it looks like sequentially assigned ids. Only training rows are read.
 
     >>> frame = pd.DataFrame({"student": np.arange(400) % 40, "score": np.linspace(0, 1, 400)})
     >>> integer_code_columns(frame)
     ['student']
     """
-    chosen = []
+    candidates = []
     for column in frame.columns:
         values = pd.to_numeric(frame[column], errors="coerce").dropna().to_numpy(dtype=float)
         if len(values) == 0 or not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
             continue
         distinct = len(np.unique(values))
         if distinct > min_values and len(values) / distinct >= min_rows_per_value:
-            chosen.append(str(column))
-    return chosen
+            candidates.append(str(column))
+    if y is None or not candidates:
+        return candidates
+    evidence = integer_code_evidence(frame[candidates], y, task=task, random_state=random_state)
+    return [c for c in candidates if evidence[c]["kept"]]
+
+
+def integer_code_evidence(frame: pd.DataFrame, y, *, task: str | None = None, random_state: int = 0) -> dict:
+    """Per column: the out-of-fold R² of its codes' target encoding (``codes``), of the same encoding
+    of its value cut into 16 quantile bins (``smooth``: what a model reading it as a number gets
+    anyway), whether it looks like sequentially assigned ids (``id_like``) and whether it is ``kept``
+    (:data:`CODE_MARGIN`, :data:`ID_LIKE_VALUES`). Class targets are scored per class and averaged.
+    """
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import TargetEncoder
+
+    target = pd.Series(np.asarray(y))
+    if task == "classification" or (task is None and target.dtype.kind not in "fc"):
+        Y = pd.get_dummies(target).to_numpy(dtype=float)
+        Y = Y[:, 1:] if Y.shape[1] == 2 else Y
+    else:
+        Y = target.to_numpy(dtype=float).reshape(-1, 1)
+
+    def oof_r2(labels: np.ndarray) -> float:
+        scores = []
+        for k in range(Y.shape[1]):
+            folds = KFold(5, shuffle=True, random_state=random_state)
+            pred = TargetEncoder(target_type="continuous", cv=folds).fit_transform(labels, Y[:, k]).ravel()
+            total = ((Y[:, k] - Y[:, k].mean()) ** 2).sum()
+            scores.append(1.0 - ((Y[:, k] - pred) ** 2).sum() / total if total else 0.0)
+        return float(np.mean(scores))
+
+    out = {}
+    for column in frame.columns:
+        values = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        codes = values.fillna(-0.5).astype(str).to_numpy(dtype=object).reshape(-1, 1)
+        bins = pd.qcut(values.rank(method="first"), 16, labels=False).fillna(-1).astype(int)
+        smooth = bins.astype(str).to_numpy(dtype=object).reshape(-1, 1)
+        distinct = values.dropna().nunique()
+        span = values.max() - values.min() + 1
+        id_like = bool(distinct >= ID_LIKE_VALUES and distinct >= 0.5 * span)
+        by_codes, by_value = oof_r2(codes), oof_r2(smooth)
+        out[str(column)] = {
+            "codes": round(by_codes, 4),
+            "smooth": round(by_value, 4),
+            "id_like": id_like,
+            "kept": bool(id_like or by_codes > by_value + CODE_MARGIN),
+        }
+    return out
 
 
 class IntegerCodes(TransformerMixin, BaseEstimator):
@@ -716,15 +783,24 @@ def text_notes(fitted: ColumnTransformer, columns: list[str]) -> list[str]:
     return notes
 
 
-def code_notes(code_columns: list[str], *, min_values: int = 30) -> list[str]:
-    """The line saying which numeric columns were read as integer codes (:func:`integer_code_columns`)."""
-    if not code_columns:
-        return []
-    return [
-        f"integer codes {', '.join(map(repr, code_columns))}: whole numbers with more than {min_values} values, "
-        f"each seen in 5 or more rows on average; each also gets a cross-fitted target encoding beside its "
-        f"value (features.integer_codes)"
-    ]
+def code_notes(code_columns: list[str], candidates: list[str] = (), *, min_values: int = 30) -> list[str]:
+    """The lines saying which numeric columns were read as integer codes (:func:`integer_code_columns`),
+    and which whole-number columns were left as numbers."""
+    lines = []
+    if code_columns:
+        lines.append(
+            f"integer codes {', '.join(map(repr, code_columns))}: whole numbers with more than {min_values} values, "
+            f"each seen in 5 or more rows; their codes say more about the target than their value does (or they "
+            f"are sequential ids), so each also gets a cross-fitted target encoding beside its value "
+            f"(features.integer_codes)"
+        )
+    left = [c for c in candidates if c not in code_columns]
+    if left:
+        lines.append(
+            f"read as numbers only: {', '.join(map(repr, left))} (whole numbers whose codes say no more than "
+            f"their value)"
+        )
+    return lines
 
 
 def target_rate(y: pd.Series, columns: dict[str, Any]) -> pd.Series:

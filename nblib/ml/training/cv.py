@@ -285,5 +285,16 @@ def build_pipeline(
     if family.native_categorical and native_categorical:
         feats, k = native_categories_for(feats)
         if k:
-            model.set_params(categorical_features=list(range(k)))
+            model.set_params(**{family.categorical_param: list(range(k))})
+            if family.categorical_param == "categorical_feature":
+                _quiet_lightgbm()
     return Pipeline([("features", feats), ("model", model)])
+
+
+def _quiet_lightgbm() -> None:
+    """LightGBM warns that ``categorical_feature`` given as a parameter "will be ignored", yet uses it (its
+    booster splits those columns as categories; tests/ml/test_search_models.py checks). The warning is
+    silenced by its message only (scikit-learn hands warning filters on to its joblib workers)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="categorical_feature keyword has been found", category=UserWarning)

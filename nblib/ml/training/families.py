@@ -59,6 +59,27 @@ _DEEP_GBM = {
     "early_stopping": False,
 }
 
+#: LightGBM (the ``boost`` extra): its usual shape with row and column subsampling; categorical columns
+#: reach it as codes (``categorical_feature``), as they reach scikit-learn's boosting.
+_LIGHTGBM = {
+    "n_estimators": 400,
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 20,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+    "verbose": -1,
+}
+_LIGHTGBM_SPACE = {
+    "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
+    "num_leaves": {"low": 4, "high": 128, "log": True, "int": True},
+    "min_child_samples": {"low": 5, "high": 100, "log": True, "int": True},
+    "reg_lambda": {"low": 1e-3, "high": 10.0, "log": True},
+    "colsample_bytree": {"low": 0.3, "high": 1.0},
+}
+
 # Search spaces (see :mod:`nblib.ml.training.spaces` for the spec): hyperparameter -> list or range.
 _HGB_SPACE = {
     "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
@@ -110,8 +131,11 @@ class ModelFamily:
     extra : str or None
         The optional dependency it needs at fit time (``"torch"``: the ``nn`` extra).
     native_categorical : bool
-        Takes ``categorical_features``: it gets categorical columns as ordinal codes and splits
+        Takes :attr:`categorical_param`: it gets categorical columns as ordinal codes and splits
         on category sets (:func:`nblib.ml.features.native_categories_for`), not one-hot columns.
+    categorical_param : str
+        The hyperparameter that names the code columns (``categorical_features`` in scikit-learn,
+        ``categorical_feature`` in LightGBM).
     space : dict or None
         Its hyperparameter search space (None: it cannot be searched).
     """
@@ -127,6 +151,7 @@ class ModelFamily:
     extra: str | None = None
     space: dict[str, Any] | None = field(default=None, repr=False)
     native_categorical: bool = False
+    categorical_param: str = "categorical_features"
 
     @property
     def factory(self) -> Callable[..., Any]:
@@ -198,6 +223,19 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             native_categorical=True,
         ),
         ModelFamily(
+            "lightgbm",
+            "classification",
+            "lightgbm:LGBMClassifier",
+            False,
+            dict(_LIGHTGBM),
+            parallel=True,
+            cost=3,
+            extra="boost",
+            space=_LIGHTGBM_SPACE,
+            native_categorical=True,
+            categorical_param="categorical_feature",
+        ),
+        ModelFamily(
             "mlp",
             "classification",
             f"{nn}:MLPClassifier",
@@ -262,6 +300,19 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             default=True,
             space=_HGB_SPACE,
             native_categorical=True,
+        ),
+        ModelFamily(
+            "lightgbm",
+            "regression",
+            "lightgbm:LGBMRegressor",
+            False,
+            dict(_LIGHTGBM),
+            parallel=True,
+            cost=3,
+            extra="boost",
+            space=_LIGHTGBM_SPACE,
+            native_categorical=True,
+            categorical_param="categorical_feature",
         ),
         ModelFamily(
             "mlp",
@@ -352,7 +403,12 @@ def check_hyperparameters(name: str, task: str, params: dict[str, Any]) -> str |
     from sklearn.utils._param_validation import InvalidParameterError
 
     family = FAMILIES[(name, task)]
-    accepted = family.factory().get_params()
+    try:
+        accepted = family.factory().get_params()
+    except ImportError:
+        return (
+            f"{name}: needs the optional dependency of the {family.extra!r} extra (pip install 'nblib[{family.extra}]')"
+        )
     for key in params:
         if key not in accepted:
             return f"{key}: unknown hyperparameter of {family.factory.__name__}{suggest(key, accepted)}"

@@ -35,7 +35,7 @@ def space_families(task: str) -> list[str]:
     """Families with a declared search space for ``task``.
 
     >>> space_families("regression")
-    ['extra_trees', 'gradient_boosting_deep', 'hist_gradient_boosting', 'mlp', 'random_forest', 'ridge']
+    ['extra_trees', 'gradient_boosting_deep', 'hist_gradient_boosting', 'lightgbm', 'mlp', 'random_forest', 'ridge']
     """
     return sorted({name for name, t in SPACES if t == task})
 

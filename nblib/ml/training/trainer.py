@@ -44,6 +44,7 @@ __all__ = [
     "TrainResult",
     "train",
     "grow_boosting",
+    "keep_forest_samples",
     "GROWN_MAX_ITER",
     "cross_validate_oof",
     "threshold_line",
@@ -274,6 +275,12 @@ def train(
                 "the boosting members were refit with the rounds they were compared with: growing them on "
                 "all rows would not fit in the time budget"
             )
+        forests = keep_forest_samples(final, int(len(Xs) * (folds_n - 1) / folds_n))
+        if forests:
+            notes.append(
+                f"forest members ({', '.join(forests)}) draw each tree from as many rows as in the comparison "
+                f"(max_samples), so their refit on all {len(X):,} rows costs about one comparison fit"
+            )
     from nblib.ml.training.nn import fit_logged  # the event files of this fit; the model keeps no run path
 
     model = fit_logged(final, X, y, tensorboard_dir or None)
@@ -444,15 +451,37 @@ def grow_boosting(model, ratio: float) -> list[str]:
     return grown
 
 
+def keep_forest_samples(model, rows: int) -> list[str]:
+    """Bootstrapped forests inside ``model`` draw each tree from the number of rows they drew in the
+    comparison (``max_samples`` × ``rows``, the rows of a CV training part), not a share of all rows:
+    a forest's refit on a big table then costs about one comparison fit instead of growing with it.
+    Changes ``model`` in place (call it on a clone); returns the members it changed.
+
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> forest = RandomForestClassifier(max_samples=0.5)
+    >>> keep_forest_samples(forest, 16_000), forest.max_samples
+    (['RandomForestClassifier'], 8000)
+    """
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    kept = []
+    for name, estimator in _estimators(model):
+        if isinstance(estimator, (RandomForestClassifier, RandomForestRegressor)) and estimator.bootstrap:
+            share = estimator.max_samples
+            if share is None or isinstance(share, float):
+                estimator.set_params(max_samples=max(1, int(round((1.0 if share is None else share) * rows))))
+                kept.append(name)
+    return kept
+
+
 def _estimators(model, name: str | None = None):
-    """(name, final estimator) pairs inside an unfitted pipeline, voting or stacking ensemble."""
+    """(name, final estimator) pairs inside an unfitted pipeline, voting or stacking ensemble (a forest's
+    own ``estimator``, its tree template, is not walked into)."""
     if hasattr(model, "steps"):
         yield from _estimators(model.steps[-1][1], name)
     elif hasattr(model, "estimators") and isinstance(model.estimators, list):
         for member, estimator in model.estimators:
             yield from _estimators(estimator, member)
-    elif hasattr(model, "estimator") and not isinstance(model, type):
-        yield from _estimators(model.estimator, name)
     else:
         yield name or type(model).__name__, model
 
