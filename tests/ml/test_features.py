@@ -259,6 +259,10 @@ def test_sequential_ids_are_kept_even_when_one_column_alone_says_little():
     ids = np.repeat(np.arange(1, 801), 6)  # 800 ids filling 1..800, six rows each
     evidence = integer_code_evidence(pd.DataFrame({"id": ids}), rng.normal(size=len(ids)), task="regression")
     assert evidence["id"]["id_like"] and evidence["id"]["kept"]
+    # a clock time fills its range too, but its value says something: a number, not an id
+    clock = rng.integers(0, 1440, 6000)
+    evidence = integer_code_evidence(pd.DataFrame({"minute": clock}), clock / 1440 + rng.normal(size=6000) * 0.3)
+    assert not evidence["minute"]["id_like"] and not evidence["minute"]["kept"]
 
 
 def test_integer_codes_are_cross_fitted_and_say_what_each_code_gives():

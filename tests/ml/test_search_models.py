@@ -230,8 +230,10 @@ def test_the_lightgbm_family_without_its_extra_is_one_line_naming_the_extra(monk
     )
 
 
-def test_forests_refit_on_all_rows_draw_trees_from_the_rows_they_were_compared_on():
+def test_forests_refit_on_all_rows_draw_trees_from_the_rows_they_were_compared_on_when_short_of_time(monkeypatch):
     from sklearn.datasets import make_classification
+
+    from nblib.ml.training.trainer import Budget
 
     X, y = make_classification(900, n_features=6, random_state=0)
     X, y = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]), pd.Series(y)
@@ -239,9 +241,10 @@ def test_forests_refit_on_all_rows_draw_trees_from_the_rows_they_were_compared_o
     features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles)
     models = {"dummy": {}, "random_forest": {"n_estimators": 20}}
     kw = dict(task="classification", cv_folds=2, ensemble="none", learning_curve=False, random_state=0, n_jobs=1)
+    roomy = train_models(X, y, features, models, screen_rows=300, **kw)
+    assert roomy.model.steps[-1][1].max_samples == 0.5  # no budget: the forest grows with the rows
+    monkeypatch.setattr(Budget, "short", lambda self, seconds: True)  # a budget the refit would overrun
     trained = train_models(X, y, features, models, screen_rows=300, **kw)
     forest = trained.model.steps[-1][1]
     assert forest.max_samples == 75  # 0.5 of a 150-row CV training part, not 0.5 of all 900 rows
     assert any("draw each tree from as many rows" in note for note in trained.notes)
-    whole = train_models(X, y, features, models, screen_rows=None, **kw)
-    assert whole.model.steps[-1][1].max_samples == 0.5

@@ -75,6 +75,15 @@ class Budget:
         left = self.left()
         return left is not None and left <= reserve
 
+    def short(self, seconds: float) -> bool:
+        """Whether work of ``seconds`` would overrun the limit (never without one).
+
+        >>> Budget(None).short(1e9), Budget(60).short(1.0), Budget(60).short(120.0)
+        (False, False, True)
+        """
+        left = self.left()
+        return left is not None and seconds > left
+
 
 @dataclass
 class TrainResult:
@@ -275,11 +284,13 @@ def train(
                 "the boosting members were refit with the rounds they were compared with: growing them on "
                 "all rows would not fit in the time budget"
             )
-        forests = keep_forest_samples(final, int(len(Xs) * (folds_n - 1) / folds_n))
+        refit = _refit_estimate(cv, winner, result.ensemble, len(X) / len(Xs))
+        forests = keep_forest_samples(final, int(len(Xs) * (folds_n - 1) / folds_n)) if budget.short(refit) else []
         if forests:
             notes.append(
                 f"forest members ({', '.join(forests)}) draw each tree from as many rows as in the comparison "
-                f"(max_samples), so their refit on all {len(X):,} rows costs about one comparison fit"
+                f"(max_samples): their refit on all {len(X):,} rows (about {refit:.0f} s) would not fit in the "
+                f"time budget left, so it costs about one comparison fit instead"
             )
     from nblib.ml.training.nn import fit_logged  # the event files of this fit; the model keeps no run path
 
