@@ -291,6 +291,7 @@ def test_feature_transformer_adds_the_code_branch_and_says_so():
     fitted, Xt = fit_describe(features, X, y)
     assert "integer_codes__student_code" in fitted.get_feature_names_out()
     assert "integer codes 'student'" in code_notes(codes)[0] and code_notes([]) == []
+    assert "name the column in data.group" in code_notes(codes)[0]  # new students are another question
     assert "read as numbers only: 'visits'" in code_notes(["student"], ["student", "visits"])[-1]
     plain = make_feature_transformer(make_preprocessor(roles, target_type="continuous"), roles)
     assert "integer_codes" not in [name for name, _, _ in plain.transformers]

@@ -797,7 +797,9 @@ def code_notes(code_columns: list[str], candidates: list[str] = (), *, min_value
             f"integer codes {', '.join(map(repr, code_columns))}: whole numbers with more than {min_values} values, "
             f"each seen in 5 or more rows; their codes say more about the target than their value does (or they "
             f"are sequential ids), so each also gets a cross-fitted target encoding beside its value "
-            f"(features.integer_codes)"
+            f"(features.integer_codes). A code seen in training carries what its rows showed and a new one gets "
+            f"the average: if the model must serve new ones (new students, new patients), name the column in "
+            f"data.group, so that the split and the CV folds keep each code on one side and the test score says so"
         )
     left = [c for c in candidates if c not in code_columns]
     if left:
