@@ -161,8 +161,9 @@ def test_every_family_builds_its_estimator_and_names_its_extra():
     for (name, task), family in families.FAMILIES.items():
         model = families.make_model(name, task)
         assert type(model) is family.factory, name
-        assert family.extra == ("torch" if name == "mlp" else None), name
-        assert family.accepts_sparse == (name not in ("hist_gradient_boosting", "gradient_boosting_deep", "mlp")), name
+        assert family.extra == {"mlp": "torch", "lightgbm": "boost"}.get(name), name
+        dense = ("hist_gradient_boosting", "gradient_boosting_deep", "mlp", "lightgbm")
+        assert family.accepts_sparse == (name not in dense), name
 
 
 def test_the_family_registry_imports_no_scikit_learn():
