@@ -271,7 +271,8 @@ def train(
     started = time.perf_counter()
     final = clone(final)
     if screened:
-        factor = _growth(len(X) / len(Xs), _refit_estimate(cv, winner, result.ensemble, len(X) / len(Xs)), budget)
+        refit = _refit_estimate(cv, winner, result.ensemble, len(X) / len(Xs))  # seconds, at the compared rounds
+        factor = _growth(len(X) / len(Xs), refit, budget)
         grown = grow_boosting(final, factor) if factor >= 1.5 else []
         if grown:
             notes.append(
@@ -284,7 +285,6 @@ def train(
                 "the boosting members were refit with the rounds they were compared with: growing them on "
                 "all rows would not fit in the time budget"
             )
-        refit = _refit_estimate(cv, winner, result.ensemble, len(X) / len(Xs))
         forests = keep_forest_samples(final, int(len(Xs) * (folds_n - 1) / folds_n)) if budget.short(refit) else []
         if forests:
             notes.append(
