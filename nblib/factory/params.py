@@ -147,13 +147,13 @@ class TextParams(_Section):
 
 
 class DateParams(_Section):
-    parts: list[Literal["year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend", "hour"]] = [
-        "year",
-        "month",
-        "dayofweek",
-        "dayofyear",
-        "hour",
-    ]
+    parts: list[
+        Literal["year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend", "hour", "days_since_1970"]
+    ] = Field(
+        ["year", "month", "dayofweek", "dayofyear", "hour", "days_since_1970"],
+        description="calendar parts of each date column; days_since_1970 is time itself (a trend, or the day "
+        "a recording practice changed)",
+    )
     cyclical: bool = True
 
 

@@ -127,6 +127,32 @@ def test_learning_curve_frame(data):
     assert isinstance(plot_learning_curve(frame), Figure)
 
 
+def test_the_whole_share_is_read_from_the_cvs_own_fits_not_refit(data):
+    import pandas as pd
+
+    from nblib.ml.training.trainer import cross_validate_oof
+
+    X, y = pd.DataFrame(data[0]), pd.Series(data[1])
+    pipe = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    run = cross_validate_oof(pipe, X, y, folds, scoring="neg_log_loss", task="classification", train_scores=True)
+    assert len(run.train_scores) == 5 and len(run.fold_seconds) == 5
+    refit = learning_curve_frame(pipe, X, y, cv=folds[:3], scoring="neg_log_loss")
+    reused = learning_curve_frame(
+        pipe,
+        X,
+        y,
+        cv=folds[:3],
+        scoring="neg_log_loss",
+        full_fits={"train_score": run.train_scores, "valid_score": run.scores, "fit_seconds": run.fold_seconds},
+    )
+    columns = ["train_size", "fraction", "fold", "train_score", "valid_score"]
+    pd.testing.assert_frame_equal(reused[columns], refit[columns], atol=1e-6)  # the same curve, 3 fits fewer
+    assert (reused["valid_score"] > 0).all()  # a loss, reported without the scorer's sign
+    plain = cross_validate_oof(pipe, X, y, folds, scoring="roc_auc", task="classification")
+    assert plain.train_scores is None
+
+
 def test_learning_curve_with_groups_and_a_loss(data):
     X, y = data
     groups = np.arange(len(y)) // 3

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from nblib.engine import artifacts as io
 from nblib.ml.saved import TRUSTED_TYPES
-from nblib.ml.training.ensembles import evaluate_ensembles, select_weights
+from nblib.ml.training.ensembles import _direct_metric, evaluate_ensembles, rank_auc, select_weights
 from nblib.ml.training.trainer import choose_model
 
 
@@ -338,6 +338,32 @@ def test_weights_sum_to_one_and_never_score_below_the_start():
     blend = sum(w * np.asarray(preds[n]) for n, w in weights.items())
     assert roc_auc_score(y, blend) >= roc_auc_score(y, preds["good"])
     assert set(weights) == {"good", "other"}  # two independent noisy views average to a better one
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_rank_auc_equals_roc_auc_score_with_ties_and_classes(n_classes):
+    rng = np.random.default_rng(n_classes)
+    y = rng.integers(0, n_classes, 400)
+    if n_classes == 2:
+        scores = np.round(rng.random(400) + 0.3 * y, 1)  # rounded: many ties
+        expected = roc_auc_score(y, scores)
+    else:
+        raw = np.round(rng.random((400, n_classes)), 1) + np.eye(n_classes)[y] * 0.2
+        scores = raw / raw.sum(axis=1, keepdims=True)
+        expected = roc_auc_score(y, scores, multi_class="ovr")
+    assert rank_auc(y, scores) == pytest.approx(expected, abs=1e-12)
+    scoring = "roc_auc" if n_classes == 2 else "roc_auc_ovr"
+    metric = _direct_metric(check_scoring(None, scoring=scoring), "classification")
+    assert metric(y, scores) == pytest.approx(expected, abs=1e-12)  # the path selection takes
+
+
+def test_weighted_auc_scorers_keep_scikit_learns_metric():
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2])
+    p = np.full((10, 3), 1 / 3)
+    p[np.arange(10), y] += 0.2
+    p /= p.sum(axis=1, keepdims=True)
+    metric = _direct_metric(check_scoring(None, scoring="roc_auc_ovr_weighted"), "classification")
+    assert metric(y, p) == pytest.approx(roc_auc_score(y, p, multi_class="ovr", average="weighted"))
 
 
 def test_a_useless_family_gets_no_weight_and_one_family_is_no_ensemble():

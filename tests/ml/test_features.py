@@ -124,6 +124,17 @@ def test_hour_part_is_the_time_of_day_and_zero_for_plain_dates():
     assert names == ["d_hour_sin", "d_hour_cos"]
 
 
+def test_days_since_1970_is_time_itself_for_naive_aware_and_missing_dates():
+    naive = pd.DataFrame({"d": pd.to_datetime(["1970-01-02 12:00", None, "2024-01-01 00:00"])})
+    out = DateFeatures(parts=("days_since_1970",), cyclical=True).fit_transform(naive)
+    assert out.shape == (3, 1)  # not periodic: no sine/cosine pair
+    assert out[0, 0] == 1.5 and np.isnan(out[1, 0]) and out[2, 0] == 19723.0
+    aware = pd.DataFrame({"d": pd.to_datetime(["2024-01-01 02:00+02:00"])})
+    assert DateFeatures(parts=("days_since_1970",)).fit_transform(aware)[0, 0] == 19723.0  # read in UTC
+    names = DateFeatures(parts=("year", "days_since_1970")).fit(naive).get_feature_names_out().tolist()
+    assert names == ["d_year", "d_days_since_1970"]
+
+
 def test_text_stats_count_what_a_reader_would():
     from nblib.ml.features import TextStats
 

@@ -48,7 +48,7 @@ __all__ = [
     "target_rate",
 ]
 
-_PARTS = ("year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend", "hour")
+_PARTS = ("year", "quarter", "month", "day", "dayofweek", "dayofyear", "is_weekend", "hour", "days_since_1970")
 _ACCESSOR = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
 _PERIODS = {"month": 12, "dayofweek": 7, "dayofyear": 366, "quarter": 4, "hour": 24}
 
@@ -60,7 +60,8 @@ class DateFeatures(TransformerMixin, BaseEstimator):
     ----------
     parts : tuple of str, default=("year", "month", "dayofweek", "dayofyear")
         Calendar parts to extract; any of year, quarter, month, day, dayofweek,
-        dayofyear, is_weekend, hour (of the day: 0 for dates without a time).
+        dayofyear, is_weekend, hour (of the day: 0 for dates without a time) and
+        days_since_1970 (time itself, in days, fractional with the time of day).
     cyclical : bool, default=True
         Encode periodic parts (month, dayofweek, dayofyear, quarter, hour) as a
         sine/cosine pair so December sits next to January.
@@ -77,6 +78,8 @@ class DateFeatures(TransformerMixin, BaseEstimator):
     >>> X = pd.DataFrame({"d": pd.to_datetime(["2024-01-31", "2024-12-01"])})
     >>> DateFeatures(parts=("year", "month"), cyclical=False).fit_transform(X).tolist()
     [[2024.0, 1.0], [2024.0, 12.0]]
+    >>> DateFeatures(parts=("days_since_1970",)).fit_transform(X).ravel().tolist()
+    [19753.0, 20058.0]
     """
 
     def __init__(self, parts=("year", "month", "dayofweek", "dayofyear"), cyclical=True):
@@ -860,4 +863,7 @@ def _date_part(dates: pd.Series, part: str) -> np.ndarray:
     if part == "is_weekend":
         values = accessor.day_of_week >= 5
         return np.where(dates.isna(), np.nan, values).astype(float)
+    if part == "days_since_1970":  # time itself, so a tree can split where a trend or a recording practice changed
+        naive = accessor.tz_convert(None) if accessor.tz is not None else dates
+        return ((naive - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).astype(float).to_numpy()
     return getattr(accessor, _ACCESSOR.get(part, part)).astype(float).to_numpy()

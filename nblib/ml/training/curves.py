@@ -9,7 +9,7 @@ returns a matplotlib ``Figure`` (object API, no pyplot).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -123,6 +123,7 @@ def learning_curve_frame(
     train_sizes: Sequence[float] = (0.2, 0.5, 1.0),
     n_jobs: int | None = None,
     random_state: int = 0,
+    full_fits: Mapping[str, Sequence[float]] | None = None,
 ) -> pd.DataFrame:
     """Cross-validated training and validation scores of ``pipeline`` on growing shares of the rows.
 
@@ -146,6 +147,10 @@ def learning_curve_frame(
     n_jobs : int, optional
     random_state : int, default=0
         Seeds the shuffle before the shares are taken.
+    full_fits : mapping, optional
+        ``train_score``, ``valid_score`` and ``fit_seconds`` per fold of ``cv`` of fits of ``pipeline`` on
+        each whole training part that were already made (a cross-validation on the same folds, scorer
+        values as ``scoring`` gives them): the share 1.0 is read from them, not refit.
 
     Returns
     -------
@@ -155,12 +160,15 @@ def learning_curve_frame(
         ``train_score``, ``valid_score``, ``fit_seconds``, ``metric``.
     """
     folds = list(check_cv(cv, y, classifier=is_classifier(pipeline)).split(X, y, groups))
+    shares = [float(share) for share in train_sizes]
+    if full_fits is not None and 1.0 in shares and len(shares) > 1:
+        shares = [share for share in shares if share < 1.0]
     sizes, train, valid, fit_times, _ = learning_curve(
         pipeline,
         X,
         y,
         groups=groups,
-        train_sizes=np.asarray(train_sizes, dtype=float),
+        train_sizes=np.asarray(shares, dtype=float),
         cv=folds,
         scoring=scoring,
         n_jobs=n_jobs,
@@ -168,6 +176,12 @@ def learning_curve_frame(
         random_state=random_state,
         return_times=True,
     )
+    if full_fits is not None and len(shares) < len(train_sizes):
+        n_folds = len(folds)
+        sizes = np.append(sizes, len(folds[0][0]))
+        train = np.vstack([train, np.asarray(full_fits["train_score"][:n_folds], dtype=float)])
+        valid = np.vstack([valid, np.asarray(full_fits["valid_score"][:n_folds], dtype=float)])
+        fit_times = np.vstack([fit_times, np.asarray(full_fits["fit_seconds"][:n_folds], dtype=float)])
     sign, metric = (-1.0, scoring[4:]) if scoring.startswith("neg_") else (1.0, scoring)
     n_sizes, n_folds = train.shape
     return pd.DataFrame(

@@ -44,7 +44,16 @@ from sklearn.base import clone
 
 from nblib.common.jsonsafe import finite
 
-__all__ = ["KINDS", "ENSEMBLES", "RULE", "SELECTION_ROUNDS", "EnsembleResult", "evaluate_ensembles", "select_weights"]
+__all__ = [
+    "KINDS",
+    "ENSEMBLES",
+    "RULE",
+    "SELECTION_ROUNDS",
+    "EnsembleResult",
+    "evaluate_ensembles",
+    "rank_auc",
+    "select_weights",
+]
 
 #: What ``train.ensemble`` can ask for (besides ``none``); ``both`` is voting and stacking.
 KINDS = ("selection", "both", "voting", "stacking")
@@ -474,11 +483,44 @@ def _direct_metric(scorer, task: str):
         return None
     if task != "classification" and methods != {"predict"}:
         return None
+    from sklearn.metrics import roc_auc_score
+
+    plain_auc = kwargs.get("average", "macro") == "macro" and kwargs.get("max_fpr") is None
+    if func is roc_auc_score and plain_auc and kwargs.get("multi_class", "raise") in ("raise", "ovr"):
+        return lambda y, blend: float(sign * rank_auc(y, blend))
 
     def metric(y, blend):
         return float(sign * func(y, blend, **kwargs))
 
     return metric
+
+
+def rank_auc(y, scores) -> float:
+    """ROC-AUC from ranks (the Mann-Whitney U statistic), equal to ``roc_auc_score`` for two classes
+    (``scores`` of the greater label) and to its macro one-vs-rest average for a probability matrix,
+    without its per-call checks: selection scores hundreds of blends of the same rows.
+
+    >>> import numpy as np
+    >>> from sklearn.metrics import roc_auc_score
+    >>> y, p = np.array([0, 0, 1, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8, 0.4])
+    >>> bool(np.isclose(rank_auc(y, p), roc_auc_score(y, p)))
+    True
+    """
+    from scipy.stats import rankdata
+
+    y, scores = np.asarray(y), np.asarray(scores, dtype=float)
+    classes = np.unique(y)
+    if scores.ndim == 1:
+        return _binary_rank_auc(y == classes[-1], rankdata(scores))
+    return float(np.mean([_binary_rank_auc(y == c, rankdata(scores[:, k])) for k, c in enumerate(classes)]))
+
+
+def _binary_rank_auc(positive: np.ndarray, ranks: np.ndarray) -> float:
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 class _Replay:

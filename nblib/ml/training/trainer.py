@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,7 @@ __all__ = [
     "keep_forest_samples",
     "GROWN_MAX_ITER",
     "cross_validate_oof",
+    "FoldScores",
     "threshold_line",
     "FAMILY_COST",
     "INNER_FOLDS",
@@ -121,6 +122,17 @@ class TrainResult:
         return out
 
 
+class FoldScores(NamedTuple):
+    """What :func:`cross_validate_oof` measured: per-fold held-out scores, mean fit seconds, out-of-fold
+    predictions, and per fold the score on its own training part (when asked) and the fit seconds."""
+
+    scores: list[float]
+    fit_seconds: float
+    oof: np.ndarray
+    train_scores: list[float] | None
+    fold_seconds: list[float]
+
+
 def cross_validate_oof(
     pipe,
     X: pd.DataFrame,
@@ -130,25 +142,30 @@ def cross_validate_oof(
     scoring: str,
     task: str,
     n_jobs: int | None = None,
-) -> tuple[list[float], float, np.ndarray]:
+    train_scores: bool = False,
+) -> FoldScores:
     """Per-fold scores, mean fit seconds and out-of-fold predictions of ``pipe``.
 
     Out-of-fold predictions are the positive-class probability (two classes), a
     probability matrix (three or more) or the prediction (regression). ``pipe`` may be
     a list of one pipeline per fold (the settings a nested search chose on that fold).
+    ``train_scores`` also scores each fold's model on its own training part (the largest
+    point of a learning curve, which then needs no refit).
     """
     from joblib import Parallel, delayed
 
     pipes = pipe if isinstance(pipe, list) else [pipe] * len(folds)  # one per fold: nested search
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_fold)(clone(p), X, y, train, test, scoring, task)
+        delayed(_fit_fold)(clone(p), X, y, train, test, scoring, task, train_scores)
         for p, (train, test) in zip(pipes, folds, strict=True)
     )
     n_classes = int(pd.Series(np.asarray(y)).nunique()) if task == "classification" else 1
     oof = np.zeros((len(y), n_classes)) if n_classes > 2 else np.zeros(len(y))
-    for (_, test), (_, _, pred) in zip(folds, results, strict=True):
-        oof[test] = pred
-    return [r[0] for r in results], float(np.mean([r[1] for r in results])), oof
+    for (_, test), r in zip(folds, results, strict=True):
+        oof[test] = r[2]
+    seconds = [r[1] for r in results]
+    on_train = [r[3] for r in results] if train_scores else None
+    return FoldScores([r[0] for r in results], float(np.mean(seconds)), oof, on_train, seconds)
 
 
 def train(
@@ -216,6 +233,7 @@ def train(
     strategy = imbalance.get("strategy", "none")
     pipelines: dict[str, Any] = {}
     fold_pipelines: dict[str, list[Any]] = {}
+    fold_runs: dict[str, FoldScores] = {}
     order = sorted(models, key=lambda name: (FAMILY_COST.get(name, 5), name))
     for i, name in enumerate(order):
         if cv.scores and budget.exhausted():
@@ -232,9 +250,12 @@ def train(
             )
             fold_pipelines[name] = scored
         say(f"{name}: cross-validating ({folds_n} folds)")
-        scores, fit_seconds, oof = cross_validate_oof(scored, Xs, ys, folds, scoring=scoring, task=task, n_jobs=n_jobs)
-        cv.scores[name], cv.fit_seconds[name] = scores, fit_seconds
-        result.oof[name], pipelines[name] = oof, pipe
+        run = cross_validate_oof(
+            scored, Xs, ys, folds, scoring=scoring, task=task, n_jobs=n_jobs, train_scores=learning_curve
+        )
+        scores = run.scores
+        cv.scores[name], cv.fit_seconds[name] = scores, run.fit_seconds
+        result.oof[name], pipelines[name], fold_runs[name] = run.oof, pipe, run
         best = max(cv.scores, key=lambda n: np.mean(cv.scores[n]))
         say(
             f"{name}: {np.mean(scores):.4f} ± {np.std(scores):.4f}; best so far {best} {np.mean(cv.scores[best]):.4f}"
@@ -335,7 +356,7 @@ def train(
     # the curve asks "would more rows help?"; the best single family answers it at a fraction of an
     # ensemble's cost (every member refit 9 times), and the page names the family it was drawn for
     lc_name = cv.best_model
-    lc_cost = _learning_curve_cost(cv, lc_name, n_jobs)
+    lc_cost = _learning_curve_cost(cv, lc_name, n_jobs, refit_whole=lc_name in fold_pipelines)
     if learning_curve and budget.limit is not None and lc_cost > (budget.left() or 0.0):
         notes.append(
             f"learning curve skipped: it would take about {lc_cost:.0f} s and "
@@ -343,16 +364,18 @@ def train(
         )
     elif learning_curve and not budget.exhausted(reserve=5.0):
         say(f"learning curve of {lc_name}")
-        lc_splitter = make_splitter(task, min(3, folds_n), random_state, grouped)  # 3 sizes × 3 folds
+        run = fold_runs[lc_name]
         result.learning_curve = learning_curve_frame(
             pipelines[lc_name],
             Xs,
             ys,
-            cv=lc_splitter,
+            cv=folds[:3],  # 3 sizes × 3 of the CV's folds; the whole training parts were fitted by the CV
             scoring=scoring,
-            groups=gs,
             n_jobs=n_jobs,
             random_state=random_state,
+            full_fits=None
+            if lc_name in fold_pipelines  # a nested search scored other settings on each fold
+            else {"train_score": run.train_scores, "valid_score": run.scores, "fit_seconds": run.fold_seconds},
         ).assign(model=lc_name)
     elif learning_curve:
         notes.append("learning curve skipped: the time budget was spent")
@@ -511,25 +534,29 @@ def _growth(ratio: float, refit_seconds: float, budget: Budget) -> float:
     return float(min(ratio, max(1.0, (budget.left() or 0.0) / refit_seconds)))
 
 
-def _learning_curve_cost(cv: CVResult, name: str, n_jobs) -> float:
-    """Seconds the learning curve should take: 3 folds × the 0.2 + 0.5 + 1.0 shares of one fold fit of
-    family ``name``, over the parallel workers."""
+def _learning_curve_cost(cv: CVResult, name: str, n_jobs, *, refit_whole: bool = False) -> float:
+    """Seconds the learning curve should take: 3 folds × the 0.2 + 0.5 shares of one fold fit of family
+    ``name`` (and the whole training part when ``refit_whole``: the CV's own fits are not reusable),
+    over the parallel workers."""
     from joblib import effective_n_jobs
 
-    return 3 * 1.7 * cv.fit_seconds.get(name, 0.0) / max(1, min(3, effective_n_jobs(n_jobs)))
+    shares = 0.7 + (1.0 if refit_whole else 0.0)
+    return 3 * shares * cv.fit_seconds.get(name, 0.0) / max(1, min(3, effective_n_jobs(n_jobs)))
 
 
-def _fit_fold(pipe, X, y, train, test, scoring, task):
+def _fit_fold(pipe, X, y, train, test, scoring, task, train_score=False):
     started = time.perf_counter()
     pipe.fit(X.iloc[train], y.iloc[train])
     seconds = time.perf_counter() - started
-    score = check_scoring(pipe, scoring=scoring)(pipe, X.iloc[test], y.iloc[test])
+    scorer = check_scoring(pipe, scoring=scoring)
+    score = scorer(pipe, X.iloc[test], y.iloc[test])
+    on_train = float(scorer(pipe, X.iloc[train], y.iloc[train])) if train_score else None
     if task == "classification":
         proba = pipe.predict_proba(X.iloc[test])
         pred = proba[:, 1] if proba.shape[1] == 2 else proba
     else:
         pred = pipe.predict(X.iloc[test])
-    return float(score), seconds, pred
+    return float(score), seconds, pred, on_train
 
 
 def _screen(X, y, groups, screen_rows, task, random_state):
