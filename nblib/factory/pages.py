@@ -196,8 +196,9 @@ def _write_index(reports_dir: Path) -> Path:
 
 
 def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    """A run's ``summary.html``: leak suspects, headline metrics, what was done to the data, findings,
-    key plots, timings and links (from ``templates/summary.html.j2``, every value escaped)."""
+    """A run's ``summary.html``: leak suspects, headline metrics, what was done to the data and how its
+    features were built, findings, key plots, timings and links (from ``templates/summary.html.j2``, every
+    value escaped)."""
     run_dir = Path(run_dir)
     art = run_dir / "artifacts"
     metrics = io.read_json_or_none(art / "metrics.json") or {}
@@ -222,6 +223,7 @@ def write_summary(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
             for line in cleaning.get("digest", [])
             if not line.startswith(("LEAK SUSPECT", "POSSIBLE LEAK", "ENTITY KEY?", "LEAK?", *_LABEL_LINES))
         ],
+        feature_notes=(io.read_json_or_none(art / "features.json") or {}).get("notes", []),
         label_merges=[_Obj(m) for m in cleaning.get("label_merges", [])],
         label_proposals=[_Obj(m) for m in cleaning.get("label_proposals", [])],
         entities=_Obj(cleaning.get("entities") or {}),

@@ -117,7 +117,9 @@ def test_summary_shows_what_happened_to_the_data_and_escapes_every_value(tmp_pat
         },
     )
     (art / "figures" / "05_evaluate" / 'by_x" onerror="a.png').write_bytes(b"png")
+    io.write_json(art / "features.json", {"n_features": 3, "notes": [f"integer codes '{hostile}': kept"]})
     page = write_summary(run, manifest).read_text()
+    assert "How the features were built" in page and "integer codes &#39;x&#34; onerror" in page
     assert 'onerror="' not in page and "<script>" not in page and "<i>empty</i>" not in page
     assert "by_x%22%20onerror%3D%22a.png" in page  # the file name is URL-quoted inside src
     assert "Leak suspects" in page and "What cleaning did" in page and "rows: 10 in" in page
