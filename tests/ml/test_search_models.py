@@ -89,6 +89,24 @@ def test_compare_models_picks_best_and_is_reproducible(data):
     assert again.scores == result.scores
 
 
+def test_families_with_the_same_features_fit_them_once_per_fold_and_score_the_same(data, tmp_path):
+    from nblib.ml.training.trainer import cross_validate_oof
+
+    train, _, roles, features = data
+    X, y = train[roles.features], train["is_hit"]
+    folds = list(make_splitter("classification", 3, 0, False).split(X, y))
+    runs = {}
+    for name in ("logistic_regression", "random_forest", "hist_gradient_boosting"):
+        pipe = build_pipeline(features, name, "classification", {"n_estimators": 20} if name == "random_forest" else {})
+        kwargs = dict(scoring="roc_auc", task="classification", n_jobs=1)
+        runs[name] = cross_validate_oof(pipe, X, y, folds, memory=str(tmp_path), **kwargs)
+        plain = cross_validate_oof(pipe, X, y, folds, **kwargs)
+        assert runs[name].scores == plain.scores  # the cache changes the time, never the result
+        np.testing.assert_array_equal(runs[name].oof, plain.oof)
+    fitted = list(tmp_path.rglob("output.pkl"))  # one per cached fit of the feature steps
+    assert len(fitted) == 6  # 3 folds × 2 feature sets (sparse: linear and forest; dense: boosting), not 9
+
+
 def test_dense_models_get_svd(data):
     _, _, _, features = data
     pipe = build_pipeline(features, "hist_gradient_boosting", "classification", svd_components=4)
@@ -118,6 +136,14 @@ def test_folds_adapt_to_the_rarest_class():
         "train.cv_folds 5 lowered to 3: the rarest class has only 3 rows",
     )
     assert adapt_folds(y, 3, task="classification") == (3, None)
+    # in groups, each group counts once, as its most frequent class, the smallest on a tie: a, c and d are
+    # class 1, b (one row of each) is class 0
+    y = pd.Series([0] * 50 + [1, 1, 0] + [1, 0] + [1] + [1, 1])
+    groups = pd.Series([f"g{i}" for i in range(50)] + ["a"] * 3 + ["b"] * 2 + ["c"] + ["d"] * 2)
+    assert adapt_folds(y, 5, task="classification", groups=groups) == (
+        3,
+        "train.cv_folds 5 lowered to 3: the rarest class has only 3 rows",
+    )
 
 
 def test_multiclass_scoring(data):

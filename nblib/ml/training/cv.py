@@ -235,8 +235,11 @@ def adapt_folds(y: pd.Series, cv_folds: int, *, task: str, groups: pd.Series | N
     """
     if task == "classification":
         units = pd.Series(np.asarray(y), index=y.index)
-        if groups is not None:
-            units = units.groupby(np.asarray(groups)).agg(lambda s: s.mode().iloc[0])
+        if groups is not None:  # each group counts once, as its most frequent class (the smallest on a tie)
+            pairs = pd.DataFrame({"group": np.asarray(groups), "label": np.asarray(y)})
+            sizes = pairs.groupby(["group", "label"]).size().reset_index(name="rows")
+            sizes = sizes.sort_values(["group", "rows", "label"], ascending=[True, False, True], kind="stable")
+            units = sizes.drop_duplicates("group")["label"]
         limit, why = int(units.value_counts().min()), "the rarest class"
     else:
         limit = len(y) if groups is None else int(pd.Series(np.asarray(groups)).nunique())

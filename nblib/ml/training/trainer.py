@@ -24,6 +24,7 @@ What the budget or the table's size traded away is said in :attr:`TrainResult.no
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ def cross_validate_oof(
     task: str,
     n_jobs: int | None = None,
     train_scores: bool = False,
+    memory: Any = None,
 ) -> FoldScores:
     """Per-fold scores, mean fit seconds and out-of-fold predictions of ``pipe``.
 
@@ -150,13 +152,15 @@ def cross_validate_oof(
     probability matrix (three or more) or the prediction (regression). ``pipe`` may be
     a list of one pipeline per fold (the settings a nested search chose on that fold).
     ``train_scores`` also scores each fold's model on its own training part (the largest
-    point of a learning curve, which then needs no refit).
+    point of a learning curve, which then needs no refit). ``memory`` (a folder or
+    :class:`joblib.Memory`) is given to each fold's pipeline, so families whose features
+    are the same fit them once per fold.
     """
     from joblib import Parallel, delayed
 
     pipes = pipe if isinstance(pipe, list) else [pipe] * len(folds)  # one per fold: nested search
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_fold)(clone(p), X, y, train, test, scoring, task, train_scores)
+        delayed(_fit_fold)(_with_memory(clone(p), memory), X, y, train, test, scoring, task, train_scores)
         for p, (train, test) in zip(pipes, folds, strict=True)
     )
     n_classes = int(pd.Series(np.asarray(y)).nunique()) if task == "classification" else 1
@@ -234,33 +238,60 @@ def train(
     pipelines: dict[str, Any] = {}
     fold_pipelines: dict[str, list[Any]] = {}
     fold_runs: dict[str, FoldScores] = {}
-    order = sorted(models, key=lambda name: (FAMILY_COST.get(name, 5), name))
-    for i, name in enumerate(order):
-        if cv.scores and budget.exhausted():
-            skipped = order[i:]
-            notes.append(f"time budget ({time_budget_s:g} s) spent: {', '.join(skipped)} not tried")
-            break
-        pipe = _pipeline(
-            features, name, task, models[name], svd_components, class_weight, strategy, imbalance, random_state
-        )
-        scored = pipe
-        if search.get("method", "none") != "none":
-            pipe, scored = _nested_search(
-                result, pipe, name, task, search, Xs, ys, gs, folds, grouped, scoring, budget, n_jobs, random_state, say
+    # families that see the same features (linear and forest ones the sparse set, boosting ones the dense
+    # set) fit them once per fold: scikit-learn's Pipeline(memory=...) keeps each fold's fitted feature
+    # steps, keyed by their settings and rows, in a folder that lives as long as this loop
+    with tempfile.TemporaryDirectory(prefix="nblib-features-") as cache:
+        order = sorted(models, key=lambda name: (FAMILY_COST.get(name, 5), name))
+        for i, name in enumerate(order):
+            if cv.scores and budget.exhausted():
+                skipped = order[i:]
+                notes.append(f"time budget ({time_budget_s:g} s) spent: {', '.join(skipped)} not tried")
+                break
+            pipe = _pipeline(
+                features, name, task, models[name], svd_components, class_weight, strategy, imbalance, random_state
             )
-            fold_pipelines[name] = scored
-        say(f"{name}: cross-validating ({folds_n} folds)")
-        run = cross_validate_oof(
-            scored, Xs, ys, folds, scoring=scoring, task=task, n_jobs=n_jobs, train_scores=learning_curve
-        )
-        scores = run.scores
-        cv.scores[name], cv.fit_seconds[name] = scores, run.fit_seconds
-        result.oof[name], pipelines[name], fold_runs[name] = run.oof, pipe, run
-        best = max(cv.scores, key=lambda n: np.mean(cv.scores[n]))
-        say(
-            f"{name}: {np.mean(scores):.4f} ± {np.std(scores):.4f}; best so far {best} {np.mean(cv.scores[best]):.4f}"
-            + (f"; {budget.left():.0f} s left" if budget.limit else "")
-        )
+            scored = pipe
+            if search.get("method", "none") != "none":
+                pipe, scored = _nested_search(
+                    result,
+                    pipe,
+                    name,
+                    task,
+                    search,
+                    Xs,
+                    ys,
+                    gs,
+                    folds,
+                    grouped,
+                    scoring,
+                    budget,
+                    n_jobs,
+                    random_state,
+                    say,
+                )
+                fold_pipelines[name] = scored
+            say(f"{name}: cross-validating ({folds_n} folds)")
+            run = cross_validate_oof(
+                scored,
+                Xs,
+                ys,
+                folds,
+                scoring=scoring,
+                task=task,
+                n_jobs=n_jobs,
+                train_scores=learning_curve,
+                memory=cache,
+            )
+            scores = run.scores
+            cv.scores[name], cv.fit_seconds[name] = scores, run.fit_seconds
+            result.oof[name], pipelines[name], fold_runs[name] = run.oof, pipe, run
+            best = max(cv.scores, key=lambda n: np.mean(cv.scores[n]))
+            lead = f"best so far {best} {np.mean(cv.scores[best]):.4f}"
+            say(
+                f"{name}: {np.mean(scores):.4f} ± {np.std(scores):.4f}; {lead}"
+                + (f"; {budget.left():.0f} s left" if budget.limit else "")
+            )
     cv.best_model = max(cv.scores, key=lambda n: np.mean(cv.scores[n]))
     winner, final = cv.best_model, pipelines[cv.best_model]
 
@@ -542,6 +573,13 @@ def _learning_curve_cost(cv: CVResult, name: str, n_jobs, *, refit_whole: bool =
 
     shares = 0.7 + (1.0 if refit_whole else 0.0)
     return 3 * shares * cv.fit_seconds.get(name, 0.0) / max(1, min(3, effective_n_jobs(n_jobs)))
+
+
+def _with_memory(pipe, memory):
+    """``pipe`` caching its fitted feature steps in ``memory`` (a pipeline; anything else as it is)."""
+    if memory is not None and "memory" in pipe.get_params(deep=False):
+        pipe.set_params(memory=memory)
+    return pipe
 
 
 def _fit_fold(pipe, X, y, train, test, scoring, task, train_score=False):
