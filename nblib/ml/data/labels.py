@@ -275,19 +275,21 @@ class MergeRareVariants(TransformerMixin, BaseEstimator):
         for label in {str(v).casefold() for v in counts.index}:
             for word in _tokens(label):
                 vocabulary[word] = vocabulary.get(word, 0) + 1
-        by_length: dict[int, list[str]] = {}  # the labels merged into: the 500 most frequent
+        # the labels merged into (the 500 most frequent) by length and numbers: a variant holds the same
+        # numbers as its label, so each variant meets only labels of its shape (tail numbers, codes)
+        by_shape: dict[tuple[int, tuple[str, ...]], list[str]] = {}
         for label in counts.index[:500]:
-            by_length.setdefault(len(label), []).append(label)
+            by_shape.setdefault((len(label), tuple(re.findall(r"\d+", label))), []).append(label)
         candidates: dict[str, list[dict[str, Any]]] = {}
         rivals: list[tuple[str, str]] = []
         for variant, n in counts.items():
             if len(variant) < self.min_length or not any(ch.isalpha() for ch in variant):
                 continue
-            digits = re.findall(r"\d+", variant)
+            digits = tuple(re.findall(r"\d+", variant))
             for size in (len(variant) - 1, len(variant), len(variant) + 1):
-                for label in by_length.get(size, []):
+                for label in by_shape.get((size, digits), []):
                     m = int(counts[label])
-                    if len(label) < self.min_length or re.findall(r"\d+", label) != digits or m < n:
+                    if len(label) < self.min_length or m < n:
                         continue
                     if m < self.proposal_ratio * n:
                         if m < self.min_ratio * n and single_edit(variant.casefold(), label.casefold()):
