@@ -18,6 +18,7 @@ _CURRENT = (
     "imblearn.pipeline.Pipeline",
     "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
     "nblib.ml.features.encoders.DateFeatures",
+    "nblib.ml.features.encoders.DenseWhenNarrow",
     "nblib.ml.features.encoders.LSA",
     "nblib.ml.features.encoders.LinearTextScore",
     "nblib.ml.features.encoders.IntegerCodes",

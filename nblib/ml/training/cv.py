@@ -272,7 +272,8 @@ def build_pipeline(
     class_weight: str | None = None,
     native_categorical: bool = True,
 ) -> Pipeline:
-    """features → model, with the dense feature variant for models that need it.
+    """features → [dense] → model, with the dense feature variant for models that need it (and a narrow
+    sparse matrix made dense for the forests, :attr:`ModelFamily.dense_when_narrow`).
 
     Families that split on categories natively (:attr:`ModelFamily.native_categorical`) get the
     categorical columns as ordinal codes instead of one-hot columns, unless ``native_categorical``
@@ -291,6 +292,10 @@ def build_pipeline(
             model.set_params(**{family.categorical_param: list(range(k))})
             if family.categorical_param == "categorical_feature":
                 _quiet_lightgbm()
+    if family.dense_when_narrow:
+        from nblib.ml.features import DenseWhenNarrow
+
+        return Pipeline([("features", feats), ("dense", DenseWhenNarrow()), ("model", model)])
     return Pipeline([("features", feats), ("model", model)])
 
 

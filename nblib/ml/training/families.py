@@ -136,6 +136,9 @@ class ModelFamily:
     categorical_param : str
         The hyperparameter that names the code columns (``categorical_features`` in scikit-learn,
         ``categorical_feature`` in LightGBM).
+    dense_when_narrow : bool
+        Takes sparse input but splits a dense matrix faster (forests): a sparse matrix of a few
+        hundred columns at most reaches it dense (:class:`~nblib.ml.features.DenseWhenNarrow`).
     space : dict or None
         Its hyperparameter search space (None: it cannot be searched).
     """
@@ -152,6 +155,7 @@ class ModelFamily:
     space: dict[str, Any] | None = field(default=None, repr=False)
     native_categorical: bool = False
     categorical_param: str = "categorical_features"
+    dense_when_narrow: bool = False
 
     @property
     def factory(self) -> Callable[..., Any]:
@@ -183,6 +187,7 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             cost=4,
             default=True,
             space=_RF_SPACE,
+            dense_when_narrow=True,
         ),
         ModelFamily(
             "extra_trees",
@@ -193,6 +198,7 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             parallel=True,
             cost=4,
             space=_ET_SPACE,
+            dense_when_narrow=True,
         ),
         ModelFamily(
             "hist_gradient_boosting",
@@ -268,6 +274,7 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             cost=4,
             default=True,
             space=_RF_SPACE,
+            dense_when_narrow=True,
         ),
         ModelFamily(
             "extra_trees",
@@ -278,6 +285,7 @@ def _families() -> dict[tuple[str, str], ModelFamily]:
             parallel=True,
             cost=4,
             space=_ET_SPACE,
+            dense_when_narrow=True,
         ),
         ModelFamily(
             "hist_gradient_boosting",
