@@ -820,7 +820,7 @@ class _Finisher:
     def __init__(self):
         from concurrent.futures import ThreadPoolExecutor
 
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nblib-finish")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nblib-finish", initializer=_yield_cpu)
         self._futures: list[Any] = []
 
     def __enter__(self) -> _Finisher:
@@ -841,6 +841,19 @@ class _Finisher:
             except Exception as exc:  # noqa: BLE001 - a bug while finishing: one line, the run goes on
                 _warn(f"finishing a stage failed: {one_line(exc, first=True, typed=True)}")
         return next((e for e in errors if e is not None), None)
+
+
+def _yield_cpu() -> None:
+    """Lower the calling thread's CPU priority (nice 10), so that rendering and caching a finished stage
+    yields the cores to the stage running beside it. Linux only, where a thread has its own priority."""
+    if sys.platform.startswith("linux"):
+        import os
+        import threading
+
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError:  # not allowed here: the work is the same, only less polite
+            pass
 
 
 def _python() -> str:

@@ -187,3 +187,19 @@ def test_a_rerun_in_the_same_folder_keeps_each_earlier_attempt(done, capsys):
     assert [k["started"] for k in kept] == [first["started"], second["started"]]
     assert [s["status"] for s in kept[1]["stages"]] == ["cached", "cached"]
     assert "attempt 3; the earlier attempt's record is kept in history/manifest-" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getpriority"), reason="no thread priorities here")
+def test_finishing_a_stage_yields_the_cpu_to_the_stage_beside_it():
+    import os
+    import sys
+
+    from nblib.engine.runner import _Finisher
+
+    seen = []
+    with _Finisher() as finisher:
+        finisher.submit(lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        assert finisher.wait() is None
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # the caller's thread keeps its own
+    if sys.platform.startswith("linux"):
+        assert seen[0] == min(19, own + 10)
