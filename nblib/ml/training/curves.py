@@ -213,7 +213,7 @@ def plot_learning_curve(frame: pd.DataFrame, title: str = "Learning curve") -> F
     folds = frame["fold"].nunique()
     if title == "Learning curve" and "model" in frame and len(frame):
         title = f"Learning curve of {frame['model'].iloc[0]}"
-    ax.set_title(f"{label(title, 60)} ({folds}-fold CV, mean ± std)")
+    ax.set_title(f"{label(title, 60)} ({folds} CV folds, mean ± std)")
     ax.legend()
     return fig
 
