@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -248,7 +248,7 @@ class TextTfidf(TransformerMixin, BaseEstimator):
         return docs.to_numpy(dtype=object), capped
 
 
-class DenseWhenNarrow(TransformerMixin, BaseEstimator):
+class DenseWhenNarrow(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """A sparse matrix of at most ``max_columns`` columns made dense; anything else passed on as it is.
 
     Forests split a dense matrix about three times faster than a sparse one of a few dozen one-hot and
@@ -279,12 +279,6 @@ class DenseWhenNarrow(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         X = validate_data(self, X, accept_sparse=True, ensure_all_finite=False, reset=False)
         return X.toarray() if sp.issparse(X) and X.shape[1] <= self.max_columns else X
-
-    def get_feature_names_out(self, input_features=None):
-        from sklearn.utils.validation import _check_feature_names_in
-
-        check_is_fitted(self, "n_features_in_")
-        return _check_feature_names_in(self, input_features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -161,7 +161,8 @@ def learning_curve_frame(
     """
     folds = list(check_cv(cv, y, classifier=is_classifier(pipeline)).split(X, y, groups))
     shares = [float(share) for share in train_sizes]
-    if full_fits is not None and 1.0 in shares and len(shares) > 1:
+    reuse = full_fits is not None and 1.0 in shares and len(shares) > 1  # the whole share is read, not fitted
+    if reuse:
         shares = [share for share in shares if share < 1.0]
     sizes, train, valid, fit_times, _ = learning_curve(
         pipeline,
@@ -176,7 +177,7 @@ def learning_curve_frame(
         random_state=random_state,
         return_times=True,
     )
-    if full_fits is not None and len(shares) < len(train_sizes):
+    if reuse:
         n_folds = len(folds)
         sizes = np.append(sizes, len(folds[0][0]))
         train = np.vstack([train, np.asarray(full_fits["train_score"][:n_folds], dtype=float)])

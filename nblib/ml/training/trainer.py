@@ -387,7 +387,8 @@ def train(
     # the curve asks "would more rows help?"; the best single family answers it at a fraction of an
     # ensemble's cost (every member refit 9 times), and the page names the family it was drawn for
     lc_name = cv.best_model
-    lc_cost = _learning_curve_cost(cv, lc_name, n_jobs, refit_whole=lc_name in fold_pipelines)
+    reusable = lc_name not in fold_pipelines  # a nested search scored other settings on each fold
+    lc_cost = _learning_curve_cost(cv, lc_name, n_jobs, refit_whole=not reusable)
     if learning_curve and budget.limit is not None and lc_cost > (budget.left() or 0.0):
         notes.append(
             f"learning curve skipped: it would take about {lc_cost:.0f} s and "
@@ -404,9 +405,9 @@ def train(
             scoring=scoring,
             n_jobs=n_jobs,
             random_state=random_state,
-            full_fits=None
-            if lc_name in fold_pipelines  # a nested search scored other settings on each fold
-            else {"train_score": run.train_scores, "valid_score": run.scores, "fit_seconds": run.fold_seconds},
+            full_fits={"train_score": run.train_scores, "valid_score": run.scores, "fit_seconds": run.fold_seconds}
+            if reusable
+            else None,
         ).assign(model=lc_name)
     elif learning_curve:
         notes.append("learning curve skipped: the time budget was spent")
