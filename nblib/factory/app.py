@@ -6,7 +6,9 @@ from a terminal and one made from JupyterLab are made the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,18 +113,51 @@ def start_run(
     else:
         tracking.stop_helper()
     label = label or params.name or "run"
-    run_dir = run_dir or new_run_dir(runner.reports_dir, _folder_name(label))
-    return runner.run(
-        run_dir,
-        dump_params(params),
-        params_hash=params_sha256(params),
-        sections=stage_sections(params),
-        data_sha256=data_fingerprint(params),
-        stages=stages,
-        force=force,
-        label=label,
-        lineage=params.name or "run",  # the why-line compares with runs of these params, not another dataset's
+    with compute_cluster(params, runner.reports_dir if run_dir is None else run_dir.parent):
+        run_dir = run_dir or new_run_dir(runner.reports_dir, _folder_name(label))
+        return runner.run(
+            run_dir,
+            dump_params(params),
+            params_hash=params_sha256(params),
+            sections=stage_sections(params),
+            data_sha256=data_fingerprint(params),
+            stages=stages,
+            force=force,
+            label=label,
+            lineage=params.name or "run",  # the why-line compares with runs of these params, not another dataset's
+        )
+
+
+#: The Dask cluster of the run in progress (``compute.backend: dask``), for the manifest.
+_CLUSTER: list[Any] = []
+
+
+@contextlib.contextmanager
+def compute_cluster(params: Params, shared_dir: Path):
+    """``compute.backend: dask``: the run's cluster, started or joined before anything is made or run, and
+    stopped after (errors, Ctrl-C and SIGTERM included). Local backend: nothing."""
+    if params.compute.backend != "dask":
+        yield None
+        return
+    from nblib.engine.cluster import Cluster
+    from nblib.engine.signals import interrupts
+
+    conf = params.compute.dask
+    cluster = Cluster(
+        conf.address,
+        n_workers=conf.n_workers,
+        threads_per_worker=conf.threads_per_worker,
+        memory_limit=conf.memory_limit,
+        dashboard=conf.dashboard,
+        shared_dir=shared_dir,
     )
+    with interrupts(), cluster:  # a signal while the cluster starts still stops it
+        print(cluster.describe(), file=sys.stderr)
+        _CLUSTER.append(cluster)
+        try:
+            yield cluster
+        finally:
+            _CLUSTER.remove(cluster)
 
 
 def stage_sections(params: Params):
@@ -192,6 +227,9 @@ def _finish(run_dir: Path, manifest: dict[str, Any]):
     from nblib.factory import pages
     from nblib.factory.card import write_model_card
 
+    if _CLUSTER:  # the backend, the workers and the tasks each ran, while they are still up
+        manifest["compute"] = _CLUSTER[-1].record()
+        _save_manifest(run_dir, manifest)
     _flag(run_dir, manifest)  # before anything shows the run's score: "leak?" goes wherever the score does
     tracked = _track(run_dir, manifest)  # first: the summary and model card show the run's MLflow record
     late = None

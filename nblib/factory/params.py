@@ -303,10 +303,53 @@ class TrackingParams(_Section):
         return value
 
 
+class DaskParams(_Section):
+    """Where ``compute.backend: dask`` runs: an existing scheduler, or a LocalCluster started for the run."""
+
+    address: str | None = Field(
+        None,
+        max_length=300,
+        description="an existing Dask scheduler (tcp://HOST:8786); empty: start a LocalCluster for the run",
+    )
+    n_workers: int = Field(2, ge=1, le=256, description="LocalCluster: worker processes")
+    threads_per_worker: int = Field(1, ge=1, le=256, description="LocalCluster: threads in each worker")
+    memory_limit: str = Field("auto", max_length=40, description="LocalCluster: memory per worker (2GB, auto)")
+    dashboard: bool = Field(True, description="LocalCluster: serve the dashboard on a free local port")
+
+    @field_validator("address")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from nblib.engine.cluster import parse_address
+
+        parse_address(value.strip())
+        return value.strip()
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _bytes(cls, value: str) -> str:
+        if value.strip().lower() == "auto":
+            return "auto"
+        from dask.utils import parse_bytes
+
+        try:
+            size = parse_bytes(value.strip())
+        except ValueError:
+            raise ValueError(f"not a size: {value!r} (e.g. 2GB, 512MiB or auto)") from None
+        if size < 256 * 2**20:
+            raise ValueError(f"{value!r} is too little for a worker (at least 256MiB)")
+        return value.strip()
+
+
 class ComputeParams(_Section):
     """The one place where parallelism is configured."""
 
-    n_jobs: int = Field(-1, description="workers; -1 for all cores")
+    backend: Literal["local", "dask"] = Field(
+        "local", description="local: this machine's cores; dask: the tasks of each stage run on a Dask cluster"
+    )
+    dask: DaskParams = DaskParams()
+    n_jobs: int = Field(-1, description="workers; -1 for all cores (with dask: all the cluster's threads)")
     cell_timeout_s: float | None = Field(
         None,
         gt=0,

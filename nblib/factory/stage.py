@@ -39,6 +39,7 @@ class StageContext:
     run_dir: Path
     params: Params
     lab_key: str | None = field(default=None, repr=False)  # set when run in JupyterLab on the scratch run
+    cluster: Any = field(default=None, repr=False)  # the Dask client of compute.backend: dask
 
     @property
     def artifacts(self) -> Path:
@@ -248,6 +249,16 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
         )
     (run / "artifacts").mkdir(parents=True, exist_ok=True)
     ctx = StageContext(stage=stage, run_dir=run, params=params.declared(stage.name, stage.sections))
+    if params.compute.backend == "dask":
+        from nblib.engine.cluster import connect
+
+        conf = params.compute.dask
+        ctx.cluster = connect(
+            conf.address,
+            n_workers=conf.n_workers,
+            threads_per_worker=conf.threads_per_worker,
+            memory_limit=conf.memory_limit,
+        )
     if scratch:
         ctx.lab_key = _lab_key(stage, run, params)
     return ctx

@@ -24,6 +24,7 @@ budget cuts it short).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -465,11 +466,13 @@ def _evaluate(run: _Run, pipeline, X, y, folds, candidates, scoring, **extra) ->
 def _bayes(run: _Run, pipeline, X, y, folds, space, n_trials, scoring, random_state):
     """Optuna TPE, seeded, in batches of :data:`BAYES_BATCH` trials whatever ``n_jobs`` is.
 
-    Each batch is asked for and sampled in this thread, in order; its trials run in up to
-    ``n_jobs`` threads, each reporting its running CV mean fold by fold to a MedianPruner
-    (which reads completed trials only, all from earlier batches); the results are told in
-    the order they were asked. So the same seed gives the same trials for any ``n_jobs``.
-    Threads touch no shared counter: the rows and ``n_fits`` are written here, after each batch.
+    Each batch is asked for and sampled here, in order; its trials run side by side, each
+    reporting its running CV mean fold by fold to a MedianPruner that reads only completed
+    trials (all from earlier batches, handed to the trial as it starts); the results are told
+    in the order they were asked. So the same seed gives the same trials for any ``n_jobs``,
+    and wherever the trials run: in up to ``n_jobs`` threads here, or, when joblib's backend is
+    Dask (``compute.backend: dask``), as Dask futures on the cluster's workers (the data
+    scattered once). The study stays here; only this thread writes the rows and ``n_fits``.
     """
     import optuna
     from joblib import effective_n_jobs
@@ -483,15 +486,13 @@ def _bayes(run: _Run, pipeline, X, y, folds, space, n_trials, scoring, random_st
     )
     scorer = check_scoring(pipeline, scoring=scoring)
     run.total = n_trials
+    client = dask_client()
     workers = max(1, min(BAYES_BATCH, effective_n_jobs(run.n_jobs)))
-
-    def one(asked):
-        trial, params = asked
-        if run.spent():  # the budget ran out while this batch was running: not started
-            return None
-        return _bayes_trial(run, pipeline, X, y, folds, scorer, trial, params)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
+        else:
+            data = client.scatter([X, y])
         asked = 0
         while asked < n_trials and not run.cut_short:
             if run.spent():
@@ -502,19 +503,55 @@ def _bayes(run: _Run, pipeline, X, y, folds, space, n_trials, scoring, random_st
                 trial = study.ask()
                 batch.append((trial, {name: _suggest(trial, name, spec) for name, spec in space.items()}))
             asked += len(batch)
-            outcomes = list(pool.map(one, batch))  # the whole batch ends before any trial is told
+            completed = study.get_trials(deepcopy=True, states=(optuna.trial.TrialState.COMPLETE,))
+            if client is None:
+
+                def one(asked, completed=completed):
+                    if run.spent():  # the budget ran out while this batch was running: not started
+                        return None
+                    outcome = _bayes_trial(pipeline, X, y, folds, scorer, asked[1], completed)
+                    return {**outcome, "elapsed": run.elapsed()}
+
+                outcomes = list(pool.map(one, batch))  # the whole batch ends before any trial is told
+            else:
+                futures = [
+                    client.submit(_bayes_trial, pipeline, *data, folds, scorer, params, completed, pure=False)
+                    for _, params in batch
+                ]
+                outcomes = [{**outcome, "elapsed": run.elapsed()} for outcome in client.gather(futures)]
             for (trial, params), outcome in zip(batch, outcomes, strict=True):
                 _tell(study, run, trial, params, outcome)
     return study
 
 
-def _bayes_trial(run: _Run, pipeline, X, y, folds, scorer, trial, params) -> dict[str, Any]:
-    """One bayes trial, fold by fold (in a worker thread): scores, fits, fit seconds, state, end time."""
+def dask_client() -> Any:
+    """The Dask client joblib's active backend runs on (``compute.backend: dask``), else ``None``."""
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    return getattr(backend, "client", None) if type(backend).__name__ == "DaskDistributedBackend" else None
+
+
+def _bayes_trial(pipeline, X, y, folds, scorer, params, completed) -> dict[str, Any]:
+    """One bayes trial, fold by fold (in a thread or on a Dask worker): scores, fits, fit seconds, state.
+
+    Pruning asks optuna's own ``MedianPruner`` on a study of the ``completed`` trials and this one,
+    which is what the search's study would answer (its pruner reads completed trials only).
+    """
+    import optuna
     from sklearn.base import clone
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruning = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+    )
+    pruning.add_trials(completed)
+    trial = pruning.ask()
     model = clone(pipeline).set_params(**{f"model__{k}": v for k, v in params.items()})
     scores: list[float] = []
-    fits, fit_seconds, state = 0, 0.0, "complete"
+    fits, fit_seconds, state, error = 0, 0.0, "complete", None
     try:
         for step, (train, test) in enumerate(folds):
             started = time.perf_counter()
@@ -529,9 +566,9 @@ def _bayes_trial(run: _Run, pipeline, X, y, folds, scorer, trial, params) -> dic
                 state = "pruned"
                 break
     except Exception as exc:  # noqa: BLE001 -- a failing candidate is a failed trial, not a failed search
-        warnings.warn(f"{run.family}: trial {trial.number} failed: {exc}", stacklevel=2)
+        error = f"{type(exc).__name__}: {exc}"
         scores.append(math.nan)
-    return {"scores": scores, "fits": fits, "fit_seconds": fit_seconds, "state": state, "elapsed": run.elapsed()}
+    return {"scores": scores, "fits": fits, "fit_seconds": fit_seconds, "state": state, "error": error}
 
 
 def _tell(study, run: _Run, trial, params, outcome: dict[str, Any] | None) -> None:
@@ -542,8 +579,14 @@ def _tell(study, run: _Run, trial, params, outcome: dict[str, Any] | None) -> No
         run.cut_short = True
         study.tell(trial, state=TrialState.FAIL)
         return
+    if outcome.get("error"):
+        warnings.warn(f"{run.family}: trial {trial.number} failed: {outcome['error']}", stacklevel=2)
+    scores = outcome["scores"]
+    for step in range(len(scores)):  # the running means the trial reported, for the pruner of later batches
+        if np.isfinite(scores[step]):
+            trial.report(float(np.mean(scores[: step + 1])), step)
     run.n_fits += outcome["fits"]
-    run.add(params, outcome["scores"], outcome["fit_seconds"], outcome["state"], elapsed=outcome["elapsed"])
+    run.add(params, scores, outcome["fit_seconds"], outcome["state"], elapsed=outcome["elapsed"])
     row = run.rows[-1]
     if row["state"] == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
