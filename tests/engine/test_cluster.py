@@ -37,8 +37,8 @@ def on_cluster(cluster):
     """joblib's backend is the cluster for one test (what a stage's kernel does for the whole stage)."""
     from joblib import parallel_config
 
-    client = connect()
-    with parallel_config(backend="dask"):
+    with parallel_config():  # undoes, on the way out, the backend connect() sets for the rest of the process
+        client = connect()
         yield client
     client.close()
 
@@ -68,9 +68,28 @@ def test_joblib_work_runs_on_the_workers_with_the_local_result(on_cluster, clust
     assert cluster.record()["tasks"] > before  # observed on the workers, not run here
     from joblib import parallel_config
 
-    with parallel_config(backend="loky"):
+    with parallel_config(backend="loky"):  # noqa: SIM117
         local = cross_val_score(LogisticRegression(), X, y, cv=5, n_jobs=2)
     np.testing.assert_array_equal(remote, local)
+
+
+def _inner(i):
+    from joblib import Parallel, delayed
+
+    return sum(Parallel(n_jobs=-1)(delayed(abs)(-j) for j in range(i)))
+
+
+def test_only_calls_that_ask_for_workers_go_to_the_cluster(on_cluster, cluster):
+    """n_jobs unset or 1 stays here (a ColumnTransformer inside every predict), and a task's own Parallel
+    calls run inside it: joblib's Dask backend would send both to the cluster as tasks of milliseconds."""
+    from joblib import Parallel, delayed
+
+    before = cluster.record()["tasks"]
+    assert Parallel()(delayed(abs)(-i) for i in range(6)) == [0, 1, 2, 3, 4, 5]
+    assert Parallel(n_jobs=1)(delayed(abs)(-i) for i in range(6)) == [0, 1, 2, 3, 4, 5]
+    assert cluster.record()["tasks"] == before
+    assert Parallel(n_jobs=-1)(delayed(_inner)(i) for i in range(6)) == [0, 0, 1, 3, 6, 10]
+    assert before < cluster.record()["tasks"] <= before + 6  # the outer calls only, perhaps batched
 
 
 def test_bayes_trials_are_dask_futures_with_the_same_search(on_cluster, cluster):
@@ -112,9 +131,8 @@ def test_scattered_data_is_kept_on_two_workers(on_cluster):
 def test_an_unreachable_scheduler_is_one_line_in_under_5_s():
     address = f"tcp://127.0.0.1:{_free_port()}"
     started = time.perf_counter()
-    with pytest.raises(ClusterUnavailable, match="no Dask scheduler answers at") as caught:
-        with Cluster(address):
-            pass
+    with pytest.raises(ClusterUnavailable, match="no Dask scheduler answers at") as caught, Cluster(address):
+        pass
     assert time.perf_counter() - started < 5
     assert caught.value.exit_code == 2 and "\n" not in str(caught.value)
     assert ADDRESS_VARIABLE not in os.environ or os.environ[ADDRESS_VARIABLE] != address

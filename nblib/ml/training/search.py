@@ -529,7 +529,8 @@ def dask_client() -> Any:
     from joblib.parallel import get_active_backend
 
     backend, _ = get_active_backend()
-    return getattr(backend, "client", None) if type(backend).__name__ == "DaskDistributedBackend" else None
+    on_dask = any(kind.__name__ == "DaskDistributedBackend" for kind in type(backend).__mro__)
+    return getattr(backend, "client", None) if on_dask else None
 
 
 def _bayes_trial(pipeline, X, y, folds, scorer, params, completed) -> dict[str, Any]:
