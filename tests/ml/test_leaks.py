@@ -80,6 +80,21 @@ def test_columns_named_alike_are_one_unit_and_a_strong_leak_does_not_hide_the_ne
     assert "set aside" in second["evidence"]
 
 
+def test_refits_side_by_side_give_the_same_report():
+    """compute.n_jobs (or a Dask cluster) runs the refits without each suspect at once: same report."""
+    rng = np.random.default_rng(4)
+    n = 1500
+    y = pd.Series(rng.normal(size=n))
+    frame = pd.DataFrame({"honest": y + rng.normal(0, 2, n), "copy": y + rng.normal(0, 0.01, n)})
+    for i in range(1, 4):
+        frame[f"other{i}"] = y + rng.normal(0, 1 + i, n)
+    one, two = (
+        find_leaks(frame, y, _roles(frame, None), task="regression", random_state=0, n_jobs=jobs).to_dict()
+        for jobs in (1, 2)
+    )
+    assert one == two and one["suspects"]
+
+
 def _sum_of_parts(seed=5, n=3000):
     """``total`` = ``u`` + ``v``: a model leans on it, yet does as well without it (it has stand-ins)."""
     rng = np.random.default_rng(seed)

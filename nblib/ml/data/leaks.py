@@ -138,6 +138,7 @@ def find_leaks(
     folds: int = 3,
     groups: pd.Series | None = None,
     random_state: int = 0,
+    n_jobs: int | None = None,
 ) -> LeakReport:
     """Look for leaks among the feature columns of the *training* split.
 
@@ -178,6 +179,8 @@ def find_leaks(
         Entity and duplicate groups of the rows (aligned with ``frame``): the check's folds keep
         each group in one fold, as training does, so a model that recognises a seen entity does not
         make honest columns look like leaks.
+    n_jobs : int, optional
+        The refits without each suspect group run side by side (joblib; the result does not depend on it).
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
@@ -203,6 +206,7 @@ def find_leaks(
             folds=folds,
             groups=groups,
             random_state=random_state,
+            n_jobs=n_jobs,
         )
 
 
@@ -225,6 +229,7 @@ def _find_leaks(
     folds,
     random_state,
     groups=None,
+    n_jobs=None,
     _second_round=False,
 ) -> LeakReport:
     classification = task == "classification"
@@ -282,14 +287,23 @@ def _find_leaks(
     candidates += [u for u in checked if u not in candidates and max(alone[c] for c in units[u]) >= near_copy]
     correlated = _correlated_groups(encoded, owner)
     seen: set[tuple[str, ...]] = set()
+    plans = []  # (unit, group, the encoded columns left when the group is taken out)
     for unit in candidates:
         members = set(units[unit]) | {p for c in units[unit] for p in correlated.get(c, ()) if p not in exempt}
         group = tuple(sorted(members, key=features.index))
         if group in seen or skill <= 0.02:
             continue
         seen.add(group)
-        keep = [c for c in encoded.columns if owner[c] not in group]
-        without = _cv_model(encoded[keep], y, classification, cv, random_state)[0] if keep else chance
+        plans.append((unit, group, [c for c in encoded.columns if owner[c] not in group]))
+    from joblib import Parallel, delayed
+
+    refits = iter(  # the refits without each group, side by side (compute.n_jobs; on Dask, on the workers)
+        Parallel(n_jobs=n_jobs)(
+            delayed(_cv_score)(encoded[keep], y, classification, cv, random_state) for _, _, keep in plans if keep
+        )
+    )
+    for unit, group, keep in plans:
+        without = next(refits) if keep else chance
         share = (full - without) / skill
         ratio = (1 - without) / max(1 - full, 1e-3)
         lean = perm[unit] / skill
@@ -342,6 +356,7 @@ def _find_leaks(
             folds=folds,
             random_state=random_state,
             groups=sampled_groups,
+            n_jobs=n_jobs,
             _second_round=True,
         )
         known = {tuple(x["columns"]) for x in suspects}
@@ -516,6 +531,10 @@ def _model(classification, random_state):
 
     cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
     return cls(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, early_stopping=True, random_state=random_state)
+
+
+def _cv_score(X, y, classification, cv, random_state) -> float:
+    return _cv_model(X, y, classification, cv, random_state)[0]
 
 
 def _cv_model(X, y, classification, cv, random_state):
