@@ -1,8 +1,10 @@
 """End-to-end: compute.backend: dask on a real LocalCluster (2 worker processes x 1 thread, no mocks).
 
-One smoke run with a bayes search runs locally; the same params run on Dask while one worker is
-killed in the middle of 04_train. The Dask run must succeed with the local run's numbers, its
-tasks must have run on the workers, and no cluster process may outlive it.
+The smoke table is written as a folder of 20 Parquet partitions. One smoke run with a bayes search
+reads it locally; the same params run on Dask while one worker is killed in the middle of 04_train.
+The Dask run must succeed with the local run's numbers, its tasks must have run on the workers, and
+no cluster process may outlive it. Then ``nblib predict`` scores the folder into a folder, partition
+by partition, on a scheduler.
 """
 
 from __future__ import annotations
@@ -26,6 +28,22 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dask-e2e")]
 # a bayes search too: its trials are Dask futures; no time budget, so neither run is cut short by the clock
 ARGS = ("params/smoke.yaml", "-p", "train.search.method=bayes", "-p", "train.search.n_trials=6", "--quiet")
 DASK = ("-p", "compute.backend=dask", "-p", "compute.n_jobs=-1", "-p", "compute.dask.dashboard=false")
+PARTS = 20
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    """smoke's rows (600, seed 7) as 20 Parquet partitions, and the same rows as one file."""
+    from nblib.ml.data.datasets import make_product_launches
+
+    folder = tmp_path_factory.mktemp("parts") / "launches"
+    folder.mkdir()
+    frame = make_product_launches(600, random_state=7).frame
+    for i in range(PARTS):
+        frame.iloc[i * 30 : (i + 1) * 30].to_parquet(folder / f"part-{i:03d}.parquet")
+    whole = folder.parent / "whole.parquet"
+    frame.to_parquet(whole)
+    return folder, whole
 
 
 def _workers(pid: int) -> list[psutil.Process]:
@@ -34,14 +52,15 @@ def _workers(pid: int) -> list[psutil.Process]:
 
 
 @pytest.mark.timeout(600)
-def test_dask_run_survives_a_killed_worker_with_the_local_numbers(tmp_path):
+def test_dask_run_survives_a_killed_worker_with_the_local_numbers(tmp_path, parts):
     local_reports, dask_reports = tmp_path / "local", tmp_path / "dask"
-    local = run_cli("run", *ARGS, reports=local_reports)
+    source = ("-p", f"data.source={parts[0]}")
+    local = run_cli("run", *ARGS, *source, reports=local_reports)
     assert local.returncode == 0, local.stderr
 
     env = {**os.environ, "NBLIB_REPORTS": str(dask_reports), "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nblib", "run", *ARGS, *DASK],
+        [sys.executable, "-m", "nblib", "run", *ARGS, *source, *DASK],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -86,6 +105,47 @@ def test_dask_run_survives_a_killed_worker_with_the_local_numbers(tmp_path):
     pids = {w["pid"] for w in compute["workers"]} | processes
     time.sleep(0.5)
     assert [p for p in pids if alive(p)] == [], "no kernel, worker or nanny outlives the run"
+    assert f"600 rows × 15 columns, from {PARTS} Parquet partitions" in (dask_run / "01_eda.html").read_text()
+    _predict_partitions(dask_run, parts, tmp_path)
+
+
+def _predict_partitions(run, parts, tmp_path):
+    """One output partition per input partition, rows in order, the same scores as the whole file; on a
+    scheduler's workers; a bad cell is one line naming the partition and row, and no folder is left."""
+    import pandas as pd
+
+    from nblib.engine.cluster import Cluster
+
+    folder, whole = parts
+    reports = tmp_path / "predict"
+    assert run_cli("predict", str(run), str(whole), "-o", str(tmp_path / "whole.csv"), reports=reports).returncode == 0
+    expected = pd.read_csv(tmp_path / "whole.csv")
+    with Cluster(n_workers=2, memory_limit="1GB", dashboard=False) as cluster:
+        scheduler = cluster.client.scheduler.address
+        out = tmp_path / "scored"
+        result = run_cli("predict", str(run), str(folder), "-o", str(out), "--scheduler", scheduler, reports=reports)
+        assert result.returncode == 0, result.stderr
+        assert cluster.record()["tasks"] >= 1
+    assert "20 partitions · scored 600 rows" in result.stdout
+    outputs = sorted(out.iterdir())
+    assert [p.name for p in outputs] == [f"part-{i:03d}.parquet" for i in range(PARTS)]
+    scored = pd.concat([pd.read_parquet(p) for p in outputs], ignore_index=True)
+    assert scored["launch_id"].tolist() == expected["launch_id"].tolist()
+    assert scored["proba"].round(12).tolist() == expected["proba"].round(12).tolist()
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in sorted(folder.iterdir()):
+        frame = pd.read_parquet(path)
+        if path.name == "part-007.parquet":
+            frame["price"] = frame["price"].astype(str)
+            frame.loc[frame.index[4], "price"] = "twelve"
+        frame.to_parquet(broken / path.name)
+    result = run_cli("predict", str(run), str(broken), "-o", str(tmp_path / "nope"), reports=reports)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "partition part-007.parquet" in line and "'twelve'" in line and "row 5" in line, line
+    assert not (tmp_path / "nope").exists() and not list(tmp_path.glob(".nope.partial-*"))
 
 
 def test_an_unreachable_scheduler_is_exit_2_in_under_5_s_before_anything_runs(reports):

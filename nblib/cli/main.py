@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from nblib.common.text import one_line
+from nblib.common.text import is_glob, one_line
 from nblib.engine.errors import NblibError
 
 __all__ = ["main", "build_parser"]
@@ -108,8 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="score a CSV/Parquet file with a run's model")
     predict.add_argument("model", type=Path, help="a run folder or a model.skops file")
-    predict.add_argument("data", type=Path, help="CSV or Parquet file with the training columns")
-    predict.add_argument("-o", "--output", type=Path, required=True, help="output .csv or .parquet")
+    predict.add_argument(
+        "data",
+        type=Path,
+        help="CSV or Parquet file with the training columns, or a folder or glob of such partitions",
+    )
+    predict.add_argument(
+        "-o", "--output", type=Path, required=True, help="output .csv or .parquet (a new folder for partitions)"
+    )
+    predict.add_argument(
+        "--jobs",
+        type=int,
+        default=-1,
+        help="partitions scored side by side (default: every core; with --scheduler: every worker thread)",
+    )
+    predict.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="score the partitions on this Dask scheduler's workers (tcp://HOST:8786)",
+    )
     predict.add_argument(
         "--on-bad-rows",
         choices=["fail", "skip"],
@@ -518,6 +535,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise ParamsError(f"{model}: no columns.json beside the model (use a run's artifacts/ folder)")
     _check_recorded_model(model)
     _check_finished_run(model, args.allow_unfinished)
+    if args.data.is_dir() or (not args.data.exists() and is_glob(str(args.data))):
+        return _predict_partitions(args, model)
     if not args.data.exists():
         raise ParamsError(f"{args.data}: data file not found")
     try:
@@ -539,6 +558,42 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} · {result.digest()}")
     if args.on_bad_rows == "skip":
         print(f"rejected rows ({len(result.rejects)}), with the reason: {rejects_path(args.output)}")
+    return 0
+
+
+def _predict_partitions(args: argparse.Namespace, model: Path) -> int:
+    """``nblib predict RUN FOLDER_OR_GLOB -o NEW_FOLDER``: one output partition per input partition."""
+    import contextlib
+
+    from nblib.engine.errors import InputDataError, ParamsError
+    from nblib.factory.predict import predict_partitions
+    from nblib.ml.predict import BadRows
+
+    if args.output.suffix.lower() in (".csv", ".parquet"):
+        raise ParamsError(f"-o {args.output}: partitions are written into a folder; name a new folder")
+    with contextlib.ExitStack() as stack:
+        if args.scheduler:
+            from joblib import parallel_config
+
+            from nblib.engine.cluster import Cluster, connect
+
+            cluster = stack.enter_context(Cluster(args.scheduler))
+            print(cluster.describe(), file=sys.stderr)
+            stack.enter_context(parallel_config())  # connect() sets joblib's backend inside this block only
+            stack.callback(connect(args.scheduler).close)
+        try:
+            results = predict_partitions(model, args.data, args.output, on_bad_rows=args.on_bad_rows, n_jobs=args.jobs)
+        except BadRows as exc:
+            raise InputDataError(f"{args.data}: {exc}") from None
+        except (OSError, KeyError, ValueError) as exc:
+            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise InputDataError(f"{args.data}: {one_line(text)}") from None
+    scored = sum(len(r.scored) for _, r in results)
+    rejected = sum(len(r.rejects) for _, r in results)
+    print(
+        f"wrote {args.output} · {len(results)} partitions · scored {scored} rows"
+        + (f", rejected {rejected} (in each partition's .rejects.csv)" if rejected else "")
+    )
     return 0
 
 

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-__all__ = ["suggest", "one_line", "clip", "slug"]
+__all__ = ["is_glob", "suggest", "one_line", "clip", "slug"]
 
 #: Words longer than this get no suggestion (difflib is quadratic, and such a word is no typo).
 SUGGEST_MAX_CHARS = 320
@@ -162,3 +162,12 @@ def slug(
     if unique and name != raw:
         name = f"{name}-{hashlib.sha256(raw.encode()).hexdigest()[:6]}"
     return name
+
+
+def is_glob(text: str) -> bool:
+    """Whether a path holds glob characters (``data/part-*.parquet``): a pattern of files, not one.
+
+    >>> is_glob("data/part-*.parquet"), is_glob("data/table.csv")
+    (True, False)
+    """
+    return any(c in text for c in "*?[")

@@ -196,7 +196,7 @@ def _folder_name(label: str, limit: int = 60) -> str:
 
 
 def data_fingerprint(params: Params) -> str:
-    """Hash of the input data: the file's bytes, or the generator's recipe."""
+    """Hash of the input data: the file's bytes (each partition's, in order), or the generator's recipe."""
     from nblib.engine.artifacts import sha256_file
 
     if params.data.is_generated:
@@ -212,7 +212,17 @@ def data_fingerprint(params: Params) -> str:
             "seed": params.seed,
         }
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
-    return sha256_file(params.data.source)
+    from nblib.ml.data.datasets import table_files
+
+    files = table_files(params.data.source)
+    if len(files) == 1:
+        return sha256_file(files[0])
+    import hashlib
+
+    digest = hashlib.sha256()  # a table in partitions: each one's name (within the table) and bytes, in order
+    for path in files:
+        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
 
 
 def load(paths: list[str | Path], overrides: list[str] = (), jobs: int | None = None) -> Params:

@@ -8,11 +8,13 @@ exists and holds the target column *before* anything runs.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nblib.common.text import is_glob
 from nblib.engine.errors import InputDataError, ParamsError
 from nblib.engine.params import load_yaml_params, plain, shorten, suggest
 from nblib.ml.evaluation.registry import METRIC_REGISTRY, TASKS, metric_range, test_metrics
@@ -540,6 +542,12 @@ def load_params(paths: list[str | Path] | str | Path, overrides: list[str] = (),
 def resolve_data_path(source: str, base: Path) -> Path:
     """A relative data path is looked up from the working directory, then beside the params file."""
     path = Path(source).expanduser()
+    if is_glob(source):  # a pattern of partitions: matches here, else beside the params file
+        import glob
+
+        if path.is_absolute() or glob.glob(str(path), recursive=True):
+            return Path(os.path.abspath(path))
+        return Path(os.path.abspath(base / path))
     if path.is_absolute() or path.exists():
         return path.resolve()
     return (base / path).resolve()
@@ -549,18 +557,22 @@ def resolve_data_path(source: str, base: Path) -> Path:
 
 
 def _check_data_source(params: Params, label: str) -> None:
-    from nblib.ml.data.datasets import generated_columns, load_table, table_columns
+    from nblib.ml.data.datasets import generated_columns, load_table, table_columns, table_files
 
     data = params.data
     if data.is_generated:
         known = generated_columns()
     else:
         path = Path(data.source)
-        if not path.is_file():
+        if not path.exists() and not is_glob(data.source):
             raise ParamsError(
                 f"{label}: data.source: file not found: {path.name} "
                 f"(looked in the working directory and in {path.parent})"
             )
+        try:
+            table_files(path)
+        except (OSError, ValueError) as exc:
+            raise ParamsError(f"{label}: data.source: {exc}") from None
         try:
             known = table_columns(path)
         except Exception as exc:  # noqa: BLE001 - any reader failure is bad input

@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 
 from nblib.engine import artifacts as io
-from nblib.ml.data.datasets import load_table
+from nblib.ml.data.datasets import load_table, table_files
 from nblib.ml.predict import OUTPUT_KINDS, BadRows, Prediction, check_output_path, predict_rows
 from nblib.ml.saved import TRUSTED_TYPES, restored
 
-__all__ = ["predict_file", "write_table", "rejects_path"]
+__all__ = ["predict_file", "predict_partitions", "write_table", "rejects_path"]
 
 
 def predict_file(
@@ -64,3 +64,79 @@ def rejects_path(output: str | Path) -> Path:
     """
     output = Path(output)
     return output.with_name(f"{output.stem}.rejects.csv")
+
+
+def predict_partitions(
+    model_path: str | Path,
+    source: str | Path,
+    out_dir: str | Path,
+    *,
+    on_bad_rows: str = "fail",
+    n_jobs: int | None = None,
+) -> list[tuple[Path, Prediction]]:
+    """Score every partition of ``source`` (a folder or glob, :func:`~nblib.ml.data.datasets.table_files`)
+    into ``out_dir``: one output partition per input partition, the same relative name and kind, rows in
+    their order. Partitions are scored side by side through joblib (``n_jobs``; on a Dask cluster when
+    joblib's backend is one). The folder appears whole or not at all: it is written beside ``out_dir``
+    under a hidden name and renamed when every partition is done; a bad row stops it (``on_bad_rows``
+    "fail") with one line naming the partition and the row, and nothing is left behind.
+
+    Returns ``(output path, Prediction)`` per partition, in order.
+    """
+    import os
+    import shutil
+    import uuid
+
+    from joblib import Parallel, delayed
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ValueError(f"{out_dir}: exists and is not an empty folder; name a new output folder")
+    if not out_dir.parent.exists():
+        raise ValueError(f"{out_dir}: folder {out_dir.parent} does not exist")
+    files = table_files(source)
+    root = Path(source) if Path(source).is_dir() else files[0].parent
+    names = [_output_name(f.relative_to(root) if f.is_relative_to(root) else Path(f.name)) for f in files]
+    model_path = Path(model_path)
+    columns = io.read_json(model_path.parent / "columns.json")
+    model = restored(io.read_model(model_path, TRUSTED_TYPES))
+    partial = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
+    partial.mkdir()
+    try:
+        results = Parallel(n_jobs=n_jobs)(
+            delayed(_score_partition)(model, columns, f, partial / name, on_bad_rows)
+            for f, name in zip(files, names, strict=True)
+        )
+        if out_dir.exists():
+            out_dir.rmdir()  # empty, checked above
+        os.rename(partial, out_dir)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return [(out_dir / name, result) for name, result in zip(names, results, strict=True)]
+
+
+def _output_name(name: Path) -> Path:
+    """A partition's output name: Parquet stays Parquet, CSV and TSV (gzipped too) become CSV.
+
+    >>> [_output_name(Path(n)).as_posix() for n in ("day=1/part-0.csv.gz", "part.0.parquet", "p.pq", "a.b.tsv")]
+    ['day=1/part-0.csv', 'part.0.parquet', 'p.parquet', 'a.b.csv']
+    """
+    lower = name.name.lower()
+    ending = next(e for e in (".parquet", ".pq", ".csv.gz", ".csv", ".tsv") if lower.endswith(e))
+    kind = "parquet" if ending in (".parquet", ".pq") else "csv"
+    return name.with_name(f"{name.name[: -len(ending)]}.{kind}")
+
+
+def _score_partition(model, columns, path: Path, output: Path, on_bad_rows: str) -> Prediction:
+    """One partition: scored into ``output`` (and its rejects beside it); a bad row names the partition."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        result = predict_rows(model, load_table(path), columns, on_bad_rows=on_bad_rows)
+    except BadRows as exc:
+        named = BadRows(f"partition {path.name}: {exc}")
+        named.rejects = exc.rejects
+        raise named from None
+    if on_bad_rows == "skip":
+        write_table(result.rejects, rejects_path(output))
+    write_table(result.scored, output)
+    return result

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nblib.common.text import is_glob
+
 __all__ = [
     "GeneratedData",
     "CATEGORIES",
@@ -32,6 +34,8 @@ __all__ = [
     "load_dataset",
     "table_columns",
     "load_table",
+    "table_files",
+    "source_line",
     "oracle_frame",
 ]
 
@@ -236,21 +240,130 @@ def load_dataset(source: str, *, n_rows: int = 10_000, random_state: int = 0) ->
 
 
 def load_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet file (optionally only ``columns``) into a DataFrame."""
-    kind, path = _table_kind(path), Path(path)
+    """Read a table (optionally only ``columns``) into a DataFrame: a CSV, TSV or Parquet file, or the
+    partitions of a folder or glob (:func:`table_files`), one after the other, numbered 0 … n-1."""
+    files = table_files(path)
+    if len(files) == 1:
+        return _read_file(files[0], columns)
+    table_columns(path)  # the partitions agree on their columns, or a line names the one that does not
+    return pd.concat([_read_file(f, columns) for f in files], ignore_index=True)
+
+
+def source_line(source: str, frame: pd.DataFrame) -> str:
+    """What was read, for the page: the shape, and for a table in partitions how many and which.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for i in range(3):
+    ...     _ = (folder / f"part-{i}.csv").write_text("x\\n1\\n")
+    >>> source_line(str(folder), load_table(folder))
+    '3 rows × 1 columns, from 3 CSV partitions (part-0.csv … part-2.csv)'
+    """
+    line = f"{frame.shape[0]:,} rows × {frame.shape[1]} columns"
+    if source == "generated":
+        return line + ", generated"
+    files = table_files(source)
+    if len(files) == 1:
+        return line
+    kind = {"parquet": "Parquet", "csv": "CSV", "tsv": "TSV"}[_table_kind(files[0])]
+    return line + f", from {len(files)} {kind} partitions ({files[0].name} … {files[-1].name})"
+
+
+def _read_file(path: Path, columns: list[str] | None) -> pd.DataFrame:
+    kind = _table_kind(path)
     if kind == "parquet":
         return pd.read_parquet(path, columns=columns)
     return pd.read_csv(path, sep="\t" if kind == "tsv" else ",", usecols=columns)
 
 
 def table_columns(path: str | Path) -> list[str]:
-    """Column names of a table file, read from its header or schema only."""
-    kind, path = _table_kind(path), Path(path)
+    """Column names of a table, read from headers or schemas only; every partition must have the same.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.csv").write_text("x,y\\n1,2\\n"), (folder / "b.csv").write_text("x,z\\n3,4\\n")
+    >>> table_columns(folder)
+    Traceback (most recent call last):
+    ValueError: b.csv: its columns differ from a.csv's (z instead of y); every partition of a table needs the same
+    """
+    files = table_files(path)
+    first = _file_columns(files[0])
+    for other in files[1:]:
+        columns = _file_columns(other)
+        if columns != first:
+            extra, missing = [c for c in columns if c not in first], [c for c in first if c not in columns]
+            what = f"{', '.join(map(str, extra)) or 'nothing'} instead of {', '.join(map(str, missing)) or 'nothing'}"
+            if not extra and not missing:
+                what = "the same columns in another order"
+            raise ValueError(
+                f"{other.name}: its columns differ from {files[0].name}'s ({what}); "
+                f"every partition of a table needs the same"
+            )
+    return first
+
+
+def _file_columns(path: Path) -> list[str]:
+    kind = _table_kind(path)
     if kind == "parquet":
         import pyarrow.parquet as pq
 
         return list(pq.read_schema(path).names)
     return list(pd.read_csv(path, nrows=0, sep="\t" if kind == "tsv" else ",").columns)
+
+
+def table_files(source: str | Path) -> list[Path]:
+    """The files of a table: one file; every CSV/TSV/Parquet file in a folder (its sub-folders too, as
+    Spark and Dask write them), by name; or a glob pattern's matches, by name. Files whose name starts
+    with ``.`` or ``_`` (``_SUCCESS``, ``_metadata``, ``.crc``) are not partitions. All must be of one kind.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("part-1.csv", "part-0.csv", "_SUCCESS"):
+    ...     _ = (folder / name).write_text("x\\n1\\n")
+    >>> [p.name for p in table_files(folder)], [p.name for p in table_files(folder / "part-*.csv")]
+    (['part-0.csv', 'part-1.csv'], ['part-0.csv', 'part-1.csv'])
+    """
+    import glob
+
+    path = Path(source)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        found = [p for p in path.rglob("*") if p.is_file()]
+        where = f"folder {path}"
+    elif is_glob(str(source)):
+        found = [Path(p) for p in glob.glob(str(source), recursive=True) if Path(p).is_file()]
+        where = f"pattern {source}"
+    else:
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    files = sorted(
+        (p for p in found if not any(part.startswith((".", "_")) for part in p.relative_to(_root(path)).parts)),
+        key=lambda p: p.as_posix(),
+    )
+    files = [p for p in files if _kind_or_none(p)]
+    if not files:
+        raise FileNotFoundError(f"{where}: no .csv, .tsv or .parquet files")
+    kinds = {_table_kind(p) for p in files}
+    if len(kinds) > 1:
+        raise ValueError(f"{where}: mixes {' and '.join(sorted(kinds))} files; a table's partitions are of one kind")
+    return files
+
+
+def _root(path: Path) -> Path:
+    """The part of a folder or pattern before any glob character (what partition names are relative to)."""
+    parts = []
+    for part in path.parts:
+        if is_glob(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+def _kind_or_none(path: Path) -> str | None:
+    try:
+        return _table_kind(path)
+    except ValueError:
+        return None
 
 
 def _table_kind(path: str | Path) -> str:
