@@ -162,3 +162,21 @@ def test_an_unreachable_scheduler_is_exit_2_in_under_5_s_before_anything_runs(re
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("nblib: error: compute.dask.address: no Dask scheduler answers at tcp://127.0.0.1:")
     assert run_folders(reports) == []
+
+
+def test_a_sweep_runs_each_run_as_a_task_on_the_cluster_and_reports_a_gated_one_as_locally(reports):
+    result = run_cli(
+        "run", "params/smoke.yaml", *DASK, "--sweep", "quality.leaks=warn,fail", "--jobs", "2",
+        "--stages", "01_eda,02_preprocess", reports=reports,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr  # the worst run: a gate said no
+    assert "sweep: 2 runs, 2 at a time as tasks on a Dask cluster" in result.stdout
+    assert "smoke · quality.leaks=fail: gated" in result.stdout and "(quality.leaks: fail)" in result.stdout
+    manifests = {m["label"]: m for m in (json.loads((r / "manifest.json").read_text()) for r in run_folders(reports))}
+    assert {label: m["status"] for label, m in manifests.items()} == {
+        "smoke · quality.leaks=warn": "succeeded",
+        "smoke · quality.leaks=fail": "gated",
+    }
+    addresses = {m["compute"]["address"] for m in manifests.values()}
+    assert len(addresses) == 1  # both runs joined the sweep's one cluster
+    assert all(m["compute"]["started"] == "existing scheduler" for m in manifests.values())

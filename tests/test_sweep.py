@@ -33,3 +33,16 @@ def test_values_keep_their_brackets():
         "[random_forest]",
     ]
     assert split_values("'a,b',c") == ["'a,b'", "c"]
+
+
+def test_a_sweep_runs_on_one_backend_and_one_cluster():
+    from nblib.factory.sweep import _cluster_settings
+
+    smoke = [ROOT / "params" / "smoke.yaml"]
+    assert _cluster_settings(expand(smoke, [], ["seed=1,2"])) is None  # local: subprocesses, as before
+    on_dask = _cluster_settings(expand(smoke, ["compute.backend=dask"], ["seed=1,2"]))
+    assert on_dask.compute.backend == "dask"
+    with pytest.raises(ParamsError, match="differ in compute.backend"):
+        _cluster_settings(expand(smoke, [], ["compute.backend=local,dask"]))
+    with pytest.raises(ParamsError, match="differ in compute.dask"):
+        _cluster_settings(expand(smoke, ["compute.backend=dask"], ["compute.dask.n_workers=1,2"]))

@@ -104,11 +104,16 @@ def run_sweep(
 
     variants = expand(files, overrides, sweeps)
     jobs = max(1, min(jobs or 1, len(variants)))
-    print(f"sweep: {len(variants)} runs, {jobs} at a time", flush=True)
+    cluster = _cluster_settings(variants) if jobs > 1 else None
+    where = " as tasks on a Dask cluster" if cluster else ""
+    print(f"sweep: {len(variants)} runs, {jobs} at a time{where}", flush=True)
     started = time.perf_counter()
     try:
         if jobs == 1:
             _in_process(variants, stages, force, quiet)
+        elif cluster is not None:
+            with app.compute_cluster(cluster, app.reports_dir()) as joined:
+                _on_cluster(variants, jobs, stages, force, joined)
         else:
             _in_subprocesses(variants, jobs, stages, force)
     finally:
@@ -185,21 +190,50 @@ def _in_subprocesses(variants: list[Variant], jobs: int, stages, force) -> None:
     """``nblib run`` per variant, ``jobs`` at a time; each run gets its share of the cores
     (``compute.n_jobs``, unless the command line set it)."""
     share = max(1, (os.cpu_count() or 1) // jobs)
+
+    def launch(v: Variant) -> _Local:
+        return _Local(_command(v, stages, force, [] if _sets(v, "compute.n_jobs") else [f"compute.n_jobs={share}"]))
+
+    _schedule(variants, jobs, launch)
+
+
+def _on_cluster(variants: list[Variant], jobs: int, stages, force, cluster) -> None:
+    """``nblib run`` per variant as a task on the Dask cluster's workers, ``jobs`` at a time. Each run joins the
+    same cluster for its own work (the task secedes from its worker thread while its run goes on), writes into
+    the shared reports folder, and shares the stage cache through its per-key file locks as local runs do."""
+    from distributed import Event
+
+    address = cluster.client.scheduler.address
+    stop = Event(f"nblib-sweep-{os.getpid()}-{time.time_ns()}", client=cluster.client)
+    env = {"NBLIB_REPORTS": str(_reports_dir()), "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
+
+    def launch(v: Variant) -> _Task:
+        joined = ["compute.backend=dask", f"compute.dask.address={address}"]
+        future = cluster.client.submit(
+            run_command, _command(v, stages, force, joined), env, os.getcwd(), stop.name, key=_key(v), pure=False
+        )
+        return _Task(future, stop)
+
+    _schedule(variants, jobs, launch)
+
+
+def _schedule(variants: list[Variant], jobs: int, launch) -> None:
+    """Start runs ``jobs`` at a time with ``launch`` and report each as it ends, wherever it ran."""
     todo, running = list(enumerate(variants, 1)), []
     try:
         while todo or running:
             while todo and len(running) < jobs:
                 i, v = todo.pop(0)
-                running.append((i, v, _launch(v, share, stages, force), time.perf_counter()))
+                running.append((i, v, launch(v), time.perf_counter()))
                 print(f"[{i}/{len(variants)}] started: {v.label}", flush=True)
             for item in list(running):
-                i, v, proc, t0 = item
-                if proc.poll() is None:
+                i, v, job, t0 = item
+                if not job.done():
                     continue
                 running.remove(item)
-                out = proc.stdout.read() if proc.stdout else ""
-                v.exit_code, v.seconds = proc.returncode, round(time.perf_counter() - t0, 1)
-                v.run_dir, v.status = _outcome(out, proc.returncode)
+                code, out = job.result()
+                v.exit_code, v.seconds = code, round(time.perf_counter() - t0, 1)
+                v.run_dir, v.status = _outcome(out, code)
                 print(
                     f"[{i}/{len(variants)}] {v.label}: {v.status}{_marks(v.run_dir)} ({v.seconds:.0f} s) "
                     f"{v.run_dir or ''}",
@@ -211,27 +245,121 @@ def _in_subprocesses(variants: list[Variant], jobs: int, stages, force) -> None:
                         print(f"    {tail[-1]}", flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:
-        for _, _v, proc, _ in running:
-            proc.terminate()
-        for _, v, proc, _ in running:
-            proc.wait()
+        for _, _v, job, _ in running:
+            job.stop()
+        for _, v, job, _ in running:
+            job.result()
             v.status, v.exit_code = "interrupted", 130
         raise
 
 
-def _launch(v: Variant, share: int, stages, force) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "nblib", "run", str(v.params_file), "--quiet", "--label", v.label]
-    for o in v.overrides:
+class _Local:
+    """A run in a subprocess here."""
+
+    def __init__(self, cmd: list[str]):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def done(self) -> bool:
+        return self.proc.poll() is not None
+
+    def result(self) -> tuple[int, str]:
+        out = self.proc.stdout.read() if self.proc.stdout else ""
+        return self.proc.wait(), out
+
+    def stop(self) -> None:
+        self.proc.terminate()
+
+
+class _Task:
+    """A run as a task on a Dask worker."""
+
+    def __init__(self, future, stop):
+        self.future, self.event = future, stop
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self) -> tuple[int, str]:
+        try:
+            return self.future.result()
+        except Exception as exc:  # noqa: BLE001 -- the worker or the cluster was lost: reported like a failed run
+            return 1, f"nblib: error: the run's task on the Dask cluster failed: {type(exc).__name__}: {exc}"
+
+    def stop(self) -> None:
+        self.event.set()  # the task terminates its run, which stops as at a Ctrl-C (exit 143)
+
+
+def run_command(cmd: list[str], env: dict[str, str], cwd: str, stop: str) -> tuple[int, str]:
+    """On a worker: run ``cmd`` (an ``nblib run``, with the worker's own Python, from the sweep's working folder
+    on the shared file system), its thread seceded from the worker's pool while it runs, so that the run's own
+    tasks can use it; terminate it when the sweep sets the Dask event ``stop``."""
+    from distributed import Event, rejoin, secede
+
+    secede()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, *cmd[1:]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **env},
+            cwd=cwd,
+        )
+        event = Event(stop)
+        while True:
+            try:
+                out, _ = proc.communicate(timeout=0.5)
+                return proc.returncode, out
+            except subprocess.TimeoutExpired:
+                if event.is_set():
+                    proc.terminate()
+    finally:
+        rejoin()
+
+
+def _key(v: Variant) -> str:
+    """The run's task name on the dashboard (unique: a label can repeat across sweeps)."""
+    return f"nblib-run-{v.label}-{time.time_ns()}"
+
+
+def _command(v: Variant, stages, force, extra: list[str]) -> list[str]:
+    cmd = [sys.executable, "-m", "nblib", "run", str(Path(v.params_file).resolve()), "--quiet", "--label", v.label]
+    for o in [*v.overrides, *extra]:
         cmd += ["-p", o]
-    if not any(o.startswith("compute.n_jobs=") for o in v.overrides):
-        cmd += ["-p", f"compute.n_jobs={share}"]
     if stages:
         cmd += ["--stages", ",".join(stages)]
     if force is True:
         cmd += ["--force"]
     for name in force if isinstance(force, list) else []:
         cmd += ["--force", name]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return cmd
+
+
+def _sets(v: Variant, key: str) -> bool:
+    return any(o.startswith(f"{key}=") for o in v.overrides)
+
+
+def _cluster_settings(variants: list[Variant]):
+    """The params whose ``compute`` section starts or joins the sweep's cluster (``backend: dask``), else ``None``.
+
+    Every run of the sweep must agree on the backend and its cluster."""
+    from nblib.factory import app
+
+    loaded = [app.load([v.params_file], v.overrides) for v in variants]
+    backends = {p.compute.backend for p in loaded}
+    if len(backends) > 1:
+        raise ParamsError("--sweep: the runs differ in compute.backend; a sweep runs on one backend")
+    if backends != {"dask"}:
+        return None
+    if len({p.compute.dask.model_dump_json() for p in loaded}) > 1:
+        raise ParamsError("--sweep: the runs differ in compute.dask; a sweep runs on one cluster")
+    return loaded[0]
+
+
+def _reports_dir() -> Path:
+    from nblib.factory import app
+
+    return app.reports_dir()
 
 
 def _outcome(output: str, code: int) -> tuple[Path | None, str]:
