@@ -1,0 +1,134 @@
+"""compute.backend: dask against local, on this machine (issue 17), by hand.
+
+    python benchmarks/bench_scale.py [--parts cv_search sweep] [--trials 8]
+
+* ``cv_search``: ``params/big.yaml`` (100,000 generated rows), training only (01-03 run once and are
+  reused from the cache by both), one family (``hist_gradient_boosting``) with a bayes search of
+  ``--trials`` trials, no time budget (so the clock cuts neither run short). Local ``n_jobs: 2``
+  against Dask (a LocalCluster of 2 workers x 1 thread). Target: the same best params and CV, and
+  Dask's ``04_train`` at most 15 % slower.
+* ``sweep``: ``params/smoke.yaml`` swept over ``seed=1,2,3,4``, ``--jobs 2``: local subprocesses
+  against runs as tasks on a LocalCluster. Target: the same metrics per run.
+
+Writes ``benchmarks/results/scale.json``. Runs go into a temporary reports folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+OVERHEAD = 0.15
+DASK = ["-p", "compute.backend=dask", "-p", "compute.dask.n_workers=2", "-p", "compute.dask.threads_per_worker=1"]
+
+
+def nblib(*args: str, reports: str) -> tuple[float, subprocess.CompletedProcess]:
+    env = {**os.environ, "NBLIB_REPORTS": reports, "PYTHONWARNINGS": "ignore"}
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "nblib", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"nblib {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return wall, proc
+
+
+def runs(reports: str) -> list[Path]:
+    return sorted(p for p in Path(reports).glob("*/*") if (p / "manifest.json").exists())
+
+
+def cv_search(trials: int) -> dict:
+    args = [
+        "run", "params/big.yaml", "--quiet",
+        "-p", "train.models={hist_gradient_boosting: {}}", "-p", "train.cv_folds=3",
+        "-p", "train.search.method=bayes", "-p", f"train.search.n_trials={trials}", "-p", "train.time_budget_s=null",
+        "-p", "train.learning_curve=false", "-p", "compute.n_jobs=2",
+    ]  # fmt: skip
+    out = {}
+    with tempfile.TemporaryDirectory() as reports:
+        nblib(*args, "--stages", "01_eda,02_preprocess,03_features", reports=reports)  # shared by both, cached
+        for name, extra in (("local", []), ("dask", DASK)):
+            wall, _ = nblib(*args, *extra, "--force", "04_train", "--stages", "04_train", reports=reports)
+            run = runs(reports)[-1]
+            manifest = json.loads((run / "manifest.json").read_text())
+            cv = json.loads((run / "artifacts" / "cv_results.json").read_text())
+            search = cv["search"]["hist_gradient_boosting"]
+            out[name] = {
+                "wall_seconds": round(wall, 1),
+                "train_seconds": next(s["seconds"] for s in manifest["stages"] if s["name"] == "04_train"),
+                "best_params": search["best_params"],
+                "best_cv": search["best_score"],
+                "cv_mean": cv["models"]["hist_gradient_boosting"]["mean"],
+                "trials": len(search["trials"]),
+                "dask_tasks": (manifest.get("compute") or {}).get("tasks"),
+            }
+    local, dask = out["local"], out["dask"]
+    overhead = dask["train_seconds"] / local["train_seconds"] - 1
+    return {
+        **out,
+        "same_best_params": local["best_params"] == dask["best_params"],
+        "same_cv": local["cv_mean"] == dask["cv_mean"] and local["best_cv"] == dask["best_cv"],
+        "dask_overhead": round(overhead, 3),
+        "target": f"same best params and CV; Dask 04_train at most {OVERHEAD:.0%} slower",
+        "met": local["best_params"] == dask["best_params"]
+        and local["cv_mean"] == dask["cv_mean"]
+        and overhead <= OVERHEAD,
+    }
+
+
+def sweep() -> dict:
+    args = ["run", "params/smoke.yaml", "--sweep", "seed=1,2,3,4", "--jobs", "2", "--quiet"]
+    out = {}
+    for name, extra in (("local", []), ("dask", DASK)):
+        with tempfile.TemporaryDirectory() as reports:
+            wall, _ = nblib(*args, *extra, reports=reports)
+            metrics = {}
+            for run in runs(reports):
+                label = json.loads((run / "manifest.json").read_text())["label"]
+                metrics[label] = json.loads((run / "artifacts" / "metrics.json").read_text())["test"]
+            out[name] = {"wall_seconds": round(wall, 1), "runs": len(metrics), "test": metrics}
+    same = out["local"]["test"] == out["dask"]["test"] and out["local"]["runs"] == 4
+    return {
+        "local": {k: v for k, v in out["local"].items() if k != "test"},
+        "dask": {k: v for k, v in out["dask"].items() if k != "test"},
+        "roc_auc": {label: m["roc_auc"] for label, m in sorted(out["dask"]["test"].items())},
+        "same_metrics": same,
+        "target": "the same metrics per run",
+        "met": same,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", default=["cv_search", "sweep"], choices=["cv_search", "sweep"])
+    parser.add_argument("--trials", type=int, default=8)
+    args = parser.parse_args()
+    path = RESULTS / "scale.json"
+    result = json.loads(path.read_text()) if path.exists() else {}
+    result.update(
+        measured=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        machine={"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        commit=subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+    )
+    for part in args.parts:
+        print(f"{part} ...", flush=True)
+        result[part] = cv_search(args.trials) if part == "cv_search" else sweep()
+        print(json.dumps(result[part], indent=1), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
