@@ -571,13 +571,16 @@ def _predict_partitions(args: argparse.Namespace, model: Path) -> int:
 
     if args.output.suffix.lower() in (".csv", ".parquet"):
         raise ParamsError(f"-o {args.output}: partitions are written into a folder; name a new folder")
+    if args.jobs == 0:
+        raise ParamsError("--jobs: 0 partitions at a time; give a positive number or -1 for all cores")
     with contextlib.ExitStack() as stack:
         if args.scheduler:
             from joblib import parallel_config
 
             from nblib.engine.cluster import Cluster, connect
 
-            cluster = stack.enter_context(Cluster(args.scheduler))
+            shared = args.output.resolve().parent
+            cluster = stack.enter_context(Cluster(args.scheduler, shared_dir=shared, label="--scheduler"))
             print(cluster.describe(), file=sys.stderr)
             stack.enter_context(parallel_config())  # connect() sets joblib's backend inside this block only
             stack.callback(connect(args.scheduler).close)
@@ -588,6 +591,10 @@ def _predict_partitions(args: argparse.Namespace, model: Path) -> int:
         except (OSError, KeyError, ValueError) as exc:
             text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise InputDataError(f"{args.data}: {one_line(text)}") from None
+        except Exception as exc:  # noqa: BLE001 -- a worker or the scheduler lost: one line, not a traceback
+            if not args.scheduler:
+                raise
+            raise NblibError(f"--scheduler: scoring on the cluster failed: {type(exc).__name__}: {exc}") from None
     scored = sum(len(r.scored) for _, r in results)
     rejected = sum(len(r.rejects) for _, r in results)
     print(

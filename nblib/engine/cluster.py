@@ -50,11 +50,15 @@ def parse_address(address: str) -> tuple[str, str, int]:
     ('tcp', '10.0.0.5', 8786)
     >>> parse_address("scheduler:8786")
     ('tcp', 'scheduler', 8786)
+
+    TLS needs certificates (Dask's ``security`` settings), which nblib does not pass yet: refused.
     """
     protocol, _, rest = address.rpartition("://")
     protocol = protocol or "tcp"
     host, sep, port = rest.rpartition(":")
-    if protocol not in ("tcp", "tls") or not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if protocol == "tls":
+        raise ValueError(f"{address!r}: tls:// needs certificates, which nblib does not pass yet; use tcp://HOST:PORT")
+    if protocol != "tcp" or not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"not a scheduler address: {address!r} (expected tcp://HOST:PORT)")
     return protocol, host.strip("[]"), int(port)
 
@@ -88,6 +92,7 @@ class Cluster:
         shared_dir: Path | None = None,
         dashboard: bool = True,
         connect_timeout_s: float = 4.0,
+        label: str = "compute.dask.address",
     ):
         self.address = address
         self.n_workers = n_workers
@@ -96,6 +101,7 @@ class Cluster:
         self.shared_dir = shared_dir
         self.dashboard = dashboard
         self.connect_timeout_s = connect_timeout_s
+        self.label = label  # what an error names: the params key, or the command-line option
         self.client: Any = None
         self.local: Any = None
         self._baseline: dict[str, int] = {}
@@ -114,12 +120,14 @@ class Cluster:
         return self
 
     def __exit__(self, *exc: Any) -> bool:
-        self.record()  # the workers' task counts, read while they are still up
-        if self._saved_env is None:
-            os.environ.pop(ADDRESS_VARIABLE, None)
-        else:
-            os.environ[ADDRESS_VARIABLE] = self._saved_env
-        self._close()
+        try:
+            self.record()  # the workers' task counts, read while they are still up
+        finally:
+            if self._saved_env is None:
+                os.environ.pop(ADDRESS_VARIABLE, None)
+            else:
+                os.environ[ADDRESS_VARIABLE] = self._saved_env
+            self._close()
         return False
 
     def _open(self) -> None:
@@ -128,16 +136,16 @@ class Cluster:
         from distributed import Client, LocalCluster
 
         if self.address:
-            _reachable(self.address, self.connect_timeout_s)
+            _reachable(self.address, self.connect_timeout_s, self.label)
             try:
                 self.client = Client(self.address, timeout=f"{self.connect_timeout_s}s", set_as_default=False)
-            except (OSError, TimeoutError) as exc:
+            except Exception as exc:  # noqa: BLE001 -- whatever the comm layer raises is one line, exit 2
                 raise ClusterUnavailable(
-                    f"compute.dask.address: the Dask scheduler at {self.address} did not answer "
+                    f"{self.label}: the Dask scheduler at {self.address} did not answer "
                     f"within {self.connect_timeout_s:g} s ({type(exc).__name__})"
                 ) from None
             if not self.client.scheduler_info().get("workers"):
-                raise ClusterUnavailable(f"compute.dask.address: the Dask scheduler at {self.address} has no workers")
+                raise ClusterUnavailable(f"{self.label}: the Dask scheduler at {self.address} has no workers")
         else:
             self.local = LocalCluster(
                 n_workers=self.n_workers,
@@ -186,7 +194,7 @@ class Cluster:
             counts = worker_tasks(self.client)
             self._pids.update(self.client.run(os.getpid))  # a worker restarted by its nanny has a new one
             info = self.client.scheduler_info()
-        except (OSError, TimeoutError):
+        except Exception:  # noqa: BLE001 -- a cluster going away: the last record stands
             return self._last or {}
         workers = []
         for address, worker in sorted(info.get("workers", {}).items()):
@@ -263,7 +271,7 @@ def connect(address: str | None = None, **local: Any) -> Any:
     if address:
         try:
             client = Client(address, timeout="10s")
-        except (OSError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 -- whatever the comm layer raises
             raise ClusterUnavailable(
                 f"compute.dask: the run's Dask scheduler at {address} did not answer ({type(exc).__name__})"
             ) from None
@@ -350,19 +358,19 @@ def _resilient(client_class: type) -> type:
     return ResilientClient
 
 
-def _reachable(address: str, timeout: float) -> None:
+def _reachable(address: str, timeout: float, label: str) -> None:
     """Fail fast, in one line, when nothing listens at ``address``."""
     try:
         _, host, port = parse_address(address)
     except ValueError as exc:
-        raise ClusterUnavailable(f"compute.dask.address: {exc}") from None
+        raise ClusterUnavailable(f"{label}: {exc}") from None
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ClusterUnavailable(
-            f"compute.dask.address: no Dask scheduler answers at {address} ({reason}); "
+            f"{label}: no Dask scheduler answers at {address} ({reason}); "
             f"start one (dask scheduler) or leave the address empty for a LocalCluster"
         ) from None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from nblib.engine import artifacts as io
-from nblib.ml.data.datasets import load_table, table_files
+from nblib.ml.data.datasets import load_table, table_files, table_root
 from nblib.ml.predict import OUTPUT_KINDS, BadRows, Prediction, check_output_path, predict_rows
 from nblib.ml.saved import TRUSTED_TYPES, restored
 
@@ -77,9 +77,10 @@ def predict_partitions(
     """Score every partition of ``source`` (a folder or glob, :func:`~nblib.ml.data.datasets.table_files`)
     into ``out_dir``: one output partition per input partition, the same relative name and kind, rows in
     their order. Partitions are scored side by side through joblib (``n_jobs``; on a Dask cluster when
-    joblib's backend is one). The folder appears whole or not at all: it is written beside ``out_dir``
-    under a hidden name and renamed when every partition is done; a bad row stops it (``on_bad_rows``
-    "fail") with one line naming the partition and the row, and nothing is left behind.
+    joblib's backend is one, whose workers must share the folders). The folder appears whole or not at
+    all: it is written beside ``out_dir`` under a hidden name and renamed once every partition's file is
+    there; a bad row stops it (``on_bad_rows`` "fail") with one line naming the partition and the row,
+    and nothing is left behind.
 
     Returns ``(output path, Prediction)`` per partition, in order.
     """
@@ -89,24 +90,31 @@ def predict_partitions(
 
     from joblib import Parallel, delayed
 
-    out_dir = Path(out_dir)
+    out_dir = Path(os.path.abspath(out_dir))
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ValueError(f"{out_dir}: exists and is not an empty folder; name a new output folder")
     if not out_dir.parent.exists():
         raise ValueError(f"{out_dir}: folder {out_dir.parent} does not exist")
-    files = table_files(source)
-    root = Path(source) if Path(source).is_dir() else files[0].parent
-    names = [_output_name(f.relative_to(root) if f.is_relative_to(root) else Path(f.name)) for f in files]
+    files = [Path(os.path.abspath(f)) for f in table_files(source)]
+    root = Path(os.path.abspath(table_root(source)))
+    names = [_output_name(f.relative_to(root)) for f in files]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        raise ValueError(f"{source}: two partitions would both be written as {twice}; give them distinct names")
     model_path = Path(model_path)
     columns = io.read_json(model_path.parent / "columns.json")
     model = restored(io.read_model(model_path, TRUSTED_TYPES))
     partial = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
-    partial.mkdir()
     try:
+        for name in names:  # made here: a worker that does not share the folder cannot write, and says so
+            (partial / name).parent.mkdir(parents=True, exist_ok=True)
         results = Parallel(n_jobs=n_jobs)(
             delayed(_score_partition)(model, columns, f, partial / name, on_bad_rows)
             for f, name in zip(files, names, strict=True)
         )
+        missing = [name for name in names if not (partial / name).is_file()]
+        if missing:
+            raise ValueError(f"{missing[0]}: its output did not appear in {out_dir.parent} (do the workers share it?)")
         if out_dir.exists():
             out_dir.rmdir()  # empty, checked above
         os.rename(partial, out_dir)
@@ -129,13 +137,17 @@ def _output_name(name: Path) -> Path:
 
 def _score_partition(model, columns, path: Path, output: Path, on_bad_rows: str) -> Prediction:
     """One partition: scored into ``output`` (and its rejects beside it); a bad row names the partition."""
-    output.parent.mkdir(parents=True, exist_ok=True)
+    if not output.parent.is_dir():
+        raise ValueError(f"partition {path.name}: cannot write into {output.parent} from here (a worker must share it)")
     try:
         result = predict_rows(model, load_table(path), columns, on_bad_rows=on_bad_rows)
     except BadRows as exc:
         named = BadRows(f"partition {path.name}: {exc}")
         named.rejects = exc.rejects
         raise named from None
+    except (KeyError, ValueError) as exc:  # a missing column, no rows: name the partition
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise ValueError(f"partition {path.name}: {text}") from None
     if on_bad_rows == "skip":
         write_table(result.rejects, rejects_path(output))
     write_table(result.scored, output)

@@ -297,15 +297,19 @@ def run_command(cmd: list[str], env: dict[str, str], cwd: str, stop: str) -> tup
 
     secede()
     try:
+        event = Event(stop)
+        if event.is_set():
+            return 130, "interrupted: the sweep was stopped before this run started"
         proc = subprocess.Popen(
             [sys.executable, *cmd[1:]],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, **env},
+            # the worker's environment, less the one-thread limits its nanny set for the worker's own tasks
+            env={**{k: v for k, v in os.environ.items() if k not in _NANNY_LIMITS}, **env},
             cwd=cwd,
+            preexec_fn=_end_with_parent if sys.platform == "linux" else None,
         )
-        event = Event(stop)
         while True:
             try:
                 out, _ = proc.communicate(timeout=0.5)
@@ -320,6 +324,19 @@ def run_command(cmd: list[str], env: dict[str, str], cwd: str, stop: str) -> tup
 def _key(v: Variant) -> str:
     """The run's task name on the dashboard (unique: a label can repeat across sweeps)."""
     return f"nblib-run-{v.label}-{time.time_ns()}"
+
+
+#: What distributed's nanny sets for a worker's own tasks (``distributed.nanny.pre-spawn-environ``).
+_NANNY_LIMITS = frozenset({"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"})
+
+
+def _end_with_parent() -> None:
+    """In the run's process (Linux): SIGTERM it when the worker that started it dies, so that a run whose
+    worker was lost does not go on beside the retry Dask starts elsewhere."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _command(v: Variant, stages, force, extra: list[str]) -> list[str]:

@@ -158,10 +158,12 @@ def test_leaving_stops_every_worker_process(tmp_path):
 
 
 def test_addresses():
-    assert parse_address("tls://[::1]:8786") == ("tls", "::1", 8786)
+    assert parse_address("tcp://[::1]:8786") == ("tcp", "::1", 8786)
     for bad in ("tcp://host", "http://host:80", "host:99999", ":8786"):
         with pytest.raises(ValueError, match="not a scheduler address"):
             parse_address(bad)
+    with pytest.raises(ValueError, match="tls:// needs certificates"):
+        parse_address("tls://scheduler:8786")
 
 
 @pytest.mark.parametrize(

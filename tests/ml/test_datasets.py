@@ -1,4 +1,7 @@
+import shutil
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -58,3 +61,47 @@ def test_load_dataset_and_tables(tmp_path, launches):
     assert truth is None and np.isclose(frame["price"].sum(), launches.frame["price"].head(20).sum())
     with pytest.raises(ValueError, match="unsupported"):
         load_table(tmp_path / "d.xlsx")
+
+
+def test_a_table_in_partitions(tmp_path):
+    """data.source as a folder or glob: partitions by name, hidden and _ files skipped, one kind, same columns."""
+    from nblib.ml.data.datasets import load_table, table_files, table_root
+
+    folder = tmp_path / "parts"
+    (folder / "2026").mkdir(parents=True)
+    pd.DataFrame({"x": [1, 2], "y": ["a", "b"]}).to_parquet(folder / "2026" / "p1.parquet")
+    pd.DataFrame({"x": [3], "y": ["c"]}).to_parquet(folder / "p0.parquet")
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".p0.parquet.crc").write_text("")
+    assert [p.relative_to(folder).as_posix() for p in table_files(folder)] == ["2026/p1.parquet", "p0.parquet"]
+    assert load_table(folder)["x"].tolist() == [1, 2, 3] and list(load_table(folder).index) == [0, 1, 2]
+    assert table_root(folder / "*" / "*.parquet") == folder
+    assert [p.name for p in table_files(folder / "*" / "*.parquet")] == ["p1.parquet"]
+
+    for make, message in (
+        (lambda f: (f / "a.csv").write_text("x\n1\n"), "mixes csv and parquet"),
+        (lambda f: (f / "day=1").mkdir() or pd.DataFrame({"x": [1]}).to_parquet(f / "day=1" / "q.parquet"), "Hive"),
+    ):
+        bad = tmp_path / f"bad{len(message)}"
+        shutil.copytree(folder, bad)
+        make(bad)
+        with pytest.raises(ValueError, match=message):
+            table_files(bad)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no .csv, .tsv or .parquet files"):
+        table_files(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no .csv"):
+        table_files(tmp_path / "nothing-*.csv")
+
+
+def test_predicting_partitions_refuses_two_that_would_share_an_output_name(tmp_path):
+    from nblib.factory.predict import predict_partitions
+
+    for day in ("a", "b"):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / "part.csv").write_text("x\n1\n")
+    (tmp_path / "a" / "part.csv.gz").write_bytes(b"")  # part.csv.gz and part.csv would both become part.csv
+    with pytest.raises(ValueError, match="would both be written as"):
+        predict_partitions(tmp_path / "model.skops", tmp_path / "a", tmp_path / "out")
+    with pytest.raises(ValueError, match="is not an empty folder"):
+        predict_partitions(tmp_path / "model.skops", tmp_path / "a", tmp_path / "b")

@@ -35,6 +35,7 @@ __all__ = [
     "table_columns",
     "load_table",
     "table_files",
+    "table_root",
     "source_line",
     "oracle_frame",
 ]
@@ -312,9 +313,11 @@ def _file_columns(path: Path) -> list[str]:
 
 
 def table_files(source: str | Path) -> list[Path]:
-    """The files of a table: one file; every CSV/TSV/Parquet file in a folder (its sub-folders too, as
-    Spark and Dask write them), by name; or a glob pattern's matches, by name. Files whose name starts
-    with ``.`` or ``_`` (``_SUCCESS``, ``_metadata``, ``.crc``) are not partitions. All must be of one kind.
+    """The files of a table: one file; every CSV/TSV/Parquet file in a folder (its sub-folders too), by
+    name; or a glob pattern's matches, by name. Files whose name starts with ``.`` or ``_`` (``_SUCCESS``,
+    ``_metadata``, ``.crc``) are not partitions. All must be of one kind. Sub-folders named ``key=value``
+    (Hive style, as Spark writes a partitioned table) hold a column in their names, which is not read:
+    refused, rather than silently losing that column.
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -335,22 +338,38 @@ def table_files(source: str | Path) -> list[Path]:
         found = [Path(p) for p in glob.glob(str(source), recursive=True) if Path(p).is_file()]
         where = f"pattern {source}"
     else:
+        _table_kind(path)  # an unsupported kind says so first
         raise FileNotFoundError(f"{path}: no such file or folder")
+    root = table_root(path)
     files = sorted(
-        (p for p in found if not any(part.startswith((".", "_")) for part in p.relative_to(_root(path)).parts)),
+        (p for p in found if not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)),
         key=lambda p: p.as_posix(),
     )
     files = [p for p in files if _kind_or_none(p)]
     if not files:
         raise FileNotFoundError(f"{where}: no .csv, .tsv or .parquet files")
+    hive = next((part for p in files for part in p.relative_to(root).parts[:-1] if "=" in part), None)
+    if hive is not None:
+        raise ValueError(
+            f"{where}: sub-folder {hive!r} names a column (Hive-style partitions), which nblib does not read "
+            f"as one; write the column into the files"
+        )
     kinds = {_table_kind(p) for p in files}
     if len(kinds) > 1:
         raise ValueError(f"{where}: mixes {' and '.join(sorted(kinds))} files; a table's partitions are of one kind")
     return files
 
 
-def _root(path: Path) -> Path:
-    """The part of a folder or pattern before any glob character (what partition names are relative to)."""
+def table_root(path: str | Path) -> Path:
+    """The folder a table's partition names are relative to: the folder itself, or a pattern's part
+    before its first glob character (a file: its folder).
+
+    >>> table_root("data/2026-*/part-*.parquet").as_posix()
+    'data'
+    """
+    path = Path(path)
+    if path.is_file():
+        return path.parent
     parts = []
     for part in path.parts:
         if is_glob(part):

@@ -347,6 +347,7 @@ class _Run:
         self.family, self.method, self.budget, self.say = family, method, budget, progress
         self.n_jobs = n_jobs
         self.started = time.perf_counter()
+        self.started_wall = time.time()
         self.rows: list[dict[str, Any]] = []
         self.total = 0
         self.n_fits = 0
@@ -504,21 +505,17 @@ def _bayes(run: _Run, pipeline, X, y, folds, space, n_trials, scoring, random_st
                 batch.append((trial, {name: _suggest(trial, name, spec) for name, spec in space.items()}))
             asked += len(batch)
             completed = study.get_trials(deepcopy=True, states=(optuna.trial.TrialState.COMPLETE,))
+            # a trial that would start after the budget's end (wall clock: it may start on another machine) does not
+            deadline = None if run.budget is None else run.started_wall + run.budget
+            args = (folds, scorer, completed, study.pruner, deadline)
             if client is None:
-
-                def one(asked, completed=completed):
-                    if run.spent():  # the budget ran out while this batch was running: not started
-                        return None
-                    outcome = _bayes_trial(pipeline, X, y, folds, scorer, asked[1], completed)
-                    return {**outcome, "elapsed": run.elapsed()}
-
-                outcomes = list(pool.map(one, batch))  # the whole batch ends before any trial is told
+                outcomes = [f.result() for f in [pool.submit(_bayes_trial, pipeline, X, y, p, *args) for _, p in batch]]
             else:
-                futures = [
-                    client.submit(_bayes_trial, pipeline, *data, folds, scorer, params, completed, pure=False)
-                    for _, params in batch
-                ]
-                outcomes = [{**outcome, "elapsed": run.elapsed()} for outcome in client.gather(futures)]
+                futures = [client.submit(_bayes_trial, pipeline, *data, p, *args, pure=False) for _, p in batch]
+                outcomes = client.gather(futures)  # the whole batch ends before any trial is told
+            for outcome in outcomes:
+                if outcome is not None:
+                    outcome["elapsed"] = outcome.pop("ended") - run.started_wall
             for (trial, params), outcome in zip(batch, outcomes, strict=True):
                 _tell(study, run, trial, params, outcome)
     return study
@@ -533,21 +530,20 @@ def dask_client() -> Any:
     return getattr(backend, "client", None) if on_dask else None
 
 
-def _bayes_trial(pipeline, X, y, folds, scorer, params, completed) -> dict[str, Any]:
-    """One bayes trial, fold by fold (in a thread or on a Dask worker): scores, fits, fit seconds, state.
+def _bayes_trial(pipeline, X, y, params, folds, scorer, completed, pruner, deadline) -> dict[str, Any] | None:
+    """One bayes trial, fold by fold (in a thread or on a Dask worker): scores, fits, fit seconds, state and
+    when it ended (wall clock); ``None`` when it would start after ``deadline`` (the budget is spent).
 
-    Pruning asks optuna's own ``MedianPruner`` on a study of the ``completed`` trials and this one,
-    which is what the search's study would answer (its pruner reads completed trials only).
+    Pruning asks the search's ``pruner`` on a study of the ``completed`` trials and this one, which is
+    what the search's own study would answer (optuna's median pruner reads completed trials only).
     """
     import optuna
     from sklearn.base import clone
 
+    if deadline is not None and time.time() >= deadline:
+        return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruning = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.RandomSampler(seed=0),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
-    )
+    pruning = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0), pruner=pruner)
     pruning.add_trials(completed)
     trial = pruning.ask()
     model = clone(pipeline).set_params(**{f"model__{k}": v for k, v in params.items()})
@@ -569,7 +565,14 @@ def _bayes_trial(pipeline, X, y, folds, scorer, params, completed) -> dict[str, 
     except Exception as exc:  # noqa: BLE001 -- a failing candidate is a failed trial, not a failed search
         error = f"{type(exc).__name__}: {exc}"
         scores.append(math.nan)
-    return {"scores": scores, "fits": fits, "fit_seconds": fit_seconds, "state": state, "error": error}
+    return {
+        "scores": scores,
+        "fits": fits,
+        "fit_seconds": fit_seconds,
+        "state": state,
+        "error": error,
+        "ended": time.time(),
+    }
 
 
 def _tell(study, run: _Run, trial, params, outcome: dict[str, Any] | None) -> None:
