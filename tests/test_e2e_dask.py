@@ -118,6 +118,10 @@ def test_dask_run_survives_a_killed_worker_with_the_local_numbers(tmp_path, part
         time.sleep(0.1)
     assert [p for p in pids if alive(p)] == [], "no kernel, worker or nanny outlives the run"
     assert f"600 rows × 15 columns, from {PARTS} Parquet partitions" in (dask_run / "01_eda.html").read_text()
+    assert (
+        "Parallel work ran on Dask: a LocalCluster started for the run, 2 worker(s)"
+        in (dask_run / "summary.html").read_text()
+    )
     _predict_partitions(dask_run, parts, tmp_path)
 
 
