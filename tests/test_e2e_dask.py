@@ -26,7 +26,7 @@ from nblib.engine.processes import alive, descendants
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dask-e2e")]
 
 # a bayes search too: its trials are Dask futures; no time budget, so neither run is cut short by the clock
-ARGS = ("params/smoke.yaml", "-p", "train.search.method=bayes", "-p", "train.search.n_trials=6", "--quiet")
+ARGS = ("params/smoke.yaml", "-p", "train.search.method=bayes", "-p", "train.search.n_trials=4", "--quiet")
 DASK = ("-p", "compute.backend=dask", "-p", "compute.n_jobs=-1", "-p", "compute.dask.dashboard=false")
 PARTS = 20
 
@@ -63,14 +63,16 @@ def _workers(pid: int) -> list[psutil.Process]:
 
 @pytest.mark.timeout(600)
 def test_dask_run_survives_a_killed_worker_with_the_local_numbers(tmp_path, parts):
-    local_reports, dask_reports = tmp_path / "local", tmp_path / "dask"
+    reports = tmp_path / "reports"
     source = ("-p", f"data.source={parts[0]}")
-    local = run_cli("run", *ARGS, *source, reports=local_reports)
+    local = run_cli("run", *ARGS, *source, reports=reports)
     assert local.returncode == 0, local.stderr
+    (local_run,) = run_folders(reports)
 
-    env = {**os.environ, "NBLIB_REPORTS": str(dask_reports), "PYTHONWARNINGS": "ignore"}
+    # the same params on Dask: 01-03 are the local run's (the backend is in no cache key), 04 and 05 run again
+    env = {**os.environ, "NBLIB_REPORTS": str(reports), "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nblib", "run", *ARGS, *source, *DASK],
+        [sys.executable, "-m", "nblib", "run", *ARGS, *source, *DASK, "--force", "04_train"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -80,7 +82,7 @@ def test_dask_run_survives_a_killed_worker_with_the_local_numbers(tmp_path, part
     deadline = time.monotonic() + 300
     while True:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        manifests = list(dask_reports.glob("*/*/manifest.json"))
+        manifests = [m for m in reports.glob("*/*/manifest.json") if m.parent != local_run]
         try:
             stages = json.loads(manifests[0].read_text())["stages"] if manifests else []
         except ValueError:
@@ -98,8 +100,7 @@ def test_dask_run_survives_a_killed_worker_with_the_local_numbers(tmp_path, part
     assert proc.returncode == 0, stderr
     assert "dask: LocalCluster, 2 worker(s), 2 thread(s)" in stderr
 
-    (local_run,) = run_folders(local_reports)
-    (dask_run,) = run_folders(dask_reports)
+    (dask_run,) = [run for run in run_folders(reports) if run != local_run]
     local_metrics = json.loads((local_run / "artifacts" / "metrics.json").read_text())
     dask_metrics = json.loads((dask_run / "artifacts" / "metrics.json").read_text())
     assert dask_metrics["test"] == local_metrics["test"] and dask_metrics["cv"] == local_metrics["cv"]
