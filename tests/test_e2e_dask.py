@@ -199,3 +199,36 @@ def test_a_sweep_runs_each_run_as_a_task_on_the_cluster_and_reports_a_gated_one_
     addresses = {m["compute"]["address"] for m in manifests.values()}
     assert len(addresses) == 1  # both runs joined the sweep's one cluster
     assert all(m["compute"]["started"] == "existing scheduler" for m in manifests.values())
+
+
+def test_sigterm_stops_the_run_and_its_cluster_with_nothing_left(reports, parts):
+    env = {**os.environ, "NBLIB_REPORTS": str(reports), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nblib", "run", "params/smoke.yaml", "-p", f"data.source={parts[0]}", *DASK, "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while True:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        manifests = list(reports.glob("*/*/manifest.json"))
+        try:
+            stages = json.loads(manifests[0].read_text())["stages"] if manifests else []
+        except ValueError:
+            stages = []
+        if any(s["status"] == "running" for s in stages):
+            break
+        time.sleep(0.1)
+    processes = set(descendants(proc.pid))
+    assert len(_workers(proc.pid)) == 2
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    ends = time.monotonic() + 15
+    while any(alive(p) for p in processes) and time.monotonic() < ends:
+        time.sleep(0.1)
+    assert [p for p in processes if alive(p)] == [], "no kernel, worker or nanny outlives a SIGTERM"
+    assert json.loads(manifests[0].read_text())["status"] == "interrupted"

@@ -197,3 +197,19 @@ def test_compute_changes_no_cache_key():
 
     for stage in PIPELINE.stages:
         assert local.sections(stage.sections) == dask.sections(stage.sections)
+
+
+def test_a_notebook_run_by_itself_starts_a_cluster_of_its_own(monkeypatch, capsys):
+    """JupyterLab or the plain papermill CLI with backend dask and no run around it: a LocalCluster for the kernel."""
+    from joblib import parallel_config
+
+    monkeypatch.delenv(ADDRESS_VARIABLE, raising=False)
+    with parallel_config():
+        client = connect(None, n_workers=1, threads_per_worker=1, memory_limit="512MiB")
+        try:
+            assert dask_client() is client
+            assert len(client.scheduler_info()["workers"]) == 1
+            assert "dask: a LocalCluster for this notebook; dashboard http://127.0.0.1:" in capsys.readouterr().err
+        finally:
+            client.close()
+            client.cluster.close()
