@@ -215,6 +215,12 @@ class TrainParams(_Section):
         description="families are compared (and searched) on at most "
         "this many training rows; the winner is refit on all",
     )
+    max_rows: int | None = Field(
+        None,
+        ge=100,
+        description="train on at most this many training rows: with more, a stratified, seeded sample "
+        "(stated on the pages); default: every training row",
+    )
     learning_curve: bool = Field(True, description="score against training-set size for the chosen model")
     scoring: str | None = Field(None, description="sklearn scorer; default roc_auc or neg_root_mean_squared_error")
     models: dict[str, dict[str, Any]] = Field(
@@ -481,6 +487,7 @@ class Params(_Section):
             },
             "time_budget_s": train.time_budget_s,
             "screen_rows": train.screen_rows,
+            "max_rows": train.max_rows,
             "learning_curve": train.learning_curve,
             "random_state": self.seed,
             "n_jobs": self.compute.n_jobs,

@@ -191,6 +191,27 @@ def test_boosters_compared_on_a_sample_grow_with_early_stopping_on_all_rows():
     assert not any("may grow up to 3.0x the rounds" in note for note in whole.notes)
 
 
+def test_max_rows_trains_on_a_stated_stratified_seeded_sample():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(900, n_features=4, weights=[0.8], random_state=1)
+    X, y = pd.DataFrame(X, columns=[f"x{i}" for i in range(4)]), pd.Series(y)
+    roles = infer_column_roles(X.assign(y=y), "y")
+    features = make_feature_transformer(make_preprocessor(roles, target_type="binary"), roles)
+    kw = dict(task="classification", cv_folds=2, ensemble="none", learning_curve=False, random_state=0, n_jobs=1)
+    groups = pd.Series(np.arange(900) // 3, index=X.index)  # groups of three rows: sampled whole
+    sampled = train_models(X, y, features, {"logistic_regression": {}}, max_rows=300, groups=groups, **kw)
+    assert sampled.trained_rows == 300 and sampled.to_dict()["trained_rows"] == 300
+    note = "trained on a stratified, seeded sample of 300 of the 900 training rows (train.max_rows)"
+    assert any(n.startswith(note) for n in sampled.to_dict()["notes"])
+    again = train_models(X, y, features, {"logistic_regression": {}}, max_rows=300, groups=groups, **kw)
+    assert [again.cv.to_dict()["models"][m]["scores"] for m in ("logistic_regression",)] == [
+        sampled.cv.to_dict()["models"]["logistic_regression"]["scores"]
+    ]  # seeded: the same rows
+    plain = train_models(X.iloc[:300], y.iloc[:300], features, {"logistic_regression": {}}, max_rows=300, **kw)
+    assert plain.trained_rows == 300 and not any("train.max_rows" in n for n in plain.to_dict()["notes"])
+
+
 def test_grow_boosting_reaches_the_members_of_a_voting_ensemble():
     from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
     from sklearn.linear_model import LogisticRegression

@@ -102,6 +102,7 @@ class TrainResult:
     learning_curve: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     screened_rows: int | None = None
+    trained_rows: int | None = None
     seconds: float = 0.0
 
     @property
@@ -114,6 +115,7 @@ class TrainResult:
         out["notes"] = list(dict.fromkeys(self.cv.notes + self.notes))
         out["seconds"] = round(self.seconds, 2)
         out["screened_rows"] = self.screened_rows
+        out["trained_rows"] = self.trained_rows
         out["search"] = {name: r.to_dict() for name, r in self.searches.items()}
         out["ensemble"] = self.ensemble.to_dict() if self.ensemble is not None else None
         out["threshold"] = self.threshold.to_dict() if self.threshold is not None else None
@@ -190,6 +192,7 @@ def train(
     threshold: dict[str, Any] | None = None,
     time_budget_s: float | None = None,
     screen_rows: int | None = 20_000,
+    max_rows: int | None = None,
     learning_curve: bool = True,
     tensorboard_dir: str | None = None,
     groups: pd.Series | None = None,
@@ -211,6 +214,8 @@ def train(
     time_budget_s : cap for the whole call; families not started when it runs out are skipped.
     screen_rows : families are compared (and searched) on at most this many rows; the winner is
         refit on all of them.
+    max_rows : train on at most this many rows at all: with more, on a stratified (group-aware),
+        seeded sample of them, which a note states (``None``: every training row).
     tensorboard_dir : where the final refit of a neural net writes TensorBoard event files.
     """
     say = progress or (lambda text: None)
@@ -221,6 +226,15 @@ def train(
     n_classes = int(pd.Series(np.asarray(y)).nunique()) if task == "classification" else 0
     scoring = scoring or default_scoring(task, n_classes)
     grouped = groups is not None and pd.Series(np.asarray(groups)).nunique() < len(y)
+    total, index = len(X), X.index
+    X, y, _, sampled = _screen(X, y, groups if grouped else None, max_rows, task, random_state)
+    if sampled:
+        kept = index.get_indexer(X.index)
+        groups = None if groups is None else pd.Series(np.asarray(groups)[kept], index=X.index)
+        notes.append(
+            f"trained on a stratified, seeded sample of {len(X):,} of the {total:,} training rows (train.max_rows); "
+            f"the other rows were not used"
+        )
     Xs, ys, gs, screened = _screen(X, y, groups if grouped else None, screen_rows, task, random_state)
     if screened:
         notes.append(
@@ -232,7 +246,7 @@ def train(
     splitter = make_splitter(task, folds_n, random_state, grouped)
     folds = list(splitter.split(Xs, ys, None if gs is None else np.asarray(gs)))
     cv = CVResult(scoring=scoring, folds=folds_n, grouped=grouped)
-    result = TrainResult(cv=cv, notes=notes, screened_rows=len(Xs) if screened else None)
+    result = TrainResult(cv=cv, notes=notes, screened_rows=len(Xs) if screened else None, trained_rows=len(X))
 
     strategy = imbalance.get("strategy", "none")
     pipelines: dict[str, Any] = {}
@@ -599,7 +613,8 @@ def _fit_fold(pipe, X, y, train, test, scoring, task, train_score=False):
 
 
 def _screen(X, y, groups, screen_rows, task, random_state):
-    """A stratified (group-aware) subsample of at most ``screen_rows`` rows for comparing families."""
+    """A stratified (group-aware) subsample of at most ``screen_rows`` rows (for comparing families, or
+    ``train.max_rows`` for training at all)."""
     if not screen_rows or len(X) <= screen_rows:
         return X, y, groups, False
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
