@@ -9,6 +9,9 @@
   Dask's ``04_train`` at most 15 % slower.
 * ``sweep``: ``params/smoke.yaml`` swept over ``seed=1,2,3,4``, ``--jobs 2``: local subprocesses
   against runs as tasks on a LocalCluster. Target: the same metrics per run.
+* ``real``: whole runs of real tables (``--real PARAMS.yaml ...``, e.g. the params and data that
+  ``bench_automl.py --keep DIR`` leaves), local against Dask, each in a fresh reports folder: the same
+  test metrics, and each stage's seconds.
 
 Writes ``benchmarks/results/scale.json``. Runs go into a temporary reports folder.
 """
@@ -107,10 +110,34 @@ def sweep() -> dict:
     }
 
 
+def real(params: list[str]) -> dict:
+    out = {}
+    for path in params:
+        row = {}
+        for name, extra in (("local", []), ("dask", DASK)):
+            with tempfile.TemporaryDirectory() as reports:
+                wall, _ = nblib("run", path, "--quiet", *extra, reports=reports)
+                (run,) = runs(reports)
+                manifest = json.loads((run / "manifest.json").read_text())
+                row[name] = {
+                    "wall_seconds": round(wall, 1),
+                    "stage_seconds": {s["name"]: s["seconds"] for s in manifest["stages"]},
+                    "test": json.loads((run / "artifacts" / "metrics.json").read_text())["test"],
+                }
+        row["same_metrics"] = row["local"]["test"] == row["dask"]["test"]
+        row["train_overhead"] = round(
+            row["dask"]["stage_seconds"]["04_train"] / row["local"]["stage_seconds"]["04_train"] - 1, 3
+        )
+        out[Path(path).stem] = row
+        print(Path(path).stem, row["same_metrics"], row["train_overhead"], flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["cv_search", "sweep"], choices=["cv_search", "sweep"])
+    parser.add_argument("--parts", nargs="+", default=["cv_search", "sweep"], choices=["cv_search", "sweep", "real"])
     parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--real", nargs="*", default=[], metavar="PARAMS", help="params files for the real part")
     args = parser.parse_args()
     path = RESULTS / "scale.json"
     result = json.loads(path.read_text()) if path.exists() else {}
@@ -123,7 +150,9 @@ def main() -> None:
     )
     for part in args.parts:
         print(f"{part} ...", flush=True)
-        result[part] = cv_search(args.trials) if part == "cv_search" else sweep()
+        result[part] = {"cv_search": lambda: cv_search(args.trials), "sweep": sweep, "real": lambda: real(args.real)}[
+            part
+        ]()
         print(json.dumps(result[part], indent=1), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
