@@ -50,7 +50,7 @@ SLOW = (
 
 #: Code that makes a test ``e2e`` or ``kernel`` (see the module docstring).
 STARTS = {
-    "e2e": ("run_cli(", '"-m", "nblib"', '"-m", "papermill"', "start_run(", "execute_notebook("),
+    "e2e": ("run_cli(", "start_cli(", '"-m", "nblib"', '"-m", "papermill"', "start_run(", "execute_notebook("),
     "kernel": ("make_runner(", "Runner(", "KernelPool(", "ForkServer(", "runner_command(", "KernelManager("),
 }
 
@@ -209,6 +209,41 @@ def run_cli(*args: str, reports: Path, cwd: Path = ROOT, timeout: int = 600) -> 
         text=True,
         timeout=timeout,
     )
+
+
+def start_cli(*args: str, reports: Path, **popen) -> subprocess.Popen:
+    """``nblib ARGS`` started in a subprocess writing into ``reports`` (for a test that signals or watches it)."""
+    env = {**os.environ, "NBLIB_REPORTS": str(reports), "PYTHONWARNINGS": "ignore"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nblib", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def wait_for_stage(proc: subprocess.Popen, reports: Path, stage: str | None = None, *, skip=(), timeout=300) -> Path:
+    """Wait until a run of ``proc`` in ``reports`` (not one of the folders ``skip``) has ``stage`` (any stage
+    when ``None``) running; its manifest's path. Fails if ``proc`` ends first or ``timeout`` passes."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        for manifest in reports.glob("*/*/manifest.json"):
+            if manifest.parent in skip:
+                continue
+            try:
+                stages = json.loads(manifest.read_text())["stages"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if any(s["status"] == "running" and stage in (None, s["name"]) for s in stages):
+                return manifest
+        time.sleep(0.1)
 
 
 def run_folders(reports: Path) -> list[Path]:

@@ -13,13 +13,11 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import psutil
 import pytest
-from conftest import ROOT, run_cli, run_folders
+from conftest import run_cli, run_folders, start_cli, wait_for_stage
 
 from nblib.engine.processes import alive, descendants
 
@@ -70,29 +68,11 @@ def test_dask_run_survives_a_killed_worker_with_the_local_numbers(tmp_path, part
     (local_run,) = run_folders(reports)
 
     # the same params on Dask: 01-03 are the local run's (the backend is in no cache key), 04 and 05 run again
-    env = {**os.environ, "NBLIB_REPORTS": str(reports), "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nblib", "run", *ARGS, *source, *DASK, "--force", "04_train"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 300
-    while True:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        manifests = [m for m in reports.glob("*/*/manifest.json") if m.parent != local_run]
-        try:
-            stages = json.loads(manifests[0].read_text())["stages"] if manifests else []
-        except ValueError:
-            stages = []
-        if any(s["name"] == "04_train" and s["status"] == "running" for s in stages):
-            break
-        time.sleep(0.1)
+    proc = start_cli("run", *ARGS, *source, *DASK, "--force", "04_train", reports=reports)
+    wait_for_stage(proc, reports, "04_train", skip=[local_run])
     workers = _workers(proc.pid)
     assert len(workers) == 2
-    _busy(workers[0], deadline)  # with trials or folds on it
+    _busy(workers[0], time.monotonic() + 120)  # with trials or folds on it
     killed = workers[0].pid
     os.kill(killed, signal.SIGKILL)
     processes = set(descendants(proc.pid))
@@ -202,26 +182,8 @@ def test_a_sweep_runs_each_run_as_a_task_on_the_cluster_and_reports_a_gated_one_
 
 
 def test_sigterm_stops_the_run_and_its_cluster_with_nothing_left(reports, parts):
-    env = {**os.environ, "NBLIB_REPORTS": str(reports), "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nblib", "run", "params/smoke.yaml", "-p", f"data.source={parts[0]}", *DASK, "--quiet"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 300
-    while True:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        manifests = list(reports.glob("*/*/manifest.json"))
-        try:
-            stages = json.loads(manifests[0].read_text())["stages"] if manifests else []
-        except ValueError:
-            stages = []
-        if any(s["status"] == "running" for s in stages):
-            break
-        time.sleep(0.1)
+    proc = start_cli("run", "params/smoke.yaml", "-p", f"data.source={parts[0]}", *DASK, "--quiet", reports=reports)
+    manifest = wait_for_stage(proc, reports)
     processes = set(descendants(proc.pid))
     assert len(_workers(proc.pid)) == 2
     proc.send_signal(signal.SIGTERM)
@@ -231,4 +193,4 @@ def test_sigterm_stops_the_run_and_its_cluster_with_nothing_left(reports, parts)
     while any(alive(p) for p in processes) and time.monotonic() < ends:
         time.sleep(0.1)
     assert [p for p in processes if alive(p)] == [], "no kernel, worker or nanny outlives a SIGTERM"
-    assert json.loads(manifests[0].read_text())["status"] == "interrupted"
+    assert json.loads(manifest.read_text())["status"] == "interrupted"
