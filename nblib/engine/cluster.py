@@ -342,6 +342,8 @@ class InTask:
 
 #: Workers that hold a copy of each object scattered to the cluster: one can die without losing it.
 REPLICAS = 2
+#: Times a scatter is tried when a worker's connection closes under it.
+SCATTER_TRIES = 4
 
 
 def _resilient(client_class: type) -> type:
@@ -351,9 +353,24 @@ def _resilient(client_class: type) -> type:
     worker died, every task that needs it would fail instead of being retried elsewhere.
     """
 
+    import asyncio
+
+    from distributed.comm import CommClosedError
+
     class ResilientClient(client_class):
         def scatter(self, data, workers=None, broadcast=REPLICAS, **kwargs):
             return super().scatter(data, workers=workers, broadcast=broadcast, **kwargs)
+
+        async def _scatter(self, data, *args, **kwargs):
+            # a worker that dies while data is sent to it fails the scatter: send again once the scheduler
+            # has let it go (new keys; whatever reached the others of the first try is released unreferenced)
+            for attempt in range(SCATTER_TRIES):
+                try:
+                    return await super()._scatter(data, *args, **kwargs)
+                except (CommClosedError, OSError):
+                    if attempt == SCATTER_TRIES - 1:
+                        raise
+                    await asyncio.sleep(1.0 + attempt)
 
     return ResilientClient
 
