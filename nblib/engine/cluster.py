@@ -342,8 +342,9 @@ class InTask:
 
 #: Workers that hold a copy of each object scattered to the cluster: one can die without losing it.
 REPLICAS = 2
-#: Times a scatter is tried when a worker's connection closes under it.
+#: Times a scatter is tried when a worker's connection closes under it, and how long one try may take.
 SCATTER_TRIES = 4
+SCATTER_TIMEOUT_S = 120.0
 
 
 def _resilient(client_class: type) -> type:
@@ -362,12 +363,13 @@ def _resilient(client_class: type) -> type:
             return super().scatter(data, workers=workers, broadcast=broadcast, **kwargs)
 
         async def _scatter(self, data, *args, **kwargs):
-            # a worker that dies while data is sent to it fails the scatter: send again once the scheduler
-            # has let it go (new keys; whatever reached the others of the first try is released unreferenced)
+            # a worker that dies while data is sent to it fails the scatter, or leaves the scheduler's copy to
+            # it waiting for good (seen once in 35 minutes): give up on that try after SCATTER_TIMEOUT_S and
+            # send again once the scheduler has let the worker go (whatever reached the others is released)
             for attempt in range(SCATTER_TRIES):
                 try:
-                    return await super()._scatter(data, *args, **kwargs)
-                except (CommClosedError, OSError):
+                    return await asyncio.wait_for(super()._scatter(data, *args, **kwargs), SCATTER_TIMEOUT_S)
+                except (CommClosedError, OSError, asyncio.TimeoutError):
                     if attempt == SCATTER_TRIES - 1:
                         raise
                     await asyncio.sleep(1.0 + attempt)

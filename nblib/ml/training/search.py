@@ -493,7 +493,7 @@ def _bayes(run: _Run, pipeline, X, y, folds, space, n_trials, scoring, random_st
         if client is None:
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
         else:
-            data = client.scatter([X, y])
+            data = client.scatter([X, y], hash=False)  # new keys on a retry (see nblib.engine.cluster)
         asked = 0
         while asked < n_trials and not run.cut_short:
             if run.spent():
