@@ -13,7 +13,9 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -139,16 +141,47 @@ def read_json_or_none(path: str | Path) -> Any:
 
 
 def write_frame(path: str | Path, frame: Any) -> Path:
-    """Write a DataFrame to Parquet, index included (rows stay traceable)."""
+    """Write a DataFrame to Parquet, index included (rows stay traceable). A dask DataFrame (a table
+    bigger than memory) becomes a folder of that name, one Parquet file per partition, written by
+    the workers into a hidden folder that is renamed into place once every partition is in it."""
+    if _is_dask(frame):
+        return _write_partitions(Path(path), frame)
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=True)
     return Path(path)
 
 
+def _is_dask(frame: Any) -> bool:
+    return type(frame).__module__.startswith(("dask.", "dask_expr"))
+
+
+def _write_partitions(path: Path, frame: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        frame.to_parquet(
+            tmp, write_index=True, write_metadata_file=False, name_function=lambda i: f"part-{i:05d}.parquet"
+        )
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
 def read_frame(path: str | Path) -> Any:
-    """Read a Parquet file; an empty, truncated or foreign file is an :class:`UnreadableArtifact`."""
+    """Read a Parquet file; an empty, truncated or foreign file is an :class:`UnreadableArtifact`.
+    A folder written by :func:`write_frame` from a dask DataFrame is read back as one, partition by
+    partition."""
     import pandas as pd
 
+    if Path(path).is_dir():
+        import dask.dataframe as dd
+
+        return dd.read_parquet(path, split_row_groups=False)
     _check_readable(path)
     try:
         return pd.read_parquet(path)

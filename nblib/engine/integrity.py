@@ -31,7 +31,15 @@ def hash_outputs(stage: Stage, run_dir: Path) -> dict[str, str]:
     """``{"artifacts/<file>": sha256}`` for each output (each file of a folder output) and figure
     ``stage`` left in ``run_dir``."""
     art = Path(run_dir) / "artifacts"
-    files = [art / rel for rel in stage.outputs.values() if not rel.endswith("/")]
+    files = []
+    for rel in stage.outputs.values():
+        path = art / rel
+        if rel.endswith("/"):
+            continue
+        if path.is_dir():  # a partitioned table (written by dask): every partition
+            files += sorted(f for f in path.rglob("*") if f.is_file() and not f.name.startswith("."))
+        else:
+            files.append(path)
     for folder in stage.output_folders:  # folder outputs and figures: every file in them
         if (art / folder).is_dir():
             files += sorted(f for f in (art / folder).rglob("*") if f.is_file() and not f.name.startswith("."))

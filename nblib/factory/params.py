@@ -76,6 +76,12 @@ class DataParams(_Section):
 
     source: str = Field("generated", description="'generated' or a path to a CSV/Parquet file")
     n_rows: int = Field(20_000, ge=50, le=2_000_000, description="rows to generate (generated source only)")
+    in_memory_rows: int = Field(
+        2_000_000,
+        ge=100,
+        description="a table with more rows is never loaded whole: 01_eda and 02_preprocess work partition by "
+        "partition (dask.dataframe), training and evaluation use a stated seeded sample of at most this many rows",
+    )
     target: str
     task: Literal["classification", "regression"] = "classification"
     positive_class: str | int | bool | None = Field(

@@ -82,6 +82,22 @@ class StageContext:
             return restored(io.read_model(path, TRUSTED_TYPES))
         raise ValueError(f"no reader for {path.name}")
 
+    def read_rows(self, name: str) -> Any:
+        """:meth:`read` a table as a DataFrame. A partitioned one (bigger than memory, from ``02_preprocess``)
+        is read whole when it has at most ``data.in_memory_rows`` rows, else as a seeded sample of whole
+        groups of about that many rows, said in a printed line."""
+        from nblib.ml.data import tables
+        from nblib.ml.data.preprocess import GROUP_COLUMN
+
+        table = self.read(name)
+        if not tables.is_partitioned(table):
+            return table
+        limit, total = self.params.data.in_memory_rows, tables.n_rows(table)
+        rows = tables.in_memory(table, limit, self.params.seed, GROUP_COLUMN)
+        if len(rows) < total:
+            print(f"{name}: a seeded sample of whole groups, {len(rows):,} of its {total:,} rows (data.in_memory_rows)")
+        return rows
+
     def write(self, name: str, value: Any) -> Path | None:
         """Write a declared output atomically, by its file type.
 

@@ -267,7 +267,17 @@ class MergeRareVariants(TransformerMixin, BaseEstimator):
 
     def _column_merges(self, column: pd.Series) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         values = column[column.map(lambda v: isinstance(v, str))]
-        counts = values.value_counts()
+        return self.merges_for_counts(values.value_counts())
+
+    def merges_for_counts(self, counts: pd.Series) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``(applied, proposed)`` merges for one column given only its label counts (most frequent
+        first), as :meth:`fit` finds them: so a table too big for memory is judged from counts
+        computed partition by partition.
+
+        >>> MergeRareVariants().merges_for_counts(pd.Series({"home": 30, "toys": 20, "hoe": 1}))[0][0]["variant"]
+        'hoe'
+        """
+        counts = counts.sort_values(ascending=False, kind="stable")
         if len(counts) < 2:
             return [], []
         total = int(counts.sum())

@@ -237,46 +237,17 @@ def clean_frame(
         group. By default every row is kept and groups stay together in the split.
     """
     hint = {k: list(v) for k, v in (roles_hint or {}).items()}
-    changes: list[dict[str, Any]] = []
     report: dict[str, Any] = {"rows_in": len(frame), "columns_in": frame.shape[1]}
-
-    named = [c for c in drop_columns if c in frame.columns]
-    out = frame.drop(columns=named)
-    if named:
-        changes.append(_change("columns", "dropped", columns=named, why="listed in data.drop_columns"))
-    post = [c for c in hint.get("post_outcome", []) if c in out.columns]
-    if post:
-        out = out.drop(columns=post)
-        changes.append(
-            _change(
-                "columns",
-                "dropped",
-                columns=post,
-                why="declared known only after the outcome (data.columns.post_outcome)",
-            )
-        )
+    out, changes = drop_declared(frame, drop_columns, hint)
 
     missing_target = out[target].isna()
     out = out[~missing_target]
     report["rows_missing_target"] = int(missing_target.sum())
     if missing_target.any():
-        changes.append(
-            _change(
-                "rows",
-                "dropped",
-                rows=int(missing_target.sum()),
-                why=f"no value in the target {target!r}: nothing to learn from or score",
-            )
-        )
+        changes.append(missing_target_change(int(missing_target.sum()), target))
 
     parsers = infer_parsers(out, exclude=[target], dates=hint.get("date", []), numbers=hint.get("numeric", []))
-    for column, rule in parsers.items():
-        if rule["kind"] == "number":
-            shown = ", ".join(repr(v) for v in rule["examples"]) or "plain numbers"
-            changes.append(_change("values", "read as numbers", columns=[column], why=f"written as text ({shown})"))
-        else:
-            formats = ", ".join(f"{k} ({v})" for k, v in rule["formats"].items())
-            changes.append(_change("values", "read as dates", columns=[column], why=f"formats: {formats}"))
+    changes += parser_changes(parsers)
     report["parsed"] = parsers
     before = {c: out[c].nunique() for c in out.columns if c != target and is_string(out[c]) and c not in parsers}
     out = normalize_columns(apply_parsers(out, parsers), {"text": hint.get("text", [])}, exclude=[target])
@@ -286,40 +257,17 @@ def clean_frame(
         if n > out[c].nunique() and _infer_role(out[c], 30, 4.0) != "text"
     }
     report["labels_normalized"] = merged
-    if merged:
-        changes.append(
-            _change(
-                "values",
-                "labels written with other case or spacing merged",
-                columns=list(merged),
-                why=f"{sum(merged.values())} spellings folded",
-            )
-        )
+    changes += label_changes(merged)
 
     empty = [c for c in out.columns if c != target and out[c].isna().all()]
     constant = [c for c in out.columns if c != target and c not in empty and out[c].nunique(dropna=False) == 1]
-    for columns, why in ((empty, "entirely missing"), (constant, "one value in every row")):
-        if columns:
-            out = out.drop(columns=columns)
-            changes.append(_change("columns", "dropped", columns=columns, why=f"{why}: carries nothing"))
+    out = out.drop(columns=[*empty, *constant])
+    changes += empty_changes(empty, constant)
 
     dup = duplicate_report(out, target)
     report.update({f"duplicates_{k}" if k != "identifier_columns" else k: v for k, v in dup.items()})
     groups = duplicate_groups(out, [target], ids=dup["identifier_columns"])
-    if dup["groups"]:
-        why = (
-            f"{dup['exact_duplicates']} exact and {dup['near_duplicates']} near duplicates in {dup['groups']} "
-            f"groups" + (f", {dup['conflicting_groups']} with differing outcomes" if dup["conflicting_groups"] else "")
-        )
-        kept = "kept; each group stays on one side of the split and in one CV fold"
-        changes.append(
-            _change(
-                "rows",
-                "duplicates found",
-                rows=dup["exact_duplicates"] + dup["near_duplicates"],
-                why=f"{why}: {kept}" if not (drop_duplicates or drop_near_duplicates) else why,
-            )
-        )
+    changes += duplicate_changes(dup, dropping=drop_duplicates or drop_near_duplicates)
     n = len(out)
     if drop_duplicates and dup["exact_duplicates"]:
         keep = ~out.duplicated()
@@ -345,15 +293,96 @@ def clean_frame(
     return Cleaned(frame=out, groups=groups.rename("group"), parsers=parsers, report=report, changes=changes)
 
 
+def drop_declared(frame: Any, drop_columns: list[str], hint: dict[str, list[str]]) -> tuple[Any, list[dict[str, Any]]]:
+    """``frame`` without the columns the params drop (``data.drop_columns``, ``data.columns.post_outcome``),
+    and the changes that say so."""
+    changes = []
+    named = [c for c in drop_columns if c in frame.columns]
+    if named:
+        changes.append(_change("columns", "dropped", columns=named, why="listed in data.drop_columns"))
+    post = [c for c in hint.get("post_outcome", []) if c in frame.columns and c not in named]
+    if post:
+        why = "declared known only after the outcome (data.columns.post_outcome)"
+        changes.append(_change("columns", "dropped", columns=post, why=why))
+    return (frame.drop(columns=[*named, *post]) if named or post else frame), changes
+
+
+def missing_target_change(rows: int, target: str) -> dict[str, Any]:
+    """The change that drops the rows without a target value."""
+    why = f"no value in the target {target!r}: nothing to learn from or score"
+    return _change("rows", "dropped", rows=rows, why=why)
+
+
+def parser_changes(parsers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One change per column read as numbers or dates (:func:`~nblib.ml.data.parse.infer_parsers`)."""
+    changes = []
+    for column, rule in parsers.items():
+        if rule["kind"] == "number":
+            shown = ", ".join(repr(v) for v in rule["examples"]) or "plain numbers"
+            changes.append(_change("values", "read as numbers", columns=[column], why=f"written as text ({shown})"))
+        else:
+            formats = ", ".join(f"{k} ({v})" for k, v in rule["formats"].items())
+            changes.append(_change("values", "read as dates", columns=[column], why=f"formats: {formats}"))
+    return changes
+
+
+def label_changes(merged: dict[str, int]) -> list[dict[str, Any]]:
+    """The change for labels folded by case and spacing (``column -> spellings folded``)."""
+    if not merged:
+        return []
+    what = "labels written with other case or spacing merged"
+    return [_change("values", what, columns=list(merged), why=f"{sum(merged.values())} spellings folded")]
+
+
+def empty_changes(empty: list[str], constant: list[str]) -> list[dict[str, Any]]:
+    """The changes for columns dropped as entirely missing or constant."""
+    return [
+        _change("columns", "dropped", columns=columns, why=f"{why}: carries nothing")
+        for columns, why in ((empty, "entirely missing"), (constant, "one value in every row"))
+        if columns
+    ]
+
+
+def duplicate_changes(dup: dict[str, Any], dropping: bool) -> list[dict[str, Any]]:
+    """The change that reports duplicate groups (:func:`~nblib.ml.data.duplicates.duplicate_report`)."""
+    if not dup["groups"]:
+        return []
+    why = f"{dup['exact_duplicates']} exact and {dup['near_duplicates']} near duplicates in {dup['groups']} groups" + (
+        f", {dup['conflicting_groups']} with differing outcomes" if dup["conflicting_groups"] else ""
+    )
+    kept = "kept; each group stays on one side of the split and in one CV fold"
+    rows = dup["exact_duplicates"] + dup["near_duplicates"]
+    return [_change("rows", "duplicates found", rows=rows, why=why if dropping else f"{why}: {kept}")]
+
+
+def casefold_columns(frame: pd.DataFrame, texts: list[str] = (), exclude: list[str] = ()) -> list[str]:
+    """The string columns :func:`normalize_columns` casefolds: labels, not free text (``texts`` are text).
+
+    >>> casefold_columns(pd.DataFrame({"c": ["Home", "home"], "x": [1, 2]}))
+    ['c']
+    """
+    out = []
+    for column in frame.columns:
+        s = frame[column]
+        if column in exclude or column in texts or not is_string(s) or pd.api.types.is_datetime64_any_dtype(s):
+            continue
+        if _infer_role(s.dropna().astype(str).str.strip().str.replace(r"\s+", " ", regex=True), 30, 4.0) != "text":
+            out.append(column)
+    return out
+
+
 def normalize_columns(
     frame: pd.DataFrame,
     roles_hint: dict[str, list[str]],
     exclude: list[str] = (),
     parsers: dict[str, dict[str, Any]] | None = None,
+    casefold: list[str] | None = None,
 ) -> pd.DataFrame:
     """Read numbers and dates (``parsers``), squeeze whitespace in strings and casefold labels (not text).
 
-    Stateless, so the same call prepares new data for prediction.
+    Stateless, so the same call prepares new data for prediction. ``casefold`` names the label
+    columns to casefold (decided once for a table cleaned partition by partition); by default each
+    string column that does not read as text (:func:`casefold_columns`).
     """
     out = apply_parsers(frame, parsers) if parsers else frame.copy()
     dates, texts = set(roles_hint.get("date", [])), set(roles_hint.get("text", []))
@@ -368,7 +397,11 @@ def normalize_columns(
         elif is_string(s) and not pd.api.types.is_datetime64_any_dtype(s):
             text = s.map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
             squeezed = text.str.strip().str.replace(r"\s+", " ", regex=True)
-            if column not in texts and _infer_role(squeezed, 30, 4.0) != "text":
+            if casefold is not None:
+                folded = column in casefold
+            else:
+                folded = column not in texts and _infer_role(squeezed, 30, 4.0) != "text"
+            if folded:
                 squeezed = squeezed.str.casefold()
             out[column] = squeezed
     return out

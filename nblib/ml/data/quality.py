@@ -21,6 +21,9 @@ from nblib.ml.data.parse import infer_parsers
 
 __all__ = [
     "check_quality",
+    "quality_report",
+    "label_counts",
+    "target_summary",
     "SEVERITIES",
     "finding",
     "findings_table",
@@ -28,6 +31,7 @@ __all__ = [
 ]
 
 SEVERITIES = ("high", "medium", "low", "info")
+LABEL_LIMIT = 200  # a string column with more distinct values is not judged for label variants
 
 
 def finding(
@@ -80,10 +84,59 @@ def check_quality(
     group : str, optional
         The entity column (``data.group``); other columns that look like entity keys are findings.
     """
-    findings: list[dict[str, Any]] = []
-    n = len(frame)
     features = frame.drop(columns=[target])
-    missing = {c: round(float(v), 4) for c, v in frame.isna().mean().items() if v > 0}
+    parsers = infer_parsers(features)
+    rows = index_columns(features)
+    dated = [c for c, p in parsers.items() if p["kind"] == "date"]  # a date repeats too, but names no entity
+    y = frame[target]
+    classification = task == "classification"
+    stats = {
+        "n_rows": len(frame),
+        "n_columns": frame.shape[1],
+        "missing": {c: float(v) for c, v in frame.isna().mean().items() if v > 0},
+        "duplicates": duplicate_report(frame, target),
+        "outliers": _outliers(features, outlier_iqr_factor),
+        "parsers": parsers,
+        "index_columns": rows,
+        "entity_keys": entity_key_columns(features, [*dated, *rows, *([group] if group else [])]),
+        "label_counts": label_counts(features.drop(columns=list(parsers))),
+        "target": target_summary(
+            int(y.isna().sum()),
+            task,
+            counts=y.value_counts() if classification else None,
+            describe=None if classification else y.describe(),
+        ),
+    }
+    return quality_report(
+        stats,
+        target,
+        task=task,
+        max_missing_fraction=max_missing_fraction,
+        outlier_iqr_factor=outlier_iqr_factor,
+        group=group,
+    )
+
+
+def quality_report(
+    stats: dict[str, Any],
+    target: str,
+    *,
+    task: str,
+    max_missing_fraction: float = 0.5,
+    outlier_iqr_factor: float = 3.0,
+    group: str | None = None,
+) -> dict[str, Any]:
+    """Findings and the report of :func:`check_quality` from the measurements it took (``stats``), however
+    they were taken: in memory, or partition by partition for a table bigger than memory
+    (:mod:`nblib.ml.data.tables`).
+
+    ``stats`` holds ``n_rows``, ``n_columns``, ``missing`` (column -> share), ``duplicates`` (as
+    :func:`~nblib.ml.data.duplicates.duplicate_report`), ``outliers``, ``parsers``, ``index_columns``,
+    ``entity_keys``, ``label_counts`` (:func:`label_counts`) and ``target`` (:func:`target_summary`).
+    """
+    findings: list[dict[str, Any]] = []
+    n = stats["n_rows"]
+    missing = {c: round(float(v), 4) for c, v in stats["missing"].items() if v > 0}
     empty = [c for c, v in missing.items() if v == 1 and c != target]
     heavy = {c: v for c, v in missing.items() if max_missing_fraction < v < 1 and c != target}
     if empty:
@@ -114,7 +167,7 @@ def check_quality(
             )
         )
 
-    dup = duplicate_report(frame, target)
+    dup = stats["duplicates"]
     if dup["exact_duplicates"] or dup["near_duplicates"]:
         conflict = f"; {dup['conflicting_groups']} groups have differing outcomes" if dup["conflicting_groups"] else ""
         findings.append(
@@ -127,7 +180,7 @@ def check_quality(
             )
         )
 
-    outliers = _outliers(features, outlier_iqr_factor)
+    outliers = stats["outliers"]
     if outliers:
         total = sum(o["count"] + o["negative"] for o in outliers.values())
         findings.append(
@@ -141,10 +194,7 @@ def check_quality(
             )
         )
 
-    parsers = infer_parsers(features)
-    rows = index_columns(features)
-    dated = [c for c, p in parsers.items() if p["kind"] == "date"]  # a date repeats too, but names no entity
-    keys = entity_key_columns(features, [*dated, *rows, *([group] if group else [])])
+    parsers, rows, keys = stats["parsers"], stats["index_columns"], stats["entity_keys"]
     if rows:
         findings.append(
             finding(
@@ -194,7 +244,7 @@ def check_quality(
             )
         )
 
-    labels, label_proposals = _label_variants(features.drop(columns=list(parsers)))
+    labels, label_proposals = _label_variants(stats["label_counts"])
     if labels or label_proposals:
         examples = "; ".join(f"{c!r}: {' / '.join(map(repr, next(iter(g.values()))))}" for c, g in labels.items())
         looks = "; ".join(
@@ -210,7 +260,7 @@ def check_quality(
             finding("labels", "low", "; ".join(parts), columns=list(dict.fromkeys([*labels, *label_proposals])))
         )
 
-    target_info = _target_summary(frame[target], task)
+    target_info = stats["target"]
     if target_info["missing"]:
         findings.append(
             finding(
@@ -233,7 +283,7 @@ def check_quality(
     findings.sort(key=lambda f: SEVERITIES.index(f["severity"]))
     return {
         "n_rows": n,
-        "n_columns": frame.shape[1],
+        "n_columns": stats["n_columns"],
         "missing": missing,
         "heavily_missing_columns": list(heavy),
         "empty_columns": empty,
@@ -254,32 +304,52 @@ def check_quality(
 # --------------------------------------------------------------------------- helpers
 
 
+def outlier_fences(x: pd.Series, factor: float) -> tuple[bool, float, float] | None:
+    """``(log_scale, low, high)``: values below ``low`` or above ``high`` (on the log scale when
+    ``log_scale``: skewed non-negative amounts are judged as ``log1p``) are outliers; ``None`` for a
+    column with fewer than 10 values or no spread.
+
+    >>> outlier_fences(pd.Series(range(100)), 3.0)
+    (False, -123.75, 222.75)
+    """
+    x = x.dropna()
+    if x.nunique() < 10:
+        return None
+    positive = x[x >= 0]
+    log_scale = bool((x >= 0).mean() > 0.99 and positive.skew() > 2)  # judge skewed amounts on log scale
+    values = np.log1p(x.clip(lower=0)) if log_scale else x
+    q1, q3 = np.percentile(values, [25, 75])
+    iqr = q3 - q1
+    if iqr == 0:
+        return None
+    return log_scale, float(q1 - factor * iqr), float(q3 + factor * iqr)
+
+
+def beyond_fences(x: pd.Series, log_scale: bool, low: float, high: float) -> pd.Series:
+    """Which values of ``x`` are outliers by :func:`outlier_fences` (missing values are not)."""
+    values = np.log1p(x.clip(lower=0)) if log_scale else x
+    beyond = (values < low) | (values > high)
+    return beyond & (x >= 0) if log_scale else beyond
+
+
+def outlier_entry(count: int, negative: int, log_scale: bool, low: float, high: float) -> dict[str, Any]:
+    """One column's outliers as the report records them (fences on the values' own scale)."""
+    if log_scale:
+        low, high = float(np.expm1(low)), float(np.expm1(high))
+    return {"count": int(count), "negative": int(negative), "log_scale": bool(log_scale), "low": low, "high": high}
+
+
 def _outliers(frame: pd.DataFrame, factor: float) -> dict[str, dict[str, Any]]:
     out = {}
     for column in frame.select_dtypes("number").columns:
         x = frame[column].dropna()
-        if x.nunique() < 10:
+        fences = outlier_fences(x, factor)
+        if fences is None:
             continue
-        positive = x[x >= 0]
-        log_scale = (x >= 0).mean() > 0.99 and positive.skew() > 2  # judge skewed amounts on log scale
-        values = np.log1p(x.clip(lower=0)) if log_scale else x
-        q1, q3 = np.percentile(values, [25, 75])
-        iqr = q3 - q1
-        if iqr == 0:
-            continue
-        low, high = q1 - factor * iqr, q3 + factor * iqr
-        mask = ((values < low) | (values > high)) & (x >= 0 if log_scale else True)
+        count = int(beyond_fences(x, *fences).sum())
         negative = int((x < 0).sum()) if (x >= 0).mean() > 0.99 else 0
-        if log_scale:
-            low, high = float(np.expm1(low)), float(np.expm1(high))
-        if mask.sum() or negative:
-            out[column] = {
-                "count": int(mask.sum()),
-                "negative": negative,
-                "log_scale": bool(log_scale),
-                "low": float(low),
-                "high": float(high),
-            }
+        if count or negative:
+            out[column] = outlier_entry(count, negative, *fences)
     return out
 
 
@@ -288,40 +358,70 @@ def _names(columns: list[str], limit: int = 8) -> str:
     return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
 
 
-def _label_variants(frame: pd.DataFrame) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[dict[str, Any]]]]:
-    """Labels written several ways: case and spacing, and rare typos of a frequent label (the rule of
-    :class:`nblib.ml.data.labels.MergeRareVariants`, which the preprocessor applies); and, apart, the
-    look-alikes that rule only proposes (listed for a person to check, never merged)."""
-    out, proposals = {}, {}
+def label_counts(frame: pd.DataFrame, max_labels: int = LABEL_LIMIT) -> dict[str, pd.Series]:
+    """Counts of each label (values as text, most frequent first) of the string columns of ``frame``
+    with at most ``max_labels`` distinct values: what :func:`quality_report` judges label variants by.
+
+    >>> label_counts(pd.DataFrame({"c": ["a", "b", "a"], "x": [1, 2, 3]}))["c"].to_dict()
+    {'a': 2, 'b': 1}
+    """
+    out = {}
     for column in frame.columns:
         s = frame[column]
-        if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+        if pd.api.types.is_string_dtype(s) or s.dtype == object:
+            counts = s.dropna().astype(str).value_counts()
+            if len(counts) <= max_labels:
+                out[column] = counts
+    return out
+
+
+def _label_variants(
+    counts_by_column: dict[str, pd.Series],
+) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[dict[str, Any]]]]:
+    """Labels written several ways: case and spacing, and rare typos of a frequent label (the rule of
+    :class:`nblib.ml.data.labels.MergeRareVariants`, which the preprocessor applies); and, apart, the
+    look-alikes that rule only proposes (listed for a person to check, never merged). Judged from
+    label counts alone (:func:`label_counts`)."""
+    out, proposals = {}, {}
+    for column, counts in counts_by_column.items():
+        if counts.empty:
             continue
-        values = s.dropna().astype(str)
-        if values.nunique() > 200 or values.str.split().str.len().mean() > 3:
+        words = np.array([len(str(label).split()) for label in counts.index])
+        if (words * counts.to_numpy()).sum() / counts.sum() > 3:  # free text, not labels
             continue
         groups: dict[str, set[str]] = {}
-        for label in values.unique():
-            key = re.sub(r"\s+", " ", label).strip().casefold()
-            groups.setdefault(key, set()).add(label)
-        normalized = values.str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
-        fitted = MergeRareVariants().fit(normalized.to_frame())
-        for variant, label in fitted.mapping_[0].items():
-            groups.setdefault(label, set()).update(groups.pop(variant, {variant}))
+        for label in counts.index:
+            groups.setdefault(_normal(label), set()).add(label)
+        normalized = counts.groupby([_normal(label) for label in counts.index], sort=False).sum()
+        applied, proposed = MergeRareVariants().merges_for_counts(normalized)
+        for merge in applied:
+            groups.setdefault(merge["merged_into"], set()).update(groups.pop(merge["variant"], {merge["variant"]}))
         multi = {k: sorted(v) for k, v in groups.items() if len(v) > 1}
         if multi:
             out[column] = multi
-        if fitted.proposals_[0]:
-            proposals[column] = fitted.proposals_[0]
+        if proposed:
+            proposals[column] = proposed
     return out, proposals
 
 
-def _target_summary(y: pd.Series, task: str) -> dict[str, Any]:
-    info: dict[str, Any] = {"missing": int(y.isna().sum())}
+def _normal(label: str) -> str:
+    """A label with its case and spacing set aside: ``" Home  Goods"`` -> ``"home goods"``."""
+    return re.sub(r"\s+", " ", label).strip().casefold()
+
+
+def target_summary(
+    missing: int, task: str, *, counts: pd.Series | None = None, describe: pd.Series | None = None
+) -> dict[str, Any]:
+    """The target's part of the report: rows without a value, and the class counts (``counts``, most
+    frequent first) or the distribution (``describe``, as :meth:`pandas.Series.describe` gives it).
+
+    >>> target_summary(0, "classification", counts=pd.Series({"no": 9, "yes": 1}))["minority_share"]
+    0.1
+    """
+    info: dict[str, Any] = {"missing": int(missing)}
     if task == "classification":
-        counts = y.value_counts()
         info["classes"] = {str(k): int(v) for k, v in counts.items()}
         info["minority_share"] = float(counts.min() / counts.sum()) if len(counts) else 0.0
     else:
-        info.update({k: float(v) for k, v in y.describe().items() if k != "count"})
+        info.update({k: float(v) for k, v in describe.items() if k != "count"})
     return info
