@@ -9,6 +9,11 @@
   Dask's ``04_train`` at most 15 % slower.
 * ``sweep``: ``params/smoke.yaml`` swept over ``seed=1,2,3,4``, ``--jobs 2``: local subprocesses
   against runs as tasks on a LocalCluster. Target: the same metrics per run.
+* ``big_table``: ``--rows`` rows (default 10,000,000) of the generator as partitioned Parquet
+  (``--partition-rows`` a file; one generated block, each file's copy with new ids, shuffled and with
+  its amounts nudged, so no two files hold the same rows), bigger than ``data.in_memory_rows``:
+  ``01_eda`` and ``02_preprocess`` on a LocalCluster of 2 workers capped at ``--memory-limit`` each.
+  Reports the raw frame's size in memory, wall time, and peak memory per worker and of all processes.
 * ``real``: whole runs of real tables (``--real PARAMS.yaml ...``, e.g. the params and data that
   ``bench_automl.py --keep DIR`` leaves), local against Dask, each in a fresh reports folder: the same
   test metrics, and each stage's seconds.
@@ -110,6 +115,97 @@ def sweep() -> dict:
     }
 
 
+def make_big_table(rows: int, partition_rows: int) -> Path:
+    """The big table's folder (made once, kept in the temporary folder for the next run)."""
+    import numpy as np
+
+    from nblib.ml.data.datasets import make_product_launches
+
+    folder = Path(tempfile.gettempdir()) / f"nblib-bench-big-{rows}-{partition_rows}"
+    parts = -(-rows // partition_rows)
+    if len(list(folder.glob("part-*.parquet"))) == parts:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    block = make_product_launches(partition_rows, random_state=0).frame
+    for i in range(parts):
+        rng = np.random.default_rng(i)
+        part = block.sample(frac=1.0, random_state=i).reset_index(drop=True)
+        part["launch_id"] = [f"L{i * partition_rows + k:09d}" for k in range(len(part))]
+        part["price"] = (part["price"] * rng.uniform(0.8, 1.25, len(part))).round(2)
+        part["marketing_budget"] = (part["marketing_budget"] * rng.uniform(0.8, 1.25, len(part))).round(-1)
+        part.iloc[: rows - i * partition_rows].to_parquet(folder / f"part-{i:04d}.parquet")
+    return folder
+
+
+def big_table(rows: int, partition_rows: int, memory_limit: str) -> dict:
+    import pandas as pd
+    import psutil
+    import yaml
+
+    folder = make_big_table(rows, partition_rows)
+    files = sorted(folder.glob("part-*.parquet"))
+    raw_bytes = sum(int(pd.read_parquet(f).memory_usage(deep=True).sum()) for f in files)
+    with tempfile.TemporaryDirectory() as reports:
+        params = Path(reports) / "big_table.yaml"
+        spec = {
+            "seed": 0,
+            "data": {
+                "source": str(folder),
+                "target": "is_hit",
+                "drop_columns": ["revenue_k"],
+                "in_memory_rows": min(2_000_000, rows // 2),
+            },
+            "compute": {
+                "backend": "dask",
+                "dask": {"n_workers": 2, "threads_per_worker": 1, "memory_limit": memory_limit, "dashboard": False},
+            },
+        }
+        params.write_text(yaml.safe_dump(spec))
+        env = {**os.environ, "NBLIB_REPORTS": reports, "PYTHONWARNINGS": "ignore"}
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nblib", "run", str(params), "--stages", "01_eda,02_preprocess", "--quiet"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        runner = psutil.Process(proc.pid)
+        workers: dict[int, int] = {}
+        total = 0
+        while proc.poll() is None:
+            try:
+                family = [runner, *runner.children(recursive=True)]
+                rss = {p.pid: p.memory_info().rss for p in family}
+                for p in family:
+                    if "spawn_main" in " ".join(p.cmdline()):
+                        workers[p.pid] = max(workers.get(p.pid, 0), rss[p.pid])
+                total = max(total, sum(rss.values()))
+            except psutil.Error:
+                pass
+            time.sleep(0.5)
+        wall = time.perf_counter() - started
+        _, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"big_table run failed ({proc.returncode}): {stderr[-3000:]}")
+        (run,) = runs(reports)
+        manifest = json.loads((run / "manifest.json").read_text())
+        seconds = {s["name"]: s["seconds"] for s in manifest["stages"]}
+        quality = json.loads((run / "artifacts" / "quality.json").read_text())
+    gib = 1 << 30
+    return {
+        "rows": rows,
+        "partitions": len(files),
+        "parquet_gib": round(sum(f.stat().st_size for f in files) / gib, 3),
+        "raw_frame_gib": round(raw_bytes / gib, 3),
+        "workers": 2,
+        "memory_limit": memory_limit,
+        "wall_seconds": round(wall, 1),
+        "stage_seconds": seconds,
+        "rows_per_second": {k: round(rows / v) for k, v in seconds.items() if v},
+        "peak_worker_gib": sorted(round(v / gib, 3) for v in workers.values()),
+        "peak_all_processes_gib": round(total / gib, 3),
+        "found": {k: quality[k] for k in ("exact_duplicates", "near_duplicates", "n_rows")},
+    }
+
+
 def real(params: list[str]) -> dict:
     out = {}
     for path in params:
@@ -135,7 +231,12 @@ def real(params: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["cv_search", "sweep"], choices=["cv_search", "sweep", "real"])
+    parser.add_argument(
+        "--parts", nargs="+", default=["cv_search", "sweep"], choices=["cv_search", "sweep", "big_table", "real"]
+    )
+    parser.add_argument("--rows", type=int, default=10_000_000, help="rows of the big_table part")
+    parser.add_argument("--partition-rows", type=int, default=250_000)
+    parser.add_argument("--memory-limit", default="2GB", help="each worker's memory_limit in the big_table part")
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--real", nargs="*", default=[], metavar="PARAMS", help="params files for the real part")
     args = parser.parse_args()
@@ -150,9 +251,12 @@ def main() -> None:
     )
     for part in args.parts:
         print(f"{part} ...", flush=True)
-        result[part] = {"cv_search": lambda: cv_search(args.trials), "sweep": sweep, "real": lambda: real(args.real)}[
-            part
-        ]()
+        result[part] = {
+            "cv_search": lambda: cv_search(args.trials),
+            "sweep": sweep,
+            "big_table": lambda: big_table(args.rows, args.partition_rows, args.memory_limit),
+            "real": lambda: real(args.real),
+        }[part]()
         print(json.dumps(result[part], indent=1), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
