@@ -143,14 +143,7 @@ def compute_cluster(params: Params, shared_dir: Path):
     from nblib.engine.signals import interrupts
 
     conf = params.compute.dask
-    cluster = Cluster(
-        conf.address,
-        n_workers=conf.n_workers,
-        threads_per_worker=conf.threads_per_worker,
-        memory_limit=conf.memory_limit,
-        dashboard=conf.dashboard,
-        shared_dir=shared_dir,
-    )
+    cluster = Cluster(conf.address, **conf.local_cluster(), dashboard=conf.dashboard, shared_dir=shared_dir)
     with interrupts(), cluster:  # a signal while the cluster starts still stops it
         print(cluster.describe(), file=sys.stderr)
         _CLUSTER.append(cluster)

@@ -330,6 +330,14 @@ class DaskParams(_Section):
     memory_limit: str = Field("auto", max_length=40, description="LocalCluster: memory per worker (2GB, auto)")
     dashboard: bool = Field(True, description="LocalCluster: serve the dashboard on a free local port")
 
+    def local_cluster(self) -> dict[str, Any]:
+        """The settings of a LocalCluster started for the run (without ``address``)."""
+        return {
+            "n_workers": self.n_workers,
+            "threads_per_worker": self.threads_per_worker,
+            "memory_limit": self.memory_limit,
+        }
+
     @field_validator("address")
     @classmethod
     def _an_address(cls, value: str | None) -> str | None:

@@ -139,19 +139,31 @@ class StageContext:
             PIPELINE.names(),
         )
 
+    def scratch(self) -> Path:
+        """A hidden folder in ``artifacts/`` for intermediate files (a partitioned table's cleaned partitions,
+        which the cluster's workers must see too); :meth:`outputs` removes it."""
+        folder = self.artifacts / f".scratch-{self.stage.name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def outputs(self) -> Any:
-        """Table of this stage's declared outputs: file, whether written, size."""
+        """Table of this stage's declared outputs: file, whether written, size (a partitioned table's: all
+        its files). Removes the :meth:`scratch` folder: every output is written by now."""
+        import shutil
+
         import pandas as pd
 
+        shutil.rmtree(self.artifacts / f".scratch-{self.stage.name}", ignore_errors=True)
         rows = []
         for name, rel in self.stage.outputs.items():
             path = self.artifacts / rel
+            files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path] if path.exists() else []
             rows.append(
                 {
                     "artifact": name,
                     "file": f"artifacts/{rel}",
                     "written": path.exists(),
-                    "kB": round(path.stat().st_size / 1024, 1) if path.exists() else None,
+                    "kB": round(sum(f.stat().st_size for f in files) / 1024, 1) if path.exists() else None,
                 }
             )
         return pd.DataFrame(rows).set_index("artifact")
@@ -269,12 +281,7 @@ def start(name: str, run_dir: str | Path = "", params_path: str | Path = "") -> 
         from nblib.engine.cluster import connect
 
         conf = params.compute.dask
-        ctx.cluster = connect(
-            conf.address,
-            n_workers=conf.n_workers,
-            threads_per_worker=conf.threads_per_worker,
-            memory_limit=conf.memory_limit,
-        )
+        ctx.cluster = connect(conf.address, **conf.local_cluster())
     if scratch:
         ctx.lab_key = _lab_key(stage, run, params)
     return ctx

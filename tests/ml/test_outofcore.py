@@ -160,3 +160,17 @@ def test_a_partitioned_artifact_is_written_whole_hashed_and_read_back(parted, tm
     back = io.read_frame(folder)
     assert tables.is_partitioned(back)
     pd.testing.assert_frame_equal(back.compute(), table.compute(), check_dtype=False)
+
+
+def test_every_partitioned_test_row_is_scored_as_in_memory(parted, frame):
+    from sklearn.linear_model import LogisticRegression
+
+    table = tables.open_table(parted, in_memory_rows=1000)[["price", "n_competitors", TARGET]]
+    whole = table.compute()
+    model = LogisticRegression().fit(whole[["price", "n_competitors"]].fillna(0).iloc[:500], whole[TARGET].iloc[:500])
+    clean = table.fillna(0)
+    scored = tables.score_rows(model, clean, ["price", "n_competitors"], TARGET, "classification")
+    ref = tables.score_rows(model, clean.compute(), ["price", "n_competitors"], TARGET, "classification")
+    assert scored.y.index.tolist() == list(range(3000)) and scored.y.tolist() == ref.y.tolist()
+    np.testing.assert_allclose(scored.scores, ref.scores)
+    assert scored.scores_of(pd.Index([5, 2])).tolist() == [ref.scores[5], ref.scores[2]]

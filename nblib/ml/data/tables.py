@@ -62,6 +62,8 @@ __all__ = [
     "encode_target",
     "split_keys",
     "hash_split",
+    "Scored",
+    "score_rows",
 ]
 
 ROW = "row"  # the index of a partitioned table: each row's number in the whole table
@@ -438,13 +440,14 @@ def near_hashes(part: pd.DataFrame, exclude: Sequence[str]) -> pd.Series:
     return row_hashes(key)
 
 
-def duplicate_stats(frame: Any, target: str | None, ids: Sequence[str]) -> dict[str, Any]:
+def duplicate_stats(frame: Any, target: str | None, ids: Sequence[str], near: Any = None) -> dict[str, Any]:
     """:func:`~nblib.ml.data.duplicates.duplicate_report` of a partitioned table, counted across
     partitions from row hashes. Returns lazy values: ``dask.compute`` them with the rest."""
     split_out = max(1, frame.npartitions // 8)
     exact = frame.map_partitions(row_hashes, meta=pd.Series(dtype="uint64"))
     exclude = [*([target] if target else []), *ids]
-    near = frame.map_partitions(near_hashes, exclude, meta=pd.Series(dtype="uint64"))
+    if near is None:
+        near = frame.map_partitions(near_hashes, exclude, meta=pd.Series(dtype="uint64"))
     exact_counts = exact.value_counts(split_out=split_out)
     sizes = near.value_counts(split_out=split_out)
     out = {
@@ -613,6 +616,7 @@ def clean_partitions(
     drop_near_duplicates: bool = False,
     sample_size: int = SAMPLE_ROWS,
     random_state: int = 0,
+    workdir: str | Path | None = None,
 ) -> Any:
     """:func:`nblib.ml.data.preprocess.clean_frame` partition by partition: the same stateless steps,
     decided once (which columns hold numbers or dates, which hold labels to casefold: on a seeded
@@ -654,14 +658,12 @@ def clean_partitions(
     normalized_sample = pp.normalize_columns(sample, {"text": texts}, exclude=[target], parsers=parsers)
     casefold = pp.casefold_columns(normalized_sample, texts, exclude=[target])
     labels = [c for c in casefold if c not in parsers and sample[c].nunique() <= 5 * SAMPLE_LABELS]
-    clean = out.map_partitions(
-        pp.normalize_columns,
-        {"text": texts},
-        exclude=[target],
-        parsers=parsers,
-        casefold=casefold,
-        meta=_meta_of(pp.normalize_columns, out, {"text": texts}, [target], parsers, casefold),
-    )
+    ids = identifier_columns(normalized_sample, [target])
+    step = _Clean(texts, target, parsers, casefold, [target, *ids])
+    keyed = out.map_partitions(step, meta=step(out.head(50, npartitions=-1)).iloc[:0])
+    if workdir is not None:  # written once, then read: the steps below do not parse every date again
+        keyed = _spill(keyed, Path(workdir))
+    clean, groups = keyed.drop(columns=_KEY), keyed[_KEY].rename("group")
     counts = {
         "before": {c: out[c].nunique() for c in labels},
         "after": {c: clean[c].nunique() for c in labels},
@@ -679,12 +681,10 @@ def clean_partitions(
     if empty or constant:
         clean = clean.drop(columns=[*empty, *constant])
     changes += pp.empty_changes(empty, constant)
-    ids = identifier_columns(sample_rows(clean, sample_size, random_state), [target])
-    (dup,) = dask.compute(duplicate_stats(clean, target, ids))
+    (dup,) = dask.compute(duplicate_stats(clean, target, ids, near=groups))
     dup = _duplicate_report(dup, ids)
     report.update({f"duplicates_{k}" if k != "identifier_columns" else k: v for k, v in dup.items()})
     changes += pp.duplicate_changes(dup, dropping=False)
-    groups = clean.map_partitions(near_hashes, [target, *ids], meta=pd.Series(dtype="uint64", name="group"))
     report["rows_out"] = report["rows_in"] - missing_target
     report["columns_dropped"] = [c for ch in changes if ch["step"] == "columns" for c in ch["columns"]]
     report["rows_dropped"] = missing_target
@@ -693,13 +693,39 @@ def clean_partitions(
 
 
 SAMPLE_LABELS = 200  # label columns: at most this many distinct values
+_KEY = "__nblib_duplicate_key__"
 
 
-def _meta_of(function: Any, frame: Any, *args: Any) -> pd.DataFrame:
-    """The empty frame ``function`` returns for ``frame``'s columns (dask's ``meta``), found by running it
-    on a few real rows (an empty frame has no values to decide a type by)."""
-    roles, exclude, parsers, casefold = args
-    return function(frame.head(50, npartitions=-1), roles, exclude=exclude, parsers=parsers, casefold=casefold).iloc[:0]
+@dataclass(frozen=True)
+class _Clean:
+    """One partition cleaned (:func:`~nblib.ml.data.preprocess.normalize_columns` with the decisions taken
+    once) with each row's duplicate-group key (:func:`near_hashes`) in :data:`_KEY`."""
+
+    texts: list[str]
+    target: str
+    parsers: dict[str, Any]
+    casefold: list[str]
+    exclude: list[str]
+
+    def __call__(self, part: pd.DataFrame) -> pd.DataFrame:
+        from nblib.ml.data.preprocess import normalize_columns
+
+        clean = normalize_columns(
+            part, {"text": self.texts}, exclude=[self.target], parsers=self.parsers, casefold=self.casefold
+        )
+        return clean.assign(**{_KEY: near_hashes(clean, self.exclude)})
+
+
+def _spill(frame: Any, workdir: Path) -> Any:
+    """``frame`` computed once into Parquet under ``workdir`` (a folder the workers share) and read back."""
+    import dask.dataframe as dd
+
+    folder = workdir / SCRATCH
+    frame.to_parquet(folder, write_index=True, write_metadata_file=False, overwrite=True)
+    return dd.read_parquet(folder, split_row_groups=False)
+
+
+SCRATCH = ".cleaned-partitions"  # in the stage's artifacts folder while 02_preprocess runs; removed after
 
 
 def encode_target(frame: Any, target: str, task: str, positive_class: Any = None) -> tuple[Any, dict[str, Any]]:
@@ -809,3 +835,47 @@ def rows_to_judge(train: Any, test: Any, groups: Any, random_state: int = 0) -> 
     from nblib.ml.data.preprocess import GROUP_COLUMN
 
     return Judged(seen.drop(columns=GROUP_COLUMN), seen_test, seen[GROUP_COLUMN])
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Every test row's target (``y``) and score (:func:`nblib.ml.evaluation.metrics.score_model`'s
+    ``scores``, in ``y``'s order)."""
+
+    y: pd.Series
+    scores: np.ndarray
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The target as a one-column frame (what :func:`~nblib.ml.evaluation.metrics.predictions_frame` reads)."""
+        return self.y.to_frame()
+
+    def scores_of(self, index: pd.Index) -> np.ndarray:
+        """The scores of the rows ``index`` names (a sample's rows), in that order."""
+        return self.scores[self.y.index.get_indexer(index)]
+
+
+def score_rows(model: Any, test: Any, features: Sequence[str], target: str, task: str) -> Scored:
+    """Score every row of ``test``: in memory, or partition by partition (on the cluster's workers with
+    ``compute.backend: dask``), each partition bringing back only its target and scores."""
+    from nblib.ml.evaluation.metrics import score_model
+
+    if not is_partitioned(test):
+        return Scored(test[target], np.asarray(score_model(model, test[list(features)], task)))
+    meta = _score_part(head_rows(test, 5), model, list(features), target, task).iloc[:0]
+    parts = test.map_partitions(_score_part, model, list(features), target, task, meta=meta)
+    scored = parts.compute().sort_index()
+    columns = [c for c in scored.columns if c != target]
+    values = scored[columns].to_numpy()
+    return Scored(scored[target], values[:, 0] if values.shape[1] == 1 else values)
+
+
+def _score_part(part: pd.DataFrame, model: Any, features: list[str], target: str, task: str) -> pd.DataFrame:
+    from nblib.ml.evaluation.metrics import score_model
+
+    scores = np.asarray(score_model(model, part[features], task), dtype=float).reshape(len(part), -1)
+    out = pd.DataFrame(scores, index=part.index, columns=[f"__score_{j}" for j in range(scores.shape[1])])
+    return out.assign(**{target: part[target].to_numpy()})
