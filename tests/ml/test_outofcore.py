@@ -174,3 +174,9 @@ def test_every_partitioned_test_row_is_scored_as_in_memory(parted, frame):
     assert scored.y.index.tolist() == list(range(3000)) and scored.y.tolist() == ref.y.tolist()
     np.testing.assert_allclose(scored.scores, ref.scores)
     assert scored.scores_of(pd.Index([5, 2])).tolist() == [ref.scores[5], ref.scores[2]]
+
+
+def test_a_dataframe_goes_the_in_memory_way(frame, tmp_path):
+    cleaned = tables.clean_frame(frame, target=TARGET, random_state=0, workdir=tmp_path)
+    assert cleaned.frame.equals(preprocess.clean_frame(frame, target=TARGET).frame)
+    assert list(tmp_path.iterdir()) == []  # nothing written for a table in memory

@@ -143,12 +143,20 @@ def plot_rows(frame: Any, random_state: int = 0) -> pd.DataFrame:
     return sample
 
 
-def clean_frame(frame: Any, roles_hint: dict[str, list[str]] | None = None, *, random_state: int = 0, **settings: Any):
-    """:func:`nblib.ml.data.preprocess.clean_frame` (same ``settings``), or :func:`clean_partitions`."""
+def clean_frame(
+    frame: Any,
+    roles_hint: dict[str, list[str]] | None = None,
+    *,
+    random_state: int = 0,
+    workdir: str | Path | None = None,
+    **settings: Any,
+):
+    """:func:`nblib.ml.data.preprocess.clean_frame` (same ``settings``), or :func:`clean_partitions`
+    (``workdir``: where the cleaned partitions are written once; unused for a DataFrame)."""
     from nblib.ml.data import preprocess
 
     if is_partitioned(frame):
-        return clean_partitions(frame, roles_hint, random_state=random_state, **settings)
+        return clean_partitions(frame, roles_hint, random_state=random_state, workdir=workdir, **settings)
     return preprocess.clean_frame(frame, roles_hint, **settings)
 
 
