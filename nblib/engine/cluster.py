@@ -119,6 +119,22 @@ class Cluster:
         os.environ[ADDRESS_VARIABLE] = self.client.scheduler.address
         return self
 
+    def lost(self) -> bool:
+        """Whether the scheduler stopped answering (the whole cluster was lost; a LocalCluster never is
+        while the run is alive).
+
+        >>> Cluster("tcp://127.0.0.1:9").lost()
+        True
+        """
+        address = self.address or (self.client.scheduler.address if self.client is not None else None)
+        if address is None:
+            return False
+        try:
+            _reachable(address, self.connect_timeout_s, self.label)
+        except ClusterUnavailable:
+            return True
+        return False
+
     def __exit__(self, *exc: Any) -> bool:
         try:
             self.record()  # the workers' task counts, read while they are still up

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nblib.engine.errors import StageFailed
 from nblib.factory.params import Params, load_params
 from nblib.factory.pipeline import PIPELINE
 
@@ -113,9 +114,9 @@ def start_run(
     else:
         tracking.stop_helper()
     label = label or params.name or "run"
-    with compute_cluster(params, runner.reports_dir if run_dir is None else run_dir.parent):
+    with compute_cluster(params, runner.reports_dir if run_dir is None else run_dir.parent) as cluster:
         run_dir = run_dir or new_run_dir(runner.reports_dir, _folder_name(label))
-        return runner.run(
+        result = runner.run(
             run_dir,
             dump_params(params),
             params_hash=params_sha256(params),
@@ -126,6 +127,14 @@ def start_run(
             label=label,
             lineage=params.name or "run",  # the why-line compares with runs of these params, not another dataset's
         )
+        if isinstance(result.error, StageFailed) and cluster is not None and cluster.lost():
+            where = cluster.address or "the LocalCluster"
+            result.error = StageFailed(
+                result.error.stage,
+                f"{result.error.reason}: the Dask cluster at {where} was lost; once it answers again, run the "
+                f"same command with --resume {run_dir} to run what did not finish",
+            )
+        return result
 
 
 #: The Dask cluster of the run in progress (``compute.backend: dask``), for the manifest.
