@@ -15,7 +15,7 @@ import psutil
 import pytest
 from conftest import run_cli, run_folders, start_cli, wait_for_stage
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dask-e2e")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dask-cluster-loss")]
 
 
 def _free_port() -> int:

@@ -12,7 +12,7 @@ import json
 import pytest
 from conftest import run_cli, run_folders
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dask-e2e")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dask-outofcore")]
 
 PARTS = 20
 
