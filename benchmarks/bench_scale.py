@@ -9,6 +9,12 @@
   Dask's ``04_train`` at most 15 % slower.
 * ``sweep``: ``params/smoke.yaml`` swept over ``seed=1,2,3,4``, ``--jobs 2``: local subprocesses
   against runs as tasks on a LocalCluster. Target: the same metrics per run.
+* ``million``: 1,000,000 generated rows (one Parquet file, 4 partitions for Dask): ``01_eda`` to
+  ``03_features`` (quality checks, cleaning, split, leak check, preprocessing and features fitted)
+  with nblib locally (``n_jobs: 2``) and on Dask (2 workers, the table handled partition by partition:
+  ``data.in_memory_rows: 500000``), against the textbook code a user would write (``dropna``, then
+  ``StandardScaler`` on the numbers, ``TfidfVectorizer`` on the text, year and month of the date).
+  Rows per second and peak memory of all processes, beside the raw frame's size.
 * ``big_table``: ``--rows`` rows (default 10,000,000) of the generator as partitioned Parquet
   (``--partition-rows`` a file; one generated block, each file's copy with new ids, shuffled and with
   its amounts nudged, so no two files hold the same rows), bigger than ``data.in_memory_rows``:
@@ -137,6 +143,111 @@ def make_big_table(rows: int, partition_rows: int) -> Path:
     return folder
 
 
+TEXTBOOK = """
+import sys, time, pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import StandardScaler
+frame = pd.read_parquet(sys.argv[1])
+started = time.perf_counter()
+kept = frame.dropna()
+numbers = kept.drop(columns=["is_hit", "revenue_k"]).select_dtypes("number")
+scaled = StandardScaler().fit_transform(numbers)
+text = TfidfVectorizer().fit_transform(kept["description"])
+dates = pd.to_datetime(kept["release_date"], errors="coerce", format="mixed")
+parts = pd.DataFrame({"year": dates.dt.year, "month": dates.dt.month})
+print(time.perf_counter() - started, len(kept))
+"""
+
+
+def _watched(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Run ``command``; its wall time, the peak memory of it and its descendants, its stdout."""
+    import psutil
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]))
+        except psutil.Error:
+            pass
+        time.sleep(0.25)
+    wall = time.perf_counter() - started
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({proc.returncode}): {err[-3000:]}")
+    return wall, peak, out
+
+
+def million(rows: int = 1_000_000) -> dict:
+    import pandas as pd
+    import yaml
+
+    from nblib.ml.data.datasets import make_product_launches
+
+    gib = 1 << 30
+    folder = Path(tempfile.gettempdir()) / f"nblib-bench-million-{rows}"
+    whole = folder / "whole.parquet"
+    if not whole.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        frame = make_product_launches(rows, random_state=0).frame
+        frame.to_parquet(whole)
+        (folder / "parts").mkdir(exist_ok=True)
+        for i, start in enumerate(range(0, rows, rows // 4)):
+            frame.iloc[start : start + rows // 4].reset_index(drop=True).to_parquet(folder / "parts" / f"p{i}.parquet")
+    raw_bytes = int(pd.read_parquet(whole).memory_usage(deep=True).sum())
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    wall, peak, out = _watched([sys.executable, "-c", TEXTBOOK, str(whole)], env)
+    seconds, kept = out.split()
+    result = {
+        "rows": rows,
+        "raw_frame_gib": round(raw_bytes / gib, 3),
+        "textbook": {
+            "seconds": round(float(seconds), 1),
+            "rows_per_second": round(rows / float(seconds)),
+            "rows_kept": int(kept),
+            "peak_gib": round(peak / gib, 3),
+        },
+    }
+    settings = {
+        "local": ({"source": str(whole)}, {"n_jobs": 2}),
+        "dask": (
+            {"source": str(folder / "parts"), "in_memory_rows": rows // 2},
+            {"backend": "dask", "n_jobs": -1, "dask": {"n_workers": 2, "threads_per_worker": 1, "dashboard": False}},
+        ),
+    }
+    for name, (data, compute) in settings.items():
+        with tempfile.TemporaryDirectory() as reports:
+            params = Path(reports) / f"million_{name}.yaml"
+            spec = {"seed": 0, "data": {**data, "target": "is_hit", "drop_columns": ["revenue_k"]}, "compute": compute}
+            params.write_text(yaml.safe_dump(spec))
+            command = [
+                sys.executable,
+                "-m",
+                "nblib",
+                "run",
+                str(params),
+                "--stages",
+                "01_eda,02_preprocess,03_features",
+            ]
+            wall, peak, _ = _watched([*command, "--quiet"], {**env, "NBLIB_REPORTS": reports})
+            (run,) = runs(reports)
+            manifest = json.loads((run / "manifest.json").read_text())
+            seconds = {s["name"]: s["seconds"] for s in manifest["stages"]}
+            cleaning = json.loads((run / "artifacts" / "cleaning.json").read_text())
+        busy = sum(v for v in seconds.values() if v)
+        result[name] = {
+            "wall_seconds": round(wall, 1),
+            "stage_seconds": seconds,
+            "rows_per_second": round(rows / busy),
+            "rows_kept": cleaning.get("rows_out"),
+            "peak_gib": round(peak / gib, 3),
+            "peak_over_raw_frame": round(peak / raw_bytes, 2),
+        }
+        print(name, result[name], flush=True)
+    return result
+
+
 def big_table(rows: int, partition_rows: int, memory_limit: str) -> dict:
     import pandas as pd
     import psutil
@@ -232,7 +343,10 @@ def real(params: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--parts", nargs="+", default=["cv_search", "sweep"], choices=["cv_search", "sweep", "big_table", "real"]
+        "--parts",
+        nargs="+",
+        default=["cv_search", "sweep"],
+        choices=["cv_search", "sweep", "million", "big_table", "real"],
     )
     parser.add_argument("--rows", type=int, default=10_000_000, help="rows of the big_table part")
     parser.add_argument("--partition-rows", type=int, default=250_000)
@@ -254,6 +368,7 @@ def main() -> None:
         result[part] = {
             "cv_search": lambda: cv_search(args.trials),
             "sweep": sweep,
+            "million": million,
             "big_table": lambda: big_table(args.rows, args.partition_rows, args.memory_limit),
             "real": lambda: real(args.real),
         }[part]()
