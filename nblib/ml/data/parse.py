@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -102,8 +103,21 @@ def parse_dates(series: pd.Series, day_first: bool | None = None) -> pd.Series:
     day_first : bool, optional
         How to read ambiguous slash dates (03/04/2021); decided from the column
         itself when None (a first number above 12 means day first).
+
+    Each distinct value is read once (a date column repeats its values: a table of millions of rows
+    may hold a few thousand dates).
+
+    >>> parse_dates(pd.Series(["2021-03-04", "4 Mar 2021", None, "2021-03-04"])).dt.day.tolist()
+    [4.0, 4.0, nan, 4.0]
     """
-    return _parse_dates(series, day_first)[0]
+    values = series.dropna()
+    uniques = pd.unique(values)
+    if len(uniques) * 2 > len(values):
+        return _parse_dates(series, day_first)[0]
+    parsed = _parse_dates(pd.Series(uniques, dtype=series.dtype), day_first)[0].to_numpy()
+    positions = pd.Index(uniques).get_indexer(series)
+    out = np.where(positions >= 0, parsed[np.maximum(positions, 0)], np.datetime64("NaT", "ns"))
+    return pd.Series(out, index=series.index, name=series.name, dtype="datetime64[ns]")
 
 
 def date_format_counts(series: pd.Series, day_first: bool | None = None) -> dict[str, int]:

@@ -750,10 +750,9 @@ def encode_target(frame: Any, target: str, task: str, positive_class: Any = None
     scale = max(1, int(counts.sum()) // 1_000_000)  # the spellings' shares, in at most about a million rows
     labels = pd.Series(np.repeat(counts.index.to_numpy(dtype=object), np.ceil(counts.to_numpy() / scale).astype(int)))
     encoding = encode(labels)
-    codes = {}
-    for label in counts.index:
-        codes[label_key(label)] = int(encoding.codes[labels.map(label_key) == label_key(label)].iloc[0])
-    y = frame[target].map_partitions(lambda s: s.map(label_key).map(codes).astype(int), meta=(target, "int64"))
+    code_of_key = {label_key(c): i for i, c in enumerate(encoding.classes)}
+    codes = {label: code_of_key[label_key(label)] for label in counts.index}  # each spelling as written
+    y = frame[target].map_partitions(lambda s: s.map(codes).astype(int), meta=(target, "int64"))
     return frame.assign(**{target: y}), encoding.to_dict()
 
 
