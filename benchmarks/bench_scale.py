@@ -159,16 +159,22 @@ print(time.perf_counter() - started, len(kept))
 """
 
 
-def _watched(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run ``command``; its wall time, the peak memory of it and its descendants, its stdout."""
+def _watched(command: list[str], env: dict[str, str]) -> tuple[float, int, dict[int, int], str]:
+    """Run ``command``; its wall time, the peak memory of it and its descendants together, each Dask
+    worker's peak (by pid), and its stdout."""
     import psutil
 
     started = time.perf_counter()
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    root, peak = psutil.Process(proc.pid), 0
+    root, peak, workers = psutil.Process(proc.pid), 0, {}
     while proc.poll() is None:
         try:
-            peak = max(peak, sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]))
+            family = [root, *root.children(recursive=True)]
+            rss = {p.pid: p.memory_info().rss for p in family}
+            for p in family:
+                if "spawn_main" in " ".join(p.cmdline()):
+                    workers[p.pid] = max(workers.get(p.pid, 0), rss[p.pid])
+            peak = max(peak, sum(rss.values()))
         except psutil.Error:
             pass
         time.sleep(0.25)
@@ -176,7 +182,7 @@ def _watched(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({proc.returncode}): {err[-3000:]}")
-    return wall, peak, out
+    return wall, peak, workers, out
 
 
 def million(rows: int = 1_000_000) -> dict:
@@ -197,7 +203,7 @@ def million(rows: int = 1_000_000) -> dict:
             frame.iloc[start : start + rows // 4].reset_index(drop=True).to_parquet(folder / "parts" / f"p{i}.parquet")
     raw_bytes = int(pd.read_parquet(whole).memory_usage(deep=True).sum())
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    wall, peak, out = _watched([sys.executable, "-c", TEXTBOOK, str(whole)], env)
+    wall, peak, _, out = _watched([sys.executable, "-c", TEXTBOOK, str(whole)], env)
     seconds, kept = out.split()
     result = {
         "rows": rows,
@@ -250,7 +256,6 @@ def million(rows: int = 1_000_000) -> dict:
 
 def big_table(rows: int, partition_rows: int, memory_limit: str) -> dict:
     import pandas as pd
-    import psutil
     import yaml
 
     folder = make_big_table(rows, partition_rows)
@@ -273,29 +278,8 @@ def big_table(rows: int, partition_rows: int, memory_limit: str) -> dict:
         }
         params.write_text(yaml.safe_dump(spec))
         env = {**os.environ, "NBLIB_REPORTS": reports, "PYTHONWARNINGS": "ignore"}
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "nblib", "run", str(params), "--stages", "01_eda,02_preprocess", "--quiet"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        runner = psutil.Process(proc.pid)
-        workers: dict[int, int] = {}
-        total = 0
-        while proc.poll() is None:
-            try:
-                family = [runner, *runner.children(recursive=True)]
-                rss = {p.pid: p.memory_info().rss for p in family}
-                for p in family:
-                    if "spawn_main" in " ".join(p.cmdline()):
-                        workers[p.pid] = max(workers.get(p.pid, 0), rss[p.pid])
-                total = max(total, sum(rss.values()))
-            except psutil.Error:
-                pass
-            time.sleep(0.5)
-        wall = time.perf_counter() - started
-        _, stderr = proc.communicate()
-        if proc.returncode != 0:
-            raise SystemExit(f"big_table run failed ({proc.returncode}): {stderr[-3000:]}")
+        command = [sys.executable, "-m", "nblib", "run", str(params), "--stages", "01_eda,02_preprocess", "--quiet"]
+        wall, total, workers, _ = _watched(command, env)
         (run,) = runs(reports)
         manifest = json.loads((run / "manifest.json").read_text())
         seconds = {s["name"]: s["seconds"] for s in manifest["stages"]}
