@@ -236,7 +236,7 @@ def million(rows: int = 1_000_000) -> dict:
                 "--stages",
                 "01_eda,02_preprocess,03_features",
             ]
-            wall, peak, _ = _watched([*command, "--quiet"], {**env, "NBLIB_REPORTS": reports})
+            wall, peak, _, _ = _watched([*command, "--quiet"], {**env, "NBLIB_REPORTS": reports})
             (run,) = runs(reports)
             manifest = json.loads((run / "manifest.json").read_text())
             seconds = {s["name"]: s["seconds"] for s in manifest["stages"]}
