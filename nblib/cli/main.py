@@ -140,6 +140,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score with the model of a run that did not succeed (failed, gated, interrupted)",
     )
+    export = sub.add_parser(
+        "export",
+        help="write what runs these params elsewhere: an Airflow DAG, a CI workflow",
+        description="airflow: one DAG file per params file (one task per stage, schedule from the params' "
+        "schedule section). ci: a GitHub Actions workflow for a model project that runs the params with their "
+        "gates on pull requests and promotes on the main branch.",
+    )
+    export.add_argument("target", choices=["airflow", "ci"], help="what to write")
+    export.add_argument("params", nargs="+", type=Path, help="params YAML file(s)")
+    export.add_argument(
+        "-o", "--output", type=Path, required=True, help="the folder to write into (dags/, .github/workflows/)"
+    )
+    export.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one param in what is exported, e.g. -p schedule.cron=@daily (repeatable)",
+    )
     return parser
 
 
@@ -203,6 +223,7 @@ def _main(argv: list[str] | None) -> int:
         "predict": _predict,
         "verify": _verify,
         "cache": _cache,
+        "export": _export,
     }
     try:
         return commands[args.command](args)
@@ -318,6 +339,17 @@ def _stages_arg(text: str | None, option: str = "--stages") -> list[str] | None:
 
             raise ParamsError(f"{option}: unknown stage {name!r}{suggest(name, known)}; stages: {', '.join(known)}")
     return text.split(",")
+
+
+def _export(args: argparse.Namespace) -> int:
+    """``nblib export airflow|ci PARAMS... -o DIR``: the files written, one line each."""
+    if args.target == "airflow":
+        from nblib.factory.airflow import export_airflow as export
+    else:
+        from nblib.factory.ci import export_ci as export
+    for path in export(args.params, args.param, args.output):
+        print(f"wrote {path}")
+    return 0
 
 
 def _cache(args: argparse.Namespace) -> int:

@@ -134,7 +134,25 @@ def start_run(
                 f"{result.error.reason}: the Dask cluster at {where} was lost; once it answers again, run the "
                 f"same command with --resume {run_dir} to run what did not finish",
             )
-        return result
+    _notify(params, result)
+    return result
+
+
+def _notify(params: Params, result: RunResult) -> None:
+    """``notify.on_failure`` / ``notify.on_promotion``: the user's commands, told what happened (the manifest
+    records each call)."""
+    conf = params.notify
+    if not (conf.on_failure or conf.on_promotion):
+        return
+    from nblib.factory.notify import notify
+
+    commands = {"failure": conf.on_failure, "promotion": conf.on_promotion}
+    done = notify(
+        result.run_dir, result.status, result.manifest, commands, timeout_s=conf.timeout_s, error=result.error
+    )
+    if done:
+        result.manifest["notify"] = done
+        _save_manifest(result.run_dir, result.manifest)
 
 
 #: The Dask cluster of the run in progress (``compute.backend: dask``), for the manifest.

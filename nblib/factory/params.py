@@ -390,6 +390,65 @@ class ComputeParams(_Section):
         return value
 
 
+class ScheduleParams(_Section):
+    """When a scheduler (``nblib export airflow``) runs these params, and how it retries a stage."""
+
+    cron: str | None = Field(
+        None,
+        max_length=200,
+        description="a cron expression (0 3 * * 1) or preset (@daily, @weekly); empty: run only when triggered",
+    )
+    retries: int = Field(1, ge=0, le=20, description="tries of a failed stage after the first (exit 2: none)")
+    retry_delay_s: float = Field(300, ge=0, le=7 * 24 * 3600, description="seconds between tries")
+    timeout_s: float | None = Field(
+        None, gt=0, le=7 * 24 * 3600, description="a stage that runs longer fails (seconds; default: no limit)"
+    )
+    catchup: bool = Field(False, description="also run the intervals missed since the first one (Airflow catchup)")
+
+    @field_validator("cron")
+    @classmethod
+    def _a_cron_expression(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = " ".join(value.split())
+        if value in PRESETS:
+            return value
+        from croniter import croniter
+
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(
+                f"not a cron expression: {shorten(value)!r} (five fields, minute hour day month weekday, "
+                f"e.g. '0 3 * * 1'; or one of {', '.join(PRESETS)})"
+            )
+        return value
+
+
+#: The cron presets a schedule may name (those Airflow knows).
+PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+class NotifyParams(_Section):
+    """Commands the run calls when it fails or its model becomes champion.
+
+    Each runs through the shell with ``NBLIB_EVENT`` (failure or promotion), ``NBLIB_RUN_DIR``,
+    ``NBLIB_RUN_ID``, ``NBLIB_STATUS``, ``NBLIB_REASON`` and, for a promotion, ``NBLIB_MODEL`` and
+    ``NBLIB_MODEL_VERSION`` in its environment. A command that fails is reported, and changes no exit code.
+    """
+
+    on_failure: str | None = Field(
+        None, max_length=4000, description="shell command run when a run fails, is gated or interrupted"
+    )
+    on_promotion: str | None = Field(
+        None, max_length=4000, description="shell command run when the run's model becomes @champion"
+    )
+    timeout_s: float = Field(60, gt=0, le=3600, description="a notify command running longer is stopped")
+
+    @field_validator("on_failure", "on_promotion")
+    @classmethod
+    def _a_command(cls, value: str | None) -> str | None:
+        return value if value is not None and value.strip() else None
+
+
 class Params(_Section):
     """A whole params file."""
 
@@ -409,6 +468,8 @@ class Params(_Section):
     evaluate: EvaluateParams = EvaluateParams()
     tracking: TrackingParams = TrackingParams()
     compute: ComputeParams = ComputeParams()
+    schedule: ScheduleParams = ScheduleParams()
+    notify: NotifyParams = NotifyParams()
 
     @field_validator("name")
     @classmethod
