@@ -26,6 +26,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def _a_share_of_the_cores() -> None:
+    """Under ``pytest -n N`` each worker, and the runs and kernels its tests start, gets its share of the cores for
+    OpenMP (HistGradientBoosting), BLAS and torch threads, as Dask's nanny gives each of its workers: with a pool
+    sized for the whole machine in every kernel of both workers, threads spin against each other (the
+    training-options e2e on 2 busy cores: 213 s of CPU, 64 s with one thread each). A value already set is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    if workers > 0:
+        share = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, share)
+
+
+_a_share_of_the_cores()
+
 #: Unit tests too slow for ``make test-fast`` (marked ``slow``; ``make test`` runs them): a node id, or the start
 #: of one for every parameter. Seconds from one serial run on the shared machine (2026-12-04).
 SLOW = (
@@ -48,6 +63,22 @@ SLOW = (
     "tests/test_leak_marks.py::test_mlflow_tags_mark_the_leaky_run",  # 3
 )
 
+#: The e2e modules that take minutes, collected first and longest first, so that the two xdist workers start on
+#: them and the short tests fill the gaps at the end. The seconds (``make test`` on 2 busy cores, 2026-12-05) are
+#: those of the module's longest test, or of its whole ``xdist_group``: a group's tests run one after another on
+#: one worker, a module's other tests on whichever worker is free. A module not listed comes after these.
+LONG = {
+    "tests/test_e2e_dask.py": 400,  # group dask-e2e
+    "tests/test_tracking.py": 250,  # group tracking: 3 runs in setup
+    "tests/test_e2e.py": 230,  # the smoke run and its reruns; then the training options, the notebook defaults
+    "tests/test_review.py": 180,  # group review
+    "tests/test_e2e_outofcore.py": 150,  # group dask-outofcore
+    "tests/test_e2e_cluster_loss.py": 150,  # group dask-cluster-loss
+    "tests/test_card.py": 100,  # group card
+    "tests/test_e2e_real.py": 90,
+    "tests/test_e2e_interrupts.py": 70,
+}
+
 #: Code that makes a test ``e2e`` or ``kernel`` (see the module docstring).
 STARTS = {
     "e2e": ("run_cli(", "start_cli(", '"-m", "nblib"', '"-m", "papermill"', "start_run(", "execute_notebook("),
@@ -61,8 +92,19 @@ def _functions(module) -> dict[str, str]:
         source = inspect.getsource(module)
     except (OSError, TypeError):
         return {}
+    # what ast.get_source_segment gives, from lines split once: it splits the whole module again for every
+    # function, which made collecting the suite take 12 s longer, in each xdist worker
+    lines = [line.encode() for line in source.splitlines(keepends=True)]
+
+    def segment(node) -> str:
+        first, last = node.lineno - 1, node.end_lineno - 1
+        if first == last:
+            return lines[first][node.col_offset : node.end_col_offset].decode()
+        middle = b"".join(lines[first + 1 : last])
+        return (lines[first][node.col_offset :] + middle + lines[last][: node.end_col_offset]).decode()
+
     return {
-        node.name: ast.get_source_segment(source, node) or ""
+        node.name: segment(node)
         for node in ast.walk(ast.parse(source))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
@@ -111,7 +153,31 @@ def _starts(item: pytest.Function, kind: str) -> bool:
     return False
 
 
+def _group_node_ids(config, items) -> None:
+    """Under ``--dist loadgroup``, end the node id of each test marked ``xdist_group(NAME)`` with ``@NAME``, as
+    pytest-xdist means to: its scheduler sends the tests whose ids end alike to one worker (one module-scoped
+    smoke run, one cluster). pytest-xdist 3.8 writes ``item._nodeid``, which pytest 9.2 no longer reads (the id
+    is ``item._id``, a ``NodeId``): without this every grouped test went anywhere and each worker made the
+    module's shared runs again. Does nothing where xdist's own suffix took, or outside ``--dist loadgroup``."""
+    if not getattr(config.option, "loadgroup", False):  # set on the workers of ``-n N --dist loadgroup`` only
+        return
+    for item in items:
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+        )
+        if not names or item.nodeid.endswith("@" + "_".join(names)):
+            continue
+        grouped = f"{item.nodeid}@{'_'.join(names)}"
+        if hasattr(item, "_id"):
+            from _pytest.nodeid import NodeId
+
+            item._id = NodeId.parse(grouped)
+        else:
+            item._nodeid = grouped
+
+
 def pytest_collection_modifyitems(config, items):
+    _group_node_ids(config, items)
     for item in items:
         if not isinstance(item, pytest.Function):
             continue
@@ -120,14 +186,31 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(kind)
         if item.nodeid.startswith(SLOW):
             item.add_marker("slow")
-    # Modules with e2e tests first, then kernel ones: under xdist the long tests start early and the short
-    # ones fill the gaps at the end, instead of one worker finishing a long run alone. A module stays whole,
-    # so its module-scoped fixtures (one shared smoke run) are still made once.
+    # Modules with e2e tests first (the LONG ones longest first), then kernel ones: under xdist the long tests
+    # start early and the short ones fill the gaps at the end, instead of one worker finishing a long run alone.
+    # A module stays whole, so its module-scoped fixtures (one shared smoke run) are still made once; inside it,
+    # a test that says it needs longer (@pytest.mark.timeout) starts before the others.
     rank: dict[str, int] = {}
-    for item in items:
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        module = item.nodeid.split("::")[0]
         kind = 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("kernel") else 2
-        rank[item.nodeid.split("::")[0]] = min(kind, rank.get(item.nodeid.split("::")[0], 2))
-    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])  # stable: the order inside a module is kept
+        rank[module] = min(kind, rank.get(module, 2))
+        first.setdefault(module, i)
+
+    def order(item) -> tuple:
+        module = item.nodeid.split("::")[0]
+        timeout = item.get_closest_marker("timeout")
+        return rank[module], -LONG.get(module, 0), first[module], -(timeout.args[0] if timeout and timeout.args else 0)
+
+    items.sort(key=order)  # stable: otherwise the order inside a module is kept
+
+
+def pytest_configure(config):
+    # pytest-xdist's loadgroup/loadscope would hand out the scopes with the most tests first, whatever they cost:
+    # the order above is the order of work (``--dist loadgroup`` in make test; a scope is a test or a group)
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def _fast(config) -> bool:

@@ -90,3 +90,24 @@ def test_modules_with_e2e_tests_are_collected_first_and_stay_whole(project):
     )
     listed = project.runpytest("--collect-only", "-q").stdout.lines
     assert [line.split("::")[1] for line in listed if "::" in line] == ["test_plain", "test_run", "test_one"]
+
+
+def test_an_xdist_group_is_one_unit_of_work_under_loadgroup(project):
+    """``--dist loadgroup`` (make test) must send every test of an ``xdist_group`` to one worker, so the
+    module-scoped runs of test_card, test_review and test_tracking are made once, not once per worker."""
+    from conftest import _group_node_ids
+    from xdist.scheduler.loadgroup import LoadGroupScheduling
+
+    items = project.getitems(
+        "import pytest\n\npytestmark = pytest.mark.xdist_group('one')\n\n"
+        "def test_a():\n    pass\n\n@pytest.mark.parametrize('i', [1, 2])\ndef test_b(i):\n    pass\n"
+    )
+    ids = [item.nodeid for item in items]
+    config = items[0].config
+    _group_node_ids(config, items)
+    assert [item.nodeid for item in items] == ids  # outside --dist loadgroup: untouched
+    config.option.loadgroup = True  # what pytest-xdist sets on its workers under --dist loadgroup
+    _group_node_ids(config, items)
+    _group_node_ids(config, items)  # once only
+    assert [item.nodeid for item in items] == [f"{i}@one" for i in ids]
+    assert {LoadGroupScheduling._split_scope(None, item.nodeid) for item in items} == {"one"}
