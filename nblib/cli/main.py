@@ -160,6 +160,44 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one param in what is exported, e.g. -p schedule.cron=@daily (repeatable)",
     )
+    serve = sub.add_parser(
+        "serve",
+        help="answer HTTP with a registered model (MLflow's scoring protocol: POST /invocations, GET /ping)",
+        description="Serve a registered model on MLflow's scoring protocol: POST /invocations with JSON "
+        "(dataframe_split, dataframe_records) or CSV rows as the training file had them answers "
+        '{"predictions": [...]}, what nblib predict writes; GET /ping, /health, /version, /metadata. '
+        "The version is resolved at start: a new @champion is served from the next start.",
+    )
+    serve.add_argument(
+        "model",
+        nargs="?",
+        default=None,
+        metavar="MODEL_URI",
+        help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model, a run folder or run id (the version "
+        "it registered), or a registered model's NAME (its @champion); default: models:/<name>@champion, the "
+        "name from --params (tracking.model_name, else nblib-<params name>), else the only model registered "
+        "in the store",
+    )
+    serve.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        metavar="PARAMS.yaml",
+        help="params file whose model name and tracking.uri say which model and store",
+    )
+    serve.add_argument(
+        "--tracking-uri",
+        default=None,
+        metavar="URI",
+        help="the MLflow store (default: the params' tracking.uri, else the SQLite store in the reports "
+        "folder, $NBLIB_REPORTS/.mlflow/mlflow.db)",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)"
+    )
+    serve.add_argument("--port", type=int, default=5001, help="port (default 5001; 0 takes a free one, printed)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model (default 1)")
+    serve.add_argument("--access-log", action="store_true", help="log one line per request")
     return parser
 
 
@@ -224,6 +262,7 @@ def _main(argv: list[str] | None) -> int:
         "verify": _verify,
         "cache": _cache,
         "export": _export,
+        "serve": _serve,
     }
     try:
         return commands[args.command](args)
@@ -684,6 +723,47 @@ def _check_recorded_model(model: Path) -> None:
     manifest = read_manifest(artifacts.parent) if artifacts.name == "artifacts" else None
     if manifest is not None:
         check_recorded(artifacts.parent, manifest, [f"artifacts/{name}" for name in (model.name, "columns.json")])
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``nblib serve [MODEL_URI]``: resolve the model, say which version is served, answer until stopped."""
+    from nblib.engine.manifest import read_manifest
+    from nblib.factory.app import reports_dir
+    from nblib.tracking import server, settings
+
+    conf = settings({}, reports_dir())
+    if args.params is not None:
+        from nblib.engine.params import plain
+        from nblib.factory.params import load_params
+
+        conf = settings(plain(load_params([args.params], check_data=False)), reports_dir())
+    store = args.tracking_uri or conf["uri"]
+    folder = _maybe_run_folder(args.model)
+    if folder is not None:
+        served = server.from_run(folder, read_manifest(folder) or {})
+    else:
+        served = server.resolve(args.model, store=store, name=conf["model_name"] if args.params else None)
+    server.serve(
+        served,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=args.access_log,
+        say=lambda line: print(f"nblib: {line}", file=sys.stderr, flush=True),
+    )
+    return 0
+
+
+def _maybe_run_folder(arg: str | None) -> Path | None:
+    """The run folder ``arg`` names (a path or a run id), or None when it names none (a URI, a model name)."""
+    from nblib.factory.app import reports_dir
+
+    if not arg or arg.startswith(("models:/", "runs:/")):
+        return None
+    for candidate in (Path(arg), reports_dir() / arg):
+        if (candidate / "manifest.json").exists():
+            return candidate
+    return None
 
 
 def _run_folder(arg: Path) -> Path:

@@ -40,6 +40,9 @@ class BadRows(ValueError):
     When every row is bad under ``on_bad_rows="skip"``, ``rejects`` holds them all."""
 
     rejects: pd.DataFrame | None = None
+    #: The first bad cell and the count, without the advice for ``nblib predict``'s options (what
+    #: ``nblib serve`` answers a request with); ``None`` when the message is all there is.
+    reason: str | None = None
 
 
 @dataclass
@@ -132,7 +135,13 @@ def predict_rows(model, frame: pd.DataFrame, columns: dict[str, Any], *, on_bad_
     rejects = pd.DataFrame({"row": pd.Series(dtype=int), "reason": pd.Series(dtype=object)})
     if problems:
         if on_bad_rows == "fail":
-            raise BadRows(_bad_rows_message(problems))
+            reason = _bad_rows_message(problems)
+            error = BadRows(
+                f"{reason}; fix the file, or pass --on-bad-rows skip to score the other rows and write these to a "
+                f"rejects file"
+            )
+            error.reason = reason
+            raise error
         reasons: dict[int, list[str]] = {}
         for position, text in problems:
             reasons.setdefault(position, []).append(text)
@@ -237,10 +246,7 @@ def _bad_rows_message(problems: list[tuple[int, str]]) -> str:
     if len(problems) > 1:
         shown = ", ".join(str(r + 1) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
         more = f" ({len(problems)} bad cells in {len(rows)} row{'s' * (len(rows) != 1)}: {shown})"
-    return (
-        f"data row {position + 1}, {text}{more}; fix the file, or pass --on-bad-rows skip to score the other rows "
-        f"and write these to a rejects file"
-    )
+    return f"data row {position + 1}, {text}{more}"
 
 
 def _unseen_categories(model, X: pd.DataFrame, roles: ColumnRoles) -> dict[str, int]:
