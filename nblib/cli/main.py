@@ -743,7 +743,7 @@ def _serve(args: argparse.Namespace) -> int:
         served = server.from_run(folder, read_manifest(folder) or {})
     else:
         served = server.resolve(args.model, store=store, name=conf["model_name"] if args.params else None)
-    server.serve(
+    return server.serve(
         served,
         host=args.host,
         port=args.port,
@@ -751,7 +751,6 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         say=lambda line: print(f"nblib: {line}", file=sys.stderr, flush=True),
     )
-    return 0
 
 
 def _maybe_run_folder(arg: str | None) -> Path | None:

@@ -33,6 +33,7 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
 import tempfile
 from collections.abc import Callable
@@ -180,11 +181,8 @@ def _open(store: str):
             f"no tracking store at {store[len('sqlite:///') :]}: nothing was tracked there yet "
             f"(run nblib run PARAMS.yaml first, or set NBLIB_REPORTS or --tracking-uri)"
         )
-    # a store that does not answer: a few seconds, not MLflow's minutes of retries
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     try:
-        return _client(store)
+        return _client(store)  # quiet: a store that does not answer fails in seconds, not minutes of retries
     except Exception as exc:  # noqa: BLE001 - any failure to reach it is one line at start
         raise ServeError(
             f"the tracking store {shown_uri(store)} cannot be reached: {one_line(exc, first=True)}"
@@ -260,7 +258,7 @@ def _run_model(client, uri: str, store: str) -> Served:
 
 def fetch(served: Served, into: str | Path) -> Path:
     """The model's files, downloaded from the store into the folder ``into``."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    _quiet()  # no progress bar
     import mlflow
 
     try:
@@ -404,13 +402,16 @@ def predictions_json(scored) -> bytes:
         scored = scored.to_frame()
     if not isinstance(scored, pd.DataFrame):
         return json.dumps({"predictions": np.asarray(scored).tolist()}, default=_jsonable).encode()
-    numeric = scored.select_dtypes("number").columns
-    frame = scored.astype(object)
-    missing = scored.isna()
-    if len(numeric):
-        missing[numeric] |= np.isinf(scored[numeric].to_numpy(dtype=float))
-    frame = frame.mask(missing, None)
-    records = frame.to_dict(orient="records")
+    columns = []
+    for _, column in scored.items():
+        values = column.to_numpy(dtype=object, copy=True)
+        missing = column.isna().to_numpy(copy=True)  # NaN, NaT, None, NA
+        if pd.api.types.is_float_dtype(column.dtype):
+            missing |= np.isinf(column.to_numpy(dtype=float, na_value=np.nan))
+        values[missing] = None
+        columns.append(values.tolist())
+    names = [str(name) for name in scored.columns]
+    records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
     return json.dumps({"predictions": records}, default=_jsonable, allow_nan=False, ensure_ascii=False).encode()
 
 
@@ -425,14 +426,19 @@ def serve(
     workers: int = 1,
     access_log: bool = False,
     say: Callable[[str], None] = print,
-) -> None:
-    """Fetch and load ``served``, bind ``host:port`` and answer until stopped (Ctrl-C or SIGTERM: a
-    graceful stop). ``say`` gets one line once the model is loaded and the port bound: the version
-    served and the address (``port=0`` takes a free port, named there). Start failures are
-    :class:`ServeError`."""
+) -> int:
+    """Fetch and load ``served``, bind ``host:port`` and answer until stopped; the exit status.
+
+    ``say`` gets one line once the model is loaded and the port bound: the version served and the
+    address (``port=0`` takes a free port, named there). Start failures are :class:`ServeError`.
+    SIGTERM (what a container runtime sends) and Ctrl-C stop it gracefully: requests under way are
+    answered, the fetched files removed; then 143 is returned for SIGTERM (0 with ``workers`` > 1,
+    whose supervisor stops them), and Ctrl-C raises KeyboardInterrupt.
+    """
     if workers < 1:
         raise ServeError(f"--workers {workers}: give 1 or more worker processes")
     sock = _bind(host, port)
+    previous = _on_sigterm()
     try:
         with tempfile.TemporaryDirectory(prefix="nblib-serve-") as tmp:
             local = fetch(served, tmp)
@@ -444,8 +450,32 @@ def serve(
                 + (f" ({workers} workers)" if workers > 1 else "")
             )
             _run(model, served, local, sock, workers=workers, access_log=access_log)
+    except _Terminated:  # uvicorn stopped gracefully, then raised the signal again: here, after the clean-up
+        return 128 + signal.SIGTERM
     finally:
         sock.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived (see :func:`_on_sigterm`)."""
+
+
+def _on_sigterm():
+    """Make SIGTERM raise :class:`_Terminated` in the main thread, so that the temporary folder is
+    removed on the way out (its default kills the process where uvicorn raises it again after
+    shutting down); the handler it replaces, or None off the main thread."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminated(signum, frame):
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, terminated)
 
 
 def _bind(host: str, port: int) -> socket.socket:
