@@ -310,3 +310,19 @@ def _post(url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
 
 def _native(value):
     return value.item() if hasattr(value, "item") else str(value)
+
+
+def test_a_run_folder_a_name_and_a_runs_uri_name_the_version_that_run_registered(tracked):
+    from nblib.engine.manifest import read_manifest
+    from nblib.tracking.server import ServeError, from_run, resolve
+
+    reports, run = tracked
+    store = f"sqlite:///{reports / '.mlflow' / 'mlflow.db'}"
+    served = from_run(run, read_manifest(run))
+    assert (served.uri, served.name, served.version, served.store) == (f"models:/{MODEL}/1", MODEL, 1, store)
+    assert served.nblib_run == read_manifest(run)["run_id"]
+    assert resolve(MODEL, store=store).uri == f"models:/{MODEL}/1"  # a bare name: its @champion
+    by_run = resolve(f"runs:/{served.run_id}/model", store=store)
+    assert (by_run.uri, by_run.name, by_run.nblib_run) == (f"runs:/{served.run_id}/model", None, served.nblib_run)
+    with pytest.raises(ServeError, match="this run registered no model"):
+        from_run(run, {**read_manifest(run), "tracking": {}})

@@ -17,7 +17,9 @@ One reason to change per module; this package only re-exports their public names
   ``@champion`` and who the champion is;
 - :mod:`nblib.tracking.promotion`: champion against challenger (:func:`challenge`, :func:`decide`)
   and moving the alias after the run;
-- :mod:`nblib.tracking.serving`: the pyfunc model MLflow loads (imported by MLflow, not here).
+- :mod:`nblib.tracking.serving`: the pyfunc model MLflow loads (imported by MLflow, not here);
+- :mod:`nblib.tracking.server`: ``nblib serve``, a registered version answering HTTP on MLflow's scoring
+  protocol (imported by the command, not here: it needs Starlette and uvicorn).
 
 ``python -m nblib.tracking`` is the helper process (:mod:`nblib.tracking.__main__`).
 """

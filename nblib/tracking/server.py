@@ -442,7 +442,9 @@ def serve(
     try:
         with tempfile.TemporaryDirectory(prefix="nblib-serve-") as tmp:
             local = fetch(served, tmp)
-            model = load(local)  # in this process too when workers start: a model that cannot load stops here
+            model = load(local)  # here too when workers start: a model that cannot load stops here, once
+            if workers > 1:
+                model = None  # each worker loads its own copy from the folder fetched once
             bound = sock.getsockname()
             shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
             say(
@@ -508,7 +510,6 @@ def _run(model, served: Served, local: Path, sock: socket.socket, *, workers: in
         return
     from uvicorn.supervisors import Multiprocess
 
-    del model  # each worker loads its own copy from the folder fetched once
     os.environ[_ENV_DIR], os.environ[_ENV_SERVED] = str(local), json.dumps(asdict(served))
     config = uvicorn.Config(f"{__name__}:_worker_app", factory=True, workers=workers, **options)
     try:
