@@ -167,3 +167,12 @@ def test_ignore_files_keep_the_venv_reports_and_caches_out():
     assert kept[0] == "*"  # everything out, then only what the image needs back in
     assert {"!nblib/", "!notebooks/", "!params/", "!pyproject.toml", "!README.md"} <= set(kept)
     assert not any(r.startswith("!") and (".venv" in r or "reports" in r or "cache" in r) for r in kept)
+
+
+def test_ci_model_refuses_bad_params_before_running_and_says_so_in_the_summary(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NBLIB_REPORTS", str(tmp_path / "reports"))
+    summary = tmp_path / "summary.md"
+    assert ci.main([str(ROOT / "params" / "smoke.yaml"), "-p", "train.cv_fold=3", "--summary", str(summary)]) == 2
+    assert "did you mean 'cv_folds'" in capsys.readouterr().err
+    assert "refused before anything ran (exit 2)" in summary.read_text()
+    assert not (tmp_path / "reports").exists()

@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         return ci_model(args.params, args.param, out=args.out, summary=args.summary, promote=args.promote)
     except NblibError as exc:
         print(f"nblib: error: {exc}", file=sys.stderr)
+        if args.summary is not None:  # the job's summary page says it too
+            _append(args.summary, f"### nblib — refused before anything ran (exit {exc.exit_code})\n\n{_code(exc)}\n")
         return exc.exit_code
 
 
