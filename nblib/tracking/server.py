@@ -437,6 +437,8 @@ def serve(
     """
     if workers < 1:
         raise ServeError(f"--workers {workers}: give 1 or more worker processes")
+    if not 0 <= port <= 65535:
+        raise ServeError(f"--port {port}: give a port from 1 to 65535 (0: any free one)")
     sock = _bind(host, port)
     previous = _on_sigterm()
     try:
