@@ -68,7 +68,10 @@ SLOW = (
 #: those of the module's longest test, or of its whole ``xdist_group``: a group's tests run one after another on
 #: one worker, a module's other tests on whichever worker is free. A module not listed comes after these.
 LONG = {
+    "tests/test_e2e_retrain.py": 600,  # group retrain: three Airflow DAG runs, two server starts
+    "tests/test_airflow.py": 450,  # group airflow: the smoke DAG run, the gated one, a bad conf
     "tests/test_e2e_dask.py": 400,  # group dask-e2e
+    "tests/test_ci_model.py": 320,  # group ci-model: make ci-model twice
     "tests/test_tracking.py": 250,  # group tracking: 3 runs in setup
     "tests/test_e2e.py": 230,  # the smoke run and its reruns; then the training options, the notebook defaults
     "tests/test_review.py": 180,  # group review
@@ -76,6 +79,7 @@ LONG = {
     "tests/test_e2e_cluster_loss.py": 150,  # group dask-cluster-loss
     "tests/test_card.py": 100,  # group card
     "tests/test_e2e_real.py": 90,
+    "tests/test_serve.py": 120,  # group serve: one tracked run, one server
     "tests/test_e2e_interrupts.py": 70,
 }
 
