@@ -417,8 +417,8 @@ class ScheduleParams(_Section):
 
         if len(value.split()) != 5 or not croniter.is_valid(value):
             raise ValueError(
-                f"not a cron expression: {shorten(value)!r} (five fields, minute hour day month weekday, "
-                f"e.g. '0 3 * * 1'; or one of {', '.join(PRESETS)})"
+                f"not a cron expression: five fields, minute hour day month weekday (e.g. '0 3 * * 1'), "
+                f"or one of {', '.join(PRESETS)}"
             )
         return value
 
