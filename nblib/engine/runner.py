@@ -445,8 +445,10 @@ class Runner:
             status="cached",
             outputs=old["outputs"],
             seconds=0.0,
-            **{k: old[k] for k in ("cached_from", "saved_seconds", "executed_in", "packages") if k in old},
+            **{k: old[k] for k in ("cached_from", "saved_seconds", "executed_in", "packages", "ran_here") if k in old},
         )
+        if old.get("status") == "succeeded" and "cached_from" not in old:
+            record["ran_here"] = old.get("seconds")  # by an earlier attempt in this folder (--run-dir, --resume)
         progress.done(stage.name, "cached", 0.0)
         return True
 

@@ -41,6 +41,12 @@ def events(status: str, manifest: dict[str, Any], error: object = None) -> list[
     '3'
     >>> events("succeeded", {"tracking": {"model": {"name": "m", "version": 1}}})
     []
+    >>> already = {"promoted": True, "already": True, "reason": "this pipeline is the champion already (version 1)"}
+    >>> events("succeeded", {"tracking": {"model": {"name": "m", "version": 1}, "promotion": already}})
+    []
+    >>> first = {"name": "m", "version": 1, "champion": "first"}
+    >>> events("succeeded", {"tracking": {"model": first, "promotion": already}})[0][1]["NBLIB_REASON"]
+    'the first registered version of this model'
     """
     out = []
     if status != "succeeded":
@@ -49,9 +55,9 @@ def events(status: str, manifest: dict[str, Any], error: object = None) -> list[
     record = manifest.get("tracking") or {}
     model = record.get("model") or {}
     promotion = record.get("promotion") or {}
-    first = model.get("champion") == "first"  # the registry's first version became champion
-    if model and (promotion.get("promoted") or first) and "already" not in str(promotion.get("reason", "")):
-        reason = promotion.get("reason") or "the first registered version of this model"
+    first = model.get("champion") == "first"  # this run registered the model's first version: champion
+    if model and (first or (promotion.get("promoted") and not promotion.get("already"))):
+        reason = "the first registered version of this model" if first else promotion.get("reason", "")
         out.append(
             (
                 "promotion",

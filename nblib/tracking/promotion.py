@@ -185,6 +185,7 @@ def move_champion(
             return {
                 **out,
                 "promoted": True,
+                "already": True,  # the alias did not move: nothing new to announce
                 "reason": f"this pipeline is the champion already (version {current.version})",
             }
         if (str(current.version) if current else None) != (str(beaten) if beaten is not None else None):

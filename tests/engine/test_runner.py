@@ -55,10 +55,14 @@ def test_tampered_artifact_is_reported_and_its_stage_runs_again(done, capsys):
 
 
 def test_unchanged_outputs_are_reused(done):
-    runner, run_dir, _ = done
+    runner, run_dir, first = done
     again = run(runner, run_dir, force=False)
     assert [s["status"] for s in again.manifest["stages"]] == ["cached", "cached"]
     assert all(s["outputs"] for s in again.manifest["stages"])
+    # what each stage took when it ran in this folder, kept through later attempts (an Airflow task per stage)
+    took = [s["seconds"] for s in first["stages"]]
+    assert [s["ran_here"] for s in again.manifest["stages"]] == took and all(t > 0 for t in took)
+    assert [s["ran_here"] for s in run(runner, run_dir, force=False).manifest["stages"]] == took
 
 
 def test_a_deleted_downstream_artifact_is_restored_from_the_cache(done):
