@@ -191,6 +191,19 @@ def test_a_champion_on_other_test_rows_is_refused_with_the_reason(runs, monkeypa
     assert other["decision"] == "refused" and "other test rows" in other["reason"]
     elsewhere = challenge(load(["params/smoke.yaml"], ["evaluate.promote=true", "seed=8"]), predictions, metrics)
     assert elsewhere["decision"] == "refused" and "other data" in elsewhere["reason"]
+    # a scheduled retrain on new data: given the test rows, the champion's registered model scores them
+    test = pd.read_parquet(second / "artifacts" / "test.parquet")
+    params = load(["params/smoke.yaml"], ["evaluate.promote=true", "seed=8"])
+    rescored = _challenge(
+        params, predictions, metrics, data_sha256=data_fingerprint(params), reports_dir=reports, rows=test
+    )
+    assert rescored["champion"]["scored_here"] and rescored["decision"] == "keep", rescored
+    assert rescored["test"]["diff"] == pytest.approx(0, abs=1e-12)  # the champion is this model: same scores
+    assert "the champion's model scored this run's test rows" in rescored["reason"]
+    cannot = _challenge(
+        params, predictions, metrics, data_sha256="x", reports_dir=reports, rows=test.drop(columns=["price"])
+    )
+    assert cannot["decision"] == "refused" and "cannot score this run's test rows" in cannot["reason"], cannot
 
 
 def test_an_unreachable_store_is_a_warning_never_a_lost_run(runs):

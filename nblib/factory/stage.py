@@ -175,9 +175,10 @@ class StageContext:
         report_progress(self.run_dir, self.stage.name, text)
 
     def challenge(
-        self, predictions: Any, metrics: dict[str, Any], leaks: dict[str, Any] | None = None
+        self, predictions: Any, metrics: dict[str, Any], leaks: dict[str, Any] | None = None, rows: Any = None
     ) -> dict[str, Any]:
-        """:func:`nblib.tracking.challenge` for this run: its data's fingerprint and its reports folder."""
+        """:func:`nblib.tracking.challenge` for this run: its data's fingerprint and its reports folder;
+        ``rows``, the test rows scored, let a champion trained on other data be scored on them."""
         from nblib import tracking
         from nblib.factory.app import data_fingerprint, reports_dir
 
@@ -188,6 +189,7 @@ class StageContext:
             leaks=leaks,
             data_sha256=data_fingerprint(self.params),
             reports_dir=reports_dir(),
+            rows=rows,
         )
 
     def show(self, name: str, figure: Any) -> None:

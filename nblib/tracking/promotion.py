@@ -19,7 +19,7 @@ from nblib.ml.evaluation.gates import check_promotion
 from nblib.ml.evaluation.scoring import LOWER_IS_BETTER as _LOWER_IS_BETTER
 from nblib.tracking.records import _kept_likely, _read_frame, test_rows_sha256
 from nblib.tracking.registry import CHAMPION, _champion
-from nblib.tracking.session import _client, _guard, _one_line, settings
+from nblib.tracking.session import _client, _fluent, _guard, _one_line, settings
 
 __all__ = ["challenge", "decide", "move_champion", "check_promotion"]
 
@@ -33,13 +33,15 @@ def challenge(
     *,
     data_sha256: str,
     reports_dir: str | Path,
+    rows=None,
 ) -> dict[str, Any]:
     """Should this run's model replace the registry's ``@champion``? The evidence, as a record.
 
     The champion's test predictions are read back from its MLflow run; the comparison is paired
     on the same rows (DeLong for ROC-AUC, a paired bootstrap for other metrics) at
     ``evaluate.promote_level``. Refused, with the reason, when the champion was scored on other
-    data or other test rows, and never promoted when the run keeps a likely leak (``leaks``:
+    data or other test rows and cannot be scored on this run's (``rows``: the test rows the run scored, as the
+    stage read them; a scheduled retrain on new data), and never promoted when the run keeps a likely leak (``leaks``:
     ``artifacts/leaks.json``). Never raises: an unreachable store is a ``"decision": "unknown"``.
     ``data_sha256`` fingerprints the run's data; ``reports_dir`` holds the default store
     (:meth:`nblib.factory.stage.StageContext.challenge` passes both).
@@ -78,15 +80,23 @@ def challenge(
             "test_rows_sha256": current.tags.get("nblib.test_rows_sha256", ""),
         }
         test = None
-        if champ["data_sha256"] == mine["data_sha256"] and champ["test_rows_sha256"] == mine["test_rows_sha256"]:
-            compared = _paired(client, current.run_id, predictions, metrics, primary, n_boot)
+        same = champ["data_sha256"] == mine["data_sha256"] and champ["test_rows_sha256"] == mine["test_rows_sha256"]
+        if same or rows is not None:
+            if same:
+                compared = _paired(client, current.run_id, predictions, metrics, primary, n_boot)
+            else:  # other data: the champion's model scores this run's test rows, and the pair is on them
+                compared = _rescored(client, conf["uri"], current, rows, predictions, primary, n_boot)
+                champ["scored_here"] = True
             if not compared["paired"]:
                 return {
                     **base,
                     "champion": champ,
                     "decision": "refused",
                     "test": None,
-                    "reason": f"refused: champion version {champ['version']}'s test predictions do not pair "
+                    "reason": f"refused: champion version {champ['version']} was trained on other data and is "
+                    f"{compared['note']}"
+                    if champ.get("scored_here")
+                    else f"refused: champion version {champ['version']}'s test predictions do not pair "
                     f"with this run's ({compared['note']})",
                 }
             test = compared["tests"].get(primary)
@@ -150,6 +160,8 @@ def decide(
         if p is not None
         else f"{metric}: no p-value"
     )
+    if champion.get("scored_here"):
+        words += "; the champion's model scored this run's test rows (it was trained on other data)"
     if better and significant:
         return {"decision": "promote", "reason": f"promote: {words}", "test": test}
     why = "not better" if not better else "not significantly better"
@@ -214,6 +226,46 @@ def _leak_decision(columns: list[str]) -> dict[str, Any]:
         "reason": f"not promoted: keeps a likely leak ({names}); set quality.leaks: drop, or list the column(s) "
         f"in data.columns.known_before_outcome if known before the outcome",
     }
+
+
+def _rescored(client, uri: str, current, rows, predictions, primary: str, n_boot: int) -> dict[str, Any]:
+    """The champion's model (the registered version, as ``nblib serve`` loads it) on this run's test rows
+    (``rows``, in the order of ``predictions``), against this run's predictions: paired on the same rows and
+    truth. Not paired, with the reason, when it cannot score them (a column it needs is gone, new classes).
+
+    A champion trained on rows that are now in this run's test part has seen them: the comparison then
+    favours the champion, never the challenger."""
+    import mlflow
+
+    from nblib.ml.evaluation.compare import paired_comparison
+
+    target = next((c for c in predictions.columns if c != "score" and not str(c).startswith("proba_")), None)
+    if not hasattr(rows, "loc") or target is None or len(rows) != len(predictions):
+        return {"paired": False, "note": "not paired: this run's test rows were not all read in memory"}
+    try:
+        rows = rows.loc[predictions.index]
+    except KeyError:
+        return {"paired": False, "note": "not paired: the test rows do not match this run's predictions"}
+    name, version = current.name, current.version
+    with tempfile.TemporaryDirectory(prefix="nblib-champion-") as tmp:
+        try:
+            with _fluent(uri):
+                local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp)
+                model = mlflow.pyfunc.load_model(local)
+            scored = model.predict(rows.drop(columns=[target], errors="ignore"))
+            theirs = read_json_or_none(Path(client.download_artifacts(current.run_id, "artifacts/metrics.json", tmp)))
+        except Exception as exc:  # noqa: BLE001 - a model that cannot score these rows is not compared
+            return {"paired": False, "note": f"not paired: it cannot score this run's test rows ({_one_line(exc)})"}
+    champion = predictions[[target]].copy()
+    scores = [c for c in scored.columns if str(c).startswith("proba_")]
+    if "proba" in scored.columns:
+        champion["score"] = scored["proba"].to_numpy(float)
+    elif scores:
+        for column in scores:
+            champion[column] = scored[column].to_numpy(float)
+    else:
+        champion["score"] = scored["prediction"].to_numpy(float)
+    return paired_comparison(champion, predictions, theirs or {}, theirs or {}, n=n_boot, metrics=(primary,))
 
 
 def _paired(client, run_id: str, predictions, metrics: dict[str, Any], primary: str, n_boot: int) -> dict[str, Any]:
