@@ -8,10 +8,14 @@ for the same rows, and its refusals with the lines ``nblib predict`` says.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli, run_folders, start_cli
+from conftest import ROOT, run_cli, run_folders, start_cli
 
 pytestmark = [pytest.mark.xdist_group("serve"), pytest.mark.timeout(400)]
 
@@ -63,13 +67,17 @@ def expected(tracked, rows, tmp_path_factory) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def server(tracked):
-    """``(base URL, start line, process)`` of ``nblib serve`` (default model: the store's only one)."""
+def server(tracked, tmp_path_factory):
+    """``(base URL, start line, process)`` of ``nblib serve`` (default model: the store's only one), reading
+    bodies of up to 1 MB; on SIGTERM it exits 143 and leaves no fetched folder in its TMPDIR."""
     reports, _ = tracked
-    proc, url, line = _start(reports)
+    tmp = tmp_path_factory.mktemp("serve-tmp")
+    proc, url, line = _start(reports, "--max-body-mb", "1", tmp=tmp)
+    assert list(tmp.glob("nblib-serve-*"))  # the model's files, fetched
     yield url, line, proc
     proc.send_signal(signal.SIGTERM)  # a graceful stop, as a container runtime asks for one
-    assert proc.wait(timeout=30) in (-signal.SIGTERM, 128 + signal.SIGTERM, 0)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not list(tmp.glob("nblib-serve-*"))
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -91,7 +99,7 @@ def test_answers_equal_nblib_predict_on_the_same_rows(server, rows, expected, fo
     url, _, _ = server
     frame = pd.read_csv(rows)
     if form == "csv":
-        status, body = _post(url, rows.read_bytes(), "text/csv")
+        status, body = _post(url, rows.read_bytes(), "text/csv; header=present")  # a parameter not charset: ignored
     else:
         records = [{k: None if pd.isna(v) else v for k, v in r.items()} for r in frame.to_dict(orient="records")]
         payload = (
@@ -99,7 +107,8 @@ def test_answers_equal_nblib_predict_on_the_same_rows(server, rows, expected, fo
             if form == "dataframe_records"
             else {"dataframe_split": {"columns": list(frame.columns), "data": [list(r.values()) for r in records]}}
         )
-        status, body = _post(url, json.dumps(payload, default=_native).encode(), "application/json")
+        kind = "application/json; format=pandas-split; charset=utf-8"  # only charset is read
+        status, body = _post(url, json.dumps(payload, default=_native).encode(), kind)
     assert status == 200, body
     answer = json.loads(body)  # strict JSON: a missing value is null, never NaN
     assert set(answer) == {"predictions"} and b"NaN" not in body
@@ -112,7 +121,21 @@ def test_answers_equal_nblib_predict_on_the_same_rows(server, rows, expected, fo
 
 @pytest.mark.parametrize(
     "case",
-    ["missing column", "not a number", "not a date", "malformed json", "no format key", "nested value", "content type"],
+    [
+        "missing column",
+        "not a number",
+        "not a date",
+        "malformed json",
+        "no format key",
+        "nested value",
+        "content type",
+        "nested too deeply",
+        "a huge integer",
+        "charset among parameters",
+        "parquet struct",
+        "parquet list",
+        "body too large",
+    ],
 )
 def test_bad_requests_get_a_4xx_with_one_line_and_no_traceback(server, rows, case):
     url, _, _ = server
@@ -135,9 +158,26 @@ def test_bad_requests_get_a_4xx_with_one_line_and_no_traceback(server, rows, cas
     elif case == "nested value":
         body, kind = json.dumps({"dataframe_records": [{"price": 1.0}, {"price": [1, 2]}]}), "application/json"
         said = "column 'price', row 2: a list"
+    elif case == "nested too deeply":  # RecursionError in json.loads
+        body, kind, said = "[" * 100_000, "application/json", "malformed JSON: nested too deeply"
+    elif case == "a huge integer":  # ValueError, not JSONDecodeError
+        body, kind = '{"dataframe_records": [{"price": ' + "9" * 5000 + "}]}", "application/json"
+        said = "malformed JSON: a number of more than 4300 digits"
+    elif case == "charset among parameters":
+        body, kind, status_wanted = rows.read_text(), "text/csv; header=present; charset=latin-1", 415
+        said = "charset 'latin-1': only UTF-8 is read"
+    elif case.startswith("parquet"):
+        cells = [{"x": 1}, {"x": 2}] if case == "parquet struct" else [[1, 2], [3]]
+        buffer = io.BytesIO()
+        pd.DataFrame({"price": [1.0, 2.0], "a": cells}).to_parquet(buffer)
+        body, kind = buffer.getvalue(), "application/vnd.apache.parquet"
+        said = f"column 'a', row 1: {'an object' if case == 'parquet struct' else 'a list'}, where a cell holds"
+    elif case == "body too large":  # the server's --max-body-mb 1
+        body, kind, status_wanted = "a\n" + "1\n" * 600_000, "text/csv", 413
+        said = "the body is larger than 1 MB (the server's --max-body-mb)"
     else:
         body, kind, status_wanted, said = rows.read_text(), "text/plain", 415, "content type 'text/plain'"
-    status, answer = _post(url, body.encode(), kind)
+    status, answer = _post(url, body if isinstance(body, bytes) else body.encode(), kind)
     error = json.loads(answer)
     assert status == status_wanted, error
     assert set(error) == {"error_code", "message"}
@@ -163,7 +203,7 @@ def test_a_bad_cell_is_refused_with_the_line_nblib_predict_says(tracked, server,
 # --------------------------------------------------------------------------- starting and stopping
 
 
-def test_a_new_champion_is_served_from_the_next_start(tracked, server, rows, expected):
+def test_a_new_champion_is_served_from_the_next_start(tracked, server, rows, expected, tmp_path):
     """Version 2 (the same pipeline, registered again) becomes champion: the running server keeps serving
     version 1; the next start serves version 2, here with two worker processes."""
     from mlflow import MlflowClient
@@ -176,7 +216,9 @@ def test_a_new_champion_is_served_from_the_next_start(tracked, server, rows, exp
     second = client.create_model_version(MODEL, source, run_id=first.run_id)
     client.set_registered_model_alias(MODEL, "champion", second.version)
     try:
-        proc, url, line = _start(reports, "--params", "params/smoke.yaml", "--workers", "2")
+        tmp = tmp_path / "tmp"
+        tmp.mkdir()
+        proc, url, line = _start(reports, "--params", "params/smoke.yaml", "--workers", "2", tmp=tmp)
         try:
             assert f"serving {MODEL} version {second.version} (@champion" in line and "(2 workers)" in line
             assert json.loads(_get(url + "/metadata")[1])["version"] == int(second.version)
@@ -185,10 +227,34 @@ def test_a_new_champion_is_served_from_the_next_start(tracked, server, rows, exp
             pd.testing.assert_frame_equal(pd.DataFrame(json.loads(body)["predictions"]), expected, check_dtype=False)
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            stopped = proc.wait(timeout=30)
+        assert stopped == 128 + signal.SIGTERM  # uvicorn's supervisor returns normally; nblib says which signal
+        assert not list(tmp.glob("nblib-serve-*"))
         assert json.loads(_get(server[0] + "/metadata")[1])["version"] == 1  # resolved once, at its start
     finally:
         client.set_registered_model_alias(MODEL, "champion", "1")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_the_model_loads_exits_128_plus_it_and_leaves_nothing(tracked, tmp_path, signum):
+    """SIGTERM (or Ctrl-C) while the model is fetched or loaded is a stop, not "the model cannot be loaded":
+    MLflow's loader is replaced by one that gets the signal mid-load, inside nblib's ``except Exception``."""
+    script = (
+        "import os, sys, time, mlflow.pyfunc\n"
+        "def load_model(*args, **kwargs):\n"
+        f"    os.kill(os.getpid(), {int(signum)})\n"
+        "    time.sleep(60)\n"
+        "mlflow.pyfunc.load_model = load_model\n"
+        "from nblib.cli.main import main\n"
+        "sys.exit(main(['serve', '--port', '0']))\n"
+    )
+    env = {**os.environ, "NBLIB_REPORTS": str(tracked[0]), "PYTHONWARNINGS": "ignore", "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 128 + signum, done.stderr[-2000:]
+    assert "cannot be loaded" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert not list(tmp_path.glob("nblib-serve-*"))  # the fetched files removed
 
 
 @pytest.mark.parametrize(
@@ -221,7 +287,8 @@ def test_no_store_and_a_port_in_use_exit_2_with_one_line(tracked, tmp_path):
 # --------------------------------------------------------------------------- without a server
 
 
-def test_reading_rows_names_what_is_wrong():
+def test_reading_rows_names_what_is_wrong(monkeypatch):
+    from nblib.tracking import server
     from nblib.tracking.server import RequestError, read_rows
 
     split = b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, "2024-01-31"], [null, "x"]]}}'
@@ -229,6 +296,8 @@ def test_reading_rows_names_what_is_wrong():
     assert frame["b"].tolist() == ["2024-01-31", "x"] and frame["a"].iloc[0] == 1 and pd.isna(frame["a"].iloc[1])
     columns = read_rows(b'{"inputs": {"a": [1, 2], "b": ["x", "y"]}}', "application/json")
     assert columns.shape == (2, 2)
+    kind = 'application/json; format=pandas-split; x=y; charset="UTF-8"'  # only the charset parameter is read
+    assert read_rows(b'{"inputs": {"a": [1]}}', kind).shape == (1, 1)
     for body, kind, status, said in [
         (b"\xff\xfe", "text/csv", 400, "not UTF-8"),
         (b"", "text/csv", 400, "the CSV is empty"),
@@ -237,10 +306,41 @@ def test_reading_rows_names_what_is_wrong():
         (b'{"dataframe_split": {"columns": ["a", "a"], "data": [[1, 2]]}}', "application/json", 400, "given twice"),
         (b"a\n1\n", "text/csv; charset=latin-1", 415, "only UTF-8"),
         (b"a\n1\n", None, 415, "content type '(none)'"),
+        (b"a\n1\n", "text/csv; header=present; charset=latin-1", 415, "charset 'latin-1'"),
+        (b'{"inputs": [' * 50_000, "application/json", 400, "nested too deeply"),
     ]:
         with pytest.raises(RequestError) as caught:
             read_rows(body, kind)
         assert caught.value.status == status and said in str(caught.value), (body, str(caught.value))
+
+    def choke(text):
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(server, "_csv_rows", choke)  # whatever else reading the body raises is the body's fault
+    with pytest.raises(RequestError, match="the body cannot be read: IndexError: list index out of range") as caught:
+        read_rows(b"a\n1\n", "text/csv")
+    assert (caught.value.status, caught.value.error_code) == (400, "MALFORMED_REQUEST")
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_the_app_refuses_a_body_over_its_limit_even_unannounced_and_a_models_failure_is_500():
+    from starlette.testclient import TestClient
+
+    from nblib.tracking.server import Served, make_app
+
+    class Failing:
+        def predict(self, frame):
+            raise RuntimeError("out of memory\nsecond line")
+
+    client = TestClient(make_app(Failing(), Served("models:/m/1", "sqlite:////x.db"), max_body_mb=0.001))
+    csv = {"content-type": "text/csv"}
+    for body in (b"a\n" + b"1\n" * 1000, iter([b"a\n", b"1\n" * 1000])):  # Content-Length, then chunked
+        answer = client.post("/invocations", content=body, headers=csv)
+        assert answer.status_code == 413 and answer.json()["error_code"] == "RESOURCE_LIMIT_EXCEEDED"
+        assert answer.json()["message"].startswith("the body is larger than 0.001 MB")
+    answer = client.post("/invocations", content=b"a\n1\n", headers=csv)
+    assert answer.status_code == 500 and answer.json()["message"] == "the model failed: RuntimeError: out of memory"
+    assert client.get("/ping").status_code == 200
 
 
 def test_predictions_are_strict_json_with_the_users_labels():
@@ -271,9 +371,13 @@ def test_predictions_are_strict_json_with_the_users_labels():
 # --------------------------------------------------------------------------- helpers
 
 
-def _start(reports: Path, *args: str):
-    """``nblib serve --port 0 ARGS``: ``(process, base URL, start line)`` once ``/ping`` answers."""
-    proc = start_cli("serve", "--port", "0", *args, reports=reports)
+def _start(reports: Path, *args: str, tmp: Path | None = None):
+    """``nblib serve --port 0 ARGS`` (its TMPDIR ``tmp``): ``(process, base URL, start line)`` once ``/ping``
+    answers."""
+    with pytest.MonkeyPatch.context() as env:
+        if tmp is not None:
+            env.setenv("TMPDIR", str(tmp))
+        proc = start_cli("serve", "--port", "0", *args, reports=reports)
     line = proc.stderr.readline().strip()  # the one line said once the model is loaded and the port bound
     found = re.search(r" on (http://127\.0\.0\.1:\d+)", line)
     if found is None:

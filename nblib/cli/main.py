@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "logging, registration and promotion to the last step, a run of the whole pipeline in the same --run-dir",
     )
     run.add_argument(
+        "--require-tracking",
+        action="store_true",
+        help="exit 1 when a run that succeeded could not be logged to MLflow (the store failed), so that a "
+        "scheduler tries again; without it that is a warning",
+    )
+    run.add_argument(
         "--force",
         action="append",
         nargs="?",
@@ -204,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=5001, help="port (default 5001; 0 takes a free one, printed)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model (default 1)")
+    serve.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=100,
+        metavar="MB",
+        help="the largest request body read, in MB (default 100); a larger one is answered 413",
+    )
     serve.add_argument("--access-log", action="store_true", help="log one line per request")
     return parser
 
@@ -337,7 +350,19 @@ def _run(args: argparse.Namespace) -> int:
         print("mlflow: not logged yet (--defer-tracking): the last step, a whole run in this folder, logs it")
     if result.error is not None:
         print(f"nblib: error: {result.error}", file=sys.stderr)
+    elif args.require_tracking and params.tracking.enabled and (not tracked or _untracked(result.manifest)):
+        said = _untracked(result.manifest) or "the run was not logged"
+        print(
+            f"nblib: error: --require-tracking: {said}; the run itself is complete in {result.run_dir}", file=sys.stderr
+        )
+        return 1
     return result.exit_code
+
+
+def _untracked(manifest: dict) -> str | None:
+    """What tracking could not do for the run (log it, register its model), from its manifest."""
+    record = manifest.get("tracking") or {}
+    return record.get("error") or record.get("model_error")
 
 
 def _unused(folder: Path) -> bool:
@@ -774,6 +799,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        max_body_mb=args.max_body_mb,
         access_log=args.access_log,
         say=lambda line: print(f"nblib: {line}", file=sys.stderr, flush=True),
     )

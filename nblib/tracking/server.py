@@ -16,9 +16,10 @@ a small ASGI app (Starlette, run by uvicorn) answers:
 A request the model cannot score gets a 4xx and one line, in MLflow's error shape without its stack
 trace (``{"error_code": ..., "message": ...}``): 400 for a body that is not JSON or CSV, missing
 columns, a cell that cannot be read as its column's number or date (named by column and row, rows
-counted from 1, as ``nblib predict`` names them), a cell that is a list or an object, no rows; 415 for
-another content type or charset. What is not the request's fault is a 500, also one line (the
-traceback goes to the server's log).
+counted from 1, as ``nblib predict`` names them), a cell that is a list or an object, no rows; 413 for a
+body over ``--max-body-mb``; 415 for another content type or charset. What is not the request's fault is
+a 500, also one line (the traceback goes to the server's log). Rows are read and scored off the event
+loop (in Starlette's thread pool), so ``/ping`` answers while a large request is scored.
 
 MLflow's own scoring server (``mlflow models serve --env-manager local``) speaks the same protocol, but
 turns every error the model raises into a generic message with the Python traceback in the body, echoes
@@ -35,6 +36,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -48,6 +50,7 @@ from nblib.tracking.session import _client, _fluent, _quiet, shown_uri
 
 __all__ = [
     "DEFAULT_PORT",
+    "DEFAULT_MAX_BODY_MB",
     "ServeError",
     "RequestError",
     "Served",
@@ -61,12 +64,14 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 5001
+#: The largest request body read, in MB (2**20 bytes): ``--max-body-mb``.
+DEFAULT_MAX_BODY_MB = 100
 #: JSON keys MLflow's scoring protocol accepts for rows (exactly one per request).
 JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CONTENT_TYPES = ("application/json", "text/csv", "application/vnd.apache.parquet")
 _log = logging.getLogger("nblib.serve")
 #: How the worker processes of ``--workers N`` find the model the parent fetched.
-_ENV_DIR, _ENV_SERVED = "NBLIB_SERVE_MODEL_DIR", "NBLIB_SERVE_SERVED"
+_ENV_DIR, _ENV_SERVED, _ENV_MAX_BODY = "NBLIB_SERVE_MODEL_DIR", "NBLIB_SERVE_SERVED", "NBLIB_SERVE_MAX_BODY_MB"
 
 
 class ServeError(ParamsError):
@@ -286,8 +291,9 @@ def load(path: str | Path):
 # --------------------------------------------------------------------------- the HTTP app
 
 
-def make_app(model, served: Served):
-    """The ASGI app answering for ``model`` (a loaded pyfunc, or anything with ``predict(frame)``)."""
+def make_app(model, served: Served, *, max_body_mb: float = DEFAULT_MAX_BODY_MB):
+    """The ASGI app answering for ``model`` (a loaded pyfunc, or anything with ``predict(frame)``); a
+    request body over ``max_body_mb`` MB (2**20 bytes) is refused with 413, and never held in memory."""
     from importlib.metadata import version
 
     from starlette.applications import Starlette
@@ -307,17 +313,29 @@ def make_app(model, served: Served):
     async def metadata(request):
         return Response(about, media_type="application/json")
 
+    limit = int(max_body_mb * 2**20)
+
+    def too_large() -> RequestError:  # a new one each time: a raised exception keeps its traceback
+        return RequestError(
+            f"the body is larger than {max_body_mb:g} MB (the server's --max-body-mb): send fewer rows per request",
+            413,
+            "RESOURCE_LIMIT_EXCEEDED",
+        )
+
+    def answer(body: bytes, content_type: str | None) -> bytes:
+        return predictions_json(score(model, read_rows(body, content_type)))
+
     async def invocations(request):
-        body = await request.body()
         try:
-            frame = read_rows(body, request.headers.get("content-type"))
-            answer = await run_in_threadpool(lambda: predictions_json(score(model, frame)))
+            body = await _body(request, limit, too_large)
+            # parsing and scoring in the thread pool: the event loop goes on answering /ping meanwhile
+            answer_ = await run_in_threadpool(answer, body, request.headers.get("content-type"))
         except RequestError as exc:
             return _error(exc.status, exc.error_code, str(exc))
         except Exception as exc:  # noqa: BLE001 - not the request's fault: one line out, the traceback logged
             _log.exception("scoring failed")
             return _error(500, "INTERNAL_ERROR", f"the model failed: {one_line(exc, 300, first=True, typed=True)}")
-        return Response(answer, media_type="application/json")
+        return Response(answer_, media_type="application/json")
 
     return Starlette(
         routes=[
@@ -341,10 +359,28 @@ def read_rows(body: bytes, content_type: str | None):
     >>> read_rows(b'{"dataframe_records": [{"a": 1}, {"a": [2]}]}', "application/json")
     Traceback (most recent call last):
     nblib.tracking.server.RequestError: column 'a', row 2: a list, where a cell holds a number, text, true/false or null
+
+    Anything else raised while reading the body is the body's fault too: a :class:`RequestError` (400).
     """
+    try:
+        return _rows(body, content_type)
+    except RequestError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pandas or pyarrow choking on what was sent: the request's fault
+        _log.warning("a request's body could not be read: %s", one_line(exc, first=True, typed=True))
+        raise RequestError(
+            f"the body cannot be read: {one_line(exc, 300, first=True, typed=True)}", 400, "MALFORMED_REQUEST"
+        ) from None
+
+
+def _rows(body: bytes, content_type: str | None):
     mime, _, rest = (content_type or "").partition(";")
     mime = mime.strip().lower()
-    charset = next((p.split("=", 1)[1].strip().strip('"').lower() for p in rest.split(";") if "=" in p), "utf-8")
+    charset = "utf-8"  # the only parameter read; others (header=present, format=pandas-split) are ignored
+    for parameter in rest.split(";"):
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
     if mime not in CONTENT_TYPES:
         raise RequestError(
             f"content type {content_type or '(none)'!r}: send {', '.join(CONTENT_TYPES[:-1])} or {CONTENT_TYPES[-1]}",
@@ -356,11 +392,12 @@ def read_rows(body: bytes, content_type: str | None):
         import pandas as pd
 
         try:
-            return _checked(pd.read_parquet(io.BytesIO(body)))
+            frame = pd.read_parquet(io.BytesIO(body))
         except Exception as exc:  # noqa: BLE001 - pyarrow's many errors for a body that is not Parquet
             raise RequestError(
                 f"the body is not a Parquet file: {one_line(exc, 200, first=True)}", 400, "MALFORMED_REQUEST"
             ) from None
+        return _checked(frame)  # outside the try: its own message stays its own
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -424,6 +461,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     workers: int = 1,
+    max_body_mb: float = DEFAULT_MAX_BODY_MB,
     access_log: bool = False,
     say: Callable[[str], None] = print,
 ) -> int:
@@ -431,16 +469,18 @@ def serve(
 
     ``say`` gets one line once the model is loaded and the port bound: the version served and the
     address (``port=0`` takes a free port, named there). Start failures are :class:`ServeError`.
-    SIGTERM (what a container runtime sends) and Ctrl-C stop it gracefully: requests under way are
-    answered, the fetched files removed; then 143 is returned for SIGTERM (0 with ``workers`` > 1,
-    whose supervisor stops them), and Ctrl-C raises KeyboardInterrupt.
+    SIGTERM (what a container runtime sends) and Ctrl-C (SIGINT) stop it gracefully, with any number of
+    workers and also while the model is fetched or loaded: requests under way are answered, the fetched
+    files removed; then 128 + the signal is returned: 143 for SIGTERM, 130 for Ctrl-C.
     """
     if workers < 1:
         raise ServeError(f"--workers {workers}: give 1 or more worker processes")
     if not 0 <= port <= 65535:
         raise ServeError(f"--port {port}: give a port from 1 to 65535 (0: any free one)")
+    if not max_body_mb > 0:
+        raise ServeError(f"--max-body-mb {max_body_mb:g}: give the largest request body in MB, above 0")
     sock = _bind(host, port)
-    previous = _on_sigterm()
+    previous = _on_stop_signals()
     try:
         with tempfile.TemporaryDirectory(prefix="nblib-serve-") as tmp:
             local = fetch(served, tmp)
@@ -453,33 +493,45 @@ def serve(
                 f"serving {served.describe()} on http://{shown_host}:{bound[1]}"
                 + (f" ({workers} workers)" if workers > 1 else "")
             )
-            _run(model, served, local, sock, workers=workers, access_log=access_log)
-    except _Terminated:  # uvicorn stopped gracefully, then raised the signal again: here, after the clean-up
-        return 128 + signal.SIGTERM
+            stopped_by = _run(
+                model, served, local, sock, workers=workers, max_body_mb=max_body_mb, access_log=access_log
+            )
+            if stopped_by is None:
+                raise ServeError("the server stopped before it was asked to (see the log above)")
+    except _Stopped as stop:  # during fetch or load, or uvicorn stopped gracefully and raised the signal again
+        return 128 + stop.signum  # here, after the clean-up
     finally:
         sock.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    return 0
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 + stopped_by
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived (see :func:`_on_sigterm`)."""
+class _Stopped(BaseException):
+    """SIGTERM or SIGINT arrived (see :func:`_on_stop_signals`). A BaseException, as KeyboardInterrupt is, so
+    that no ``except Exception`` on the way (fetching, loading) takes it for a failure."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _on_sigterm():
-    """Make SIGTERM raise :class:`_Terminated` in the main thread, so that the temporary folder is
-    removed on the way out (its default kills the process where uvicorn raises it again after
-    shutting down); the handler it replaces, or None off the main thread."""
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _on_stop_signals() -> dict:
+    """Make SIGTERM and SIGINT raise :class:`_Stopped` in the main thread, so that the temporary folder is
+    removed on the way out (SIGTERM's default kills the process where uvicorn raises it again after
+    shutting down); the handlers replaced, by signal (none off the main thread)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return {}
 
-    def terminated(signum, frame):
-        raise _Terminated
+    def stopped(signum, frame):
+        raise _Stopped(signum)
 
-    return signal.signal(signal.SIGTERM, terminated)
+    return {signum: signal.signal(signum, stopped) for signum in _STOP_SIGNALS}
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -502,31 +554,82 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run(model, served: Served, local: Path, sock: socket.socket, *, workers: int, access_log: bool) -> None:
+def _run(
+    model, served: Served, local: Path, sock: socket.socket, *, workers: int, max_body_mb: float, access_log: bool
+) -> int | None:
+    """Answer until stopped; the signal that stopped it, recorded from uvicorn's supervisor (which takes the
+    signals and returns) with ``workers`` > 1; with one, uvicorn raises the signal again once it has stopped
+    (see :func:`_on_stop_signals`), so a return (None) means it stopped by itself."""
     import uvicorn
 
     options = {"log_level": "warning", "access_log": access_log, "lifespan": "off", "timeout_graceful_shutdown": 10}
     if workers == 1:
-        config = uvicorn.Config(make_app(model, served), **options)
+        config = uvicorn.Config(make_app(model, served, max_body_mb=max_body_mb), **options)
         uvicorn.Server(config).run(sockets=[sock])
-        return
+        return None
+    config = uvicorn.Config(f"{__name__}:_worker_app", factory=True, workers=workers, **options)
+    ours = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+    try:
+        os.environ[_ENV_DIR], os.environ[_ENV_SERVED] = str(local), json.dumps(asdict(served))
+        os.environ[_ENV_MAX_BODY] = repr(max_body_mb)
+        supervisor = _supervisor()(config, sockets=[sock])  # it replaces the handlers of SIGINT, SIGTERM, SIGHUP ...
+        supervisor.run()
+    finally:
+        for name in (_ENV_DIR, _ENV_SERVED, _ENV_MAX_BODY):
+            os.environ.pop(name, None)
+        for signum, handler in ours.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+    return supervisor.stopped_by  # None: the workers failed to start
+
+
+def _supervisor():
+    """uvicorn's ``Multiprocess``, recording which signal stopped it (it returns normally either way)."""
     from uvicorn.supervisors import Multiprocess
 
-    os.environ[_ENV_DIR], os.environ[_ENV_SERVED] = str(local), json.dumps(asdict(served))
-    config = uvicorn.Config(f"{__name__}:_worker_app", factory=True, workers=workers, **options)
-    try:
-        Multiprocess(config, sockets=[sock]).run()
-    finally:
-        os.environ.pop(_ENV_DIR, None)
-        os.environ.pop(_ENV_SERVED, None)
+    class Supervisor(Multiprocess):
+        stopped_by: int | None = None
+
+        def handle_int(self) -> None:
+            self.stopped_by = signal.SIGINT
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            self.stopped_by = signal.SIGTERM
+            super().handle_term()
+
+    return Supervisor
 
 
 def _worker_app():
     """The app of one worker process of ``--workers N`` (uvicorn imports this by name)."""
-    return make_app(load(os.environ[_ENV_DIR]), Served(**json.loads(os.environ[_ENV_SERVED])))
+    return make_app(
+        load(os.environ[_ENV_DIR]),
+        Served(**json.loads(os.environ[_ENV_SERVED])),
+        max_body_mb=float(os.environ.get(_ENV_MAX_BODY) or DEFAULT_MAX_BODY_MB),
+    )
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+async def _body(request, limit: int, too_large: Callable[[], RequestError]) -> bytes:
+    """The request's body, or ``too_large()`` raised when it is declared or read past ``limit`` bytes. The rest
+    of a body too large is read and dropped, never kept: a client that sends its whole body before it reads
+    (urllib, requests) gets the 413, where closing on it would be a broken pipe."""
+    declared = (request.headers.get("content-length") or "").strip()
+    over = declared.isdigit() and int(declared) > limit
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if not over and size > limit:
+            over = True
+            chunks.clear()
+        if not over:
+            chunks.append(chunk)
+    if over:
+        raise too_large()
+    return b"".join(chunks)
 
 
 def _error(status: int, code: str, message: str):
@@ -542,6 +645,12 @@ def _json_rows(text: str):
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RequestError(f"malformed JSON: {exc}", 400, "MALFORMED_REQUEST") from None
+    except RecursionError:
+        raise RequestError("malformed JSON: nested too deeply", 400, "MALFORMED_REQUEST") from None
+    except ValueError:  # int() refuses an integer of more digits than sys.get_int_max_str_digits()
+        raise RequestError(
+            f"malformed JSON: a number of more than {sys.get_int_max_str_digits()} digits", 400, "MALFORMED_REQUEST"
+        ) from None
     formats = " or ".join(JSON_FORMATS)
     if not isinstance(doc, dict):
         raise RequestError(
@@ -601,7 +710,9 @@ def _csv_rows(text: str):
 
 
 def _checked(frame):
-    """``frame``, unless a column is named twice or a cell holds a list or an object (no table has one)."""
+    """``frame``, unless a column is named twice or a cell holds a list or an object (no table has one;
+    Parquet's list cells are numpy arrays, its struct cells dicts)."""
+    import numpy as np
     import pandas as pd
 
     twice = frame.columns[frame.columns.duplicated()]
@@ -610,7 +721,7 @@ def _checked(frame):
     for column in [c for c, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)]:
         values = frame[column].to_numpy()
         for position, value in enumerate(values):
-            if isinstance(value, list | dict | tuple | set):
+            if isinstance(value, list | dict | tuple | set | np.ndarray):
                 raise RequestError(
                     f"column {column!r}, row {position + 1}: {_kind(value)}, where a cell holds a number, text, "
                     f"true/false or null"
@@ -626,7 +737,7 @@ def _kind(value: Any) -> str:
     """
     if value is None:
         return "null"
-    if isinstance(value, list | tuple | set):
+    if isinstance(value, list | tuple | set) or type(value).__name__ == "ndarray":
         return "a list"
     if isinstance(value, dict):
         return "an object"
