@@ -218,3 +218,9 @@ def test_an_unreachable_store_is_a_warning_never_a_lost_run(runs):
     why = manifest["stages"][-1]["why"]
     assert "params.evaluate.promote changed (true → false)" in why and not any("uri" in w for w in why)
     assert "Not in MLflow" in (folder / "summary.html").read_text()
+    # the last step of a scheduled run asks for it: then an unlogged run is a failure a scheduler retries
+    strict = run_cli("run", "params/smoke.yaml", "--quiet", "--run-dir", str(folder), "--require-tracking",
+                     "-p", "tracking.uri=http://127.0.0.1:9", reports=reports)  # fmt: skip
+    assert strict.returncode == 1, strict.stderr
+    (line,) = [x for x in strict.stderr.splitlines() if x.startswith("nblib: error:")]
+    assert line.startswith("nblib: error: --require-tracking: ") and str(folder) in line

@@ -143,25 +143,28 @@ def start_run(
                 f"{result.error.reason}: the Dask cluster at {where} was lost; once it answers again, run the "
                 f"same command with --resume {run_dir} to run what did not finish",
             )
-    _notify(params, result)
     return result
 
 
-def _notify(params: Params, result: RunResult) -> None:
-    """``notify.on_failure`` / ``notify.on_promotion``: the user's commands, told what happened (the manifest
-    records each call)."""
-    conf = params.notify
-    if not (conf.on_failure or conf.on_promotion):
+def _notify(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """``notify.on_failure`` / ``notify.on_promotion`` of the run's params: the user's commands, told what
+    happened; the manifest records each call. Called at the end of :func:`_finish`, while the run holds its
+    folder."""
+    import yaml
+
+    try:
+        conf = (yaml.safe_load((run_dir / "params.yaml").read_text()) or {}).get("notify") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return
+    commands = {"failure": conf.get("on_failure"), "promotion": conf.get("on_promotion")}
+    if not any(commands.values()):
         return
     from nblib.factory.notify import notify
 
-    commands = {"failure": conf.on_failure, "promotion": conf.on_promotion}
-    done = notify(
-        result.run_dir, result.status, result.manifest, commands, timeout_s=conf.timeout_s, error=result.error
-    )
+    done = notify(run_dir, manifest.get("status", "failed"), manifest, commands, timeout_s=conf.get("timeout_s", 60))
     if done:
-        result.manifest["notify"] = done
-        _save_manifest(result.run_dir, result.manifest)
+        manifest["notify"] = done
+        _save_manifest(run_dir, manifest)
 
 
 #: The Dask cluster of the run in progress (``compute.backend: dask``), for the manifest.
@@ -294,6 +297,7 @@ def _finish(run_dir: Path, manifest: dict[str, Any], *, defer_tracking: bool = F
             pages.write_summary(run_dir, manifest)
     if run_dir.parent.parent == reports_dir():
         pages.write_index(reports_dir())
+    _notify(run_dir, manifest)
     return late
 
 

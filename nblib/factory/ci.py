@@ -171,6 +171,7 @@ def ci_model(
         command += ["-p", "evaluate.promote=true"] if promote else []
         print(f"[ci] {shlex.join(command[2:])}", flush=True)
         rc = subprocess.run(command, check=False).returncode
+        rc = 128 - rc if rc < 0 else rc  # killed by a signal: as a shell says it (143 for SIGTERM)
         diff = _diff(before, run_dir, out) if rc in (0, 3) else None
         _append(summary, _section(path, run_dir, rc, before, diff, promote))
         code = code or rc

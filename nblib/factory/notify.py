@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nblib.common.text import one_line
+from nblib.engine.processes import kill_tree
 
 __all__ = ["events", "notify"]
 
@@ -98,19 +99,30 @@ def notify(
             **extra,
         }
         record: dict[str, Any] = {"event": event}
-        try:
-            proc = subprocess.run(
-                ["/bin/sh", "-c", command], env=env, timeout=timeout_s, capture_output=True, text=True, check=False
+        try:  # a session of its own: on a timeout the command and everything it started are stopped
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            record["error"] = f"stopped after {timeout_s:g} s (notify.timeout_s)"
         except OSError as exc:
             record["error"] = f"cannot start it: {exc.strerror or exc}"
         else:
-            record["returncode"] = proc.returncode
-            if proc.returncode != 0:
-                said = one_line(proc.stderr.strip().splitlines()[-1]) if proc.stderr.strip() else ""
-                record["error"] = f"exit {proc.returncode}" + (f": {said}" if said else "")
+            try:
+                _, stderr = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                kill_tree(proc.pid, proc.pid, grace=1.0)
+                proc.communicate()
+                record["error"] = f"stopped after {timeout_s:g} s (notify.timeout_s)"
+            else:
+                record["returncode"] = proc.returncode
+                if proc.returncode != 0:
+                    said = one_line(stderr.strip().splitlines()[-1]) if stderr.strip() else ""
+                    record["error"] = f"exit {proc.returncode}" + (f": {said}" if said else "")
         if "error" in record:
             print(f"nblib: warning: notify.on_{event}: {record['error']}", file=sys.stderr)
         done.append(record)

@@ -57,8 +57,13 @@ def test_a_failing_or_hanging_command_is_reported_and_never_raises(tmp_path, cap
     done = notify(tmp_path, "gated", {}, {"failure": "echo cannot reach the pager >&2; exit 7"})
     assert done == [{"event": "failure", "returncode": 7, "error": "exit 7: cannot reach the pager"}]
     assert "notify.on_failure: exit 7: cannot reach the pager" in capsys.readouterr().err
-    done = notify(tmp_path, "failed", {}, {"failure": "sleep 5"}, timeout_s=0.2)
-    assert done == [{"event": "failure", "error": "stopped after 0.2 s (notify.timeout_s)"}]
+    started = tmp_path / "started"
+    hangs = f"sleep 30 & echo $! > {started}; wait"  # the shell's child too: nothing outlives the timeout
+    done = notify(tmp_path, "failed", {}, {"failure": hangs}, timeout_s=0.5)
+    assert done == [{"event": "failure", "error": "stopped after 0.5 s (notify.timeout_s)"}]
+    from nblib.engine.processes import alive
+
+    assert not alive(int(started.read_text()))
 
 
 @pytest.mark.parametrize(

@@ -395,8 +395,10 @@ def normalize_columns(
 
             out[column] = parse_dates(s)
         elif is_string(s) and not pd.api.types.is_datetime64_any_dtype(s):
-            # each distinct value once (a label column repeats a few spellings over every row)
-            codes, distinct = pd.factorize(s, use_na_sentinel=True)
+            # each distinct value once (a label column repeats a few spellings over every row); not for a
+            # column mixing text with numbers or booleans, where factorize would take 1, 1.0 and True as one
+            mixed = pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty")
+            codes, distinct = pd.factorize(s.astype(str).where(s.notna()) if mixed else s, use_na_sentinel=True)
             text = pd.Series(distinct, dtype=object).map(lambda v: v if isinstance(v, str) else str(v))
             squeezed = text.str.strip().str.replace(r"\s+", " ", regex=True)
             if casefold is not None:
