@@ -30,8 +30,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from nblib.common.text import slug
 from nblib.engine.errors import ParamsError
 from nblib.factory.params import Params, load_params
@@ -153,24 +151,13 @@ def nblib_executable() -> str:
 
 # --------------------------------------------------------------------------- helpers
 
-_ENV: jinja2.Environment | None = None
 
+def _environment():
+    """Jinja for Python source (:func:`nblib.factory.templating.source_environment`): every value goes through
+    ``py`` (a Python literal) or ``doc`` (text safe inside the module's docstring)."""
+    from nblib.factory.templating import source_environment
 
-def _environment() -> jinja2.Environment:
-    """Jinja for Python source: every value goes through ``py`` (a Python literal) or ``doc`` (text safe
-    inside the module's docstring); an undefined name is an error."""
-    global _ENV
-    if _ENV is None:
-        _ENV = jinja2.Environment(
-            loader=jinja2.PackageLoader("nblib.factory", "templates"),
-            autoescape=False,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-        _ENV.filters.update(py=_py, doc=_doc)
-    return _ENV
+    return source_environment("python", {"py": _py, "doc": _doc})
 
 
 def _py(value: Any) -> str:

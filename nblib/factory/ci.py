@@ -28,8 +28,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from nblib.common.text import slug
 from nblib.engine.errors import NblibError, ParamsError
 
@@ -326,28 +324,12 @@ def _code(value: Any) -> str:
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
-_ENV: jinja2.Environment | None = None
+def _environment():
+    """Jinja for YAML (:func:`nblib.factory.templating.source_environment`): ``[[ ]]`` and ``[% %]``; every
+    value goes through ``q`` (a double-quoted YAML scalar)."""
+    from nblib.factory.templating import source_environment
 
-
-def _environment() -> jinja2.Environment:
-    """Jinja for YAML: ``[[ ]]`` and ``[% %]`` (GitHub's own ``${{ }}`` stays as written); every value
-    goes through ``q`` (a double-quoted YAML scalar); an undefined name is an error."""
-    global _ENV
-    if _ENV is None:
-        _ENV = jinja2.Environment(
-            loader=jinja2.PackageLoader("nblib.factory", "templates"),
-            autoescape=False,
-            undefined=jinja2.StrictUndefined,
-            variable_start_string="[[",
-            variable_end_string="]]",
-            block_start_string="[%",
-            block_end_string="%]",
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-        _ENV.filters.update(q=lambda value: json.dumps(str(value), ensure_ascii=False))
-    return _ENV
+    return source_environment("yaml", {"q": lambda value: json.dumps(str(value), ensure_ascii=False)})
 
 
 if __name__ == "__main__":

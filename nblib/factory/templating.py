@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-__all__ = ["environment", "template"]
+__all__ = ["environment", "source_environment", "template"]
 
 _ENV: jinja2.Environment | None = None
 
@@ -40,6 +40,41 @@ def environment() -> jinja2.Environment:
         env.filters.update(fmt=_fmt, num=_num, secs=_secs, signed=_signed)
         _ENV = env
     return _ENV
+
+
+#: Environments for source files nblib writes, by kind (``python``: a DAG; ``yaml``: a workflow).
+_SOURCE: dict[str, jinja2.Environment] = {}
+
+
+def source_environment(kind: str, filters: dict[str, Any]) -> jinja2.Environment:
+    """The environment for a source file nblib writes (``kind``: ``python`` or ``yaml``), built on first use.
+
+    Nothing is escaped for HTML: every value goes through the ``filters`` the caller gives (a Python or YAML
+    literal), and an undefined name is an error. YAML templates use ``[[ ]]`` and ``[% %]``, so that
+    GitHub's own ``${{ }}`` stays as written.
+
+    >>> source_environment("yaml", {}).from_string("a: [[ x ]] ${{ y }}").render(x=1)
+    'a: 1 ${{ y }}'
+    """
+    if kind not in _SOURCE:
+        marks = (
+            {"variable_start_string": "[[", "variable_end_string": "]]", "block_start_string": "[%",
+             "block_end_string": "%]"}
+            if kind == "yaml"
+            else {}
+        )  # fmt: skip
+        env = jinja2.Environment(
+            loader=jinja2.PackageLoader("nblib.factory", "templates"),
+            autoescape=False,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            **marks,
+        )
+        _SOURCE[kind] = env
+    _SOURCE[kind].filters.update(filters)  # each caller's, whoever built it first
+    return _SOURCE[kind]
 
 
 def template(name: str) -> jinja2.Template:
